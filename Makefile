@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: Apache-2.0
+# nsconv: `make demo` and `make test` set everything up themselves.
+PY := .venv/bin/python
+NSCONV := .venv/bin/nsconv
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+DEMO_OUT := out/demo
+DEMO_WAV := tests/data/0072_noisy.wav
+
+.PHONY: setup demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(NSCONV) convert nsnet2-baseline -o $(DEMO_OUT)
+	$(NSCONV) enhance $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced.wav --engine tflm
+	$(PY) -m nsconv.demo $(DEMO_OUT)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf out build .pytest_cache

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Atomic output directories: OUT is either the previous complete output, or the new one.
+
+Work happens in a hidden sibling directory; on success the old OUT is moved aside and the new
+one renamed into place (two renames on one file system), then the old one is deleted. On any
+failure, or if the process is killed, the sibling is left behind under a `.nsconv-tmp-` name
+(removed on failure when possible) and OUT is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import NsconvError
+
+MARKER = "manifest.json"
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: Path):
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise NsconvError("exists and is not a directory", out)
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise NsconvError("exists, is not empty and is not an nsconv output; refusing to "
+                          "replace it", out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{out.name}-", dir=out.parent))
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            old = out.parent / f".nsconv-old-{out.name}-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Per-exit int8 TFLite with closed-loop calibration on real audio.
+
+Calibration: each exit's float step model runs frame by frame over the calibration clips with
+its float states fed back; every step's (features, states) is one representative sample, so
+state ranges are those met in streaming use. The backbone's float trajectory does not depend on
+the exit, so the tensors that exits share get the same ranges, hence the same quantization,
+which the code generator relies on to emit them once.
+
+State quantization policy ("requantize"): the converter picks the quantization of a state input
+and of the state output that feeds it next frame independently, so they may differ. The step
+loop (TFLM reference and generated C alike) stores each state in its *input* quantization and,
+after a step, maps the state output to it with TFLM's int8->int8 QUANTIZE arithmetic; when both
+quantizations are equal that is a copy. The initial state is the input zero point (the real 0).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import frontend  # noqa: E402
+from .audio import read_wav  # noqa: E402
+from .netspec import ExitSpec, NetSpec  # noqa: E402
+from .stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name  # noqa: E402
+
+CALIB_DIR = Path(__file__).parent / "data" / "calib"
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A model input/output: subgraph tensor index, tensor name, int8 quantization."""
+
+    index: int
+    position: int  # place among the subgraph's inputs (or outputs): TFLM addresses them so
+    name: str
+    scale: float
+    zero_point: int
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "position": self.position, "name": self.name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
+    @staticmethod
+    def from_json(d: dict) -> "TensorRef":
+        return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
+                         int(d["zero_point"]))
+
+
+@dataclass(frozen=True)
+class StateRef:
+    layer: str
+    size: int
+    input: TensorRef
+    output: TensorRef
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "size": self.size, "input": self.input.to_json(),
+                "output": self.output.to_json()}
+
+    @staticmethod
+    def from_json(d: dict) -> "StateRef":
+        return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
+                        TensorRef.from_json(d["output"]))
+
+
+@dataclass(frozen=True)
+class QuantizedExit:
+    name: str
+    tflite: bytes
+    features: TensorRef
+    mask: TensorRef
+    states: tuple[StateRef, ...]
+
+
+def calibration_clips() -> list[Path]:
+    return sorted(CALIB_DIR.glob("*.wav"))
+
+
+def calibration_features(clips: list[Path]) -> list[np.ndarray]:
+    return [frontend.features(frontend.stft(read_wav(p))) for p in clips]
+
+
+def record_closed_loop(spec: NetSpec, ex: ExitSpec, feats: list[np.ndarray]) -> list[dict]:
+    """One representative sample per frame: float features and the fed-back float states."""
+    stepper = FloatStepper(spec, ex)
+    samples: list[dict] = []
+    for utt in feats:
+        record: list = []
+        stepper.run(utt, record)
+        for feat, states in record:
+            sample = {"features": feat[None, :].astype(np.float32)}
+            sample.update({state_input_name(g): s[None, :].astype(np.float32)
+                           for g, s in states.items()})
+            samples.append(sample)
+    return samples
+
+
+def convert_exit(spec: NetSpec, ex: ExitSpec, samples: list[dict]) -> QuantizedExit:
+    import tensorflow as tf
+
+    model = build_step_model(spec, ex)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    converter.representative_dataset = lambda: iter(samples)
+    tflite = converter.convert()
+    return describe(ex.name, tflite, [g.name for g in spec.grus(ex)],
+                    {g.name: g.hidden for g in spec.grus(ex)})
+
+
+def describe(name: str, tflite: bytes, grus: list[str], sizes: dict[str, int]) -> QuantizedExit:
+    """Find the features/mask/state tensors of a converted step model by signature name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    sig = interp.get_signature_list()["serving_default"]
+    runner = interp.get_signature_runner("serving_default")
+    in_details = runner.get_input_details()
+    out_details = runner.get_output_details()
+    positions = {d["index"]: i for i, d in enumerate(interp.get_input_details())}
+    positions.update({d["index"]: i for i, d in enumerate(interp.get_output_details())})
+
+    def ref(details: dict) -> TensorRef:
+        scale, zp = details["quantization"]
+        if details["dtype"] != np.int8 or scale == 0:
+            raise ValueError(f"{details['name']} is not an int8 quantized tensor")
+        return TensorRef(int(details["index"]), positions[details["index"]], details["name"],
+                         float(scale), int(zp))
+
+    assert set(sig["inputs"]) == {"features", *(state_input_name(g) for g in grus)}, sig
+    states = tuple(
+        StateRef(g, sizes[g], ref(in_details[state_input_name(g)]),
+                 ref(out_details[state_output_name(g)]))
+        for g in grus)
+    return QuantizedExit(name, tflite, ref(in_details["features"]), ref(out_details["mask"]),
+                         states)
