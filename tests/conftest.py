@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures: the real NSNet2 baseline, converted once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DATA = Path(__file__).parent / "data"
+PAIRS = ("0072", "0398", "0523", "p232_043", "p232_052", "p257_418")
+
+
+@pytest.fixture(scope="session")
+def baseline_onnx() -> Path:
+    from nsconv.assets import baseline_path
+
+    return baseline_path()
+
+
+@pytest.fixture(scope="session")
+def baseline_spec(baseline_onnx):
+    from nsconv.onnx_import import import_onnx
+
+    return import_onnx(baseline_onnx)
+
+
+@pytest.fixture(scope="session")
+def baseline_out(tmp_path_factory, baseline_onnx) -> Path:
+    """`nsconv convert nsnet2-baseline` output (tflite + manifest)."""
+    from nsconv.convert import convert
+
+    out = tmp_path_factory.mktemp("baseline") / "out"
+    convert(baseline_onnx, out, log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
+    """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted."""
+    from nsconv.convert import convert
+    from nsconv.netspec import with_random_exits
+
+    d = tmp_path_factory.mktemp("dynamic")
+    model = d / "dynamic4.npz"
+    with_random_exits(baseline_spec, seed=1).save(model)
+    convert(model, d / "out", log=lambda *_: None)
+    return d / "out"

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: Apache-2.0
+"""PESQ-wb on real noisy clips: the int8 TFLM engine helps on every clip, close to float."""
+
+from __future__ import annotations
+
+import pytest
+
+from nsconv.audio import read_wav
+from nsconv.demo import pesq_wb
+from nsconv.engine import Enhancer
+
+from conftest import DATA, PAIRS
+
+
+@pytest.fixture(scope="module")
+def scores(baseline_out):
+    engines = {name: Enhancer(baseline_out, "final", name) for name in ("float", "tflm")}
+    rows = {}
+    for pair in PAIRS:
+        clean = read_wav(DATA / f"{pair}_clean.wav")
+        noisy = read_wav(DATA / f"{pair}_noisy.wav")
+        rows[pair] = {"noisy": pesq_wb(clean, noisy),
+                      **{k: pesq_wb(clean, e.enhance(noisy)) for k, e in engines.items()}}
+    return rows
+
+
+def test_int8_improves_every_clip(scores):
+    for pair, s in scores.items():
+        assert s["tflm"] > s["noisy"], (pair, s)
+
+
+def test_int8_within_0_1_of_float_on_average(scores):
+    diff = sum(s["float"] - s["tflm"] for s in scores.values()) / len(scores)
+    print({p: {k: round(v, 3) for k, v in s.items()} for p, s in scores.items()})
+    assert abs(diff) <= 0.1, diff
