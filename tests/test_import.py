@@ -120,3 +120,53 @@ def test_netspec_rejects_bad_description(baseline_spec):
                           baseline_spec.layers["fc4"].bias, "sigmoid")
     with pytest.raises(NsconvError, match="NaN"):
         NetSpec(161, layers, baseline_spec.backbone, baseline_spec.exits)
+
+
+def _framewise(tmp_path, op="Tanh", name="mlp.onnx", domain=""):
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(0, 0.1, (161, 64)).astype(np.float32)
+    w2 = rng.normal(0, 0.1, (64, 161)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["input", "w1"], ["a"]),
+             helper.make_node(op, ["a"], ["b"], name="act", domain=domain),
+             helper.make_node("MatMul", ["b", "w2"], ["c"]),
+             helper.make_node("Sigmoid", ["c"], ["output"])]
+    g = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 161])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, 161])],
+        [onnx.numpy_helper.from_array(w1, "w1"), onnx.numpy_helper.from_array(w2, "w2")])
+    opsets = [helper.make_opsetid("", 13)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    path = tmp_path / name
+    onnx.save(helper.make_model(g, opset_imports=opsets), path)
+    return path
+
+
+def test_outside_family_goes_through_onnx2tf(tmp_path):
+    """A frame-wise graph with Tanh (not nsNet2 family) converts via onnx2tf to int8."""
+    from collections import Counter
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from nsconv.convert import convert
+    from nsconv.engine import Enhancer
+
+    m = convert(_framewise(tmp_path), tmp_path / "out", log=lambda *_: None)
+    (e,) = m.exits
+    assert e.name == "final" and e.states == () and e.macs_per_frame == 2 * 161 * 64
+    ops = Counter(o["op_name"] for o in
+                  Interpreter(model_path=str(m.root / e.tflite))._get_ops_details())
+    assert ops == Counter({"FULLY_CONNECTED": 2, "TANH": 1, "LOGISTIC": 1})
+    x = read_wav(DATA / "p232_043_noisy.wav")
+    feats = frontend.features(frontend.stft(x))[:50]
+    f = Enhancer(m.root, None, "float").masks(feats)
+    q = Enhancer(m.root, None, "tflm").masks(feats)
+    assert np.abs(f - q).max() < 0.05 and f.std() > 0.01
+
+
+def test_unconvertible_op_is_named(tmp_path):
+    from nsconv.convert import convert
+
+    with pytest.raises(NsconvError) as err:
+        convert(_framewise(tmp_path, "FancyOp", domain="com.example"), tmp_path / "out",
+                log=lambda *_: None)
+    assert "FancyOp" in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -10,19 +10,31 @@ from .errors import NsconvError
 from .manifest import ExitEntry, Manifest
 from .netspec import NetSpec
 from .outdir import atomic_output_dir
-from .quantize import calibration_clips, calibration_features, convert_exit, record_closed_loop
+from .quantize import (calibration_clips, calibration_features, convert_exit, convert_framewise,
+                       record_closed_loop, tflite_macs)
 
 MODEL_FILE = "model.npz"
 
 
-def load_model(name_or_path: str | Path) -> tuple[Path, NetSpec]:
-    """Built-in name or file (.onnx, .npz NetSpec) -> (resolved path, NetSpec)."""
+def load_model(name_or_path: str | Path, work: Path | None = None):
+    """Built-in name or file -> (resolved path, NetSpec or FramewiseModel).
+
+    .onnx of the nsNet2 family and nsconv .npz give a NetSpec; other ONNX graphs take the
+    onnx2tf route (needs `work`, a directory for the SavedModel) and give a FramewiseModel.
+    """
     path = assets.resolve_model(str(name_or_path))
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from .onnx_import import import_onnx
+        from .onnx_import import OutsideFamily, import_onnx
 
-        return path, import_onnx(path)
+        try:
+            return path, import_onnx(path)
+        except OutsideFamily as why:
+            if work is None:
+                raise
+            from .onnx_fallback import convert_with_onnx2tf
+
+            return path, convert_with_onnx2tf(path, why, work)
     if suffix == ".npz":
         return path, NetSpec.load(path)
     raise NsconvError(f"unsupported model format {suffix or '(no suffix)'!r} "
@@ -31,34 +43,44 @@ def load_model(name_or_path: str | Path) -> tuple[Path, NetSpec]:
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
             log=print) -> Manifest:
-    path, spec = load_model(model)
     clips = clips or calibration_clips()
-    feats = calibration_features(clips)
-    frames = sum(len(f) for f in feats)
-    log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
-        f"{frames} frames, closed loop")
-    entries = []
-    converted = []
-    for ex in spec.exits:
-        samples = record_closed_loop(spec, ex, feats)
-        q = convert_exit(spec, ex, samples)
-        converted.append(q)
-        log(f"  {ex.name}: {len(q.tflite):,} bytes int8 TFLite, "
-            f"{spec.exit_macs(ex):,} MACs/frame")
-    _check_shared_states(converted, path)
     with atomic_output_dir(out) as tmp:
-        (tmp / "tflite").mkdir()
-        for ex, q in zip(spec.exits, converted):
-            rel = f"tflite/{ex.name}.tflite"
-            (tmp / rel).write_bytes(q.tflite)
-            entries.append(ExitEntry(ex.name, ex.after, ex.head, rel, len(q.tflite),
-                                     spec.exit_macs(ex), spec.exit_params(ex), q.features,
-                                     q.mask, q.states))
-        spec.save(tmp / MODEL_FILE)
-        manifest = Manifest(tmp, str(path), assets.sha256_file(path), MODEL_FILE,
+        path, spec = load_model(model, work=tmp)
+        feats = calibration_features(clips)
+        frames = sum(len(f) for f in feats)
+        entries = []
+        if isinstance(spec, NetSpec):
+            log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
+                f"{frames} frames, closed loop")
+            converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
+                         for ex in spec.exits]
+            _check_shared_states(converted, path)
+            for ex, q in zip(spec.exits, converted):
+                entries.append(_write_exit(tmp, q, ex.after, ex.head, spec.exit_macs(ex),
+                                           spec.exit_params(ex), log))
+            spec.save(tmp / MODEL_FILE)
+            model_file = MODEL_FILE
+        else:
+            log(f"{path.name}: outside the nsNet2 family, converted by onnx2tf "
+                f"(frame-wise, no state); calibrating on {len(clips)} clips, {frames} frames")
+            q = convert_framewise(spec, feats)
+            macs, params = tflite_macs(q.tflite)
+            entries.append(_write_exit(tmp, q, "", (), macs, params, log))
+            model_file = spec.saved_model.name
+        manifest = Manifest(tmp, str(path), assets.sha256_file(path), model_file,
                             tuple(entries), tuple(p.name for p in clips), frames)
         manifest.save()
     return Manifest.load(out)
+
+
+def _write_exit(tmp: Path, q, after: str, head: tuple[str, ...], macs: int, params: int,
+                log) -> ExitEntry:
+    rel = f"tflite/{q.name}.tflite"
+    (tmp / "tflite").mkdir(exist_ok=True)
+    (tmp / rel).write_bytes(q.tflite)
+    log(f"  {q.name}: {len(q.tflite):,} bytes int8 TFLite, {macs:,} MACs/frame")
+    return ExitEntry(q.name, after, head, rel, len(q.tflite), macs, params, q.features, q.mask,
+                     q.states)
 
 
 def _check_shared_states(converted, path: Path) -> None:

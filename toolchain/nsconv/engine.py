@@ -40,17 +40,18 @@ class Enhancer:
             raise NsconvError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
         self.engine = engine
         if engine == "float":
-            from .convert import MODEL_FILE, load_model
             from .netspec import NetSpec
-
-            p = Path(model)
-            spec = (NetSpec.load(p / MODEL_FILE) if p.is_dir() and (p / "manifest.json").exists()
-                    else load_model(model)[1])
-            ex = spec.exit(exit_name) if exit_name else spec.exits[-1]
             from .stepmodel import FloatStepper
 
-            self.exit_name = ex.name
-            self._stepper = FloatStepper(spec, ex)
+            m = Manifest.load(converted_dir(model))
+            if m.model_file.endswith(".npz"):
+                spec = NetSpec.load(m.root / m.model_file)
+                ex = spec.exit(exit_name) if exit_name else spec.exits[-1]
+                self._stepper = FloatStepper(spec, ex)
+            else:
+                self._stepper = _SavedModelStepper(m.root / m.model_file,
+                                                   m.exit(exit_name or "final"))
+            self.exit_name = exit_name or m.exits[-1].name
         else:
             from .tflm_ref import TflmReference
 
@@ -76,3 +77,22 @@ class Enhancer:
     def enhance(self, x: np.ndarray) -> np.ndarray:
         """Enhanced signal, trimmed to the input length."""
         return frontend.enhance_offline(x, self.masks)[: len(x)]
+
+
+class _SavedModelStepper:
+    """Float engine of a stateless model from the onnx2tf route: its SavedModel, per frame."""
+
+    def __init__(self, saved_model: Path, entry) -> None:
+        import tensorflow as tf
+
+        self._fn = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+        self._in = entry.features.name.removeprefix("serving_default_").split(":")[0]
+
+    def run(self, feats: np.ndarray) -> np.ndarray:
+        (arg,) = self._fn.structured_input_signature[1].values()
+        shape = [1 if d is None else d for d in arg.shape]
+        out = np.empty(feats.shape, np.float32)
+        for t, f in enumerate(feats):
+            res = self._fn(**{self._in: f.reshape(shape).astype(np.float32)})
+            out[t] = np.asarray(next(iter(res.values()))).reshape(-1)
+        return out

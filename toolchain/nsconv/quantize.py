@@ -102,27 +102,47 @@ def record_closed_loop(spec: NetSpec, ex: ExitSpec, feats: list[np.ndarray]) -> 
     return samples
 
 
-def convert_exit(spec: NetSpec, ex: ExitSpec, samples: list[dict]) -> QuantizedExit:
+def _int8_converter(converter, samples: list[dict]) -> bytes:
     import tensorflow as tf
 
-    model = build_step_model(spec, ex)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     converter.representative_dataset = lambda: iter(samples)
-    tflite = converter.convert()
-    return describe(ex.name, tflite, [g.name for g in spec.grus(ex)],
-                    {g.name: g.hidden for g in spec.grus(ex)})
+    return converter.convert()
 
 
-def describe(name: str, tflite: bytes, grus: list[str], sizes: dict[str, int]) -> QuantizedExit:
-    """Find the features/mask/state tensors of a converted step model by signature name."""
+def convert_exit(spec: NetSpec, ex: ExitSpec, samples: list[dict]) -> QuantizedExit:
+    import tensorflow as tf
+
+    tflite = _int8_converter(tf.lite.TFLiteConverter.from_keras_model(build_step_model(spec, ex)),
+                             samples)
+    grus = spec.grus(ex)
+    return describe(ex.name, tflite, "features", "mask",
+                    [(g.name, g.hidden, state_input_name(g.name), state_output_name(g.name))
+                     for g in grus])
+
+
+def convert_framewise(fw, feats: list[np.ndarray]) -> QuantizedExit:
+    """A stateless SavedModel from the onnx2tf route: one exit, `final`."""
+    import tensorflow as tf
+
+    samples = [{fw.input_name: fw.reshape(f)} for utt in feats for f in utt]
+    tflite = _int8_converter(tf.lite.TFLiteConverter.from_saved_model(str(fw.saved_model)),
+                             samples)
+    return describe("final", tflite, fw.input_name, fw.output_name, [])
+
+
+def describe(name: str, tflite: bytes, features_key: str, mask_key: str,
+             states: list[tuple[str, int, str, str]]) -> QuantizedExit:
+    """Find the features/mask/state tensors of a converted step model by signature name.
+
+    states: (layer, size, input signature key, output signature key) per GRU.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=tflite)
-    sig = interp.get_signature_list()["serving_default"]
     runner = interp.get_signature_runner("serving_default")
     in_details = runner.get_input_details()
     out_details = runner.get_output_details()
@@ -136,10 +156,23 @@ def describe(name: str, tflite: bytes, grus: list[str], sizes: dict[str, int]) -
         return TensorRef(int(details["index"]), positions[details["index"]], details["name"],
                          float(scale), int(zp))
 
-    assert set(sig["inputs"]) == {"features", *(state_input_name(g) for g in grus)}, sig
-    states = tuple(
-        StateRef(g, sizes[g], ref(in_details[state_input_name(g)]),
-                 ref(out_details[state_output_name(g)]))
-        for g in grus)
-    return QuantizedExit(name, tflite, ref(in_details["features"]), ref(out_details["mask"]),
-                         states)
+    refs = tuple(StateRef(layer, size, ref(in_details[i]), ref(out_details[o]))
+                 for layer, size, i, o in states)
+    return QuantizedExit(name, tflite, ref(in_details[features_key]),
+                         ref(out_details[mask_key]), refs)
+
+
+def tflite_macs(tflite: bytes) -> tuple[int, int]:
+    """(MACs, weight parameters) of a TFLite model's FULLY_CONNECTED ops."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    macs = params = 0
+    for op in interp._get_ops_details():
+        if op["op_name"] == "FULLY_CONNECTED":
+            out_f, in_f = tensors[op["inputs"][1]]["shape"]
+            macs += int(out_f * in_f)
+            params += int(out_f * in_f) + (int(out_f) if len(op["inputs"]) > 2
+                                            and op["inputs"][2] >= 0 else 0)
+    return macs, params

@@ -18,7 +18,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from . import qmath  # noqa: E402
 from .manifest import ExitEntry, Manifest  # noqa: E402
 from .quantize import TensorRef  # noqa: E402
 
@@ -29,6 +28,8 @@ def requantize_state(q: np.ndarray, src: TensorRef, dst: TensorRef) -> np.ndarra
     """State output (src quantization) -> state input (dst quantization), TFLM QUANTIZE."""
     if src.scale == dst.scale and src.zero_point == dst.zero_point:
         return q.astype(np.int8, copy=True)
+    from . import qmath
+
     return qmath.requantize_s8(q, src.scale, src.zero_point, dst.scale, dst.zero_point)
 
 
@@ -48,14 +49,19 @@ class TflmExit:
     def invoke(self, features_q: np.ndarray, states: dict[str, np.ndarray]):
         """-> (mask int8[bins], {layer: state output int8 in the output's quantization})."""
         e = self.entry
-        self.interp.set_input(features_q.reshape(1, -1).astype(np.int8), e.features.position)
+        self.interp.set_input(features_q.reshape(self._shape(e.features.position)).astype(np.int8),
+                              e.features.position)
         for s in e.states:
-            self.interp.set_input(states[s.layer].reshape(1, -1), s.input.position)
+            self.interp.set_input(states[s.layer].reshape(self._shape(s.input.position)),
+                                  s.input.position)
         self.interp.invoke()
         mask = np.asarray(self.interp.get_output(e.mask.position)).reshape(-1).copy()
         outs = {s.layer: np.asarray(self.interp.get_output(s.output.position)).reshape(-1).copy()
                 for s in e.states}
         return mask, outs
+
+    def _shape(self, position: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.interp.get_input_details(position)["shape"])
 
     def tensor(self, index: int) -> np.ndarray:
         """An intermediate tensor of the last invoke (needs preserve_all)."""
