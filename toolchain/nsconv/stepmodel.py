@@ -53,7 +53,10 @@ def build_step_model(spec: NetSpec, ex: ExitSpec):
     outputs["mask"] = x
     # Keras names outputs by the last layer; wrap in Identity layers so the names are ours.
     named = {k: kl.Identity(name=k)(v) for k, v in outputs.items()}
-    return keras.Model(inputs=inputs, outputs=named, name=f"step_{ex.name}")
+    # A list in name order: the converter calls the model with a positional list and orders the
+    # .tflite inputs by name, so the two agree whatever the layer names are.
+    ordered = [inputs[k] for k in sorted(inputs)]
+    return keras.Model(inputs=ordered, outputs=named, name=f"step_{ex.name}")
 
 
 def _gru_step(g: GRU, x, h):
@@ -105,7 +108,7 @@ class FloatStepper:
         """feats (batch, bins); returns (mask (batch, bins), new states)."""
         inputs = {"features": np.asarray(feats, np.float32)}
         inputs.update({state_input_name(g): states[g] for g in self.grus})
-        out = self._fn(inputs)
+        out = self._fn([inputs[k] for k in sorted(inputs)])
         return (np.asarray(out["mask"]),
                 {g: np.asarray(out[state_output_name(g)]) for g in self.grus})
 

@@ -30,7 +30,8 @@ def requantize_state(q: np.ndarray, src: TensorRef, dst: TensorRef) -> np.ndarra
         return q.astype(np.int8, copy=True)
     from . import qmath
 
-    return qmath.requantize_s8(q, src.scale, src.zero_point, dst.scale, dst.zero_point)
+    params = qmath.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
+    return qmath.requantize_s8(params, q)
 
 
 class TflmExit:
