@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test driver for the nsconv kernels: reads records from stdin, runs one kernel per record and
+ * writes the result to stdout, so that tests/test_kernels.py can compare it with TFLM.
+ *
+ * All integers are little-endian int32 unless noted. A record is
+ *   int32 op, then the op's fields (see the cases below);
+ * a reply is
+ *   int32 status, int32 count, then count int8 outputs (int32 outputs for OP_REQUANTIZE_SCALAR).
+ * Every buffer is allocated at its exact size so that AddressSanitizer sees any overrun.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nsn_nnfunctions.h"
+
+enum
+{
+    OP_FULLY_CONNECTED = 1, /* nsn_fc_params, in, out, has_bias, batches, M[out], S[out],
+                               [bias[out]], int8 w[out*in], int8 x[batches*in] */
+    OP_ADD = 2,             /* nsn_add_params, size1, size2, int8 x1[size1], int8 x2[size2] */
+    OP_SUB = 3,             /* as OP_ADD */
+    OP_MUL = 4,             /* nsn_mul_params, size1, size2, int8 x1[size1], int8 x2[size2] */
+    OP_LUT = 5,             /* int8 table[256], size, int8 x[size] */
+    OP_REQUANTIZE = 6,      /* nsn_requantize_params, size, int8 x[size] */
+    OP_REQUANTIZE_SCALAR = 7, /* n, then n triples (acc, multiplier, shift) */
+    OP_FC_BUFFER_SIZE = 8   /* in, out: replies with one int32 */
+};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "harness: %s\n", what);
+    exit(2);
+}
+
+static void read_exact(void *dst, size_t n)
+{
+    if (n > 0 && fread(dst, 1, n, stdin) != n)
+    {
+        die("truncated record");
+    }
+}
+
+static int32_t read_i32(void)
+{
+    int32_t v;
+    read_exact(&v, sizeof v);
+    return v;
+}
+
+/* Exactly n bytes (one when n is 0, so that malloc(0) is never asked). */
+static void *alloc_exact(size_t n)
+{
+    void *p = malloc(n > 0 ? n : 1);
+    if (p == NULL)
+    {
+        die("out of memory");
+    }
+    return p;
+}
+
+static void *read_array(size_t n)
+{
+    void *p = alloc_exact(n);
+    read_exact(p, n);
+    return p;
+}
+
+static size_t checked_count(int32_t n)
+{
+    if (n < 0)
+    {
+        die("negative count");
+    }
+    return (size_t)n;
+}
+
+static void reply(int32_t status, int32_t count, const void *data, size_t bytes)
+{
+    fwrite(&status, sizeof status, 1, stdout);
+    fwrite(&count, sizeof count, 1, stdout);
+    if (bytes > 0)
+    {
+        fwrite(data, 1, bytes, stdout);
+    }
+}
+
+static void run_fully_connected(void)
+{
+    nsn_fc_params params;
+    nsn_fc_dims dims;
+    nsn_per_channel_quant_params quant;
+    int32_t has_bias, batches, b;
+    size_t in, out;
+    int32_t *multiplier, *shift, *bias = NULL;
+    int8_t *weights, *input, *output;
+    nsn_status status = NSN_OK;
+
+    params.input_offset = read_i32();
+    params.output_offset = read_i32();
+    params.activation_min = read_i32();
+    params.activation_max = read_i32();
+    dims.input_features = read_i32();
+    dims.output_features = read_i32();
+    has_bias = read_i32();
+    batches = read_i32();
+    in = checked_count(dims.input_features);
+    out = checked_count(dims.output_features);
+    multiplier = read_array(out * sizeof(int32_t));
+    shift = read_array(out * sizeof(int32_t));
+    if (has_bias)
+    {
+        bias = read_array(out * sizeof(int32_t));
+    }
+    weights = read_array(out * in);
+    input = read_array(checked_count(batches) * in);
+    output = alloc_exact(checked_count(batches) * out);
+    quant.multiplier = multiplier;
+    quant.shift = shift;
+    for (b = 0; b < batches && status == NSN_OK; ++b)
+    {
+        /* each row in its own exact-size buffer, so an overread of the input is caught */
+        int8_t *row = alloc_exact(in);
+        memcpy(row, input + (size_t)b * in, in);
+        status = nsn_fully_connected_s8(&params, &quant, &dims, row, weights, bias, output + (size_t)b * out);
+        free(row);
+    }
+    reply(status, status == NSN_OK ? batches * (int32_t)out : 0, output, status == NSN_OK ? (size_t)batches * out : 0);
+    free(multiplier);
+    free(shift);
+    free(bias);
+    free(weights);
+    free(input);
+    free(output);
+}
+
+static void read_sizes(int32_t *size1, int32_t *size2, int8_t **input1, int8_t **input2, size_t *out_size)
+{
+    *size1 = read_i32();
+    *size2 = read_i32();
+    *input1 = read_array(checked_count(*size1));
+    *input2 = read_array(checked_count(*size2));
+    *out_size = checked_count(*size1 > *size2 ? *size1 : *size2);
+}
+
+static void run_binary(int32_t op)
+{
+    int32_t size1, size2;
+    int8_t *input1, *input2, *output;
+    size_t out_size;
+    nsn_status status;
+
+    if (op == OP_MUL)
+    {
+        nsn_mul_params p;
+        p.input1_offset = read_i32();
+        p.input2_offset = read_i32();
+        p.output_offset = read_i32();
+        p.output_multiplier = read_i32();
+        p.output_shift = read_i32();
+        p.activation_min = read_i32();
+        p.activation_max = read_i32();
+        read_sizes(&size1, &size2, &input1, &input2, &out_size);
+        output = alloc_exact(out_size);
+        status = nsn_elementwise_mul_s8(&p, input1, size1, input2, size2, output);
+    }
+    else
+    {
+        nsn_add_params p;
+        p.input1_offset = read_i32();
+        p.input1_multiplier = read_i32();
+        p.input1_shift = read_i32();
+        p.input2_offset = read_i32();
+        p.input2_multiplier = read_i32();
+        p.input2_shift = read_i32();
+        p.left_shift = read_i32();
+        p.output_offset = read_i32();
+        p.output_multiplier = read_i32();
+        p.output_shift = read_i32();
+        p.activation_min = read_i32();
+        p.activation_max = read_i32();
+        read_sizes(&size1, &size2, &input1, &input2, &out_size);
+        output = alloc_exact(out_size);
+        status = op == OP_ADD ? nsn_elementwise_add_s8(&p, input1, size1, input2, size2, output)
+                              : nsn_elementwise_sub_s8(&p, input1, size1, input2, size2, output);
+    }
+    reply(status, status == NSN_OK ? (int32_t)out_size : 0, output, status == NSN_OK ? out_size : 0);
+    free(input1);
+    free(input2);
+    free(output);
+}
+
+static void run_lut(void)
+{
+    int8_t *table = read_array(256);
+    int32_t size = read_i32();
+    int8_t *input = read_array(checked_count(size));
+    int8_t *output = alloc_exact(checked_count(size));
+    nsn_status status = nsn_lut_s8(table, input, size, output);
+    reply(status, status == NSN_OK ? size : 0, output, status == NSN_OK ? (size_t)size : 0);
+    free(table);
+    free(input);
+    free(output);
+}
+
+static void run_requantize(void)
+{
+    nsn_requantize_params p;
+    int32_t size;
+    int8_t *input, *output;
+    nsn_status status;
+    p.input_offset = read_i32();
+    p.output_offset = read_i32();
+    p.multiplier = read_i32();
+    p.shift = read_i32();
+    size = read_i32();
+    input = read_array(checked_count(size));
+    output = alloc_exact(checked_count(size));
+    status = nsn_requantize_s8(&p, input, size, output);
+    reply(status, status == NSN_OK ? size : 0, output, status == NSN_OK ? (size_t)size : 0);
+    free(input);
+    free(output);
+}
+
+static void run_requantize_scalar(void)
+{
+    int32_t n = read_i32();
+    int32_t *triples = read_array(checked_count(n) * 3 * sizeof(int32_t));
+    int32_t *result = alloc_exact(checked_count(n) * sizeof(int32_t));
+    int32_t i;
+    for (i = 0; i < n; ++i)
+    {
+        result[i] = nsn_requantize(triples[3 * i], triples[3 * i + 1], triples[3 * i + 2]);
+    }
+    reply(NSN_OK, n, result, (size_t)n * sizeof(int32_t));
+    free(triples);
+    free(result);
+}
+
+static void run_fc_buffer_size(void)
+{
+    nsn_fc_dims dims;
+    int32_t size;
+    dims.input_features = read_i32();
+    dims.output_features = read_i32();
+    size = nsn_fully_connected_s8_get_buffer_size(&dims);
+    reply(NSN_OK, 1, &size, sizeof size);
+}
+
+int main(void)
+{
+    int32_t op;
+    while (fread(&op, sizeof op, 1, stdin) == 1)
+    {
+        switch (op)
+        {
+        case OP_FULLY_CONNECTED:
+            run_fully_connected();
+            break;
+        case OP_ADD:
+        case OP_SUB:
+        case OP_MUL:
+            run_binary(op);
+            break;
+        case OP_LUT:
+            run_lut();
+            break;
+        case OP_REQUANTIZE:
+            run_requantize();
+            break;
+        case OP_REQUANTIZE_SCALAR:
+            run_requantize_scalar();
+            break;
+        case OP_FC_BUFFER_SIZE:
+            run_fc_buffer_size();
+            break;
+        default:
+            die("unknown op");
+        }
+    }
+    return 0;
+}
