@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+fuzz: setup
+	$(PY) scripts/fuzz.py --inputs 10000
 
 clean:
 	rm -rf out build .pytest_cache

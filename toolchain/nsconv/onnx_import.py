@@ -61,9 +61,19 @@ def load_onnx(path: Path):
 
 def import_onnx(path: Path) -> NetSpec:
     """nsNet2-family ONNX -> NetSpec. Raises OutsideFamily or NsconvError."""
+    model = load_onnx(path)
+    try:
+        return _import(model, path)
+    except NsconvError:
+        raise
+    except Exception as exc:  # inconsistent tensors that onnx.checker lets through
+        msg = " ".join(str(exc).split())[:160]
+        raise NsconvError(f"malformed ONNX graph ({type(exc).__name__}: {msg})", path) from None
+
+
+def _import(model, path: Path) -> NetSpec:
     from onnx import numpy_helper
 
-    model = load_onnx(path)
     graph = model.graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     consts = dict(inits)
@@ -156,6 +166,10 @@ def import_onnx(path: Path) -> NetSpec:
             hidden = r.shape[-1]
             b = consts.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
             b = np.zeros((1, 6 * hidden), np.float32) if b is None else b
+            if (w.ndim != 3 or w.shape[:2] != (1, 3 * hidden) or r.shape != (1, 3 * hidden, hidden)
+                    or b.shape != (1, 6 * hidden)):
+                raise NsconvError(f"GRU {node.name!r}: inconsistent W {w.shape}, R {r.shape}, "
+                                  f"B {b.shape} for hidden size {hidden}", path)
             if len(node.input) > 4 and node.input[4]:
                 raise OutsideFamily(op, node.name, path, "sequence_lens is not supported")
             if len(node.input) > 5 and node.input[5]:
