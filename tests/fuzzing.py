@@ -137,7 +137,7 @@ def tiny_spec(bins: int = 9, hidden: int = 6, seed: int = 0):
     return NetSpec(bins, layers, ("fc1", "gru1"), (ExitSpec("gru1", "gru1", ("head1",)),))
 
 
-def tiny_netspec(bins: int = 9, hidden: int = 6, seed: int = 0) -> bytes:
+def tiny_netspec(bins: int = 161, hidden: int = 6, seed: int = 0) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         tiny_spec(bins, hidden, seed).save(Path(d) / "m.npz")
         return (Path(d) / "m.npz").read_bytes()
@@ -149,7 +149,7 @@ def tiny_tflite(seed: int = 0) -> bytes:
 
     spec = tiny_spec(seed=seed)
     rng = np.random.default_rng(seed)
-    samples = [{"features": rng.normal(0, 2, (1, 9)).astype(np.float32),
+    samples = [{"features": rng.normal(0, 2, (1, spec.input_size)).astype(np.float32),
                 "state_gru1": rng.uniform(-1, 1, (1, 6)).astype(np.float32)} for _ in range(32)]
     return convert_exit(spec, spec.exits[0], samples).tflite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import assets
+from . import assets, frontend
 from .errors import NsconvError
 from .manifest import ExitEntry, Manifest
 from .netspec import NetSpec
@@ -49,6 +49,10 @@ def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
         feats = calibration_features(clips)
         frames = sum(len(f) for f in feats)
         entries = []
+        bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
+        if bins != frontend.N_BINS:
+            raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
+                              f"gives {frontend.N_BINS}", path)
         if isinstance(spec, NetSpec):
             log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
                 f"{frames} frames, closed loop")

@@ -29,7 +29,8 @@ def atomic_output_dir(out: Path):
         raise NsconvError("exists, is not empty and is not an nsconv output; refusing to "
                           "replace it", out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{out.name}-", dir=out.parent))
+    _remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{out.name}-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp
         old = None
@@ -42,3 +43,22 @@ def atomic_output_dir(out: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _remove_stale(out: Path) -> None:
+    """Work directories left by killed runs for this OUT (their process is gone)."""
+    for kind in ("tmp", "old"):
+        for d in out.parent.glob(f".nsconv-{kind}-{out.name}-*"):
+            pid = d.name[len(f".nsconv-{kind}-{out.name}-"):].split("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Hostile audio and interrupted runs: handled or refused clearly, never half-written."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from nsconv.audio import read_wav
+from nsconv.errors import NsconvError
+from nsconv.manifest import Manifest
+
+import fuzzing
+from conftest import DATA
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
+def test_any_pcm_width_or_float_is_converted(tmp_path, subtype):
+    x = read_wav(DATA / "p232_043_noisy.wav")
+    sf.write(tmp_path / "a.wav", x, 16000, subtype=subtype)
+    y = read_wav(tmp_path / "a.wav")
+    tol = {"PCM_U8": 1 / 64, "PCM_16": 1e-4}.get(subtype, 1e-6)
+    assert y.dtype == np.float64 and np.abs(y - x).max() < tol
+
+
+def test_nan_samples_refused(tmp_path):
+    x = np.zeros(1600, np.float32)
+    x[100] = np.nan
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(NsconvError, match="NaN"):
+        read_wav(tmp_path / "nan.wav")
+
+
+@pytest.mark.parametrize("kind", ["silence", "clipping"])
+def test_silence_and_clipping_are_enhanced(baseline_out, tmp_path, kind):
+    from nsconv.engine import Enhancer
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(16000) if kind == "silence" else np.clip(rng.normal(0, 2, 16000), -1, 1)
+    y = Enhancer(baseline_out, "final", "tflm").enhance(x)
+    assert len(y) == len(x) and np.all(np.isfinite(y))
+    assert np.abs(y).max() <= (1e-9 if kind == "silence" else 2.0)
+
+
+def _convert_cmd(model, out):
+    return [sys.executable, "-m", "nsconv.cli", "convert", str(model), "-o", str(out)]
+
+
+def _complete(out) -> bool:
+    m = Manifest.load(out)
+    return all((out / e.tflite).stat().st_size == e.tflite_bytes for e in m.exits)
+
+
+def test_killed_convert_leaves_previous_or_nothing(tmp_path):
+    model = tmp_path / "tiny.npz"
+    model.write_bytes(fuzzing.tiny_netspec())
+    out = tmp_path / "out"
+    rng = random.Random(3)
+    for i in range(4):
+        had = out.exists()
+        before = (out / "manifest.json").read_text() if had else None
+        p = subprocess.Popen(_convert_cmd(model, out), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 6.0))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if out.exists():
+            assert _complete(out)
+            if had and p.returncode != 0:
+                assert (out / "manifest.json").read_text() == before
+        else:
+            assert not had  # a complete OUT never disappears for good
+    # a finished run after the kills gives a complete output and removes stale work dirs
+    subprocess.run(_convert_cmd(model, out), check=True, capture_output=True)
+    assert _complete(out)
+    assert not list(tmp_path.glob(".nsconv-*"))
+
+
+def test_two_converts_in_parallel(tmp_path):
+    model = tmp_path / "tiny.npz"
+    model.write_bytes(fuzzing.tiny_netspec())
+    procs = [subprocess.Popen(_convert_cmd(model, tmp_path / f"o{i}"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    a, b = (Manifest.load(tmp_path / f"o{i}") for i in range(2))
+    assert [(tmp_path / "o0" / e.tflite).read_bytes() for e in a.exits] == \
+        [(tmp_path / "o1" / e.tflite).read_bytes() for e in b.exits]
