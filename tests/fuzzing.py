@@ -82,7 +82,6 @@ def worker() -> None:
 
 def tiny_nsnet_onnx(bins: int = 9, hidden: int = 6, seed: int = 0) -> bytes:
     """A small nsNet2-family graph as PyTorch exports it: FC+Relu, GRU (zero state), FC+Sigmoid."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)

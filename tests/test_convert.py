@@ -8,15 +8,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
+from conftest import DATA
 from nsconv import frontend
 from nsconv.audio import read_wav
 from nsconv.errors import NsconvError
 from nsconv.manifest import Manifest
 from nsconv.quantize import TensorRef
 from nsconv.tflm_ref import TflmReference, requantize_state
-
-from conftest import DATA
 
 
 def _ops(path):

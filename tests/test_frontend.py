@@ -7,11 +7,9 @@ import types
 
 import numpy as np
 import pytest
-
+from conftest import DATA
 from nsconv import assets, frontend
 from nsconv.audio import read_wav
-
-from conftest import DATA
 
 
 @pytest.fixture(scope="module")

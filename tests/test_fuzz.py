@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import fuzzing
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CI_INPUTS = 1000

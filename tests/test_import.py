@@ -6,16 +6,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
-
+from conftest import DATA
 from nsconv import frontend
 from nsconv.audio import read_wav
 from nsconv.errors import NsconvError
 from nsconv.netspec import GRU, Dense, NetSpec, with_random_exits
 from nsconv.onnx_import import OutsideFamily, import_onnx
 from nsconv.stepmodel import FloatStepper
-
-from conftest import DATA
+from onnx import TensorProto, helper
 
 
 def test_baseline_structure(baseline_spec):
@@ -145,7 +143,6 @@ def test_outside_family_goes_through_onnx2tf(tmp_path):
     from collections import Counter
 
     from ai_edge_litert.interpreter import Interpreter
-
     from nsconv.convert import convert
     from nsconv.engine import Enhancer
 

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import pytest
-
+from conftest import DATA, PAIRS
 from nsconv.audio import read_wav
 from nsconv.demo import pesq_wb
 from nsconv.engine import Enhancer
-
-from conftest import DATA, PAIRS
 
 
 @pytest.fixture(scope="module")

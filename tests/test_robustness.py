@@ -9,16 +9,14 @@ import subprocess
 import sys
 import time
 
+import fuzzing
 import numpy as np
 import pytest
 import soundfile as sf
-
+from conftest import DATA
 from nsconv.audio import read_wav
 from nsconv.errors import NsconvError
 from nsconv.manifest import Manifest
-
-import fuzzing
-from conftest import DATA
 
 
 @pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])

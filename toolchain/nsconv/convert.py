@@ -10,8 +10,14 @@ from .errors import NsconvError
 from .manifest import ExitEntry, Manifest
 from .netspec import NetSpec
 from .outdir import atomic_output_dir
-from .quantize import (calibration_clips, calibration_features, convert_exit, convert_framewise,
-                       record_closed_loop, tflite_macs)
+from .quantize import (
+    calibration_clips,
+    calibration_features,
+    convert_exit,
+    convert_framewise,
+    record_closed_loop,
+    tflite_macs,
+)
 
 MODEL_FILE = "model.npz"
 

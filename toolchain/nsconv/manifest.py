@@ -35,7 +35,7 @@ class ExitEntry:
                 "states": [s.to_json() for s in self.states]}
 
     @staticmethod
-    def from_json(d: dict) -> "ExitEntry":
+    def from_json(d: dict) -> ExitEntry:
         return ExitEntry(d["name"], d["after"], tuple(d["head"]), d["tflite"],
                          int(d["tflite_bytes"]), int(d["macs_per_frame"]), int(d["params"]),
                          TensorRef.from_json(d["features"]), TensorRef.from_json(d["mask"]),
@@ -81,7 +81,7 @@ class Manifest:
         (self.root / "manifest.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
     @staticmethod
-    def load(root: Path) -> "Manifest":
+    def load(root: Path) -> Manifest:
         path = Path(root) / "manifest.json"
         if not path.is_file():
             raise NsconvError("no manifest.json: not an nsconv output directory", root)

@@ -194,7 +194,7 @@ class NetSpec:
             np.savez(f, spec=np.array(json.dumps(spec)), **arrays)
 
     @staticmethod
-    def load(path: Path) -> "NetSpec":
+    def load(path: Path) -> NetSpec:
         try:
             with np.load(path, allow_pickle=False) as z:
                 spec = json.loads(str(z["spec"]))

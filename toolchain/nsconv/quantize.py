@@ -16,19 +16,15 @@ quantizations are equal that is a copy. The initial state is the input zero poin
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from . import frontend  # noqa: E402
-from .audio import read_wav  # noqa: E402
-from .netspec import ExitSpec, NetSpec  # noqa: E402
-from .stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name  # noqa: E402
+from . import frontend
+from .audio import read_wav
+from .netspec import ExitSpec, NetSpec
+from .stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name
 
 CALIB_DIR = Path(__file__).parent / "data" / "calib"
 
@@ -48,7 +44,7 @@ class TensorRef:
                 "scale": self.scale, "zero_point": self.zero_point}
 
     @staticmethod
-    def from_json(d: dict) -> "TensorRef":
+    def from_json(d: dict) -> TensorRef:
         return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
                          int(d["zero_point"]))
 
@@ -65,7 +61,7 @@ class StateRef:
                 "output": self.output.to_json()}
 
     @staticmethod
-    def from_json(d: dict) -> "StateRef":
+    def from_json(d: dict) -> StateRef:
         return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
                         TensorRef.from_json(d["output"]))
 

@@ -13,13 +13,9 @@ left open (None) so the converter adds no RESHAPE; a step is one frame per batch
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-
-from .netspec import GRU, Dense, ExitSpec, NetSpec  # noqa: E402
+from .netspec import GRU, Dense, ExitSpec, NetSpec
 
 
 def state_input_name(gru: str) -> str:

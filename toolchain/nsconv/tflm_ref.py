@@ -10,16 +10,12 @@ the input zero point.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from .manifest import ExitEntry, Manifest  # noqa: E402
-from .quantize import TensorRef  # noqa: E402
+from .manifest import ExitEntry, Manifest
+from .quantize import TensorRef
 
 ARENA_BYTES = 1 << 20
 
