@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import fuzzing
+import fuzzing  # noqa: E402 -- tests/ must be on the path first
 
 
 def main() -> int:

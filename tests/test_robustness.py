@@ -61,7 +61,7 @@ def test_killed_convert_leaves_previous_or_nothing(tmp_path):
     model.write_bytes(fuzzing.tiny_netspec())
     out = tmp_path / "out"
     rng = random.Random(3)
-    for i in range(4):
+    for _ in range(4):
         had = out.exists()
         before = (out / "manifest.json").read_text() if had else None
         p = subprocess.Popen(_convert_cmd(model, out), stdout=subprocess.DEVNULL,

@@ -65,7 +65,7 @@ def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
             converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
                          for ex in spec.exits]
             _check_shared_states(converted, path)
-            for ex, q in zip(spec.exits, converted):
+            for ex, q in zip(spec.exits, converted, strict=True):
                 entries.append(_write_exit(tmp, q, ex.after, ex.head, spec.exit_macs(ex),
                                            spec.exit_params(ex), log))
             spec.save(tmp / MODEL_FILE)

@@ -205,7 +205,7 @@ def _import(model, path: Path) -> NetSpec:
     paths = [chain(alias[o]) for o in outputs]
     backbone = tuple(paths[-1][:-1])
     exits = []
-    for out_name, p in zip(outputs, paths):
+    for out_name, p in zip(outputs, paths, strict=True):
         common = 0
         while common < min(len(p) - 1, len(backbone)) and p[common] == backbone[common]:
             common += 1
