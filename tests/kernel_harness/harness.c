@@ -17,15 +17,15 @@
 
 enum
 {
-    OP_FULLY_CONNECTED = 1, /* nsn_fc_params, in, out, has_bias, batches, M[out], S[out],
-                               [bias[out]], int8 w[out*in], int8 x[batches*in] */
-    OP_ADD = 2,             /* nsn_add_params, size1, size2, int8 x1[size1], int8 x2[size2] */
-    OP_SUB = 3,             /* as OP_ADD */
-    OP_MUL = 4,             /* nsn_mul_params, size1, size2, int8 x1[size1], int8 x2[size2] */
-    OP_LUT = 5,             /* int8 table[256], size, int8 x[size] */
-    OP_REQUANTIZE = 6,      /* nsn_requantize_params, size, int8 x[size] */
+    OP_FULLY_CONNECTED = 1,   /* nsn_fc_params, in, out, has_bias, batches, M[out], S[out],
+                                 [bias[out]], int8 w[out*in], int8 x[batches*in] */
+    OP_ADD = 2,               /* nsn_add_params, size1, size2, int8 x1[size1], int8 x2[size2] */
+    OP_SUB = 3,               /* as OP_ADD */
+    OP_MUL = 4,               /* nsn_mul_params, size1, size2, int8 x1[size1], int8 x2[size2] */
+    OP_LUT = 5,               /* int8 table[256], size, int8 x[size] */
+    OP_REQUANTIZE = 6,        /* nsn_requantize_params, size, int8 x[size] */
     OP_REQUANTIZE_SCALAR = 7, /* n, then n triples (acc, multiplier, shift) */
-    OP_FC_BUFFER_SIZE = 8   /* in, out: replies with one int32 */
+    OP_FC_BUFFER_SIZE = 8     /* in, out: replies with one int32 */
 };
 
 static void die(const char *what)
@@ -120,13 +120,23 @@ static void run_fully_connected(void)
     quant.shift = shift;
     for (b = 0; b < batches && status == NSN_OK; ++b)
     {
-        /* each row in its own exact-size buffer, so an overread of the input is caught */
+        /* each row in and out of its own exact-size buffer, so that any overrun is caught */
         int8_t *row = alloc_exact(in);
+        int8_t *row_out = alloc_exact(out);
         memcpy(row, input + (size_t)b * in, in);
-        status = nsn_fully_connected_s8(&params, &quant, &dims, row, weights, bias, output + (size_t)b * out);
+        status = nsn_fully_connected_s8(&params, &quant, &dims, row, weights, bias, row_out);
+        memcpy(output + (size_t)b * out, row_out, out);
         free(row);
+        free(row_out);
     }
-    reply(status, status == NSN_OK ? batches * (int32_t)out : 0, output, status == NSN_OK ? (size_t)batches * out : 0);
+    if (status == NSN_OK)
+    {
+        reply(status, batches * (int32_t)out, output, (size_t)batches * out);
+    }
+    else
+    {
+        reply(status, 0, NULL, 0);
+    }
     free(multiplier);
     free(shift);
     free(bias);
@@ -135,7 +145,8 @@ static void run_fully_connected(void)
     free(output);
 }
 
-static void read_sizes(int32_t *size1, int32_t *size2, int8_t **input1, int8_t **input2, size_t *out_size)
+static void read_sizes(
+    int32_t *size1, int32_t *size2, int8_t **input1, int8_t **input2, size_t *out_size)
 {
     *size1 = read_i32();
     *size2 = read_i32();
@@ -185,7 +196,8 @@ static void run_binary(int32_t op)
         status = op == OP_ADD ? nsn_elementwise_add_s8(&p, input1, size1, input2, size2, output)
                               : nsn_elementwise_sub_s8(&p, input1, size1, input2, size2, output);
     }
-    reply(status, status == NSN_OK ? (int32_t)out_size : 0, output, status == NSN_OK ? out_size : 0);
+    reply(status, status == NSN_OK ? (int32_t)out_size : 0, output,
+          status == NSN_OK ? out_size : 0);
     free(input1);
     free(input2);
     free(output);

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nsconv int8 kernels: the ops of a quantized Dynamic nsNet2 step, bit-exact with the
+ * TensorFlow Lite Micro reference kernels (FULLY_CONNECTED, ADD, SUB, MUL, LOGISTIC, TANH and
+ * int8 -> int8 QUANTIZE).
+ *
+ * Every kernel returns NSN_ARG_ERROR, and writes nothing, for a NULL pointer or a size it cannot
+ * handle. All quantization parameters come precomputed from nsconv.qmath; the kernels only do
+ * integer work. The requantization below is TFLM's default double-rounding
+ * MultiplyByQuantizedMultiplier (CMSIS-NN's plain-C arm_nn_requantize, not its
+ * CMSIS_NN_USE_SINGLE_ROUNDING variant).
+ */
+#ifndef NSN_NNFUNCTIONS_H
+#define NSN_NNFUNCTIONS_H
+
+#include <stdint.h>
+
+#include "nsn_nn_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The largest input_features for which the int32 dot product cannot overflow:
+ * 65536 * 255 * 128 < 2^31. */
+#define NSN_FC_MAX_INPUT_FEATURES 65536
+
+/* a + b with two's complement wrap. TFLM adds int32 values unchecked, which wraps on every target
+ * it runs on; adding in uint32 gives the same bits without signed-overflow UB. */
+static inline int32_t nsn_wrapping_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+/* a * b / 2^31 to nearest, ties toward +infinity (the nudge is 2^30, or 1 - 2^30 for a negative
+ * product, then the quotient truncates toward zero); INT32_MIN * INT32_MIN saturates to INT32_MAX
+ * (gemmlowp SaturatingRoundingDoublingHighMul, ARM VQRDMULH). Shifts instead of a 64-bit
+ * division, which would be a library call on Cortex-M. */
+static inline int32_t nsn_doubling_high_mult(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN)
+    {
+        return INT32_MAX;
+    }
+    {
+        const int64_t ab = (int64_t)a * (int64_t)b;
+        int64_t v = ab + (ab >= 0 ? (INT64_C(1) << 30) : (1 - (INT64_C(1) << 30)));
+        if (v < 0)
+        {
+            v += (INT64_C(1) << 31) - 1; /* makes the arithmetic shift truncate toward zero */
+        }
+        return (int32_t)(v >> 31);
+    }
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero; 0 <= exponent <= 31. */
+static inline int32_t nsn_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((UINT32_C(1) << exponent) - 1u);
+    const int32_t remainder = (int32_t)((uint32_t)x & (uint32_t)mask);
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLM MultiplyByQuantizedMultiplier (double rounding): acc * multiplier * 2^(shift - 31).
+ * -31 <= shift <= 31. The left shift wraps like TFLM's unchecked `x * (1 << shift)`. */
+static inline int32_t nsn_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t shifted = (int32_t)((uint32_t)acc << left_shift);
+    return nsn_rounding_divide_by_pot(nsn_doubling_high_mult(shifted, multiplier), right_shift);
+}
+
+static inline int32_t nsn_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* FULLY_CONNECTED, per-channel quantization, one input vector:
+ *   out[c] = clamp(requantize(bias[c] + sum_i w[c][i] * (x[i] + input_offset), M[c], S[c])
+ *                  + output_offset, activation_min, activation_max)
+ * weights are [output_features][input_features] row-major; bias may be NULL.
+ * 1 <= input_features <= NSN_FC_MAX_INPUT_FEATURES, output_features >= 1. */
+nsn_status nsn_fully_connected_s8(const nsn_fc_params *params,
+                                  const nsn_per_channel_quant_params *quant,
+                                  const nsn_fc_dims *dims,
+                                  const int8_t *input,
+                                  const int8_t *weights,
+                                  const int32_t *bias,
+                                  int8_t *output);
+
+/* Scratch bytes nsn_fully_connected_s8 needs: always 0, since the call takes no scratch buffer.
+ * Kept for the CMSIS-NN API shape so that host tools can plan memory the same way per kernel. */
+int32_t nsn_fully_connected_s8_get_buffer_size(const nsn_fc_dims *dims);
+
+/* Element-wise ADD / SUB (TFLM semantics: scaled1 + scaled2, scaled1 - scaled2). size1 and size2
+ * are equal, or one of them is 1 and that operand is broadcast; the output has
+ * max(size1, size2) elements. */
+nsn_status nsn_elementwise_add_s8(const nsn_add_params *p,
+                                  const int8_t *input1,
+                                  int32_t size1,
+                                  const int8_t *input2,
+                                  int32_t size2,
+                                  int8_t *output);
+nsn_status nsn_elementwise_sub_s8(const nsn_add_params *p,
+                                  const int8_t *input1,
+                                  int32_t size1,
+                                  const int8_t *input2,
+                                  int32_t size2,
+                                  int8_t *output);
+
+/* Element-wise MUL, with the same broadcasting rule as ADD. */
+nsn_status nsn_elementwise_mul_s8(const nsn_mul_params *p,
+                                  const int8_t *input1,
+                                  int32_t size1,
+                                  const int8_t *input2,
+                                  int32_t size2,
+                                  int8_t *output);
+
+/* output[i] = table[(uint8_t)input[i]]: LOGISTIC and TANH with tables from nsconv.qmath
+ * (an int8 unary op has only 256 possible inputs). */
+nsn_status nsn_lut_s8(const int8_t table[256], const int8_t *input, int32_t size, int8_t *output);
+
+/* int8 -> int8 QUANTIZE (TFLM Requantize), e.g. a GRU state fed back into the next step. */
+nsn_status nsn_requantize_s8(const nsn_requantize_params *p,
+                             const int8_t *input,
+                             int32_t size,
+                             int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NSN_NNFUNCTIONS_H */
