@@ -67,5 +67,7 @@ def test_streaming_equals_batch():
 
 
 def test_quantize_rounds_half_away_from_zero():
-    q = frontend.quantize(np.array([0.5, -0.5, 1.5, -1.5, 2.49, 1000, -1000]), 1.0, 0)
-    assert q.tolist() == [1, -1, 2, -2, 2, 127, -128]
+    below = np.nextafter(np.float32(0.5), np.float32(0))  # 0.49999997
+    q = frontend.quantize(np.array([0.5, -0.5, 1.5, -1.5, 2.49, 1000, -1000, below, -below],
+                                   np.float32), 1.0, 0)
+    assert q.tolist() == [1, -1, 2, -2, 2, 127, -128, 0, 0]

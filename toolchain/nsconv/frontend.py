@@ -74,7 +74,9 @@ def enhance_offline(x: np.ndarray, mask_fn) -> np.ndarray:
 def quantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Float to int8 as TFLite's QUANTIZE does: float32 division, round half away from zero."""
     scaled = np.asarray(values, dtype=np.float32) / np.float32(scale)
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))
+    whole = np.trunc(scaled)
+    # |scaled - whole| is exact in float32; floor(|x| + 0.5) is not (0.49999997 + 0.5 == 1.0f)
+    rounded = whole + np.sign(scaled) * (np.abs(scaled - whole) >= np.float32(0.5))
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
 
 

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * 320-point real FFT: a 160-point decimation-in-time complex FFT with radix-4, 4, 2 and 5
+ * stages, plus the usual even/odd split between a real 2N-point and a complex N-point
+ * transform. Every constant comes from nsn_frontend_tables.c (hex-float literals), and the
+ * arithmetic is float32 +, -, * only, so results do not depend on the C library.
+ */
+#include "nsn_rfft.h"
+
+static nsn_complex cadd(nsn_complex a, nsn_complex b)
+{
+    nsn_complex r = {a.re + b.re, a.im + b.im};
+    return r;
+}
+
+static nsn_complex csub(nsn_complex a, nsn_complex b)
+{
+    nsn_complex r = {a.re - b.re, a.im - b.im};
+    return r;
+}
+
+static nsn_complex cmul(nsn_complex a, nsn_complex b)
+{
+    nsn_complex r = {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+    return r;
+}
+
+/* a * conj(b) */
+static nsn_complex cmulconj(nsn_complex a, nsn_complex b)
+{
+    nsn_complex r = {a.re * b.re + a.im * b.im, a.im * b.re - a.re * b.im};
+    return r;
+}
+
+static nsn_complex cscale(nsn_complex a, float s)
+{
+    nsn_complex r = {a.re * s, a.im * s};
+    return r;
+}
+
+/* t - i*u and t + i*u */
+static nsn_complex sub_times_i(nsn_complex t, nsn_complex u)
+{
+    nsn_complex r = {t.re + u.im, t.im - u.re};
+    return r;
+}
+
+static nsn_complex add_times_i(nsn_complex t, nsn_complex u)
+{
+    nsn_complex r = {t.re - u.im, t.im + u.re};
+    return r;
+}
+
+static void butterfly2(nsn_complex a[2])
+{
+    const nsn_complex y0 = cadd(a[0], a[1]);
+    const nsn_complex y1 = csub(a[0], a[1]);
+    a[0] = y0;
+    a[1] = y1;
+}
+
+/* Forward 4-point DFT: W4 = -i. */
+static void butterfly4(nsn_complex a[4])
+{
+    const nsn_complex s02 = cadd(a[0], a[2]);
+    const nsn_complex d02 = csub(a[0], a[2]);
+    const nsn_complex s13 = cadd(a[1], a[3]);
+    const nsn_complex d13 = csub(a[1], a[3]);
+    a[0] = cadd(s02, s13);
+    a[1] = sub_times_i(d02, d13);
+    a[2] = csub(s02, s13);
+    a[3] = add_times_i(d02, d13);
+}
+
+/*
+ * Forward 5-point DFT. With W5^k = cos(2 pi k/5) - i sin(2 pi k/5):
+ *   y1,4 = a0 + c1 (a1+a4) + c2 (a2+a3) -/+ i [s1 (a1-a4) + s2 (a2-a3)]
+ *   y2,3 = a0 + c2 (a1+a4) + c1 (a2+a3) -/+ i [s2 (a1-a4) - s1 (a2-a3)]
+ * c1, s1 = cos, sin(72 deg) = W320^64; c2, s2 = cos, sin(144 deg) = W320^128.
+ */
+static void butterfly5(nsn_complex a[5])
+{
+    const float c1 = nsn_rfft_twiddle[64].re;
+    const float s1 = -nsn_rfft_twiddle[64].im;
+    const float c2 = nsn_rfft_twiddle[128].re;
+    const float s2 = -nsn_rfft_twiddle[128].im;
+    const nsn_complex b1 = cadd(a[1], a[4]);
+    const nsn_complex b2 = cadd(a[2], a[3]);
+    const nsn_complex d1 = csub(a[1], a[4]);
+    const nsn_complex d2 = csub(a[2], a[3]);
+    const nsn_complex t1 = cadd(a[0], cadd(cscale(b1, c1), cscale(b2, c2)));
+    const nsn_complex t2 = cadd(a[0], cadd(cscale(b1, c2), cscale(b2, c1)));
+    const nsn_complex u1 = cadd(cscale(d1, s1), cscale(d2, s2));
+    const nsn_complex u2 = csub(cscale(d1, s2), cscale(d2, s1));
+    a[0] = cadd(a[0], cadd(b1, b2));
+    a[1] = sub_times_i(t1, u1);
+    a[2] = sub_times_i(t2, u2);
+    a[3] = add_times_i(t2, u2);
+    a[4] = add_times_i(t1, u1);
+}
+
+/*
+ * One decimation-in-time stage: combines `radix` adjacent sub-transforms of length sub_len
+ * into transforms of length len = radix * sub_len. For output group j of each block, input q
+ * is first multiplied by W_len^(q j) = W_320^(q j 320/len); q j < len keeps the index below
+ * 320. The loop over j is outside so that each twiddle is loaded once per stage.
+ */
+static void stage_radix2(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+{
+    const unsigned len = 2 * sub_len;
+    const unsigned step = NSN_RFFT_N / len;
+    unsigned j;
+    unsigned base;
+    for (j = 0; j < sub_len; ++j)
+    {
+        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
+        for (base = j; base < NSN_RFFT_HALF; base += len)
+        {
+            nsn_complex a[2];
+            a[0] = buf[base];
+            a[1] = buf[base + sub_len];
+            if (j != 0)
+            {
+                a[1] = cmul(a[1], w1);
+            }
+            butterfly2(a);
+            buf[base] = a[0];
+            buf[base + sub_len] = a[1];
+        }
+    }
+}
+
+static void stage_radix4(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+{
+    const unsigned len = 4 * sub_len;
+    const unsigned step = NSN_RFFT_N / len;
+    unsigned j;
+    unsigned base;
+    for (j = 0; j < sub_len; ++j)
+    {
+        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
+        const nsn_complex w2 = nsn_rfft_twiddle[2 * j * step];
+        const nsn_complex w3 = nsn_rfft_twiddle[3 * j * step];
+        for (base = j; base < NSN_RFFT_HALF; base += len)
+        {
+            nsn_complex a[4];
+            a[0] = buf[base];
+            a[1] = buf[base + sub_len];
+            a[2] = buf[base + 2 * sub_len];
+            a[3] = buf[base + 3 * sub_len];
+            if (j != 0)
+            {
+                a[1] = cmul(a[1], w1);
+                a[2] = cmul(a[2], w2);
+                a[3] = cmul(a[3], w3);
+            }
+            butterfly4(a);
+            buf[base] = a[0];
+            buf[base + sub_len] = a[1];
+            buf[base + 2 * sub_len] = a[2];
+            buf[base + 3 * sub_len] = a[3];
+        }
+    }
+}
+
+static void stage_radix5(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+{
+    const unsigned len = 5 * sub_len;
+    const unsigned step = NSN_RFFT_N / len;
+    unsigned j;
+    unsigned base;
+    for (j = 0; j < sub_len; ++j)
+    {
+        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
+        const nsn_complex w2 = nsn_rfft_twiddle[2 * j * step];
+        const nsn_complex w3 = nsn_rfft_twiddle[3 * j * step];
+        const nsn_complex w4 = nsn_rfft_twiddle[4 * j * step];
+        for (base = j; base < NSN_RFFT_HALF; base += len)
+        {
+            nsn_complex a[5];
+            a[0] = buf[base];
+            a[1] = buf[base + sub_len];
+            a[2] = buf[base + 2 * sub_len];
+            a[3] = buf[base + 3 * sub_len];
+            a[4] = buf[base + 4 * sub_len];
+            if (j != 0)
+            {
+                a[1] = cmul(a[1], w1);
+                a[2] = cmul(a[2], w2);
+                a[3] = cmul(a[3], w3);
+                a[4] = cmul(a[4], w4);
+            }
+            butterfly5(a);
+            buf[base] = a[0];
+            buf[base + sub_len] = a[1];
+            buf[base + 2 * sub_len] = a[2];
+            buf[base + 3 * sub_len] = a[3];
+            buf[base + 4 * sub_len] = a[4];
+        }
+    }
+}
+
+void nsn_cfft160_stages(nsn_complex buf[NSN_RFFT_HALF])
+{
+    /* Radices 4, 4, 2, 5 (first to last); gen_tables.py derives the load order from them. */
+    stage_radix4(buf, 1);
+    stage_radix4(buf, 4);
+    stage_radix2(buf, 16);
+    stage_radix5(buf, 32);
+}
+
+void nsn_rfft320_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
+                         nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *z = scratch;
+    unsigned p;
+    unsigned k;
+
+    /* z[n] = x[2n] + i x[2n+1], loaded in decimation-in-time order */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned n = nsn_rfft_input_order[p];
+        z[p].re = in[2 * n];
+        z[p].im = in[2 * n + 1];
+    }
+    nsn_cfft160_stages(z);
+
+    /*
+     * Split: with Z = FFT160(z), the transforms of the even and odd samples are
+     *   E[k] = (Z[k] + conj Z[160-k]) / 2,  O[k] = (Z[k] - conj Z[160-k]) / (2i),
+     * and X[k] = E[k] + W320^k O[k] for k = 0..160 (Z[160] = Z[0]).
+     */
+    out[0].re = z[0].re + z[0].im;
+    out[0].im = 0.0f;
+    out[NSN_RFFT_HALF].re = z[0].re - z[0].im;
+    out[NSN_RFFT_HALF].im = 0.0f;
+    for (k = 1; k < NSN_RFFT_HALF; ++k)
+    {
+        const nsn_complex a = z[k];
+        const nsn_complex b = {z[NSN_RFFT_HALF - k].re, -z[NSN_RFFT_HALF - k].im};
+        const nsn_complex even = cscale(cadd(a, b), 0.5f);
+        const nsn_complex half_diff = cscale(csub(a, b), 0.5f);
+        const nsn_complex odd = {half_diff.im, -half_diff.re}; /* divide by i */
+        out[k] = cadd(even, cmul(odd, nsn_rfft_twiddle[k]));
+    }
+}
+
+void nsn_rfft320_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
+                                  nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *w = scratch;
+    unsigned p;
+    unsigned n;
+
+    /*
+     * Undo the split: 2 E[k] = X[k] + conj X[160-k], 2 O[k] = (X[k] - conj X[160-k]) W320^-k,
+     * and Z = 2E + i 2O is twice the 160-point spectrum of z[n] = x[2n] + i x[2n+1]. The
+     * inverse FFT is computed as conj(FFT(conj Z)), so conj Z is loaded, already in
+     * decimation-in-time order.
+     */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned k = nsn_rfft_input_order[p];
+        nsn_complex a = in[k];
+        nsn_complex b = {in[NSN_RFFT_HALF - k].re, -in[NSN_RFFT_HALF - k].im};
+        nsn_complex even2;
+        nsn_complex odd2;
+        if (k == 0)
+        {
+            /* numpy ignores the imaginary parts of the DC and Nyquist bins */
+            a.im = 0.0f;
+            b.im = 0.0f;
+        }
+        even2 = cadd(a, b);
+        odd2 = cmulconj(csub(a, b), nsn_rfft_twiddle[k]);
+        /* conj(even2 + i odd2) */
+        w[p].re = even2.re - odd2.im;
+        w[p].im = -(even2.im + odd2.re);
+    }
+    nsn_cfft160_stages(w);
+
+    /* conj(w) = 320 z: even samples in .re, odd ones in .im (the 1/320 is the caller's) */
+    for (n = 0; n < NSN_RFFT_HALF; ++n)
+    {
+        out[2 * n] = w[n].re;
+        out[2 * n + 1] = -w[n].im;
+    }
+}
+
+int nsn_rfft_fp_contract_off(void)
+{
+    /*
+     * (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 rounds (tie to even) to 1 + 2^-11 in float, so
+     * a * a + c is exactly 0 when the product is rounded, and 2^-24 when fused. volatile
+     * keeps the compiler from folding it at build time.
+     */
+    volatile float a = 0x1.001p+0f;
+    volatile float c = -0x1.002p+0f;
+    const float x = a;
+    const float y = c;
+    return x * x + y == 0.0f;
+}
