@@ -7,7 +7,8 @@ bit-exactly with TFLM, is accepted:
   FULLY_CONNECTED  int8 in/out (per-tensor), int8 weights [out, in] with symmetric per-tensor or
                    per-channel (axis 0) scales, optional int32 bias, batch 1, any fused activation
                    of NONE/RELU/RELU6/RELU_N1_TO_1
-  ADD, SUB, MUL    int8 per-tensor; equal sizes or one operand of one element (broadcast scalar)
+  ADD, SUB, MUL    int8 per-tensor; equal sizes or one operand of one element (broadcast scalar);
+                   one operand may be a constant (e.g. the 1 of `1 - z`)
   LOGISTIC, TANH   int8 with TFLM's fixed output quantization (1/256, -128) and (1/128, 0)
   QUANTIZE         int8 -> int8 requantization
   RESHAPE          an alias of its input (same bytes)
@@ -243,7 +244,13 @@ def parse_tflite(buf: bytes, path: str | Path = "<memory>") -> Graph:
         raise NsconvError(f"expected one subgraph, found {len(model.subgraphs or [])} "
                           "(control flow such as WHILE is not supported)", path)
     reader = _Reader(schema, model, buf, path)
-    return reader.graph(hashlib.sha256(buf).hexdigest())
+    try:
+        return reader.graph(hashlib.sha256(buf).hexdigest())
+    except NsconvError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # a structurally valid flatbuffer whose fields contradict each other (fuzzed, truncated)
+        raise NsconvError(f"malformed TFLite model ({type(exc).__name__}: {exc})", path) from None
 
 
 _BUILTIN_NAMES: dict[int, str] = {}
@@ -299,6 +306,7 @@ class _Reader:
 
     def tensor(self, i: int, allow_int32: bool = False) -> Tensor:
         """The IR tensor; int8 unless allow_int32 (bias, axis, shape operands)."""
+        self.raw_tensor(i)  # range check (a negative index would count from the end)
         if self.tensors[i] is not None:
             t = self.tensors[i]
             if t.dtype is DType.INT32 and not allow_int32:
@@ -344,11 +352,12 @@ class _Reader:
         self.tensors[i] = t
         return t
 
-    def activation_tensor(self, i: int, op: str) -> Tensor:
+    def activation_tensor(self, i: int, op: str, allow_const: bool = False) -> Tensor:
+        """A per-tensor int8 operand; computed unless allow_const (ADD/SUB/MUL operands)."""
         t = self.tensor(i)
-        if t.is_const:
+        if t.is_const and not allow_const:
             raise self.fail(f"{op}: operand {t.name!r} is a constant; only FULLY_CONNECTED "
-                            "weights may be constant")
+                            "weights and ADD/SUB/MUL operands may be constant")
         assert t.quant is not None
         if t.quant.per_channel:
             raise self.fail(f"{op}: activation tensor {t.name!r} is per-channel quantized; "
@@ -400,7 +409,10 @@ class _Reader:
         return ins, outs
 
     def op(self, k: int, raw) -> Op:
-        code = self.model.operatorCodes[raw.opcodeIndex]
+        codes = self.model.operatorCodes or []
+        if not 0 <= int(raw.opcodeIndex) < len(codes):
+            raise self.fail(f"op {k}: operator code index {raw.opcodeIndex} out of range")
+        code = codes[raw.opcodeIndex]
         builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
         name = _builtin_name(self.s, builtin)
         where = f"op {k} ({name})"
@@ -464,9 +476,11 @@ class _Reader:
 
     def _elementwise(self, k, kind, where, ins, outs, opt) -> Op:
         self._n(where, ins, outs, (2,))
-        a = self.activation_tensor(ins[0], where)
-        b = self.activation_tensor(ins[1], where)
+        a = self.activation_tensor(ins[0], where, allow_const=True)
+        b = self.activation_tensor(ins[1], where, allow_const=True)
         y = self.activation_tensor(outs[0], where)
+        if a.is_const and b.is_const:
+            raise self.fail(f"{where}: both operands are constants (not folded by the converter)")
         big = max(a.size, b.size)
         if not ((a.size == b.size == y.size) or (min(a.size, b.size) == 1 and y.size == big)):
             raise self.fail(f"{where}: shapes {list(a.shape)} and {list(b.shape)} -> "
