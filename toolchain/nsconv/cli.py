@@ -26,6 +26,11 @@ class _Group(click.Group):
 @click.version_option(package_name="nsconv")
 def main() -> None:
     """Dynamic nsNet2 noise suppression, from trained model to bit-exact Cortex-M C."""
+    import warnings
+
+    # TensorFlow's deprecation and converter warnings are not the user's to act on.
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 @main.command()
@@ -65,6 +70,63 @@ def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engi
     write_wav(tmp, y)
     tmp.replace(out_wav)
     click.echo(f"{out_wav}: {len(y) / 16000:.2f} s, exit {enh.exit_name}, engine {engine}")
+
+
+TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m55")
+
+
+@main.command()
+@click.argument("model")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output directory (replaced atomically).")
+@click.option("--target", type=click.Choice(TARGETS), default="host", show_default=True,
+              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core>.")
+@click.option("--calib", multiple=True, type=click.Path(path_type=Path),
+              help="Calibration wav (repeatable; default: the bundled real noisy clips).")
+def export(model: str, out: Path, target: str, calib: tuple[Path, ...]) -> None:
+    """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
+    from .audio import read_wav
+    from .codegen import generate
+    from .convert import convert_into
+    from .outdir import atomic_output_dir
+
+    for c in calib:
+        read_wav(c)
+    command = " ".join(["nsconv"] + sys.argv[1:])
+    with atomic_output_dir(out) as tmp:
+        convert_into(model, tmp, list(calib) or None)
+        gen = generate(tmp, command_line=command)
+        if target != "host":
+            from .firmware import export_firmware
+
+            export_firmware(tmp, target, command_line=command)
+    click.echo(gen.summary().replace(str(tmp), str(out)))
+    click.echo(f"wrote {out}/c" + (f" and {out}/firmware/{target}" if target != "host" else ""))
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--frames", type=int, default=None,
+              help="Frames per stream (default: all frames of the audio).")
+@click.option("--audio", multiple=True, type=click.Path(path_type=Path),
+              help="Real audio to stream (repeatable; default: the bundled clips).")
+@click.option("--exit-schedule", "schedule", type=click.Choice(["fixed", "random"]),
+              default="fixed", show_default=True)
+@click.option("--sanitize", is_flag=True, help="Build the C with ASan/UBSan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str,
+           sanitize: bool, as_json: bool) -> None:
+    """Generated C vs TFLM on every exit, every frame; exit status 0 only if all equal."""
+    from .audio import read_wav
+    from .verify import verify as run
+
+    for a in audio:
+        read_wav(a)
+    report = run(out, frames=frames, audio=list(audio) or None, schedule=schedule,
+                 sanitize=sanitize, log=None if as_json else click.echo)
+    click.echo(report.dumps() if as_json else report.table())
+    if not report.ok:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -49,38 +49,46 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
             log=print) -> Manifest:
-    clips = clips or calibration_clips()
+    """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
-        path, spec = load_model(model, work=tmp)
-        feats = calibration_features(clips)
-        frames = sum(len(f) for f in feats)
-        entries = []
-        bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
-        if bins != frontend.N_BINS:
-            raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
-                              f"gives {frontend.N_BINS}", path)
-        if isinstance(spec, NetSpec):
-            log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
-                f"{frames} frames, closed loop")
-            converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
-                         for ex in spec.exits]
-            _check_shared_states(converted, path)
-            for ex, q in zip(spec.exits, converted, strict=True):
-                entries.append(_write_exit(tmp, q, ex.after, ex.head, spec.exit_macs(ex),
-                                           spec.exit_params(ex), log))
-            spec.save(tmp / MODEL_FILE)
-            model_file = MODEL_FILE
-        else:
-            log(f"{path.name}: outside the nsNet2 family, converted by onnx2tf "
-                f"(frame-wise, no state); calibrating on {len(clips)} clips, {frames} frames")
-            q = convert_framewise(spec, feats)
-            macs, params = tflite_macs(q.tflite)
-            entries.append(_write_exit(tmp, q, "", (), macs, params, log))
-            model_file = spec.saved_model.name
-        manifest = Manifest(tmp, str(path), assets.sha256_file(path), model_file,
-                            tuple(entries), tuple(p.name for p in clips), frames)
-        manifest.save()
+        convert_into(model, tmp, clips, log)
     return Manifest.load(out)
+
+
+def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
+                 log=print) -> Manifest:
+    """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
+    clips = clips or calibration_clips()
+    path, spec = load_model(model, work=dest)
+    feats = calibration_features(clips)
+    frames = sum(len(f) for f in feats)
+    entries = []
+    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
+    if bins != frontend.N_BINS:
+        raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
+                          f"gives {frontend.N_BINS}", path)
+    if isinstance(spec, NetSpec):
+        log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
+            f"{frames} frames, closed loop")
+        converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
+                     for ex in spec.exits]
+        _check_shared_states(converted, path)
+        for ex, q in zip(spec.exits, converted, strict=True):
+            entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),
+                                       spec.exit_params(ex), log))
+        spec.save(dest / MODEL_FILE)
+        model_file = MODEL_FILE
+    else:
+        log(f"{path.name}: outside the nsNet2 family, converted by onnx2tf "
+            f"(frame-wise, no state); calibrating on {len(clips)} clips, {frames} frames")
+        q = convert_framewise(spec, feats)
+        macs, params = tflite_macs(q.tflite)
+        entries.append(_write_exit(dest, q, "", (), macs, params, log))
+        model_file = spec.saved_model.name
+    manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
+                        tuple(entries), tuple(p.name for p in clips), frames)
+    manifest.save()
+    return manifest
 
 
 def _write_exit(tmp: Path, q, after: str, head: tuple[str, ...], macs: int, params: int,

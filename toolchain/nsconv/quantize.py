@@ -16,6 +16,8 @@ quantizations are equal that is a copy. The initial state is the input zero poin
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +108,8 @@ def _int8_converter(converter, samples: list[dict]) -> bytes:
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     converter.representative_dataset = lambda: iter(samples)
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Saved artifact at ..." chatter
+        return converter.convert()
 
 
 def convert_exit(spec: NetSpec, ex: ExitSpec, samples: list[dict]) -> QuantizedExit:
