@@ -195,8 +195,16 @@ def test_generated_code_is_deterministic_and_readable(tiny_out, tiny_gen, tmp_pa
     assert re.search(r"static const nsn_fc_params nsn_fc1_params = \{\n    \.input_offset", model_c)
     # weights named after their tensors, each emitted once, rows wrapped
     assert weights_c.count("const int8_t nsn_fc1_matmul[24][161] = {") == 1
+    # every constant once; FC biases are replaced by one folded bias per distinct FC
+    from nsconv.codegen import _folded_biases
+    from nsconv.tflite_ir import OpKind
+
+    merged = tiny_gen.merged
+    biases = {op.inputs[2].const for op in merged.ops
+              if op.kind is OpKind.FULLY_CONNECTED and len(op.inputs) > 2
+              and op.inputs[2].const >= 0}
     assert len(re.findall(r"^const \w+ (nsn_\w+)", weights_c, re.M)) == \
-        len(tiny_gen.merged.consts)
+        len(merged.consts) - len(biases) + len(_folded_biases(merged))
     # every file-scope symbol carries the prefix
     for text in (model_c, weights_c):
         for sym in re.findall(r"^(?:static )?const [\w ]+?\*?\s*(?:const )?(\w+)\s*[\[=]", text,

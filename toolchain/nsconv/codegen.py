@@ -13,6 +13,7 @@ nsn_provenance.h (tool version, command line, source hashes).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,10 +186,19 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
             raise NsconvError(f"exit {e.name} produces {merged.values[e.mask].size} mask bins, "
                               f"exit {exits[0].name} {num_bins}", manifest.root)
 
-    # constants
+    # constants; FC biases are replaced by per-op folded biases (see _folded_biases)
+    folded = _folded_biases(merged)
+    fc_bias = {op.inputs[2].const for op in merged.ops
+               if op.kind is OpKind.FULLY_CONNECTED and len(op.inputs) > 2}
+    other_use = {x.const for op in merged.ops for j, x in enumerate(op.inputs)
+                 if not (op.kind is OpKind.FULLY_CONNECTED and j == 2)}
+    bias_only = fc_bias - other_use
     const_names: list[str] = []
     consts = []
     for c in merged.consts:
+        if c.id in bias_only:
+            const_names.append("")  # replaced by the folded bias of each FC that uses it
+            continue
         name = names.take(SYMBOL_PREFIX + c_identifier(scope_free(c.name)))
         const_names.append(name)
         arr = np.frombuffer(c.data, dtype=np.int8 if c.dtype is DType.INT8 else "<i4")
@@ -207,6 +217,20 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
             entry["rows"] = None
             entry["lines"] = _wrap(arr, 7, 11) if c.dtype is DType.INT32 else _wrap(arr, 16, 4)
         consts.append(entry)
+    folded_names: dict[int, str] = {}  # op index -> symbol of its folded bias
+    for (wid, raw), op_indices in folded.items():
+        data = np.frombuffer(raw, "<i4")
+        name = names.take(const_names[wid] + "_bias_folded")
+        users = sorted({k for i in op_indices for k in merged.ops[i].exits})
+        consts.append({
+            "name": name, "ctype": "int32_t", "dtype": "int32", "dims": [int(data.size)],
+            "source": f"bias of {const_names[wid]}, input offset folded in "
+                      "(bias + input_offset * row sum)",
+            "shape_text": f"[{data.size}]", "quant_text": "scale input_scale * weight_scale[row]",
+            "users": ", ".join(exits[k].name for k in users), "rows": None,
+            "lines": _wrap(data, 7, 11)})
+        for i in op_indices:
+            folded_names[i] = name
 
     vnames = _value_names(merged, names)
     state_field = {s.layer: f"state_{c_identifier(s.layer)}" for s in merged.states}
@@ -271,7 +295,8 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
     # ops
     op_views = []
     for op in merged.ops:
-        op_views.append(_op_view(op, merged, ptr, const_names, names, lut, enum_names))
+        op_views.append(_op_view(op, merged, ptr, const_names, names, lut, enum_names,
+                                     folded_names))
 
     # state write-back parameters
     state_params = []
@@ -393,8 +418,33 @@ _MUL_FIELDS = ("input1_offset", "input2_offset", "output_offset", "output_multip
                "output_shift", "activation_min", "activation_max")
 
 
+def _folded_biases(merged: MergedGraph) -> dict[tuple[int, bytes], list[int]]:
+    """Per FULLY_CONNECTED op: bias + input_offset * sum_k w[row][k], as int32.
+
+    TFLM computes sum_k w * (x + input_offset) + bias; with the offset term precomputed the
+    kernels compute bias_folded + sum_k w * x, the same integer (no int32 overflow: checked),
+    and the inner loop has no per-element add. Keyed by (weights const, folded bytes) so that
+    equal folded biases are emitted once; the value lists the op indices using it.
+    """
+    out: dict[tuple[int, bytes], list[int]] = {}
+    for op in merged.ops:
+        if op.kind is not OpKind.FULLY_CONNECTED:
+            continue
+        wc = merged.consts[op.inputs[1].const]
+        w = np.frombuffer(wc.data, np.int8).reshape(wc.shape).astype(np.int64)
+        has_bias = len(op.inputs) > 2 and op.inputs[2].const >= 0
+        bias = (np.frombuffer(merged.consts[op.inputs[2].const].data, "<i4").astype(np.int64)
+                if has_bias else np.zeros(wc.shape[0], np.int64))
+        offset = -merged.values[op.inputs[0].value].quant.zero_point
+        total = bias + offset * w.sum(axis=1)
+        if np.abs(total).max(initial=0) >= 1 << 31:
+            raise NsconvError(f"folded bias of {wc.name} overflows int32")
+        out.setdefault((wc.id, total.astype("<i4").tobytes()), []).append(op.id)
+    return out
+
+
 def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], names: _Names,
-             lut, enum_names: list[str]) -> dict:
+             lut, enum_names: list[str], folded_names: dict[int, str]) -> dict:
     vals = merged.values
     consts = merged.consts
     # data operands: activations and (ADD/SUB/MUL) constants; FC weights and bias apart
@@ -457,11 +507,12 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
         p = qmath.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
                             y.quant.scale, y.quant.zero_point, n_out, act)
         view["weights"] = const_names[wc.id]
-        view["bias"] = const_names[op.inputs[2].const] if op.inputs[2].const >= 0 else ""
+        view["bias"] = folded_names[op.id]
+        p = dataclasses.replace(p, input_offset=0)  # folded into the bias
         view["shape_lines"].insert(1, f"weights {const_names[wc.id]} [{n_out}, {n_in}], "
                                    f"{n_in * n_out:,} MACs")
-        view["shape_lines"].insert(2, f"bias {view['bias']} [{n_out}]" if view["bias"]
-                                   else "no bias")
+        view["shape_lines"].insert(2, f"bias {view['bias']} [{n_out}] (input offset "
+                                   f"{-x.quant.zero_point} folded in)")
         view["arrays"] = [
             {"ctype": "int32_t", "name": f"{base}_multiplier", "size": n_out,
              "lines": _wrap(p.multipliers, 7, 11)},
