@@ -373,6 +373,8 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         "alignment": mp.alignment,
         "state_bytes": mp.state_bytes,
         "scratch_bytes": mp.scratch_bytes,
+        "max_fc_input": max((merged.consts[op.inputs[1].const].shape[1] for op in merged.ops
+                             if op.kind is OpKind.FULLY_CONNECTED), default=0),
         "const_bytes": merged.const_bytes,
         "separate_const_bytes": merged.separate_const_bytes,
         "exits": exit_views,
