@@ -2,6 +2,8 @@
 /*
  * Test driver for the nsconv kernels: reads records from stdin, runs one kernel per record and
  * writes the result to stdout, so that tests/test_kernels.py can compare it with TFLM.
+ * `harness IN OUT` reads the records from file IN and writes the replies to file OUT instead:
+ * that is how tests/test_kernels_arm.py runs it on the boards in QEMU (semihosting files).
  *
  * All integers are little-endian int32 unless noted. A record is
  *   int32 op, then the op's fields (see the cases below);
@@ -25,8 +27,23 @@ enum
     OP_LUT = 5,               /* int8 table[256], size, int8 x[size] */
     OP_REQUANTIZE = 6,        /* nsn_requantize_params, size, int8 x[size] */
     OP_REQUANTIZE_SCALAR = 7, /* n, then n triples (acc, multiplier, shift) */
-    OP_FC_BUFFER_SIZE = 8     /* in, out: replies with one int32 */
+    OP_FC_BUFFER_SIZE = 8,    /* in, out: replies with one int32 */
+    OP_FC_CTX = 9,            /* int32 ctx_mode, int32 weights_misalignment (0..3), then the
+                                 fields of OP_FULLY_CONNECTED; ctx_mode: CTX_* below */
+    OP_KERNELS_PATH = 10      /* replies with the path name (int8 characters) */
 };
+
+/* The scratch a FULLY_CONNECTED call gets (OP_FC_CTX). */
+enum
+{
+    CTX_EXACT = 0,     /* get_buffer_size() bytes, 4-byte aligned, no slack */
+    CTX_NULL = 1,      /* ctx == NULL */
+    CTX_SHORT = 2,     /* one byte less than asked for (when any is asked for) */
+    CTX_MISALIGNED = 3 /* the right size at an odd address */
+};
+
+static FILE *s_in;
+static FILE *s_out;
 
 static void die(const char *what)
 {
@@ -36,7 +53,7 @@ static void die(const char *what)
 
 static void read_exact(void *dst, size_t n)
 {
-    if (n > 0 && fread(dst, 1, n, stdin) != n)
+    if (n > 0 && fread(dst, 1, n, s_in) != n)
     {
         die("truncated record");
     }
@@ -78,23 +95,26 @@ static size_t checked_count(int32_t n)
 
 static void reply(int32_t status, int32_t count, const void *data, size_t bytes)
 {
-    fwrite(&status, sizeof status, 1, stdout);
-    fwrite(&count, sizeof count, 1, stdout);
+    fwrite(&status, sizeof status, 1, s_out);
+    fwrite(&count, sizeof count, 1, s_out);
     if (bytes > 0)
     {
-        fwrite(data, 1, bytes, stdout);
+        fwrite(data, 1, bytes, s_out);
     }
 }
 
-static void run_fully_connected(void)
+/* FULLY_CONNECTED with the scratch of ctx_mode, weights at an address misaligned by
+ * `misalign` bytes (the optimized paths read weights by words). */
+static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
 {
     nsn_fc_params params;
     nsn_fc_dims dims;
     nsn_per_channel_quant_params quant;
-    int32_t has_bias, batches, b;
+    nsn_context ctx;
+    int32_t has_bias, batches, b, scratch_size;
     size_t in, out;
-    int32_t *multiplier, *shift, *bias = NULL;
-    int8_t *weights, *input, *output;
+    int32_t *multiplier, *shift, *bias = NULL, *scratch;
+    int8_t *weights_block, *weights, *input, *output;
     nsn_status status = NSN_OK;
 
     params.input_offset = read_i32();
@@ -107,24 +127,55 @@ static void run_fully_connected(void)
     batches = read_i32();
     in = checked_count(dims.input_features);
     out = checked_count(dims.output_features);
+    if (misalign < 0 || misalign > 3)
+    {
+        die("bad weights misalignment");
+    }
     multiplier = read_array(out * sizeof(int32_t));
     shift = read_array(out * sizeof(int32_t));
     if (has_bias)
     {
         bias = read_array(out * sizeof(int32_t));
     }
-    weights = read_array(out * in);
+    /* malloc is 8-byte aligned; the weights end exactly at the end of the block */
+    weights_block = alloc_exact(out * in + (size_t)misalign);
+    weights = weights_block + misalign;
+    read_exact(weights, out * in);
     input = read_array(checked_count(batches) * in);
     output = alloc_exact(checked_count(batches) * out);
     quant.multiplier = multiplier;
     quant.shift = shift;
+
+    scratch_size = nsn_fully_connected_s8_get_buffer_size(&dims);
+    if (scratch_size < 0)
+    {
+        die("negative buffer size");
+    }
+    /* int32 units keep the block aligned; CTX_MISALIGNED needs 4 more bytes */
+    scratch = alloc_exact(((size_t)scratch_size + 3u) / 4u * 4u + 4u);
+    ctx.buf = scratch_size > 0 ? (void *)scratch : NULL;
+    ctx.size = scratch_size;
+    if (ctx_mode == CTX_SHORT)
+    {
+        ctx.size = scratch_size > 0 ? scratch_size - 1 : 0;
+    }
+    else if (ctx_mode == CTX_MISALIGNED)
+    {
+        ctx.buf = (char *)scratch + 2;
+    }
+    else if (ctx_mode != CTX_EXACT && ctx_mode != CTX_NULL)
+    {
+        die("bad ctx mode");
+    }
+
     for (b = 0; b < batches && status == NSN_OK; ++b)
     {
         /* each row in and out of its own exact-size buffer, so that any overrun is caught */
         int8_t *row = alloc_exact(in);
         int8_t *row_out = alloc_exact(out);
         memcpy(row, input + (size_t)b * in, in);
-        status = nsn_fully_connected_s8(&params, &quant, &dims, row, weights, bias, row_out);
+        status = nsn_fully_connected_s8(ctx_mode == CTX_NULL ? NULL : &ctx, &params, &quant,
+                                        &dims, row, weights, bias, row_out);
         memcpy(output + (size_t)b * out, row_out, out);
         free(row);
         free(row_out);
@@ -140,9 +191,10 @@ static void run_fully_connected(void)
     free(multiplier);
     free(shift);
     free(bias);
-    free(weights);
+    free(weights_block);
     free(input);
     free(output);
+    free(scratch);
 }
 
 static void read_sizes(
@@ -260,15 +312,46 @@ static void run_fc_buffer_size(void)
     reply(NSN_OK, 1, &size, sizeof size);
 }
 
-int main(void)
+static void run_kernels_path(void)
+{
+    const char *path = NSN_KERNELS_PATH;
+    reply(NSN_OK, (int32_t)strlen(path), path, strlen(path));
+}
+
+int main(int argc, char **argv)
 {
     int32_t op;
-    while (fread(&op, sizeof op, 1, stdin) == 1)
+    s_in = stdin;
+    s_out = stdout;
+    if (argc == 3)
+    {
+        s_in = fopen(argv[1], "rb");
+        s_out = fopen(argv[2], "wb");
+        if (s_in == NULL || s_out == NULL)
+        {
+            die("cannot open the record or reply file");
+        }
+    }
+    else if (argc != 1)
+    {
+        die("usage: harness [IN OUT]");
+    }
+    while (fread(&op, sizeof op, 1, s_in) == 1)
     {
         switch (op)
         {
         case OP_FULLY_CONNECTED:
-            run_fully_connected();
+            run_fully_connected(CTX_EXACT, 0);
+            break;
+        case OP_FC_CTX:
+        {
+            const int32_t ctx_mode = read_i32();
+            const int32_t misalign = read_i32();
+            run_fully_connected(ctx_mode, misalign);
+            break;
+        }
+        case OP_KERNELS_PATH:
+            run_kernels_path();
             break;
         case OP_ADD:
         case OP_SUB:
@@ -290,6 +373,10 @@ int main(void)
         default:
             die("unknown op");
         }
+    }
+    if (s_out != stdout && fclose(s_out) != 0)
+    {
+        die("cannot write the reply file");
     }
     return 0;
 }

@@ -18,6 +18,13 @@ typedef enum
     NSN_ARG_ERROR = -1
 } nsn_status;
 
+/* Scratch memory for a kernel call (CMSIS-NN cmsis_nn_context). */
+typedef struct
+{
+    void *buf;    /* 4-byte aligned; may be NULL when the kernel needs no scratch */
+    int32_t size; /* bytes */
+} nsn_context;
+
 typedef struct
 {
     int32_t input_offset;   /* -input zero point */

@@ -9,6 +9,12 @@
  * integer work. The requantization below is TFLM's default double-rounding
  * MultiplyByQuantizedMultiplier (CMSIS-NN's plain-C arm_nn_requantize, not its
  * CMSIS_NN_USE_SINGLE_ROUNDING variant).
+ *
+ * Code paths, chosen at compile time from the target (CMSIS-NN style; same API, same bits):
+ *   NSN_KERNELS_MVE        Helium (Cortex-M55: __ARM_FEATURE_MVE integer), arm_mve.h
+ *   NSN_KERNELS_DSP        Armv7E-M / Armv8-M DSP extension (Cortex-M4, M7, M33), arm_acle.h
+ *   reference              portable C99 (host builds, cores without DSP)
+ * Defining NSN_KERNELS_FORCE_REFERENCE selects the portable path on any target.
  */
 #ifndef NSN_NNFUNCTIONS_H
 #define NSN_NNFUNCTIONS_H
@@ -16,6 +22,18 @@
 #include <stdint.h>
 
 #include "nsn_nn_types.h"
+
+#if defined(NSN_KERNELS_FORCE_REFERENCE)
+#define NSN_KERNELS_PATH "reference"
+#elif defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define NSN_KERNELS_MVE 1
+#define NSN_KERNELS_PATH "mve"
+#elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
+#define NSN_KERNELS_DSP 1
+#define NSN_KERNELS_PATH "dsp"
+#else
+#define NSN_KERNELS_PATH "reference"
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,12 +95,37 @@ static inline int32_t nsn_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* Scratch bytes of nsn_fully_connected_s8 for `input_features` inputs, per code path. The DSP
+ * path sign-extends the input (plus input_offset) once per call into int16 pairs, so that every
+ * weight row reuses it; the MVE and reference paths need none. A compile-time constant, so that
+ * generated code can size one static buffer for all its FULLY_CONNECTED calls. */
+#define NSN_FC_S8_BUFFER_SIZE_DSP(input_features) (2 * (input_features))
+#define NSN_FC_S8_BUFFER_SIZE_MVE(input_features) 0
+#define NSN_FC_S8_BUFFER_SIZE_REF(input_features) 0
+#if defined(NSN_KERNELS_DSP)
+#define NSN_FC_S8_BUFFER_SIZE(input_features) NSN_FC_S8_BUFFER_SIZE_DSP(input_features)
+#elif defined(NSN_KERNELS_MVE)
+#define NSN_FC_S8_BUFFER_SIZE(input_features) NSN_FC_S8_BUFFER_SIZE_MVE(input_features)
+#else
+#define NSN_FC_S8_BUFFER_SIZE(input_features) NSN_FC_S8_BUFFER_SIZE_REF(input_features)
+#endif
+
 /* FULLY_CONNECTED, per-channel quantization, one input vector:
  *   out[c] = clamp(requantize(bias[c] + sum_i w[c][i] * (x[i] + input_offset), M[c], S[c])
  *                  + output_offset, activation_min, activation_max)
  * weights are [output_features][input_features] row-major; bias may be NULL.
- * 1 <= input_features <= NSN_FC_MAX_INPUT_FEATURES, output_features >= 1. */
-nsn_status nsn_fully_connected_s8(const nsn_fc_params *params,
+ * 1 <= input_features <= NSN_FC_MAX_INPUT_FEATURES, output_features >= 1.
+ *
+ * ctx: scratch of nsn_fully_connected_s8_get_buffer_size(dims) bytes, 4-byte aligned, for this
+ * call only (it may be shared between calls). When that size is 0, ctx and ctx->buf may be NULL.
+ * A missing, short or misaligned buffer is not an error: the call then takes the portable path
+ * (same bits, slower).
+ *
+ * Fastest with input_offset == 0 (fold input_offset * sum_i w[c][i] into the bias: the MVE path
+ * has a dedicated loop for it) and, on the DSP path, with 4-byte aligned weights and
+ * input_features a multiple of 4 (two weight words per load). */
+nsn_status nsn_fully_connected_s8(const nsn_context *ctx,
+                                  const nsn_fc_params *params,
                                   const nsn_per_channel_quant_params *quant,
                                   const nsn_fc_dims *dims,
                                   const int8_t *input,
@@ -90,9 +133,13 @@ nsn_status nsn_fully_connected_s8(const nsn_fc_params *params,
                                   const int32_t *bias,
                                   int8_t *output);
 
-/* Scratch bytes nsn_fully_connected_s8 needs: always 0, since the call takes no scratch buffer.
- * Kept for the CMSIS-NN API shape so that host tools can plan memory the same way per kernel. */
+/* Scratch bytes nsn_fully_connected_s8 needs on the path this library was built for
+ * (NSN_FC_S8_BUFFER_SIZE); the _dsp / _mve / _ref variants answer for a given path whatever
+ * the build, for host tools planning memory for a target. */
 int32_t nsn_fully_connected_s8_get_buffer_size(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s8_get_buffer_size_dsp(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s8_get_buffer_size_mve(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s8_get_buffer_size_ref(const nsn_fc_dims *dims);
 
 /* Element-wise ADD / SUB (TFLM semantics: scaled1 + scaled2, scaled1 - scaled2). size1 and size2
  * are equal, or one of them is 1 and that operand is broadcast; the output has
