@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test fuzz clean
+.PHONY: setup demo test bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+bench: setup
+	$(NSCONV) export nsnet2-baseline -o out/bench-baseline
+	$(NSCONV) bench out/bench-baseline --json > out/bench-baseline.json
+	@cat out/bench-baseline.json
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
