@@ -3,11 +3,13 @@
  * Element-wise ADD, SUB and MUL on int8, with TFLM's arithmetic (reference_integer_ops AddFunc,
  * SubElementwise, MulElementwise) and broadcasting of a one-element operand (e.g. `1 - z`).
  *
- * Paths (nsn_nnfunctions.h): portable C99; DSP, where each rescaling is one MLA, one SMMULR and
- * a rounding shift, exact within bounds checked once per call (nsn_kernels_internal.h), with the
- * portable loop for parameters outside them (never met with TFLM's int8 ADD/SUB/MUL); MVE, four
- * int32 lanes per step with VQRDMULH and rounding shifts, exact for all parameters. A
- * broadcast operand is rescaled once per call.
+ * Paths (nsn_nnfunctions.h): portable C99; DSP, where each rescaling (both roundings and the
+ * output offset) is one MLA, one SMMLAR and a shift, exact within bounds checked once per call
+ * (nsn_kernels_internal.h), with the portable loop for parameters outside them (TFLM's int8
+ * ADD, SUB and MUL parameters are inside, except an ADD/SUB output multiplier in [0.5, 1),
+ * i.e. an output scale near 2^-20 times the input scales); MVE, four int32 lanes per step with
+ * VQRDMULH and rounding shifts, exact for all parameters. A broadcast operand is rescaled
+ * once per call.
  */
 #include "nsn_nnfunctions.h"
 
@@ -147,16 +149,13 @@ static int add_sub_dsp(const nsn_add_params *p,
         add_sub_broadcast_loop_dsp(&r1, &ro, sign * nsn_rescale_apply_e(&r2, input2[0]), input1,
                                    size, output, 1, lo, hi);
     }
+    else if (lo == INT8_MIN && hi == INT8_MAX && sign > 0)
+    {
+        add_sub_loop_dsp(&r1, &r2, &ro, input1, input2, size, output, 1, 1, lo, hi);
+    }
     else if (lo == INT8_MIN && hi == INT8_MAX)
     {
-        if (sign > 0)
-        {
-            add_sub_loop_dsp(&r1, &r2, &ro, input1, input2, size, output, 1, 1, lo, hi);
-        }
-        else
-        {
-            add_sub_loop_dsp(&r1, &r2, &ro, input1, input2, size, output, -1, 1, lo, hi);
-        }
+        add_sub_loop_dsp(&r1, &r2, &ro, input1, input2, size, output, -1, 1, lo, hi);
     }
     else
     {

@@ -7,11 +7,16 @@
  *   reference  one row at a time, portable C99.
  *   DSP        the input is sign-extended once per call (input offset included) into int16
  *              pairs in the ctx scratch, ordered as SXTB16 splits a natural weight word:
- *              (x0, x2), (x1, x3). Two weight rows per pass share every input load; SMLAD does
- *              two MACs per instruction. Weights stay in the standard [out][in] layout.
+ *              (x0, x2), (x1, x3). Two weight rows per pass share every input load (LDM);
+ *              SMLAD does two MACs per instruction; word-aligned rows load two weight words
+ *              per LDRD. Weights stay in the standard [out][in] layout. The input offset
+ *              costs nothing here (it is added during the expansion).
  *   MVE        four weight rows per pass share every 16-byte input load; VMLADAVA.S8 does 16
- *              MACs per instruction; the tail is predicated (VCTP8); requantization on four
- *              channels at once. A non-zero input offset takes a widening int16 loop.
+ *              MACs per instruction in a tail-predicated loop (DLSTP/LETP). A non-zero input
+ *              offset takes a widening int16 loop at half the speed: fold it into the bias.
+ * Both optimized paths collect the sums of a block of 32 channels, then requantize the block
+ * in a separate loop (DSP: one SMLAL per channel, see nsn_requantize_dsp; MVE: four channels
+ * per step).
  */
 #include "nsn_nnfunctions.h"
 

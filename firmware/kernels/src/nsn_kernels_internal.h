@@ -40,16 +40,10 @@ static inline int32_t nsn_offset_bound(int32_t offset)
 
 #if defined(NSN_KERNELS_DSP)
 
-/* SXTB16 with a rotation and SMMULR have no ACLE intrinsic in GCC 12 (arm_acle.h has
- * neither the rotated form nor __smmulr); without them the rotation and the 64-bit rounding
- * each cost extra instructions in the hot loops. Not volatile: pure functions of the operands. */
-static inline int32_t nsn_sxtb16_ror8(int32_t x)
-{
-    int32_t r;
-    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
-}
-
+/* SXTAB16 with a rotation, SSAT without a warning and SMMLAR have no usable ACLE intrinsic in
+ * GCC 12 (arm_acle.h has no rotated form and no __smmlar); without them the rotation and the
+ * 64-bit rounding each cost extra instructions in the hot loops. Not volatile: pure functions
+ * of their operands. */
 static inline int32_t nsn_sxtab16_ror8(int32_t acc, int32_t x)
 {
     int32_t r;
@@ -63,14 +57,6 @@ static inline int32_t nsn_ssat8(int32_t x)
 {
     int32_t r;
     __asm("ssat %0, #8, %1" : "=r"(r) : "r"(x));
-    return r;
-}
-
-/* (a * b + 2^31) >> 32 */
-static inline int32_t nsn_smmulr(int32_t a, int32_t b)
-{
-    int32_t r;
-    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 
@@ -144,7 +130,10 @@ typedef struct
  * left-shifted value is exact, v * 2^(pre_shift - 1), and is set up as e = 1 (scale doubled:
  * floor(v * 2^(pre_shift-1) + 1/4 + c/2) with c in {0, 1}), so that TFLM's ADD and SUB, where
  * the input with the larger scale gets exactly that, run with e > 0 on every rescaling. */
-static inline int32_t nsn_rescale_init(nsn_rescale *r,
+#if defined(__GNUC__)
+__attribute__((noinline, unused)) /* set-up code: once per call, not worth copies */
+#endif
+static int32_t nsn_rescale_init(nsn_rescale *r,
                                        int32_t bound,
                                        int32_t offset,
                                        int32_t pre_shift,
