@@ -194,7 +194,7 @@ def test_generated_code_is_deterministic_and_readable(tiny_out, tiny_gen, tmp_pa
     assert "TFLite: gru1 op 0, gru2 op 0, fc2 op 0, final op 0" in model_c
     assert re.search(r"static const nsn_fc_params nsn_fc1_params = \{\n    \.input_offset", model_c)
     # weights named after their tensors, each emitted once, rows wrapped
-    assert weights_c.count("const int8_t nsn_fc1_matmul[24][161] = {") == 1
+    assert weights_c.count("const int8_t nsn_fc1_matmul[24][161] NSN_WEIGHTS_ALIGN = {") == 1
     # every constant once; FC biases are replaced by one folded bias per distinct FC
     from nsconv.codegen import _folded_biases
     from nsconv.tflite_ir import OpKind
