@@ -23,6 +23,11 @@
  * Standard output, one line per network frame k (values in the unit of the header line):
  *   step K exit NAME network N analyze A synthesize S
  * then per exit: summary exit NAME frames F network mean M min LO max HI frontend mean FE
+ * Built with -DNSN_STACK_PROBE (Cortex-M): also per exit
+ *   stack exit NAME network peak BYTES      (deepest nsn_model_step stack use, in bytes)
+ * Built with -DNSN_PROFILE_OPS: after the header "nsn_app: model bytes N" (sizeof nsn_model_t),
+ * and per exit and op kind (nsn_op_kind, in the unit of the header line):
+ *   ops exit NAME kind KIND mean M
  * Exit status: 0 ok, 1 usage or file error, 2 processing error.
  *
  * On the boards the command line comes over semihosting: at most 255 characters including
@@ -53,9 +58,37 @@ typedef struct
     uint64_t network_min;
     uint64_t network_max;
     uint64_t frontend_total;
+    uint32_t stack_peak;
+#ifdef NSN_PROFILE_OPS
+    uint64_t op_total[NSN_NUM_OP_KINDS];
+#endif
 } exit_stats_t;
 
 static nsn_stream_t g_stream;
+
+#ifdef NSN_PROFILE_OPS
+/* Per-op counts of the current network step (hooks called by nsn_model_step). */
+static const char *const g_op_names[NSN_NUM_OP_KINDS] = {
+    "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "QUANTIZE", "COPY"};
+static uint64_t g_op_step[NSN_NUM_OP_KINDS];
+static uint64_t g_op_t0;
+
+void nsn_profile_op_begin(nsn_op_kind kind)
+{
+    (void)kind;
+    g_op_t0 = nsn_port_instr_begin();
+}
+
+void nsn_profile_op_end(nsn_op_kind kind)
+{
+    const uint64_t n = nsn_port_instr_end(g_op_t0);
+    const unsigned k = (unsigned)kind;
+    if (k < (unsigned)NSN_NUM_OP_KINDS)
+    {
+        g_op_step[k] += n;
+    }
+}
+#endif
 
 static void usage(void)
 {
@@ -200,6 +233,20 @@ static void print_summary(const exit_stats_t stats[NSN_NUM_EXITS])
                u64_text((e->network_total + e->frames / 2u) / e->frames, b1),
                u64_text(e->network_min, b2), u64_text(e->network_max, b3),
                u64_text((e->frontend_total + e->frames / 2u) / e->frames, b4));
+#if defined(NSN_STACK_PROBE) && defined(__arm__)
+        printf("stack exit %s network peak %lu\n", nsn_exit_names[k],
+               (unsigned long)e->stack_peak);
+#endif
+#ifdef NSN_PROFILE_OPS
+        {
+            int kind;
+            for (kind = 0; kind < NSN_NUM_OP_KINDS; ++kind)
+            {
+                printf("ops exit %s kind %s mean %s\n", nsn_exit_names[k], g_op_names[kind],
+                       u64_text((e->op_total[kind] + e->frames / 2u) / e->frames, b1));
+            }
+        }
+#endif
     }
 }
 
@@ -357,6 +404,9 @@ int main(int argc, char **argv)
             printf(" %s", nsn_exit_names[e]);
         }
         printf("\n");
+#ifdef NSN_PROFILE_OPS
+        printf("nsn_app: model bytes %lu\n", (unsigned long)sizeof(nsn_model_t));
+#endif
     }
 
     /* Call m = 0 .. frames: call m >= 1 completes frame m - 1 and returns its first hop of
@@ -369,6 +419,9 @@ int main(int argc, char **argv)
         nsn_stream_status st;
 
         (void)nsn_wav_read(in, &left, hop_in, NSN_STREAM_HOP);
+#ifdef NSN_PROFILE_OPS
+        memset(g_op_step, 0, sizeof g_op_step);
+#endif
         st = nsn_stream_process(&g_stream, hop_in, exit_id, hop_out);
         if (st != NSN_STREAM_OK && st != NSN_STREAM_PRIMING)
         {
@@ -403,6 +456,19 @@ int main(int argc, char **argv)
             {
                 e->network_max = c->network;
             }
+            if (c->network_stack > e->stack_peak)
+            {
+                e->stack_peak = c->network_stack;
+            }
+#ifdef NSN_PROFILE_OPS
+            {
+                int kind;
+                for (kind = 0; kind < NSN_NUM_OP_KINDS; ++kind)
+                {
+                    e->op_total[kind] += g_op_step[kind];
+                }
+            }
+#endif
             e->frames += 1;
             e->network_total += c->network;
             e->frontend_total += c->analyze + c->synthesize;

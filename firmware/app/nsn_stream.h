@@ -67,6 +67,10 @@ typedef struct
     uint64_t analyze;    /* window, rFFT, log-power, int8 features */
     uint64_t network;    /* nsn_model_step (0 on the priming call) */
     uint64_t synthesize; /* gain, inverse rFFT, overlap-add, int16 output */
+    /* stack peak of nsn_model_step in bytes, measured by painting the stack below the stack
+     * pointer before the step and scanning it after (Cortex-M builds with -DNSN_STACK_PROBE;
+     * else 0) */
+    uint32_t network_stack;
 } nsn_stream_counts;
 
 /* All state of one stream; allocate it statically. Read-only for the caller. */

@@ -155,10 +155,11 @@ def _check_schedule(project: FirmwareProject, exit_name: str | None,
             raise NsconvError(f"schedule {schedule!r}: more than 32 entries")
 
 
-def _make(project: FirmwareProject, goal: str, jobs: int | None, timeout: float) -> None:
+def _make(project: FirmwareProject, goal: str, jobs: int | None, timeout: float,
+          variables: Sequence[str] = ()) -> None:
     if shutil.which("make") is None:
         raise NsconvError("make not found")
-    cmd = ["make", "-C", str(project.root), f"-j{jobs or os.cpu_count() or 1}", goal]
+    cmd = ["make", "-C", str(project.root), f"-j{jobs or os.cpu_count() or 1}", *variables, goal]
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                 stdin=subprocess.DEVNULL)
@@ -178,10 +179,19 @@ def _make(project: FirmwareProject, goal: str, jobs: int | None, timeout: float)
     raise NsconvError(f"make {goal} failed:\n" + text[-4000:], project.root)
 
 
+def variant_elf(project: FirmwareProject, variant: str) -> Path:
+    """The ELF of a build variant (see build)."""
+    assert project.board is not None
+    return project.elf.parent.with_name(f"{project.board.name}-{variant}") / project.elf.name
+
+
 def build(project: FirmwareProject | Path, host: bool = False, jobs: int | None = None,
-          timeout: float = BUILD_TIMEOUT_S) -> Path:
+          timeout: float = BUILD_TIMEOUT_S, *, variant: str | None = None,
+          cflags: Sequence[str] = ()) -> Path:
     """Build the project's ELF (or with host=True its host program); returns its path. The
-    ELF is checked against the board profile (boards.Board.check_fit)."""
+    ELF is checked against the board profile (boards.Board.check_fit). A `variant` (ELF
+    only) builds with the extra `cflags` into build/BOARD-VARIANT/, beside the default build
+    (e.g. the bench's profiled build); run it with run(..., program=variant_elf(...))."""
     if not isinstance(project, FirmwareProject):
         project = load_project(project)
     if host:
@@ -192,10 +202,20 @@ def build(project: FirmwareProject | Path, host: bool = False, jobs: int | None 
     if shutil.which("arm-none-eabi-gcc") is None:
         raise NsconvError("arm-none-eabi-gcc not found (Debian: apt-get install gcc-arm-none-eabi "
                           "libnewlib-arm-none-eabi)")
-    _make(project, "all", jobs, timeout)
+    if variant is None:
+        if cflags:
+            raise NsconvError("extra C flags need a build variant")
+        _make(project, "all", jobs, timeout)
+        elf = project.elf
+    else:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", variant):
+            raise NsconvError(f"bad build variant name {variant!r}")
+        elf = variant_elf(project, variant)
+        _make(project, "all", jobs, timeout,
+              [f"ARM_BUILD=build/{elf.parent.name}", "EXTRA_CFLAGS=" + " ".join(cflags)])
     assert project.board is not None
-    project.board.check_fit(measure_elf(project.elf, weights=project.const_bytes))
-    return project.elf
+    project.board.check_fit(measure_elf(elf, weights=project.const_bytes))
+    return elf
 
 
 def _stage_input(in_wav: Path, dest: Path) -> int:
@@ -216,17 +236,20 @@ def _stage_input(in_wav: Path, dest: Path) -> int:
 
 def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         exit_name: str | None = None, schedule: str | None = None, frames: int | None = None,
-        host: bool = False, timeout: float | None = None) -> FirmwareRun:
+        host: bool = False, timeout: float | None = None,
+        program: Path | None = None) -> FirmwareRun:
     """Stream in_wav through the built firmware (QEMU, or the host build with host=True) at
     one exit (default the last) or a cyclic schedule "name[:n],...", for all frames of the
     input or the first `frames`; writes out_wav (aligned with the input) and returns the
-    per-frame counts, features and masks."""
+    per-frame counts, features and masks. `program`: another ELF of the project (a build
+    variant, see build) instead of the default one."""
     if not isinstance(project, FirmwareProject):
         project = load_project(project)
     _check_schedule(project, exit_name, schedule)
     if frames is not None and frames < 1:
         raise NsconvError(f"frames must be at least 1, got {frames}")
-    program = project.host_exe if host else project.elf
+    if program is None:
+        program = project.host_exe if host else project.elf
     if not program.is_file():
         raise NsconvError("not built (run make, or nsconv.qemu.build)", program)
     out_wav = Path(out_wav)
