@@ -78,7 +78,20 @@ def featurelib_source() -> str:
     return target.read_text()
 
 
-BUILTIN_MODELS = {BASELINE_NAME: baseline_path}
+DYNAMIC_NAME = "dynamic-nsnet2"
+MODELS_DIR = Path(__file__).parent / "data" / "models"
+
+
+def dynamic_path() -> Path:
+    """The committed Dynamic nsNet2 (4 exits, trained heads on the baseline backbone; see
+    data/models/README.md for how it was made)."""
+    path = MODELS_DIR / f"{DYNAMIC_NAME}.npz"
+    if not path.is_file():
+        raise NsconvError("the built-in Dynamic nsNet2 model is missing from the package", path)
+    return path
+
+
+BUILTIN_MODELS = {BASELINE_NAME: baseline_path, DYNAMIC_NAME: dynamic_path}
 
 
 def resolve_model(name_or_path: str) -> Path:

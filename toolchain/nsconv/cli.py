@@ -133,6 +133,54 @@ CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
 
 
 @main.command()
+@click.argument("model", default="nsnet2-baseline")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="The trained model (.npz), which `nsconv export` takes.")
+@click.option("--style", type=click.Choice(["direct", "split", "channel", "a", "b", "c"]),
+              default="direct", show_default=True,
+              help="Exit head style: (a) direct, (b) split with a duplicated layer, "
+                   "(c) channel split.")
+@click.option("--scheme", type=click.Choice(["layerwise", "joint"]), default="layerwise",
+              show_default=True)
+@click.option("--init", type=click.Path(path_type=Path), default=None,
+              help="Start from this trained model (e.g. joint fine-tuning of a layer-wise one).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=int, default=None)
+@click.option("--steps-per-epoch", type=int, default=None)
+def train(model: str, out: Path, style: str, scheme: str, init: Path | None, seed: int,
+          epochs: int | None, steps_per_epoch: int | None) -> None:
+    """Train Dynamic nsNet2 exits on MODEL's backbone (CPU, real speech and noise mixtures)."""
+    from .train import train as run
+
+    style = {"a": "direct", "b": "split", "c": "channel"}.get(style, style)
+    path = run(model, out, style=style, scheme=scheme, init=init, seed=seed, epochs=epochs,
+               steps_per_epoch=steps_per_epoch, command=" ".join(["nsconv"] + sys.argv[1:]))
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("model")
+@click.option("--engine", "engines", multiple=True,
+              type=click.Choice(["float", "tflm", "c"]), help="Repeatable (default: float).")
+@click.option("--audio", type=click.Path(path_type=Path), default=None,
+              help="Directory of *_clean.wav / *_noisy.wav pairs (default: tests/data).")
+@click.option("--figures", type=click.Path(path_type=Path), default=None,
+              help="Directory for the PNG figures.")
+@click.option("--no-dnsmos", is_flag=True, help="Skip DNSMOS (faster).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
+def evaluate(model: str, engines: tuple[str, ...], audio: Path | None, figures: Path | None,
+             no_dnsmos: bool, as_json: bool) -> None:
+    """Per exit PESQ-wb, STOI, SI-SDR, DNSMOS, MACs/s and parameters on clean/noisy pairs."""
+    import json
+
+    from .evaluate import evaluate as run
+
+    report = run(model, audio, tuple(engines) or ("float",), figures, dnsmos=not no_dnsmos,
+                 progress=not as_json, log=(lambda *_: None) if as_json else click.echo)
+    click.echo(json.dumps(report, indent=2, default=str))
+
+
+@main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("in_wav", type=click.Path(path_type=Path))
 @click.argument("out_wav", type=click.Path(path_type=Path))

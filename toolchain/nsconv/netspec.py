@@ -104,6 +104,9 @@ class NetSpec:
     layers: dict[str, Layer] = field(repr=False)
     backbone: tuple[str, ...]
     exits: tuple[ExitSpec, ...]
+    # Free-form JSON-able provenance (training recipe, head style, ...); saved in the spec JSON
+    # under "meta" and absent from files that have none.
+    meta: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -177,7 +180,9 @@ class NetSpec:
     def describe_exits(self) -> list[dict]:
         return [{"name": e.name, "after": e.after, "head": list(e.head)} for e in self.exits]
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, weight_dtype=np.float32, compressed: bool = False) -> None:
+        """Write the .npz. weight_dtype float16 halves the file (weights are loaded back as
+        float32, so a float16 file holds its model exactly); compressed uses zip deflate."""
         arrays: dict[str, np.ndarray] = {}
         layers = []
         for layer in self.layers.values():
@@ -186,12 +191,15 @@ class NetSpec:
             if isinstance(layer, Dense):
                 entry["activation"] = layer.activation
             for key, arr in _arrays(layer).items():
-                arrays[f"{layer.name}/{key}"] = arr
+                arrays[f"{layer.name}/{key}"] = np.asarray(arr, dtype=weight_dtype)
             layers.append(entry)
         spec = {"format": SPEC_FORMAT, "input_size": self.input_size, "layers": layers,
                 "backbone": list(self.backbone), "exits": self.describe_exits()}
+        if self.meta:
+            spec["meta"] = self.meta
         with open(path, "wb") as f:
-            np.savez(f, spec=np.array(json.dumps(spec)), **arrays)
+            (np.savez_compressed if compressed else np.savez)(
+                f, spec=np.array(json.dumps(spec)), **arrays)
 
     @staticmethod
     def load(path: Path) -> NetSpec:
@@ -218,7 +226,11 @@ class NetSpec:
                 else:
                     raise NsconvError(f"unsupported layer type {entry['type']!r}", path)
             exits = tuple(ExitSpec(e["name"], e["after"], tuple(e["head"])) for e in spec["exits"])
-            return NetSpec(int(spec["input_size"]), layers, tuple(spec["backbone"]), exits)
+            meta = spec.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise NsconvError("model meta is not a JSON object", path)
+            return NetSpec(int(spec["input_size"]), layers, tuple(spec["backbone"]), exits,
+                           meta=meta)
         except NsconvError as exc:
             raise NsconvError(exc.problem, path) from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:
