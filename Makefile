@@ -12,8 +12,10 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(NSCONV) convert nsnet2-baseline -o $(DEMO_OUT)
-	$(NSCONV) enhance $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced.wav --engine tflm
+	$(NSCONV) export dynamic-nsnet2 -o $(DEMO_OUT) --target cortex-m4
+	$(NSCONV) verify $(DEMO_OUT) --frames 300 --exit-schedule random
+	$(NSCONV) enhance $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced.wav --exit gru2 --engine tflm
+	$(NSCONV) run $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced-m4.wav --exit final --frames 200
 	$(PY) -m nsconv.demo $(DEMO_OUT)
 
 test: setup
@@ -26,6 +28,8 @@ bench: setup
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
+	$(NSCONV) export dynamic-nsnet2 -o out/soak
+	$(PY) scripts/soak.py out/soak --frames 360000 --json docs/SOAK_REPORT.json
 
 clean:
 	rm -rf out build .pytest_cache
