@@ -147,3 +147,17 @@ def test_final_exit_within_0_05_pesq_of_the_pretrained_baseline(report, baseline
     r, _ = report
     final = r["by_engine"]["float"][-1]["pesq_wb"]
     assert abs(final - baseline_final_pesq) <= 0.05, (final, baseline_final_pesq)
+
+
+def test_c_engine_scores_equal_tflm(tmp_path):
+    """The generated C, built for the host, gives the TFLM engine's scores (bit-exact masks)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no host C compiler")
+    for kind in ("clean", "noisy"):
+        shutil.copy(DATA / f"p232_043_{kind}.wav", tmp_path / f"p232_043_{kind}.wav")
+    r = ev.evaluate("dynamic-nsnet2", audio=tmp_path, engines=("tflm", "c"), dnsmos=False,
+                    progress=False, log=lambda *_: None)
+    for t, c in zip(r["by_engine"]["tflm"], r["by_engine"]["c"], strict=True):
+        assert t["name"] == c["name"]
+        for k in ("pesq_wb", "stoi", "si_sdr"):  # DNSMOS is off: NaN on both sides
+            assert c["per_pair"]["p232_043"][k] == t["per_pair"]["p232_043"][k], (c["name"], k)

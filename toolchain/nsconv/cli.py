@@ -171,13 +171,12 @@ def train(model: str, out: Path, style: str, scheme: str, init: Path | None, see
 def evaluate(model: str, engines: tuple[str, ...], audio: Path | None, figures: Path | None,
              no_dnsmos: bool, as_json: bool) -> None:
     """Per exit PESQ-wb, STOI, SI-SDR, DNSMOS, MACs/s and parameters on clean/noisy pairs."""
-    import json
-
     from .evaluate import evaluate as run
+    from .evaluate import report_json
 
     report = run(model, audio, tuple(engines) or ("float",), figures, dnsmos=not no_dnsmos,
                  progress=not as_json, log=(lambda *_: None) if as_json else click.echo)
-    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(report_json(report))
 
 
 @main.command()
