@@ -40,18 +40,18 @@ class Enhancer:
             raise NsconvError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
         self.engine = engine
         if engine == "float":
-            from .netspec import NetSpec
             from .stepmodel import FloatStepper
 
-            m = Manifest.load(converted_dir(model))
-            if m.model_file.endswith(".npz"):
-                spec = NetSpec.load(m.root / m.model_file)
+            spec = _float_spec(model)
+            if spec is not None:  # no conversion needed to run the float step model
                 ex = spec.exit(exit_name) if exit_name else spec.exits[-1]
                 self._stepper = FloatStepper(spec, ex)
-            else:
+                self.exit_name = ex.name
+            else:  # onnx2tf route: its SavedModel lives in the converted output
+                m = Manifest.load(converted_dir(model))
                 self._stepper = _SavedModelStepper(m.root / m.model_file,
                                                    m.exit(exit_name or "final"))
-            self.exit_name = exit_name or m.exits[-1].name
+                self.exit_name = exit_name or m.exits[-1].name
         else:
             from .tflm_ref import TflmReference
 
@@ -77,6 +77,23 @@ class Enhancer:
     def enhance(self, x: np.ndarray) -> np.ndarray:
         """Enhanced signal, trimmed to the input length."""
         return frontend.enhance_offline(x, self.masks)[: len(x)]
+
+
+def _float_spec(model: str | Path):
+    """The NetSpec of MODEL (output directory, built-in name, .onnx or .npz), or None for a
+    model that only exists as the SavedModel of the onnx2tf route."""
+    from .convert import load_model
+    from .netspec import NetSpec
+    from .onnx_import import OutsideFamily
+
+    p = Path(model)
+    if p.is_dir():
+        m = Manifest.load(p)
+        return NetSpec.load(m.root / m.model_file) if m.model_file.endswith(".npz") else None
+    try:
+        return load_model(model)[1]
+    except OutsideFamily:
+        return None
 
 
 class _SavedModelStepper:

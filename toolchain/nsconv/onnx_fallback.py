@@ -30,7 +30,6 @@ RECURRENT_OPS = {"LSTM", "RNN", "GRU", "Loop", "Scan", "If"}
 class FramewiseModel:
     """A stateless per-frame model held as a SavedModel directory."""
 
-    source: Path
     saved_model: Path
     input_name: str
     output_name: str
@@ -75,5 +74,5 @@ def convert_with_onnx2tf(path: Path, why: OutsideFamily, work: Path) -> Framewis
                           f"({type(exc).__name__}: {str(exc).strip()[:160]})", path) from None
     if not (out / "saved_model.pb").exists():
         raise NsconvError(f"{why.problem}, and onnx2tf produced no model", path)
-    return FramewiseModel(path, out, inputs[0].name, graph.output[0].name, in_dims[-1],
+    return FramewiseModel(out, inputs[0].name, graph.output[0].name, in_dims[-1],
                           tuple(in_dims))
