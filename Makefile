@@ -16,7 +16,7 @@ demo: setup
 	$(NSCONV) verify $(DEMO_OUT) --frames 300 --exit-schedule random
 	$(NSCONV) enhance $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced.wav --exit gru2 --engine tflm
 	$(NSCONV) run $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced-m4.wav --exit final --frames 200
-	$(PY) -m nsconv.demo $(DEMO_OUT)
+	$(PY) -m nsconv.eval.demo $(DEMO_OUT) tests/data
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -32,4 +32,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   touch "$stamp"
 fi
 
-.venv/bin/python -m nsconv.assets
+.venv/bin/python -m nsconv.model.assets

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def feature_loop(frames: int, scale: float, zero_point: int) -> np.ndarray:
-    from nsconv import frontend
-    from nsconv.audio import read_wav
+    from nsconv.audio import frontend
+    from nsconv.audio.wav import read_wav
 
     clips = sorted((REPO / "tests" / "data").glob("*_noisy.wav"))
     clips += sorted((REPO / "toolchain" / "nsconv" / "data" / "calib").glob("*.wav"))
@@ -46,10 +46,10 @@ def exit_schedule(frames: int, n_exits: int, seed: int) -> np.ndarray:
 
 
 def soak(out_dir: Path, frames: int, seed: int = 0, sanitize: bool = True, log=print) -> dict:
-    from nsconv import hostbuild
-    from nsconv.codegen import generate
-    from nsconv.tflm_ref import TflmReference
-    from nsconv.verify import _state_layout
+    from nsconv.check.tflm_ref import TflmReference
+    from nsconv.check.verify import _state_layout
+    from nsconv.compiler.codegen import generate
+    from nsconv.target import hostbuild
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nsconv-soak-") as tmp:

@@ -16,14 +16,14 @@ PAIRS = ("0072", "0398", "0523", "p232_043", "p232_052", "p257_418")
 
 @pytest.fixture(scope="session")
 def baseline_onnx() -> Path:
-    from nsconv.assets import baseline_path
+    from nsconv.model.assets import baseline_path
 
     return baseline_path()
 
 
 @pytest.fixture(scope="session")
 def baseline_spec(baseline_onnx):
-    from nsconv.onnx_import import import_onnx
+    from nsconv.model.onnx_import import import_onnx
 
     return import_onnx(baseline_onnx)
 
@@ -31,7 +31,7 @@ def baseline_spec(baseline_onnx):
 @pytest.fixture(scope="session")
 def baseline_out(tmp_path_factory, baseline_onnx) -> Path:
     """`nsconv convert nsnet2-baseline` output (tflite + manifest)."""
-    from nsconv.convert import convert
+    from nsconv.quant.convert import convert
 
     out = tmp_path_factory.mktemp("baseline") / "out"
     convert(baseline_onnx, out, log=lambda *_: None)
@@ -41,8 +41,8 @@ def baseline_out(tmp_path_factory, baseline_onnx) -> Path:
 @pytest.fixture(scope="session")
 def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
     """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted."""
-    from nsconv.convert import convert
-    from nsconv.netspec import with_random_exits
+    from nsconv.model.netspec import with_random_exits
+    from nsconv.quant.convert import convert
 
     d = tmp_path_factory.mktemp("dynamic")
     model = d / "dynamic4.npz"

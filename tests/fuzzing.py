@@ -37,19 +37,19 @@ SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "netspec": ".npz", "wav": ".wav"
 
 def _read(reader: str, path: str) -> None:
     if reader == "onnx":
-        from nsconv.onnx_import import import_onnx
+        from nsconv.model.onnx_import import import_onnx
 
         import_onnx(Path(path))
     elif reader == "tflite":
-        from nsconv.tflite_ir import read_tflite
+        from nsconv.compiler.tflite_ir import read_tflite
 
         read_tflite(path)
     elif reader == "netspec":
-        from nsconv.netspec import NetSpec
+        from nsconv.model.netspec import NetSpec
 
         NetSpec.load(Path(path))
     elif reader == "wav":
-        from nsconv.audio import read_wav
+        from nsconv.audio.wav import read_wav
 
         read_wav(path)
     else:
@@ -122,7 +122,7 @@ def tiny_nsnet_onnx(bins: int = 9, hidden: int = 6, seed: int = 0) -> bytes:
 
 
 def tiny_spec(bins: int = 9, hidden: int = 6, seed: int = 0):
-    from nsconv.netspec import GRU, Dense, ExitSpec, NetSpec
+    from nsconv.model.netspec import GRU, Dense, ExitSpec, NetSpec
 
     rng = np.random.default_rng(seed)
 
@@ -144,7 +144,7 @@ def tiny_netspec(bins: int = 161, hidden: int = 6, seed: int = 0) -> bytes:
 
 def tiny_tflite(seed: int = 0) -> bytes:
     """The tiny NetSpec's one exit as int8 TFLite (real converter, random calibration)."""
-    from nsconv.quantize import convert_exit
+    from nsconv.quant.quantize import convert_exit
 
     spec = tiny_spec(seed=seed)
     rng = np.random.default_rng(seed)
@@ -400,7 +400,7 @@ def run(reader: str, seeds: list[bytes], count: int, rng_seed: int = 0,
 
 
 def seeds_for(reader: str, repo: Path) -> list[bytes]:
-    from nsconv.audio import read_wav
+    from nsconv.audio.wav import read_wav
 
     if reader == "onnx":
         return [tiny_nsnet_onnx(seed=s) for s in range(3)]

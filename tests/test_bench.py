@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from nsconv import bench
+from nsconv.target import bench
 
 HAVE_TOOLS = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make"))
 pytestmark = [pytest.mark.slow,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from frontend_harness import fwbuild
-from nsconv import boards
 from nsconv.errors import NsconvError
+from nsconv.target import boards
 
 BOARD_NAMES = [b.name for b in boards.BOARDS]
 WEIGHTS_BYTES = 2_831_000  # about the int8 nsNet2 weights

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nsconv import hostbuild
-from nsconv.codegen import GENERATED_FILES, generate
+from nsconv.compiler.codegen import GENERATED_FILES, generate
+from nsconv.compiler.graph_merge import merge_dir
+from nsconv.compiler.memplan import MemoryPlan, Storage, check_plan, plan
+from nsconv.compiler.tflite_ir import OpKind, read_tflite
 from nsconv.errors import NsconvError
-from nsconv.graph_merge import merge_dir
-from nsconv.memplan import MemoryPlan, Storage, check_plan, plan
-from nsconv.tflite_ir import OpKind, read_tflite
+from nsconv.target import hostbuild
 from test_ir import _model, _pack, _tensor_named, special_out, tiny_out  # noqa: F401
 
 
@@ -38,7 +38,7 @@ def tiny_prog(tiny_gen, tmp_path_factory):
 
 
 def _reference(root, exits, features, resets):
-    from nsconv.tflm_ref import TflmReference
+    from nsconv.check.tflm_ref import TflmReference
 
     ref = TflmReference(root)
     masks, states = [], []
@@ -196,8 +196,8 @@ def test_generated_code_is_deterministic_and_readable(tiny_out, tiny_gen, tmp_pa
     # weights named after their tensors, each emitted once, rows wrapped
     assert weights_c.count("const int8_t nsn_fc1_matmul[24][161] NSN_WEIGHTS_ALIGN = {") == 1
     # every constant once; FC biases are replaced by one folded bias per distinct FC
-    from nsconv.codegen import _folded_biases
-    from nsconv.tflite_ir import OpKind
+    from nsconv.compiler.codegen import _folded_biases
+    from nsconv.compiler.tflite_ir import OpKind
 
     merged = tiny_gen.merged
     biases = {op.inputs[2].const for op in merged.ops

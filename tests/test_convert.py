@@ -9,12 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 from conftest import DATA
-from nsconv import frontend
-from nsconv.audio import read_wav
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.check.tflm_ref import TflmReference, requantize_state
 from nsconv.errors import NsconvError
-from nsconv.manifest import Manifest
-from nsconv.quantize import TensorRef
-from nsconv.tflm_ref import TflmReference, requantize_state
+from nsconv.quant.manifest import Manifest
+from nsconv.quant.quantize import TensorRef
 
 
 def _ops(path):
@@ -63,8 +63,8 @@ def test_requantize_state_rule():
 
 
 def test_state_mismatch_between_exits_is_refused(dynamic_out):
-    from nsconv.convert import _check_shared_states
-    from nsconv.quantize import QuantizedExit, StateRef
+    from nsconv.quant.convert import _check_shared_states
+    from nsconv.quant.quantize import QuantizedExit, StateRef
 
     m = Manifest.load(dynamic_out)
     qs = [QuantizedExit(e.name, b"", e.features, e.mask, e.states) for e in m.exits]
@@ -78,7 +78,7 @@ def test_state_mismatch_between_exits_is_refused(dynamic_out):
 
 def test_int8_tracks_float_mask(baseline_out, baseline_spec):
     """The TFLM int8 step loop, states requantized, stays close to the float step model."""
-    from nsconv.stepmodel import FloatStepper
+    from nsconv.model.stepmodel import FloatStepper
 
     x = read_wav(DATA / "0523_noisy.wav")
     feats = frontend.features(frontend.stft(x))

@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pytest
 from conftest import DATA, PAIRS
-from nsconv import evaluate as ev
-from nsconv.audio import read_wav
+from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
+from nsconv.eval import evaluate as ev
 
 METRIC_KEYS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_ovrl")
 
@@ -21,7 +21,7 @@ METRIC_KEYS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_ovrl")
 def report(tmp_path_factory):
     """The committed model, float and TFLM engines, all held-out pairs (DNSMOS tested apart)."""
     figs = tmp_path_factory.mktemp("figures")
-    r = ev.evaluate("dynamic-nsnet2", engines=("float", "tflm"), figures=figs, dnsmos=False,
+    r = ev.evaluate("dynamic-nsnet2", DATA, engines=("float", "tflm"), figures=figs, dnsmos=False,
                     progress=False, log=lambda *_: None)
     path = figs / "report.json"
     ev.write_json(r, path)
@@ -30,7 +30,7 @@ def report(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def baseline_final_pesq(baseline_out):
-    from nsconv.engine import Enhancer
+    from nsconv.check.engine import Enhancer
 
     enh = Enhancer(baseline_out, "final", "float")
     scores = [ev.pesq_wb(read_wav(DATA / f"{p}_clean.wav"),
@@ -83,7 +83,7 @@ def test_pairs_are_found_by_name(tmp_path):
 
 def test_bad_engine_is_refused():
     with pytest.raises(NsconvError, match="engine"):
-        ev.evaluate("dynamic-nsnet2", engines=("gpu",), progress=False)
+        ev.evaluate("dynamic-nsnet2", DATA, engines=("gpu",), progress=False)
 
 
 # ------------------------------------------------------------------------------ report

@@ -31,10 +31,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATA
-from nsconv import bench, boards, firmware, frontend, hostbuild, qemu
-from nsconv.audio import read_wav
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
-from nsconv.manifest import Manifest
+from nsconv.quant.manifest import Manifest
+from nsconv.target import bench, boards, firmware, hostbuild, qemu
 
 CLIP = DATA / "0072_noisy.wav"  # DNS3 test clip, 5 s = 500 frames
 CORES = list(firmware.TARGETS)
@@ -77,7 +78,7 @@ def host_run(projects, schedule, tmp_path_factory) -> qemu.FirmwareRun:
 @pytest.fixture(scope="module")
 def reference(out_dir, projects, host_run, tmp_path_factory) -> dict[str, np.ndarray]:
     """Masks of the host emulator and of TFLM for the host run's features and exits."""
-    from nsconv.tflm_ref import TflmReference
+    from nsconv.check.tflm_ref import TflmReference
 
     work = tmp_path_factory.mktemp("reference")
     resets = np.zeros(host_run.frames, dtype=bool)

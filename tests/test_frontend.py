@@ -8,8 +8,9 @@ import types
 import numpy as np
 import pytest
 from conftest import DATA
-from nsconv import assets, frontend
-from nsconv.audio import read_wav
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.model import assets
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from conftest import DATA
 from frontend_harness import fwbuild
-from nsconv import boards, frontend
-from nsconv.audio import read_wav
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.target import boards
 
 CLIPS = ("p232_043_noisy.wav", "0072_noisy.wav")  # VoiceBank-DEMAND 2.0 s, DNS3 5 s
 # Realistic int8 parameters: log-power features span about [-12, 4]; the mask is a sigmoid

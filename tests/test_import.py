@@ -7,12 +7,12 @@ import numpy as np
 import onnx
 import pytest
 from conftest import DATA
-from nsconv import frontend
-from nsconv.audio import read_wav
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
-from nsconv.netspec import GRU, Dense, NetSpec, with_random_exits
-from nsconv.onnx_import import OutsideFamily, import_onnx
-from nsconv.stepmodel import FloatStepper
+from nsconv.model.netspec import GRU, Dense, NetSpec, with_random_exits
+from nsconv.model.onnx_import import OutsideFamily, import_onnx
+from nsconv.model.stepmodel import FloatStepper
 from onnx import TensorProto, helper
 
 
@@ -143,8 +143,8 @@ def test_outside_family_goes_through_onnx2tf(tmp_path):
     from collections import Counter
 
     from ai_edge_litert.interpreter import Interpreter
-    from nsconv.convert import convert
-    from nsconv.engine import Enhancer
+    from nsconv.check.engine import Enhancer
+    from nsconv.quant.convert import convert
 
     m = convert(_framewise(tmp_path), tmp_path / "out", log=lambda *_: None)
     (e,) = m.exits
@@ -160,7 +160,7 @@ def test_outside_family_goes_through_onnx2tf(tmp_path):
 
 
 def test_unconvertible_op_is_named(tmp_path):
-    from nsconv.convert import convert
+    from nsconv.quant.convert import convert
 
     with pytest.raises(NsconvError) as err:
         convert(_framewise(tmp_path, "FancyOp", domain="com.example"), tmp_path / "out",

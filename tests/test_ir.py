@@ -25,8 +25,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from nsconv.errors import NsconvError  # noqa: E402
-from nsconv.tflite_ir import (  # noqa: E402
+from nsconv.compiler.tflite_ir import (  # noqa: E402
     Activation,
     DType,
     OpKind,
@@ -34,6 +33,7 @@ from nsconv.tflite_ir import (  # noqa: E402
     parse_tflite,
     read_tflite,
 )
+from nsconv.errors import NsconvError  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Test models (imported by test_codegen.py and test_verify.py)
@@ -44,7 +44,7 @@ TINY = {"features": 161, "fc1": 24, "gru": 16, "fc2": 20}
 def tiny_spec(seed: int = 0):
     """NetSpec: fc1 relu, gru1, gru2, fc2 relu, fc3 relu, fc4 sigmoid; exits after gru1, gru2,
     fc2 (random heads) and final. Biases are non-zero so that every FC has one."""
-    from nsconv.netspec import GRU, Dense, ExitSpec, NetSpec, with_random_exits
+    from nsconv.model.netspec import GRU, Dense, ExitSpec, NetSpec, with_random_exits
 
     rng = np.random.default_rng(seed)
     F, A, H, D = TINY["features"], TINY["fc1"], TINY["gru"], TINY["fc2"]
@@ -74,8 +74,8 @@ def build_tiny(root: Path) -> Path:
     out = root / "tiny_out"
     if (out / "manifest.json").exists():
         return out
-    from nsconv.convert import convert
-    from nsconv.quantize import calibration_clips
+    from nsconv.quant.convert import convert
+    from nsconv.quant.quantize import calibration_clips
 
     root.mkdir(parents=True, exist_ok=True)
     model = root / "tiny.npz"
@@ -124,7 +124,7 @@ def convert_keras(model, samples) -> bytes:
 
 
 def _ref(graph, name: str, position_in, which: str):
-    from nsconv.quantize import TensorRef
+    from nsconv.quant.quantize import TensorRef
 
     table = graph.inputs if which == "in" else graph.outputs
     idx = dict(table)[name]
@@ -135,8 +135,8 @@ def _ref(graph, name: str, position_in, which: str):
 def write_single_exit_dir(root: Path, tflite: bytes, name: str = "final",
                           states: tuple[str, ...] = ()) -> Path:
     """An nsconv output directory holding one exit: manifest + tflite."""
-    from nsconv.manifest import ExitEntry, Manifest
-    from nsconv.quantize import StateRef
+    from nsconv.quant.manifest import ExitEntry, Manifest
+    from nsconv.quant.quantize import StateRef
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "tflite").mkdir(exist_ok=True)
@@ -210,7 +210,7 @@ def _tensor_named(model, needle: str) -> int:
 
 
 def test_tiny_exits_read_as_the_step_formulation(tiny_out):
-    from nsconv.manifest import Manifest
+    from nsconv.quant.manifest import Manifest
 
     m = Manifest.load(tiny_out)
     per_gru = Counter({OpKind.FULLY_CONNECTED: 6, OpKind.ADD: 4, OpKind.MUL: 2, OpKind.SUB: 1,

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import oneop
 import pytest
-from nsconv import qmath
-from nsconv.qmath import INT32_MAX, INT32_MIN, Activation
+from nsconv.quant import qmath
+from nsconv.quant.qmath import INT32_MAX, INT32_MIN, Activation
+from nsconv.resources import KERNEL_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-INCLUDE = ROOT / "firmware" / "kernels" / "include"
-SOURCES = sorted((ROOT / "firmware" / "kernels" / "src").glob("*.c"))
+INCLUDE = KERNEL_DIR / "include"
+SOURCES = sorted((KERNEL_DIR / "src").glob("*.c"))
 HARNESS = Path(__file__).resolve().parent / "kernel_harness" / "harness.c"
 WARNINGS = [
     "-std=c99",

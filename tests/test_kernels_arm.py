@@ -37,8 +37,9 @@ import numpy as np
 import pytest
 import test_kernels as tk
 from frontend_harness import fwbuild
-from nsconv import boards, qmath
-from nsconv.qmath import INT32_MAX, INT32_MIN
+from nsconv.quant import qmath
+from nsconv.quant.qmath import INT32_MAX, INT32_MIN
+from nsconv.target import boards
 
 # The tests of test_kernels.py that run the C kernels, and the fixtures they use: collected
 # again in this module, they get this module's `harness` (one per board).
@@ -60,7 +61,6 @@ from test_kernels import (  # noqa: F401
     unary_models,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 HARNESS_DIR = Path(__file__).resolve().parent / "kernel_harness"
 KERNEL_SOURCES = tuple(tk.SOURCES)
 BOARD_NAMES = [b.name for b in boards.BOARDS]

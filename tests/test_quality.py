@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import DATA, PAIRS
-from nsconv.audio import read_wav
-from nsconv.demo import pesq_wb
-from nsconv.engine import Enhancer
+from nsconv.audio.wav import read_wav
+from nsconv.check.engine import Enhancer
+from nsconv.eval.demo import pesq_wb
 
 
 @pytest.fixture(scope="module")

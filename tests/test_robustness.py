@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import DATA
-from nsconv.audio import read_wav
+from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
-from nsconv.manifest import Manifest
+from nsconv.quant.manifest import Manifest
 
 
 @pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"])
@@ -38,7 +38,7 @@ def test_nan_samples_refused(tmp_path):
 
 @pytest.mark.parametrize("kind", ["silence", "clipping"])
 def test_silence_and_clipping_are_enhanced(baseline_out, tmp_path, kind):
-    from nsconv.engine import Enhancer
+    from nsconv.check.engine import Enhancer
 
     rng = np.random.default_rng(0)
     x = np.zeros(16000) if kind == "silence" else np.clip(rng.normal(0, 2, 16000), -1, 1)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import DATA
-from nsconv import dynamic, frontend
+from nsconv.audio import frontend
 from nsconv.errors import NsconvError
-from nsconv.netspec import NetSpec
-from nsconv.stepmodel import FloatStepper
+from nsconv.model import dynamic
+from nsconv.model.netspec import NetSpec
+from nsconv.model.stepmodel import FloatStepper
 
 
 @pytest.fixture(scope="module")
 def feats():
-    from nsconv.audio import read_wav
+    from nsconv.audio.wav import read_wav
 
     x = read_wav(DATA / "0072_noisy.wav")[:8000]
     return frontend.features(frontend.stft(x))
@@ -27,7 +28,7 @@ def feats():
 
 @pytest.fixture(scope="module")
 def corpus():
-    from nsconv.train import default_audio_root, load_corpus
+    from nsconv.train.trainer import default_audio_root, load_corpus
 
     if not default_audio_root().is_dir():
         pytest.skip("shared training audio not available")
@@ -108,7 +109,7 @@ def test_meta_and_float16_storage_round_trip(baseline_spec, tmp_path):
 
 @pytest.mark.parametrize("style", ["a", "b"])
 def test_keras_and_onnx_forms_import_to_the_same_network(baseline_spec, feats, tmp_path, style):
-    from nsconv.onnx_import import import_onnx
+    from nsconv.model.onnx_import import import_onnx
 
     spec = dynamic.build(baseline_spec, style, seed=3)
     dynamic.to_keras_model(spec).save(tmp_path / "m.keras")
@@ -140,7 +141,7 @@ def test_keras_import_refuses_other_layers(tmp_path):
 
 
 def test_evaluation_utterances_are_held_out(corpus):
-    from nsconv.train import held_out_names
+    from nsconv.train.trainer import held_out_names
 
     held = held_out_names()
     assert held == {"0072", "0398", "0523", "p232_043", "p232_052", "p257_418"}
@@ -154,7 +155,7 @@ def test_evaluation_utterances_are_held_out(corpus):
 
 
 def test_mixtures_have_the_drawn_snr_and_level():
-    from nsconv.train import mix
+    from nsconv.train.trainer import mix
 
     rng = np.random.default_rng(0)
     speech = np.random.default_rng(1).standard_normal(16000) * 0.1
@@ -172,7 +173,7 @@ def test_mixtures_have_the_drawn_snr_and_level():
 
 
 def test_compressed_loss_is_zero_for_the_ideal_mask():
-    from nsconv.train import compressed_loss, distill_loss, spectral_batch
+    from nsconv.train.trainer import compressed_loss, distill_loss, spectral_batch
 
     rng = np.random.default_rng(0)
     Y = (rng.standard_normal((1, 30, 161)) + 1j * rng.standard_normal((1, 30, 161))) * 0.01
@@ -209,7 +210,7 @@ def _array(layer):
 
 @pytest.mark.parametrize("style", ["a", "c"])
 def test_layerwise_smoke(corpus, tmp_path, baseline_onnx, style):
-    from nsconv.train import train
+    from nsconv.train.trainer import train
 
     out = train(baseline_onnx, tmp_path / "m.npz", style=style, scheme="layerwise", seed=0,
                 **SMOKE)
@@ -237,7 +238,7 @@ def test_layerwise_smoke(corpus, tmp_path, baseline_onnx, style):
 
 
 def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx):
-    from nsconv.train import train
+    from nsconv.train.trainer import train
 
     first = train(baseline_onnx, tmp_path / "lw.npz", style="a", seed=1, **SMOKE)
     out = train(baseline_onnx, tmp_path / "joint.npz", scheme="joint", init=first, seed=1,
@@ -250,7 +251,7 @@ def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx):
 
 
 def test_bad_arguments_are_refused(tmp_path, baseline_onnx):
-    from nsconv.train import train
+    from nsconv.train.trainer import train
 
     with pytest.raises(NsconvError, match="scheme"):
         train(baseline_onnx, tmp_path / "m.npz", scheme="greedy", **SMOKE)

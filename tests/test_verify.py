@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nsconv.codegen import generate
+from nsconv.check.verify import verify, verify_code
+from nsconv.compiler.codegen import generate
 from nsconv.errors import NsconvError
-from nsconv.quantize import calibration_clips
-from nsconv.verify import verify, verify_code
+from nsconv.quant.quantize import calibration_clips
 from test_ir import tiny_out  # noqa: F401
 
 

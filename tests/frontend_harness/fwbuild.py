@@ -12,10 +12,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from nsconv.boards import Board
+from nsconv.resources import FIRMWARE_DIR as FIRMWARE
+from nsconv.target.boards import Board
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
 HARNESS_DIR = Path(__file__).resolve().parent
 FRONTEND_SRCS = tuple(FIRMWARE / "frontend" / f
                       for f in ("nsn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c"))
@@ -33,7 +32,7 @@ def make_variable(name: str, target: str = "host") -> str:
     """Value of a make variable as firmware/mk/program.mk sees it for this target."""
     out = subprocess.run(["make", "-s", "-f", str(FIRMWARE / "mk" / "program.mk"),
                           f"NSN_TARGET={target}", f"print-{name}"],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
+                         check=True, capture_output=True, text=True, cwd=FIRMWARE)
     return out.stdout.strip()
 
 
@@ -45,7 +44,7 @@ def build(target: str, out: Path, prog: str, srcs: tuple[Path, ...], includes: t
            "INCLUDES=" + " ".join(f"-I{i}" for i in includes), f"EXTRA_CFLAGS={extra_cflags}"]
     if sanitize:
         cmd.append("SANITIZE=1")
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=FIRMWARE, capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"building {prog} for {target} failed:\n{result.stderr}")
     return out / (prog if target == "host" else f"{prog}.elf")

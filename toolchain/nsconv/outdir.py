@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import NsconvError
+from nsconv.errors import NsconvError
 
 MARKER = "manifest.json"
 

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`nsconv convert`, `nsconv export`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nsconv.cli.base import main
+
+TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m55")
+
+
+@main.command()
+@click.argument("model")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output directory (replaced atomically).")
+@click.option("--calib", multiple=True, type=click.Path(path_type=Path),
+              help="Calibration wav (repeatable; default: the bundled real noisy clips).")
+def convert(model: str, out: Path, calib: tuple[Path, ...]) -> None:
+    """Per-exit int8 TFLite models of MODEL (ONNX, nsconv .npz, or a built-in name)."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.quant.convert import convert as run
+
+    for c in calib:
+        read_wav(c)  # refuse bad calibration audio before any work
+    m = run(model, out, list(calib) or None)
+    click.echo(f"wrote {out}/manifest.json and {len(m.exits)} int8 model(s)")
+
+
+@main.command()
+@click.argument("model")
+@click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Output directory (replaced atomically).")
+@click.option("--target", type=click.Choice(TARGETS), default="host", show_default=True,
+              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core>.")
+@click.option("--calib", multiple=True, type=click.Path(path_type=Path),
+              help="Calibration wav (repeatable; default: the bundled real noisy clips).")
+def export(model: str, out: Path, target: str, calib: tuple[Path, ...]) -> None:
+    """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.compiler.codegen import generate
+    from nsconv.outdir import atomic_output_dir
+    from nsconv.quant.convert import convert_into
+
+    for c in calib:
+        read_wav(c)
+    command = " ".join(["nsconv"] + sys.argv[1:])
+    with atomic_output_dir(out) as tmp:
+        convert_into(model, tmp, list(calib) or None)
+        gen = generate(tmp, command_line=command)
+        if target != "host":
+            from nsconv.target.firmware import export_firmware
+
+            export_firmware(tmp, target, command_line=command)
+    click.echo(gen.summary().replace(str(tmp), str(out)))
+    click.echo(f"wrote {out}/c" + (f" and {out}/firmware/{target}" if target != "host" else ""))

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`nsconv convert`: model -> streaming step models -> per-exit int8 TFLite + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nsconv.audio import frontend
+from nsconv.errors import NsconvError
+from nsconv.model import assets
+from nsconv.model.netspec import NetSpec
+from nsconv.outdir import atomic_output_dir
+from nsconv.quant.manifest import ExitEntry, Manifest
+from nsconv.quant.quantize import (
+    calibration_clips,
+    calibration_features,
+    convert_exit,
+    convert_framewise,
+    record_closed_loop,
+    tflite_macs,
+)
+
+MODEL_FILE = "model.npz"
+
+
+def load_model(name_or_path: str | Path, work: Path | None = None):
+    """Built-in name or file -> (resolved path, NetSpec or FramewiseModel).
+
+    .onnx of the nsNet2 family and nsconv .npz give a NetSpec; other ONNX graphs take the
+    onnx2tf route (needs `work`, a directory for the SavedModel) and give a FramewiseModel.
+    """
+    path = assets.resolve_model(str(name_or_path))
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        from nsconv.model.onnx_import import OutsideFamily, import_onnx
+
+        try:
+            return path, import_onnx(path)
+        except OutsideFamily as why:
+            if work is None:
+                raise
+            from nsconv.quant.onnx_fallback import convert_with_onnx2tf
+
+            return path, convert_with_onnx2tf(path, why, work)
+    if suffix == ".npz":
+        return path, NetSpec.load(path)
+    raise NsconvError(f"unsupported model format {suffix or '(no suffix)'!r} "
+                      "(expected .onnx or an nsconv .npz)", path)
+
+
+def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
+            log=print) -> Manifest:
+    """`nsconv convert`: OUT is replaced atomically by the new output."""
+    with atomic_output_dir(out) as tmp:
+        convert_into(model, tmp, clips, log)
+    return Manifest.load(out)
+
+
+def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
+                 log=print) -> Manifest:
+    """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
+    clips = clips or calibration_clips()
+    path, spec = load_model(model, work=dest)
+    feats = calibration_features(clips)
+    frames = sum(len(f) for f in feats)
+    entries = []
+    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
+    if bins != frontend.N_BINS:
+        raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
+                          f"gives {frontend.N_BINS}", path)
+    if isinstance(spec, NetSpec):
+        log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
+            f"{frames} frames, closed loop")
+        converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
+                     for ex in spec.exits]
+        _check_shared_states(converted, path)
+        for ex, q in zip(spec.exits, converted, strict=True):
+            entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),
+                                       spec.exit_params(ex), log))
+        spec.save(dest / MODEL_FILE)
+        model_file = MODEL_FILE
+    else:
+        log(f"{path.name}: outside the nsNet2 family, converted by onnx2tf "
+            f"(frame-wise, no state); calibrating on {len(clips)} clips, {frames} frames")
+        q = convert_framewise(spec, feats)
+        macs, params = tflite_macs(q.tflite)
+        entries.append(_write_exit(dest, q, "", (), macs, params, log))
+        model_file = spec.saved_model.name
+    manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
+                        tuple(entries), tuple(p.name for p in clips), frames)
+    manifest.save()
+    return manifest
+
+
+def _write_exit(tmp: Path, q, after: str, head: tuple[str, ...], macs: int, params: int,
+                log) -> ExitEntry:
+    rel = f"tflite/{q.name}.tflite"
+    (tmp / "tflite").mkdir(exist_ok=True)
+    (tmp / rel).write_bytes(q.tflite)
+    log(f"  {q.name}: {len(q.tflite):,} bytes int8 TFLite, {macs:,} MACs/frame")
+    return ExitEntry(q.name, after, head, rel, len(q.tflite), macs, params, q.features, q.mask,
+                     q.states)
+
+
+def _check_shared_states(converted, path: Path) -> None:
+    """A state that several exits carry must have one quantization: there is one buffer."""
+    seen: dict[str, tuple] = {}
+    feats = {(q.features.scale, q.features.zero_point) for q in converted}
+    if len(feats) != 1:
+        raise NsconvError(f"exits quantize the features differently: {sorted(feats)}", path)
+    for q in converted:
+        for s in q.states:
+            key = (s.input.scale, s.input.zero_point)
+            if seen.setdefault(s.layer, key) != key:
+                raise NsconvError(f"state of {s.layer} is quantized differently by exit "
+                                  f"{q.name}: {key} vs {seen[s.layer]}", path)

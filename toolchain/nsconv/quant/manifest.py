@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OUT/manifest.json: what `convert` produced, read by every later stage."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nsconv.errors import NsconvError
+from nsconv.quant.quantize import StateRef, TensorRef
+
+FORMAT = "nsconv-manifest-1"
+STATE_POLICY = "requantize-to-input"
+
+
+@dataclass(frozen=True)
+class ExitEntry:
+    name: str
+    after: str
+    head: tuple[str, ...]
+    tflite: str  # path relative to the output directory
+    tflite_bytes: int
+    macs_per_frame: int
+    params: int
+    features: TensorRef
+    mask: TensorRef
+    states: tuple[StateRef, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "after": self.after, "head": list(self.head),
+                "tflite": self.tflite, "tflite_bytes": self.tflite_bytes,
+                "macs_per_frame": self.macs_per_frame, "params": self.params,
+                "features": self.features.to_json(), "mask": self.mask.to_json(),
+                "states": [s.to_json() for s in self.states]}
+
+    @staticmethod
+    def from_json(d: dict) -> ExitEntry:
+        return ExitEntry(d["name"], d["after"], tuple(d["head"]), d["tflite"],
+                         int(d["tflite_bytes"]), int(d["macs_per_frame"]), int(d["params"]),
+                         TensorRef.from_json(d["features"]), TensorRef.from_json(d["mask"]),
+                         tuple(StateRef.from_json(s) for s in d["states"]))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    root: Path
+    source_path: str
+    source_sha256: str
+    model_file: str  # the float NetSpec, relative to root
+    exits: tuple[ExitEntry, ...]
+    calibration: tuple[str, ...]
+    calibration_frames: int
+
+    def exit(self, name: str) -> ExitEntry:
+        for e in self.exits:
+            if e.name == name:
+                return e
+        raise NsconvError(f"no exit named {name!r} (exits: "
+                          + ", ".join(e.name for e in self.exits) + ")", self.root)
+
+    def to_json(self) -> dict:
+        from nsconv import __version__
+        from nsconv.audio import frontend
+
+        return {
+            "format": FORMAT,
+            "nsconv_version": __version__,
+            "source_model": {"path": self.source_path, "sha256": self.source_sha256},
+            "model": self.model_file,
+            "frontend": {"sample_rate": frontend.SAMPLE_RATE, "window": "sqrt-hann-symmetric",
+                         "win_len": frontend.WIN_LEN, "hop": frontend.HOP,
+                         "n_fft": frontend.N_FFT, "bins": frontend.N_BINS,
+                         "feature": "log10(max(|X|^2, 1e-12))",
+                         "min_gain": frontend.MIN_GAIN},
+            "state_policy": STATE_POLICY,
+            "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
+            "exits": [e.to_json() for e in self.exits],
+        }
+
+    def save(self) -> None:
+        (self.root / "manifest.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @staticmethod
+    def load(root: Path) -> Manifest:
+        path = Path(root) / "manifest.json"
+        if not path.is_file():
+            raise NsconvError("no manifest.json: not an nsconv output directory", root)
+        try:
+            d = json.loads(path.read_text())
+            if d.get("format") != FORMAT:
+                raise NsconvError(f"unknown manifest format {d.get('format')!r}", path)
+            return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
+                            d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
+                            tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]))
+        except NsconvError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NsconvError(f"malformed manifest ({type(exc).__name__}: {exc})", path) from None

@@ -1,0 +1,358 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`nsconv export`: a self-contained firmware project for one target (stage "export").
+
+For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `make` needs:
+
+    Makefile            (target/templates/Makefile.j2)   make, make run, make host, make size
+    README.md           (target/templates/README.md.j2)   what is where, exits, how to run
+    PORTING.md          docs/porting.md
+    export.json         what was exported from what (read by nsconv run / bench)
+    model/              the generated network (nsconv.codegen): nsn_model.[ch], nsn_weights.[ch]
+    app/                nsn_stream.[ch] (board-independent streaming API), nsn_wav.[ch],
+                        nsn_app_main.c (the wav-streaming firmware main)
+    frontend/           the C audio front end
+    kernels/            the int8 kernel library
+    boards/common/, boards/<board>/, boards/host/   start-up, port layer, linker script
+    mk/                 common.mk, arm.mk, host.mk: the flags every nsconv build uses
+    audio/input.wav     a real noisy recording, the default input of `make run`
+
+Everything but model/, Makefile, README.md and export.json is a copy of firmware/ in this
+repository, so the project builds the same bits as the tests. `--target host` keeps what the
+code generator has always written: the network's C in OUT/c.
+
+Before anything is written, the model is checked against the target board's memory (board
+profile in nsconv.boards): constants that cannot fit are refused with one sentence naming the
+board, the region and the sizes; the exact check runs again on the linked ELF (nsconv.qemu).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from nsconv import __version__
+from nsconv.errors import NsconvError
+from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
+from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
+from nsconv.target.boards import Board, ImageSize, board
+
+DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
+EXPORT_FORMAT = "nsconv-firmware-1"
+EXPORT_FILE = "export.json"
+HOST = "host"
+
+# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>).
+TARGETS: dict[str, str] = {
+    "cortex-m4": "mps2-an386",
+    "cortex-m7": "mps2-an500",
+    "cortex-m55": "mps3-an547",
+}
+APP_NAME = "nsn_app"
+# nsn_stream_t holds the front end's state (about 6.5 KB) besides the network's arena and
+# states; a bound for the RAM estimate made before anything is compiled.
+FRONTEND_STATE_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    index: int
+    name: str
+    after: str
+    macs_per_frame: int  # analytic: FULLY_CONNECTED in x out of the exit's own model
+    const_bytes: int  # weights and biases this exit reads
+
+
+@dataclass(frozen=True)
+class FirmwareProject:
+    """An exported project (read back from its export.json)."""
+
+    root: Path
+    target: str  # "cortex-m4", ... or "host"
+    board: Board | None  # None for host
+    exits: tuple[ExitInfo, ...]
+    const_bytes: int  # all network constants (shared ones once)
+    arena_bytes: int
+    state_bytes: int
+    fingerprint: str
+    source_model: str
+
+    @property
+    def elf(self) -> Path:
+        assert self.board is not None
+        return self.root / "build" / self.board.name / f"{APP_NAME}.elf"
+
+    @property
+    def host_exe(self) -> Path:
+        return self.root / "build" / "host" / APP_NAME
+
+    @property
+    def default_input(self) -> Path:
+        return self.root / "audio" / "input.wav"
+
+    def exit(self, name: str) -> ExitInfo:
+        for e in self.exits:
+            if e.name == name:
+                return e
+        raise NsconvError(f"no exit named {name!r} (exits: "
+                          + ", ".join(e.name for e in self.exits) + ")", self.root)
+
+
+def resolve_target(target: str) -> tuple[str, Board | None]:
+    """'cortex-m4' (or its board name 'mps2-an386') -> ('cortex-m4', Board); 'host' -> None."""
+    if target == HOST:
+        return HOST, None
+    for core, board_name in TARGETS.items():
+        if target in (core, board_name):
+            return core, board(board_name)
+    known = ", ".join([*TARGETS, HOST])
+    raise NsconvError(f"unknown target {target!r} (choose from {known})")
+
+
+def project_dir(out_dir: Path, target: str) -> Path:
+    core, b = resolve_target(target)
+    return Path(out_dir) / "c" if b is None else Path(out_dir) / "firmware" / core
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+def _firmware_files(b: Board) -> list[tuple[Path, str]]:
+    """(source file, path in the project) of every copied firmware file."""
+    pairs: list[tuple[Path, str]] = []
+
+    def add(directory: str, patterns: tuple[str, ...], recursive: bool = False) -> None:
+        src = FIRMWARE_DIR / directory
+        found = set()
+        for pattern in patterns:
+            found.update(src.rglob(pattern) if recursive else src.glob(pattern))
+        if not found:
+            raise NsconvError("firmware sources missing", src)
+        for p in sorted(found):
+            if p.is_file():
+                pairs.append((p, f"{directory}/{p.relative_to(src).as_posix()}"))
+
+    add("mk", ("common.mk", "arm.mk", "host.mk"))
+    add("boards/common", ("*.c", "*.h", "*.ld"))
+    add(f"boards/{b.name}", ("*",))
+    add("boards/host", ("*.c", "*.h"))
+    add("frontend", ("*.c", "*.h"))
+    add("kernels/include", ("*.h",), recursive=True)
+    add("kernels/src", ("*.c", "*.h"), recursive=True)
+    add("app", ("*.c", "*.h"))
+    pairs.append((FIRMWARE_DIR / "boards" / "README.md", "boards/README.md"))
+    return pairs
+
+
+def _sha256_files(paths: list[Path], h=None):
+    h = h or hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + b"\0")
+        h.update(p.read_bytes())
+    return h
+
+
+def fingerprint(out_dir: Path, target: str) -> str:
+    """Identifies everything an export is made of: the converted model (manifest and TFLite
+    files), the nsconv sources and templates that generate the C, and the copied firmware.
+    A project with a different fingerprint is stale."""
+    from nsconv.quant.manifest import Manifest
+
+    out_dir = Path(out_dir)
+    core, b = resolve_target(target)
+    manifest = Manifest.load(out_dir)
+    h = hashlib.sha256(f"{EXPORT_FORMAT} {__version__} {core}".encode())
+    inputs = [out_dir / "manifest.json"] + [out_dir / e.tflite for e in manifest.exits]
+    inputs += sorted(PACKAGE_DIR.rglob("*.py"))
+    inputs += sorted(TEMPLATE_DIR.rglob("*.j2")) + sorted(CODEGEN_TEMPLATE_DIR.rglob("*.j2"))
+    if b is not None:
+        inputs += [src for src, _ in _firmware_files(b)] + [PORTING_DOC]
+    return _sha256_files(inputs, h).hexdigest()
+
+
+def load_project(root: Path) -> FirmwareProject:
+    """The project exported into root (its export.json)."""
+    root = Path(root)
+    path = root / EXPORT_FILE
+    if not path.is_file():
+        raise NsconvError("no export.json: not a project written by nsconv export", root)
+    try:
+        d = json.loads(path.read_text())
+        if d.get("format") != EXPORT_FORMAT:
+            raise NsconvError(f"unknown export format {d.get('format')!r}", path)
+        target, b = resolve_target(d["target"])
+        return FirmwareProject(
+            root=root, target=target, board=b,
+            exits=tuple(ExitInfo(int(e["index"]), e["name"], e["after"],
+                                 int(e["macs_per_frame"]), int(e["const_bytes"]))
+                        for e in d["exits"]),
+            const_bytes=int(d["const_bytes"]), arena_bytes=int(d["arena_bytes"]),
+            state_bytes=int(d["state_bytes"]), fingerprint=d["fingerprint"],
+            source_model=d["source_model"])
+    except NsconvError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NsconvError(f"malformed export.json ({type(exc).__name__}: {exc})", path) from None
+
+
+def check_model_fits(b: Board, const_bytes: int, ram_bytes: int) -> None:
+    """Refuses a model whose constants (or arena and states) alone overflow the board's
+    memory, before anything is compiled; the linked ELF is checked exactly later."""
+    problems = b.fit_problems(ImageSize(code=0, const=const_bytes, ram=ram_bytes,
+                                        weights=const_bytes))
+    if problems:
+        raise NsconvError("the model does not fit: " + "; ".join(problems)
+                          + f" (board profile {b.name}: {b.description})")
+
+
+def export_firmware(out_dir: Path, target: str, command_line: str = "",
+                    board_profile: Board | None = None) -> FirmwareProject:
+    """Export the converted model in out_dir for `target` ("cortex-m4", "cortex-m7",
+    "cortex-m55", or "host"). Cortex-M: writes OUT/firmware/<target>/ (replaced as a whole,
+    atomically) and returns it; host: generates OUT/c as the code generator always has.
+
+    board_profile overrides the memory profile used for the fit check (e.g. a smaller real
+    board); the project is still built for the target's QEMU board."""
+    from nsconv.compiler.codegen import generate
+    from nsconv.quant.manifest import Manifest
+
+    out_dir = Path(out_dir)
+    core, b = resolve_target(target)
+    manifest = Manifest.load(out_dir)
+    if b is None:
+        gen = generate(out_dir, command_line=command_line)
+        return _project_from(out_dir / "c", HOST, None, gen, "", manifest.source_path)
+
+    dest = project_dir(out_dir, core)
+    if dest.exists() and any(dest.iterdir()) and not (dest / EXPORT_FILE).is_file():
+        raise NsconvError("exists, is not empty and is not an nsconv firmware export; refusing "
+                          "to replace it", dest)
+    fp = fingerprint(out_dir, core)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{core}-{os.getpid()}-", dir=dest.parent))
+    try:
+        gen = generate(out_dir, tmp / "model", command_line=command_line)
+        check_model_fits(board_profile or b, gen.merged.const_bytes,
+                         gen.plan.arena_bytes + gen.plan.state_bytes + FRONTEND_STATE_BYTES)
+        for src, rel in _firmware_files(b):
+            target_path = tmp / rel
+            target_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target_path)
+        (tmp / "audio").mkdir()
+        shutil.copyfile(DEFAULT_INPUT, tmp / "audio" / "input.wav")
+        shutil.copyfile(PORTING_DOC, tmp / "PORTING.md")
+        project = _project_from(tmp, core, b, gen, fp, manifest.source_path)
+        view = _view(project, gen, command_line)
+        env = _environment()
+        for name in ("Makefile", "README.md"):
+            (tmp / name).write_text(env.get_template(f"{name}.j2").render(**view))
+        (tmp / EXPORT_FILE).write_text(json.dumps(_export_json(project, command_line),
+                                                  indent=2) + "\n")
+        _replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load_project(dest)
+
+
+def _project_from(root: Path, target: str, b: Board | None, gen, fp: str,
+                  source: str) -> FirmwareProject:
+    merged = gen.merged
+    exits = tuple(ExitInfo(e.index, e.name, e.after, e.macs, sum(merged.exit_const_bytes(e.index)))
+                  for e in merged.exits)
+    return FirmwareProject(root=root, target=target, board=b, exits=exits,
+                           const_bytes=merged.const_bytes, arena_bytes=gen.plan.arena_bytes,
+                           state_bytes=gen.plan.state_bytes, fingerprint=fp,
+                           source_model=Path(source).name)
+
+
+def _export_json(p: FirmwareProject, command_line: str) -> dict:
+    assert p.board is not None
+    return {
+        "format": EXPORT_FORMAT,
+        "nsconv_version": __version__,
+        "command_line": command_line,
+        "target": p.target,
+        "board": p.board.name,
+        "source_model": p.source_model,
+        "fingerprint": p.fingerprint,
+        "elf": p.elf.relative_to(p.root).as_posix(),
+        "host_exe": p.host_exe.relative_to(p.root).as_posix(),
+        "const_bytes": p.const_bytes,
+        "arena_bytes": p.arena_bytes,
+        "state_bytes": p.state_bytes,
+        "exits": [{"index": e.index, "name": e.name, "after": e.after,
+                   "macs_per_frame": e.macs_per_frame, "const_bytes": e.const_bytes}
+                  for e in p.exits],
+    }
+
+
+def _view(p: FirmwareProject, gen, command_line: str) -> dict:
+    b = p.board
+    assert b is not None
+    plan = b.plan
+    return {
+        "version": __version__,
+        "command_line": command_line.replace("\n", " "),
+        "target": p.target,
+        "board": b.name,
+        "board_description": b.description,
+        "qemu_machine": b.qemu_machine,
+        "qemu_cpu": b.qemu_cpu,
+        "cpu_mhz": b.cpu_hz // 1_000_000,
+        "source_model": p.source_model,
+        "app": APP_NAME,
+        "exits": [{"name": e.name, "index": e.index, "after": e.after,
+                   "macs": f"{e.macs_per_frame:,}", "const_bytes": f"{e.const_bytes:,}"}
+                  for e in p.exits],
+        "exit_names": " ".join(e.name for e in p.exits),
+        "default_exit": p.exits[-1].name,
+        "schedule_example": ",".join(e.name for e in p.exits),
+        "const_bytes": f"{p.const_bytes:,}",
+        "arena_bytes": f"{p.arena_bytes:,}",
+        "state_bytes": f"{p.state_bytes:,}",
+        "code_region": plan.code.describe(),
+        "const_region": plan.const.describe(),
+        "ram_region": plan.ram.describe(),
+        "input_name": DEFAULT_INPUT.name,
+    }
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """dest becomes new in two renames; the old export is removed afterwards."""
+    old = None
+    if dest.exists():
+        old = dest.parent / f".nsconv-old-{dest.name}-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    os.replace(new, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_exported(out_dir: Path, target: str, command_line: str = "",
+                    log=None) -> FirmwareProject:
+    """The project for target, exported again only if missing or stale (see fingerprint)."""
+    core, b = resolve_target(target)
+    if b is None:
+        raise NsconvError("the host target has no firmware project (its export is OUT/c)")
+    dest = project_dir(out_dir, core)
+    if (dest / EXPORT_FILE).is_file():
+        try:
+            project = load_project(dest)
+        except NsconvError:
+            project = None
+        if project is not None and project.fingerprint == fingerprint(out_dir, core):
+            return project
+    if log:
+        log(f"exporting {core} firmware to {dest}")
+    return export_firmware(out_dir, core, command_line=command_line)
