@@ -5,11 +5,14 @@
  * compares with numpy and, byte for byte, across targets.
  *
  *   frontend_harness stream IN.wav MASKS.s8 FEAT_SCALE_BITS FEAT_ZP MASK_SCALE_BITS MASK_ZP [f32]
+ *       (Numbers for the default front end; nsn_frontend_config.h gives the sizes.)
  *       Streams a 16 kHz mono 16-bit wav hop by hop through analysis (int16 API, or with f32
  *       the float API on sample / 32768), applies one int8 mask
  *       frame per analysed frame, synthesises, and writes (K = analysed frames):
  *         features.s8 (K x 161), logpow.f32 (K x 161), spectrum.f32 (K x 161 x [re, im]),
- *         out.f32 and out.s16 (160 (K + 1) samples: batch istft output, flush included).
+ *         out.f32 and out.s16 (160 (K + 1) samples: batch istft output, flush included;
+ *         in general hop K + win - hop, plus one hop of priming zeros when the first frame
+ *         is dropped).
  *       Scales are float32 bit patterns in hex (exact on every C library), e.g. 0x3d800000.
  *   frontend_harness rfft IN.f32
  *       For each 320-float frame: rfft.f32 (161 x [re, im]), irfft.f32 (320, = 320 * irfft).
@@ -102,10 +105,10 @@ static uint32_t wav_open_data(FILE *f, const char *path)
                 FAIL("%s: short fmt chunk", path);
             }
             format_ok = read_le16(fmt) == 1 && read_le16(fmt + 2) == 1 &&
-                        read_le32(fmt + 4) == 16000 && read_le16(fmt + 14) == 16;
+                        read_le32(fmt + 4) == NSN_FRONTEND_SAMPLE_RATE && read_le16(fmt + 14) == 16;
             if (!format_ok)
             {
-                FAIL("%s: need 16 kHz mono 16-bit PCM", path);
+                FAIL("%s: need mono 16-bit PCM at %d Hz", path, NSN_FRONTEND_SAMPLE_RATE);
             }
             if (fseek(f, (long)(size - 16 + (size & 1)), SEEK_CUR) != 0)
             {
@@ -157,6 +160,7 @@ static int run_stream(int argc, char **argv)
     uint32_t bytes_left;
     unsigned frames = 0;
     int input_done = 0;
+    unsigned zero_hops = 0;
     uint64_t analyze_count = 0;
     uint64_t synth_count = 0;
     int use_float_api;
@@ -209,7 +213,9 @@ static int run_stream(int argc, char **argv)
 
         if (read_hop(wav, &bytes_left, hop) == 0)
         {
-            input_done = 1; /* this all-zero hop completes the last frame */
+            /* the ceil(tail / hop)-th all-zero hop completes the last frame */
+            zero_hops += 1;
+            input_done = zero_hops == (NSN_FRONTEND_TAIL + NSN_FRONTEND_HOP - 1) / NSN_FRONTEND_HOP;
         }
         if (use_float_api)
         {
@@ -272,8 +278,8 @@ static int run_stream(int argc, char **argv)
         frames += 1;
     }
     {
-        float out[NSN_FRONTEND_HOP];
-        int16_t out16[NSN_FRONTEND_HOP];
+        float out[NSN_FRONTEND_TAIL];
+        int16_t out16[NSN_FRONTEND_TAIL];
         nsn_frontend_state *copy = malloc(sizeof *copy);
         if (copy == NULL)
         {
@@ -283,8 +289,8 @@ static int run_stream(int argc, char **argv)
         nsn_frontend_flush_s16(copy, out16);
         free(copy);
         nsn_frontend_flush_f32(st, out);
-        write_or_die(f_out, out, sizeof(float), NSN_FRONTEND_HOP);
-        write_or_die(f_out16, out16, sizeof(int16_t), NSN_FRONTEND_HOP);
+        write_or_die(f_out, out, sizeof(float), NSN_FRONTEND_TAIL);
+        write_or_die(f_out16, out16, sizeof(int16_t), NSN_FRONTEND_TAIL);
     }
     fclose(f_out16);
     fclose(f_out);
@@ -344,7 +350,7 @@ static int run_rfft(int argc, char **argv)
     count = read_floats(argv[2], &in);
     if (count % NSN_RFFT_N != 0)
     {
-        FAIL("%s: not a whole number of 320-float frames", argv[2]);
+        FAIL("%s: not a whole number of %d-float frames", argv[2], NSN_RFFT_N);
     }
     f_rfft = open_or_die("rfft.f32", "wb");
     f_irfft = open_or_die("irfft.f32", "wb");
@@ -353,9 +359,9 @@ static int run_rfft(int argc, char **argv)
         nsn_complex spectrum[NSN_RFFT_BINS];
         nsn_complex scratch[NSN_RFFT_HALF];
         float time[NSN_RFFT_N];
-        nsn_rfft320_forward(in + frame * NSN_RFFT_N, spectrum, scratch);
+        nsn_rfft_forward(in + frame * NSN_RFFT_N, spectrum, scratch);
         write_or_die(f_rfft, spectrum, sizeof spectrum, 1);
-        nsn_rfft320_inverse_unscaled(spectrum, time, scratch);
+        nsn_rfft_inverse_unscaled(spectrum, time, scratch);
         write_or_die(f_irfft, time, sizeof time, 1);
     }
     fclose(f_irfft);

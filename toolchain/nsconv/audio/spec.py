@@ -7,7 +7,7 @@ the generated C front end and the firmware follow it):
   key        default     meaning
   rate       16000       sample rate in Hz: 8000, 16000 or 48000
   win        320         window (frame) length in samples
-  hop        160         hop in samples (1 <= hop <= win)
+  hop        160         hop in samples (1 <= hop < win)
   n_fft      320         FFT size (>= win, even, n_fft / 2 = 2^a 3^b 5^c); bins = n_fft/2 + 1
   window     sqrt-hann   sqrt-hann | sqrt-hann-periodic | hann | hann-periodic | hamming |
                          hamming-periodic (plain names are numpy's symmetric windows); the
@@ -104,15 +104,15 @@ class FrontendSpec:
             return f"rate {self.rate} is not supported (one of {', '.join(map(str, RATES))})"
         if self.win < 2:
             return f"win {self.win} is too short (at least 2 samples)"
-        if not 1 <= self.hop <= self.win:
-            return f"hop {self.hop} must be between 1 and win {self.win}"
+        if not 1 <= self.hop < self.win:
+            return f"hop {self.hop} must be at least 1 and less than win {self.win}"
         if self.n_fft < self.win:
             return f"n_fft {self.n_fft} is shorter than win {self.win}"
         if self.n_fft % 2 or fft_plan(self.n_fft // 2) is None:
             return (f"n_fft {self.n_fft} is not supported (the C FFT needs an even size whose "
                     "half is 2^a 3^b 5^c, e.g. 256, 320, 512, 960, 1024)")
-        if self.n_fft > 4096:
-            return f"n_fft {self.n_fft} is larger than 4096"
+        if not 16 <= self.n_fft <= 4096:
+            return f"n_fft {self.n_fft} is outside 16 .. 4096"
         if self.window not in WINDOWS:
             return f"window {self.window!r} is not one of {', '.join(WINDOWS)}"
         if self.feature not in FEATURES:
