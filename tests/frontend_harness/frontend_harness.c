@@ -160,7 +160,8 @@ static int run_stream(int argc, char **argv)
     uint32_t bytes_left;
     unsigned frames = 0;
     int input_done = 0;
-    unsigned zero_hops = 0;
+    uint32_t hops = 0;
+    uint32_t total_hops;
     uint64_t analyze_count = 0;
     uint64_t synth_count = 0;
     int use_float_api;
@@ -189,6 +190,8 @@ static int run_stream(int argc, char **argv)
     }
     wav = open_or_die(argv[2], "rb");
     bytes_left = wav_open_data(wav, argv[2]);
+    /* featurelib's frame count before the drop: ceil((samples + win - hop) / hop) */
+    total_hops = (bytes_left / 2u + NSN_FRONTEND_TAIL + NSN_FRONTEND_HOP - 1u) / NSN_FRONTEND_HOP;
     masks = open_or_die(argv[3], "rb");
     f_features = open_or_die("features.s8", "wb");
     f_logpow = open_or_die("logpow.f32", "wb");
@@ -198,7 +201,8 @@ static int run_stream(int argc, char **argv)
 
     /*
      * featurelib pads the input with zeros to K + 1 hops, K = ceil(samples / 160), and drops
-     * the first frame: push hops until the hop that is entirely padding has been analysed.
+     * the first frame: push hops until the hop that is entirely padding has been analysed
+     * (in general ceil((samples + win - hop) / hop) hops).
      */
     while (!input_done)
     {
@@ -211,12 +215,9 @@ static int run_stream(int argc, char **argv)
         uint64_t t0;
         unsigned k;
 
-        if (read_hop(wav, &bytes_left, hop) == 0)
-        {
-            /* the ceil(tail / hop)-th all-zero hop completes the last frame */
-            zero_hops += 1;
-            input_done = zero_hops == (NSN_FRONTEND_TAIL + NSN_FRONTEND_HOP - 1) / NSN_FRONTEND_HOP;
-        }
+        (void)read_hop(wav, &bytes_left, hop);
+        hops += 1;
+        input_done = hops == total_hops; /* this hop completes the last frame */
         if (use_float_api)
         {
             float hop_f32[NSN_FRONTEND_HOP];
@@ -447,7 +448,7 @@ static int run_api(void)
     int16_t hop[NSN_FRONTEND_HOP];
     int8_t features[NSN_FRONTEND_BINS];
     int8_t mask[NSN_FRONTEND_BINS];
-    float out[NSN_FRONTEND_HOP];
+    float out[NSN_FRONTEND_HOP + NSN_FRONTEND_TAIL]; /* a hop, or a flushed tail */
     unsigned n;
 
     CHECK(nsn_frontend_init(&st, &bad, &good) == NSN_FRONTEND_ERR_ARGUMENT);
@@ -466,12 +467,17 @@ static int run_api(void)
     memset(mask, 127, sizeof mask);
     memset(features, 0x55, sizeof features);
     out[0] = 1.0f;
+#if NSN_FRONTEND_DROP_FIRST
     /* hop 0 primes: no features, zeros out */
     CHECK(nsn_frontend_analyze_s16(&st, hop, features) == NSN_FRONTEND_PRIMING);
     CHECK(features[0] == 0x55);
     CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_PRIMING);
     CHECK(all_zero(out, NSN_FRONTEND_HOP));
-    /* hop 1 completes frame 0 */
+#else
+    /* nothing analysed yet: synthesis is out of sequence */
+    CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_ERR_SEQUENCE);
+#endif
+    /* the next hop completes frame 0 */
     CHECK(nsn_frontend_analyze_s16(&st, hop, features) == NSN_FRONTEND_OK);
     CHECK(features[0] != 0x55);
     CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_OK);
@@ -481,12 +487,14 @@ static int run_api(void)
     CHECK(all_zero(out, NSN_FRONTEND_HOP));
     /* flush hands out the tail once */
     nsn_frontend_flush_f32(&st, out);
-    CHECK(!all_zero(out, NSN_FRONTEND_HOP));
+    CHECK(!all_zero(out, NSN_FRONTEND_TAIL));
     nsn_frontend_flush_f32(&st, out);
-    CHECK(all_zero(out, NSN_FRONTEND_HOP));
-    /* gain: clipped to [1e-4, 1] */
-    CHECK(nsn_frontend_gain(-128, &(nsn_frontend_qparams){1.0f / 256.0f, -128}) == 0x1.a36e2ep-14f);
-    CHECK(nsn_frontend_gain(127, &(nsn_frontend_qparams){1.0f / 128.0f, -128}) == 1.0f);
+    CHECK(all_zero(out, NSN_FRONTEND_TAIL));
+    /* gain: clipped to [1e-4, 1] (the default front end's NSN_FRONTEND_MIN/MAX_GAIN) */
+    CHECK(nsn_frontend_gain(-128, &(nsn_frontend_qparams){1.0f / 256.0f, -128}) ==
+          NSN_FRONTEND_MIN_GAIN);
+    CHECK(nsn_frontend_gain(127, &(nsn_frontend_qparams){1.0f / 128.0f, -128}) ==
+          NSN_FRONTEND_MAX_GAIN);
     printf("api ok\n");
     return 0;
 }

@@ -147,7 +147,7 @@ class FrontendSpec:
         text = text.strip()
         if text.startswith("{"):
             return FrontendSpec.from_json(_json(text, None))
-        if "=" not in text:
+        if text and "=" not in text:
             return FrontendSpec.load(Path(text))
         values = {}
         for item in filter(None, (s.strip() for s in text.split(","))):
