@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from conftest import DATA
 from frontend_harness import fwbuild
-from test_frontend_c import MASK_Q, _bits, _quantize_exact, _round_half_away
 from nsconv.audio import frontend
 from nsconv.audio.spec import DEFAULT, FrontendSpec, fft_plan
 from nsconv.audio.wav import read_wav, read_wav_resampled, write_wav
 from nsconv.errors import NsconvError
 from nsconv.target import boards
 from nsconv.target.firmware import write_frontend
+from test_frontend_c import MASK_Q, _bits, _quantize_exact, _round_half_away
 
 SPECS = {
     # the 257-bin layout of the Dynamic nsNet2 authors' group

@@ -18,8 +18,8 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
     audio/input.wav     a real noisy recording, the default input of `make run`
 
 Everything but model/, the two generated front-end files, Makefile, README.md and
-export.json (and audio/input.wav, resampled when the model's rate is not 16 kHz) is a copy of firmware/ in this
-repository, so the project builds the same bits as the tests. `--target host` keeps what the
+export.json (and audio/input.wav, resampled when the model's rate is not 16 kHz) is a copy
+of firmware/ in this repository, so the project builds the same bits as the tests. `--target host` keeps what the
 code generator has always written: the network's C in OUT/c.
 
 Before anything is written, the model is checked against the target board's memory (board
