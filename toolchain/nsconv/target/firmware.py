@@ -19,8 +19,8 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
 
 Everything but model/, the two generated front-end files, Makefile, README.md and
 export.json (and audio/input.wav, resampled when the model's rate is not 16 kHz) is a copy
-of firmware/ in this repository, so the project builds the same bits as the tests. `--target host` keeps what the
-code generator has always written: the network's C in OUT/c.
+of firmware/ in this repository, so the project builds the same bits as the tests.
+`--target host` keeps what the code generator has always written: the network's C in OUT/c.
 
 Before anything is written, the model is checked against the target board's memory (board
 profile in nsconv.boards): constants that cannot fit are refused with one sentence naming the
