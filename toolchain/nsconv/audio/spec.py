@@ -129,6 +129,14 @@ class FrontendSpec:
             return "drop_first must be true or false"
         return None
 
+    def check_features(self, bins: int, source: str | Path | None = None) -> None:
+        """Refuses a model taking `bins` features per frame if this front end gives others."""
+        if bins != self.n_bins:
+            raise NsconvError(f"model takes {bins} features per frame; its front end "
+                              f"({self.describe()}) gives {self.n_bins} (give the model's "
+                              "front end with --frontend, e.g. win=512,hop=256,n_fft=512)",
+                              source)
+
     # ---- serialisation -------------------------------------------------------------------
     def to_json(self) -> dict:
         """The keys above (the derived n_bins included, ignored when read back)."""

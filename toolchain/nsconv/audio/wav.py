@@ -33,14 +33,19 @@ def read_wav_resampled(path: str | Path, rate: int) -> np.ndarray:
     filtering with scipy's default Kaiser window (beta 5.0) anti-aliasing filter.
     """
     x, file_rate = read_wav_any_rate(path)
-    if file_rate == rate:
+    return resample(x, file_rate, rate)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """x at rate_in -> rate_out with scipy.signal.resample_poly (x itself when equal)."""
+    if rate_in == rate_out:
         return x
     from math import gcd
 
     from scipy.signal import resample_poly
 
-    g = gcd(rate, file_rate)
-    return resample_poly(x, rate // g, file_rate // g)
+    g = gcd(rate_in, rate_out)
+    return resample_poly(x, rate_out // g, rate_in // g)
 
 
 def read_wav_any_rate(path: str | Path) -> tuple[np.ndarray, int]:

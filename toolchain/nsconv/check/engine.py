@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,14 +46,17 @@ class Enhancer:
 
             spec = _float_spec(model)
             if spec is not None:  # no conversion needed to run the float step model
+                spec.frontend.check_features(spec.input_size, model)
                 ex = spec.exit(exit_name) if exit_name else spec.exits[-1]
                 self._stepper = FloatStepper(spec, ex)
                 self.exit_name = ex.name
+                self.frontend = spec.frontend
             else:  # onnx2tf route: its SavedModel lives in the converted output
                 m = Manifest.load(converted_dir(model))
                 self._stepper = _SavedModelStepper(m.root / m.model_file,
                                                    m.exit(exit_name or "final"))
                 self.exit_name = exit_name or m.exits[-1].name
+                self.frontend = m.frontend
         else:
             from nsconv.check.tflm_ref import TflmReference
 
@@ -61,6 +65,7 @@ class Enhancer:
                      else self._ref.manifest.exits[-1])
             self.exit_name = entry.name
             self._entry = entry
+            self.frontend = self._ref.manifest.frontend
 
     def masks(self, feats: np.ndarray) -> np.ndarray:
         """Float masks (frames, bins) for float features, streaming from zero states."""
@@ -76,8 +81,8 @@ class Enhancer:
         return out
 
     def enhance(self, x: np.ndarray) -> np.ndarray:
-        """Enhanced signal, trimmed to the input length."""
-        return frontend.enhance_offline(x, self.masks)[: len(x)]
+        """Enhanced signal (at the model's rate, self.frontend), trimmed to the input length."""
+        return frontend.enhance_offline(x, self.masks, self.frontend)[: len(x)]
 
 
 def _float_spec(model: str | Path):
@@ -87,14 +92,19 @@ def _float_spec(model: str | Path):
     from nsconv.model.onnx_import import OutsideFamily
     from nsconv.quant.convert import load_model
 
+    from nsconv.quant.convert import model_frontend
+
     p = Path(model)
     if p.is_dir():
         m = Manifest.load(p)
-        return NetSpec.load(m.root / m.model_file) if m.model_file.endswith(".npz") else None
+        if not m.model_file.endswith(".npz"):
+            return None
+        return replace(NetSpec.load(m.root / m.model_file), frontend=m.frontend)
     try:
-        return load_model(model)[1]
+        path, spec = load_model(model)
     except OutsideFamily:
         return None
+    return replace(spec, frontend=model_frontend(path, spec))
 
 
 class _SavedModelStepper:

@@ -68,10 +68,7 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
     path, spec = load_model(model, work=dest)
     fe = frontend or model_frontend(path, spec)
     bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
-    if bins != fe.n_bins:
-        raise NsconvError(f"model takes {bins} features per frame; its front end "
-                          f"({fe.describe()}) gives {fe.n_bins} (give the model's front end "
-                          "with --frontend, e.g. n_fft=512,win=512,hop=256)", path)
+    fe.check_features(bins, path)
     if isinstance(spec, NetSpec):
         spec = replace(spec, frontend=fe)
     if not fe.is_default:
