@@ -90,9 +90,7 @@ def _float_spec(model: str | Path):
     model that only exists as the SavedModel of the onnx2tf route."""
     from nsconv.model.netspec import NetSpec
     from nsconv.model.onnx_import import OutsideFamily
-    from nsconv.quant.convert import load_model
-
-    from nsconv.quant.convert import model_frontend
+    from nsconv.quant.convert import load_model, model_frontend
 
     p = Path(model)
     if p.is_dir():
