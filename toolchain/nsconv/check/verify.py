@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.audio import frontend
-from nsconv.audio.spec import DEFAULT, FrontendSpec
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.audio.wav import read_wav, read_wav_resampled
 from nsconv.compiler.codegen import CodegenResult, generate
 from nsconv.compiler.graph_merge import MergedGraph
@@ -156,7 +157,7 @@ def default_audio() -> list[Path]:
 
 
 def feature_streams(audio: list[Path], scale: float, zero_point: int,
-                    frames: int | None, fe: FrontendSpec = DEFAULT,
+                    frames: int | None, fe: FrontendSpec = DEFAULT_FRONTEND,
                     resample: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Quantized feature frames of the recordings in order, up to `frames` in all, and a reset
     flag at the first frame of each recording, in the model's front end `fe`. Recordings at

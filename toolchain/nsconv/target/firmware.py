@@ -205,6 +205,7 @@ def fingerprint(out_dir: Path, target: str) -> str:
     inputs = [out_dir / "manifest.json"] + [out_dir / e.tflite for e in manifest.exits]
     inputs += sorted(PACKAGE_DIR.rglob("*.py"))
     inputs += sorted(TEMPLATE_DIR.rglob("*.j2")) + sorted(CODEGEN_TEMPLATE_DIR.rglob("*.j2"))
+    inputs += sorted((FIRMWARE_DIR / "frontend").glob("*.j2"))  # the generated front end
     if b is not None:
         inputs += [src for src, _ in _firmware_files(b)] + [PORTING_DOC]
     return _sha256_files(inputs, h).hexdigest()
