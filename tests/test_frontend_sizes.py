@@ -263,3 +263,27 @@ def test_generated_tables_reproducible_and_default_committed(tmp_path):
     write_frontend(spec, tmp_path)
     text = (tmp_path / "nsn_frontend_config.h").read_text()
     assert "#define NSN_RFFT_N 512" in text and "stage_radix4((buf), 64)" in text
+
+
+def test_onnx_metadata_front_end(tmp_path):
+    """An exporter's metadata_props["nsconv.frontend"] is the model's front end."""
+    import onnx
+    from fuzzing import tiny_nsnet_onnx
+    from nsconv.audio.spec import ONNX_METADATA_KEY
+    from nsconv.quant.convert import load_model, model_frontend
+
+    fe = FrontendSpec.parse(SPECS["16k-512"])
+    model = onnx.load_from_string(tiny_nsnet_onnx(bins=fe.n_bins))
+    plain = tmp_path / "plain.onnx"
+    onnx.save(model, plain)
+    prop = model.metadata_props.add()
+    prop.key, prop.value = ONNX_METADATA_KEY, json.dumps(fe.to_json())
+    onnx.save(model, tmp_path / "m.onnx")
+    assert FrontendSpec.from_onnx(tmp_path / "m.onnx") == fe
+    assert model_frontend(*load_model(tmp_path / "m.onnx")) == fe
+    assert FrontendSpec.from_onnx(plain) is None
+    assert model_frontend(*load_model(plain)) == DEFAULT
+    prop.value = '{"hop": 999}'
+    onnx.save(model, tmp_path / "bad.onnx")
+    with pytest.raises(NsconvError, match="bad.onnx: front end: hop 999"):
+        FrontendSpec.from_onnx(tmp_path / "bad.onnx")
