@@ -287,3 +287,37 @@ def test_onnx_metadata_front_end(tmp_path):
     onnx.save(model, tmp_path / "bad.onnx")
     with pytest.raises(NsconvError, match="bad.onnx: front end: hop 999"):
         FrontendSpec.from_onnx(tmp_path / "bad.onnx")
+
+
+def test_convert_verify_enhance_follow_the_front_end(tmp_path):
+    """An 8 kHz model (front end from its ONNX metadata): calibration on the bundled clips
+    resampled to 8 kHz, the front end stored in the manifest and model.npz, verify bit-exact
+    on resampled audio, enhance at 8 kHz, 16 kHz audio refused in one line."""
+    import onnx
+    from fuzzing import tiny_nsnet_onnx
+    from nsconv.audio.spec import ONNX_METADATA_KEY
+    from nsconv.check.engine import Enhancer
+    from nsconv.check.verify import verify
+    from nsconv.model.netspec import NetSpec
+    from nsconv.quant.convert import convert
+
+    fe = FrontendSpec.parse("rate=8000,win=256,hop=128,n_fft=256,window=hann-periodic")
+    model = onnx.load_from_string(tiny_nsnet_onnx(bins=fe.n_bins, hidden=8))
+    prop = model.metadata_props.add()
+    prop.key, prop.value = ONNX_METADATA_KEY, json.dumps(fe.to_json())
+    onnx.save(model, tmp_path / "m8k.onnx")
+    m = convert(tmp_path / "m8k.onnx", tmp_path / "out", log=lambda *_: None)
+    assert m.frontend == fe
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["frontend"]["n_bins"] == 129
+    assert NetSpec.load(tmp_path / "out" / m.model_file).frontend == fe
+    rep = verify(tmp_path / "out", frames=40)
+    assert rep.ok
+    write_wav(tmp_path / "in8k.wav", read_wav_resampled(DATA / CLIP, 8000), 8000)
+    x = read_wav(tmp_path / "in8k.wav", fe)
+    enh = Enhancer(tmp_path / "out", None, "tflm")
+    assert enh.frontend == fe
+    y = enh.enhance(x)
+    assert len(y) == len(x) and 0 < np.std(y) < np.std(x)
+    with pytest.raises(NsconvError, match="sample rate is 16000 Hz, the model's front end needs "
+                                          "8000 Hz"):
+        verify(tmp_path / "out", frames=5, audio=[DATA / CLIP])
