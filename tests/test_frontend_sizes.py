@@ -121,14 +121,17 @@ def _project(spec: FrontendSpec, directory: Path) -> Path:
     return fe
 
 
-def _build(spec: FrontendSpec, directory: Path, target: str = "host") -> Path:
+def _build(spec: FrontendSpec, directory: Path, target: str = "host",
+           sanitize: bool = False) -> Path:
     fe = directory / "frontend"
     if not fe.is_dir():
         fe = _project(spec, directory)
     srcs = tuple(fe / f for f in ("nsn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c"))
-    return fwbuild.build(target, directory / f"build-{target}", "frontend_harness",
+    return fwbuild.build(target, directory / f"build-{target}{'-asan' if sanitize else ''}",
+                         "frontend_harness",
                          srcs + (fwbuild.HARNESS_DIR / "frontend_harness.c",), includes=(fe,),
-                         extra_cflags=fwbuild.make_variable("NSN_FRONTEND_CFLAGS", target))
+                         extra_cflags=fwbuild.make_variable("NSN_FRONTEND_CFLAGS", target),
+                         sanitize=sanitize)
 
 
 def _inputs(spec: FrontendSpec, d: Path) -> list[str]:
@@ -235,6 +238,23 @@ def test_stream_matches_numpy(host_run):
             k += 1
     out.append(streamer.flush())
     assert k == frames and np.max(np.abs(np.concatenate(out) - c_y)) < 1e-5
+
+
+def test_sanitizers_clean_and_same_bits(tmp_path):
+    """ASan + UBSan on the most unusual plan (radix 3, tail longer than a hop, no drop)."""
+    spec = FrontendSpec.parse(SPECS["8k-240-ln"])
+    _project(spec, tmp_path)
+    plain, asan = _build(spec, tmp_path), _build(spec, tmp_path, sanitize=True)
+    outs = {}
+    for name, exe in (("plain", plain), ("asan", asan)):
+        d = tmp_path / name
+        d.mkdir()
+        for args in (_inputs(spec, d), ["rfft", "frames.f32"], ["api"]):
+            run = fwbuild.run_host(exe, args, d)
+            assert run.returncode == 0 and not run.stderr, run.stdout + run.stderr
+        outs[name] = d
+    for name in STREAM_OUTPUTS + ("rfft.f32", "irfft.f32"):
+        assert (outs["asan"] / name).read_bytes() == (outs["plain"] / name).read_bytes(), name
 
 
 @pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
