@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv.cli.base import emit, json_option, main
 from nsconv.errors import NsconvError
 
 
@@ -17,7 +17,9 @@ from nsconv.errors import NsconvError
 @click.argument("out_wav", type=click.Path(path_type=Path))
 @click.option("--exit", "exit_name", default=None, help="Exit to run (default: the last).")
 @click.option("--engine", type=click.Choice(["float", "tflm"]), default="tflm", show_default=True)
-def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engine: str) -> None:
+@json_option
+def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engine: str,
+            as_json: bool) -> None:
     """Denoise IN_WAV (16 kHz mono) into OUT_WAV with one exit of MODEL."""
     from nsconv.audio.wav import read_wav, write_wav
     from nsconv.check.engine import Enhancer
@@ -30,4 +32,7 @@ def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engi
     tmp = out_wav.with_name(f".{out_wav.name}.part")
     write_wav(tmp, y)
     tmp.replace(out_wav)
-    click.echo(f"{out_wav}: {len(y) / 16000:.2f} s, exit {enh.exit_name}, engine {engine}")
+    seconds = len(y) / 16000
+    emit(as_json, {"out_wav": str(out_wav), "seconds": round(seconds, 3),
+                   "samples": len(y), "exit": enh.exit_name, "engine": engine},
+         f"{out_wav}: {seconds:.2f} s, exit {enh.exit_name}, engine {engine}")

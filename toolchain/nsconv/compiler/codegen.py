@@ -8,7 +8,9 @@ same bytes.
 
 Files: nsn_model.h (API, exit enum, state rule, sizes), nsn_model.c (parameters, tables, step
 function), nsn_weights.h/.c (constants named after their TFLite tensors, shared ones once),
-nsn_provenance.h (tool version, command line, source hashes).
+nsn_provenance.h (tool version, the options as a path-free command line, source model name
+and sha256, sha256 of every exit's TFLite file): no paths, so the same model and options give
+the same bytes in any output folder.
 """
 
 from __future__ import annotations
@@ -570,7 +572,9 @@ def render(view: dict) -> dict[str, str]:
 def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
              alignment: int = 4) -> CodegenResult:
     """Generate the C sources for the nsconv output directory `out_dir` into `dest`
-    (default OUT/c). Returns the files written and the merged graph and plan."""
+    (default OUT/c). Returns the files written and the merged graph and plan. command_line
+    is recorded in nsn_provenance.h; it should name options, not paths (the CLI passes
+    nsconv.cli.base.provenance_command), or the output depends on where it was written."""
     out_dir = Path(out_dir)
     dest = Path(dest) if dest is not None else out_dir / "c"
     manifest, merged = merge_dir(out_dir)
