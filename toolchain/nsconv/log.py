@@ -32,7 +32,7 @@ PREFIX = "nsconv: "
 # Native lines that say nothing a user of nsconv can act on.
 NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IWE]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] .*"  # absl/TSL log lines below FATAL
+    r"|[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"  # absl/TSL log lines below FATAL
     r"|fully_quantize: \d+, inference_type: \d+, .*"  # the TFLite converter's settings
     r"|\s*)$")
 

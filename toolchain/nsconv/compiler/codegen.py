@@ -27,7 +27,7 @@ from nsconv import __version__
 from nsconv.compiler.graph_merge import MergedGraph, MergedOp, ValueKind, merge_dir, scope_free
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
-from nsconv.errors import NsconvError
+from nsconv.errors import NsconvError, bad_model
 from nsconv.quant import qmath
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
@@ -577,9 +577,10 @@ def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
     nsconv.cli.base.provenance_command), or the output depends on where it was written."""
     out_dir = Path(out_dir)
     dest = Path(dest) if dest is not None else out_dir / "c"
-    manifest, merged = merge_dir(out_dir)
-    mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
-    view = build_view(manifest, merged, mp, command_line)
+    with bad_model("cannot generate C for this model", out_dir):
+        manifest, merged = merge_dir(out_dir)
+        mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
+        view = build_view(manifest, merged, mp, command_line)
     texts = render(view)
     dest.mkdir(parents=True, exist_ok=True)
     files = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nsconv.audio import frontend
-from nsconv.errors import NsconvError
+from nsconv.errors import NsconvError, bad_model
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
 from nsconv.outdir import atomic_output_dir
@@ -60,7 +60,14 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
                  log=print) -> Manifest:
     """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
     clips = clips or calibration_clips()
+    if not clips:
+        raise NsconvError("no calibration audio: the bundled clips are missing (pass --calib)")
     path, spec = load_model(model, work=dest)
+    with bad_model("cannot convert this model", path):
+        return _convert_loaded(path, spec, dest, clips, log)
+
+
+def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log) -> Manifest:
     feats = calibration_features(clips)
     frames = sum(len(f) for f in feats)
     entries = []
