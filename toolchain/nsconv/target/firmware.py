@@ -365,6 +365,9 @@ def ensure_exported(out_dir: Path, target: str, command_line: str = "",
         raise NsconvError("the host target has no firmware project (its export is OUT/c)")
     dest = project_dir(out_dir, core)
     if scratch is not None and not (dest / EXPORT_FILE).is_file():
+        from nsconv.quant.manifest import Manifest
+
+        Manifest.load(out_dir)  # refuses a folder that is no nsconv output before any log
         if log:
             log(f"{core}: no firmware exported in {out_dir}; building it in a temporary "
                 "directory")
