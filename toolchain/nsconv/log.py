@@ -45,12 +45,14 @@ def info(message: str) -> None:
         print(PREFIX + line, file=sys.stderr, flush=True)
 
 
-def progress(total: int | None = None, desc: str = "", enabled: bool = True):
-    """A tqdm bar on stderr; drawn only when stderr is a terminal (tqdm's disable=None)."""
+def progress(iterable=None, desc: str = "", total: int | None = None, enabled: bool = True):
+    """A tqdm bar on stderr over `iterable` (or of `total` steps); drawn only when stderr is
+    a terminal (tqdm's disable=None), so logs and pipes get no bar lines."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"nsconv: {desc}" if desc else "nsconv", leave=False,
-                disable=None if enabled else True, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=f"nsconv: {desc}" if desc else "nsconv",
+                leave=False, disable=None if enabled else True, file=sys.stderr,
+                dynamic_ncols=True)
 
 
 def quiet_libraries() -> None:

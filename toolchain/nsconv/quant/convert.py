@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError, bad_model
+from nsconv.log import progress
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
 from nsconv.outdir import atomic_output_dir
@@ -79,7 +80,7 @@ def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log) -> Man
         log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
             f"{frames} frames, closed loop")
         converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
-                     for ex in spec.exits]
+                     for ex in progress(spec.exits, "convert")]
         _check_shared_states(converted, path)
         for ex, q in zip(spec.exits, converted, strict=True):
             entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),

@@ -36,6 +36,7 @@ import numpy as np
 from nsconv import __version__
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
+from nsconv.log import progress
 from nsconv.target import qemu
 from nsconv.target.boards import elf_sections
 from nsconv.target.firmware import TARGETS, ensure_exported, exported_cores, resolve_target
@@ -162,7 +163,7 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
         chosen: list[str] | None = None
         total = 0
         source = None
-        for core in resolved:
+        for core in progress(resolved, "bench"):
             project = ensure_exported(out_dir, core, log=say, scratch=tmp_path / "firmware")
             names = [e.name for e in project.exits]
             if chosen is None:

@@ -41,19 +41,16 @@ from nsconv import __version__
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
-from nsconv.target.boards import Board, ImageSize, board
+from nsconv.target.boards import BOARDS, Board, ImageSize, board
 
 DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
 EXPORT_FORMAT = "nsconv-firmware-1"
 EXPORT_FILE = "export.json"
 HOST = "host"
 
-# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>).
-TARGETS: dict[str, str] = {
-    "cortex-m4": "mps2-an386",
-    "cortex-m7": "mps2-an500",
-    "cortex-m55": "mps3-an547",
-}
+# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>), from the board
+# profiles: the one list of cores (the CLI's --target / --core choices come from here).
+TARGETS: dict[str, str] = {b.core: b.name for b in BOARDS}
 # The core `nsconv run` uses when OUT holds no firmware export and none is named.
 DEFAULT_CORE = "cortex-m55"
 APP_NAME = "nsn_app"
