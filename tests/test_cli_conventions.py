@@ -189,3 +189,19 @@ def test_every_command_has_json():
 
     for name, cmd in main.commands.items():
         assert "--json" in [o for p in cmd.params for o in getattr(p, "opts", [])], name
+
+
+def test_native_output_is_filtered_not_lost():
+    """What C++ code writes to descriptors 1 and 2 ends on stderr, minus TensorFlow's chatter;
+    Python's stdout stays the result's alone."""
+    code = ("import os\nfrom nsconv import log\nlog.quiet_native_output()\n"
+            "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+            "written to STDERR\\n')\n"
+            "os.write(2, b'I0000 00:00:1796012251.747375   29000 port.cc:153] oneDNN\\n')\n"
+            "os.write(2, b'fully_quantize: 0, inference_type: 6, input_inference_type: INT8\\n')\n"
+            "os.write(1, b'a native line\\n')\n"
+            "print('the result')\nlog.info('a log line')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "the result\n"
+    assert r.stderr == "nsconv: a log line\na native line\n"

@@ -34,6 +34,8 @@ NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"  # absl/TSL log lines below FATAL
     r"|fully_quantize: \d+, inference_type: \d+, .*"  # the TFLite converter's settings
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate "
+    r"compiler flags\."  # second line of absl's CPU-feature notice
     r"|\s*)$")
 
 _installed = False

@@ -377,6 +377,15 @@ def ensure_exported(out_dir: Path, target: str, command_line: str = "",
             project = None
         if project is not None and project.fingerprint == fingerprint(out_dir, core):
             return project
+        command_line = command_line or _recorded_command_line(dest)
     if log:
         log(f"exporting {core} firmware to {dest}")
     return export_firmware(out_dir, core, command_line=command_line)
+
+
+def _recorded_command_line(project_root: Path) -> str:
+    """The command line a (stale) export recorded, kept when it is exported again."""
+    try:
+        return str(json.loads((project_root / EXPORT_FILE).read_text()).get("command_line", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
