@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError, bad_model
-from nsconv.log import progress
+from nsconv.log import info, progress
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
 from nsconv.outdir import atomic_output_dir
@@ -50,7 +50,7 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=print) -> Manifest:
+            log=info) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
         convert_into(model, tmp, clips, log)
@@ -58,7 +58,7 @@ def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=print) -> Manifest:
+                 log=info) -> Manifest:
     """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
     clips = clips or calibration_clips()
     if not clips:
