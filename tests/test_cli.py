@@ -72,3 +72,16 @@ def test_enhance_writes_wav(baseline_out, tmp_path):
     x, _ = sf.read(DATA / "p232_043_noisy.wav")
     assert sr == 16000 and len(y) == len(x)
     assert 0 < np.std(y) < np.std(x)  # noise removed, something left
+
+
+def test_enhance_corrupt_converted_model(baseline_out, tmp_path):
+    """A converted OUT whose TFLite file is cut short: one line naming that file."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(baseline_out, out, ignore=shutil.ignore_patterns("c", "firmware"))
+    tfl = out / "tflite" / "final.tflite"
+    tfl.write_bytes(tfl.read_bytes()[:5000])
+    r = run("enhance", out, DATA / "0072_noisy.wav", tmp_path / "o.wav")
+    _one_line_error(r, tfl, "TFLM cannot load")
+    assert not (tmp_path / "o.wav").exists()

@@ -17,14 +17,15 @@ class NsconvError(Exception):
 
 
 @contextlib.contextmanager
-def bad_model(what: str, path: str | Path):
-    """Around a stage that reads a model file: the ValueError, KeyError or IndexError a lower
-    stage (quantization arithmetic, TFLite reader, ...) raises on a model it cannot handle
-    reaches the user as one NsconvError line naming the file, not as a traceback."""
+def bad_model(what: str, path: str | Path, also: tuple[type[BaseException], ...] = ()):
+    """Around a stage that reads a model file: the ValueError, KeyError or IndexError (or an
+    exception type in `also`) a lower stage (quantization arithmetic, TFLite reader, TFLM...)
+    raises on a model it cannot handle reaches the user as one NsconvError line naming the
+    file, not as a traceback."""
     try:
         yield
     except NsconvError:
         raise
-    except (ValueError, KeyError, IndexError) as exc:
+    except (ValueError, KeyError, IndexError, *also) as exc:
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        raise NsconvError(f"{what}: {detail}", path) from exc
+        raise NsconvError(f"{what}: {' '.join(str(detail).split())}", path) from exc
