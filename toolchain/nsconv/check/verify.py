@@ -35,6 +35,7 @@ from nsconv.audio.wav import read_wav, read_wav_resampled
 from nsconv.compiler.codegen import CodegenResult, generate
 from nsconv.compiler.graph_merge import MergedGraph
 from nsconv.errors import NsconvError
+from nsconv.log import progress
 from nsconv.quant.manifest import Manifest
 from nsconv.target import hostbuild
 
@@ -225,7 +226,7 @@ def _reference_run(root: Path, merged: MergedGraph, stream: _Stream,
     states = np.empty((n, sbytes), dtype=np.int8)
     bins = merged.values[merged.exits[0].mask].size
     masks = np.empty((n, bins), dtype=np.int8)
-    for t in range(n):
+    for t in progress(range(n), "TFLM reference"):
         if stream.resets[t]:
             ref.reset()
         masks[t] = ref.step(stream.features[t], names[stream.exits[t]])

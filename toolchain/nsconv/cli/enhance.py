@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv.cli.base import emit, json_option, main
 from nsconv.errors import NsconvError
 
 
@@ -19,8 +19,9 @@ from nsconv.errors import NsconvError
 @click.option("--engine", type=click.Choice(["float", "tflm"]), default="tflm", show_default=True)
 @click.option("--frontend", default=None, metavar="KEYS|FILE.json",
               help="The model's front end when MODEL does not carry it (as for convert).")
+@json_option
 def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engine: str,
-            frontend: str | None) -> None:
+            frontend: str | None, as_json: bool) -> None:
     """Denoise IN_WAV (mono, at the model's rate: 16 kHz by default) into OUT_WAV with one
     exit of MODEL."""
     from nsconv.audio.spec import FrontendSpec
@@ -37,5 +38,7 @@ def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engi
     tmp = out_wav.with_name(f".{out_wav.name}.part")
     write_wav(tmp, y, enh.frontend.rate)
     tmp.replace(out_wav)
-    click.echo(f"{out_wav}: {len(y) / enh.frontend.rate:.2f} s, exit {enh.exit_name}, "
-               f"engine {engine}")
+    seconds = len(y) / enh.frontend.rate
+    emit(as_json, {"out_wav": str(out_wav), "seconds": round(seconds, 3),
+                   "samples": len(y), "exit": enh.exit_name, "engine": engine},
+         f"{out_wav}: {seconds:.2f} s, exit {enh.exit_name}, engine {engine}")

@@ -8,7 +8,9 @@ same bytes.
 
 Files: nsn_model.h (API, exit enum, state rule, sizes), nsn_model.c (parameters, tables, step
 function), nsn_weights.h/.c (constants named after their TFLite tensors, shared ones once),
-nsn_provenance.h (tool version, command line, source hashes).
+nsn_provenance.h (tool version, the options as a path-free command line, source model name
+and sha256, sha256 of every exit's TFLite file): no paths, so the same model and options give
+the same bytes in any output folder.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from nsconv import __version__
 from nsconv.compiler.graph_merge import MergedGraph, MergedOp, ValueKind, merge_dir, scope_free
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
-from nsconv.errors import NsconvError
+from nsconv.errors import NsconvError, bad_model
 from nsconv.quant import params
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
@@ -566,12 +568,15 @@ def render(view: dict) -> dict[str, str]:
 def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
              alignment: int = 4) -> CodegenResult:
     """Generate the C sources for the nsconv output directory `out_dir` into `dest`
-    (default OUT/c). Returns the files written and the merged graph and plan."""
+    (default OUT/c). Returns the files written and the merged graph and plan. command_line
+    is recorded in nsn_provenance.h; it should name options, not paths (the CLI passes
+    nsconv.cli.base.provenance_command), or the output depends on where it was written."""
     out_dir = Path(out_dir)
     dest = Path(dest) if dest is not None else out_dir / "c"
-    manifest, merged = merge_dir(out_dir)
-    mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
-    view = build_view(manifest, merged, mp, command_line)
+    with bad_model("cannot generate C for this model", out_dir):
+        manifest, merged = merge_dir(out_dir)
+        mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
+        view = build_view(manifest, merged, mp, command_line)
     texts = render(view)
     dest.mkdir(parents=True, exist_ok=True)
     files = []

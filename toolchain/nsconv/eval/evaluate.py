@@ -23,22 +23,18 @@ the masks of every exit for one clip.
 
 from __future__ import annotations
 
-import os
+import json
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import json  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from nsconv.audio import frontend  # noqa: E402
-from nsconv.audio.wav import read_wav  # noqa: E402
-from nsconv.errors import NsconvError  # noqa: E402
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.errors import NsconvError
 
 METRICS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 ENGINES = ("float", "tflm", "c")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
 from nsconv.audio.spec import FrontendSpec
-from nsconv.errors import NsconvError
+from nsconv.errors import NsconvError, bad_model
+from nsconv.log import info, progress
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
 from nsconv.outdir import atomic_output_dir
@@ -51,7 +52,7 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=print, frontend: FrontendSpec | None = None) -> Manifest:
+            log=info, frontend: FrontendSpec | None = None) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
         convert_into(model, tmp, clips, log, frontend)
@@ -59,12 +60,14 @@ def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=print, frontend: FrontendSpec | None = None) -> Manifest:
+                 log=info, frontend: FrontendSpec | None = None) -> Manifest:
     """Write tflite/, model file and manifest.json into the (new, empty) directory dest.
 
     The front end is `frontend` when given (--frontend), else the model's own (.npz spec,
     ONNX metadata_props "nsconv.frontend"), else the DNS NSNet2 default."""
     clips = clips or calibration_clips()
+    if not clips:
+        raise NsconvError("no calibration audio: the bundled clips are missing (pass --calib)")
     path, spec = load_model(model, work=dest)
     fe = frontend or model_frontend(path, spec)
     bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
@@ -73,6 +76,11 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
         spec = replace(spec, frontend=fe)
     if not fe.is_default:
         log(f"{path.name}: front end {fe.describe()}")
+    with bad_model("cannot convert this model", path):
+        return _convert_loaded(path, spec, dest, clips, log, fe)
+
+
+def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log, fe) -> Manifest:
     feats = calibration_features(clips, fe)
     frames = sum(len(f) for f in feats)
     entries = []
@@ -80,7 +88,7 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
         log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
             f"{frames} frames, closed loop")
         converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
-                     for ex in spec.exits]
+                     for ex in progress(spec.exits, "convert")]
         _check_shared_states(converted, path)
         for ex, q in zip(spec.exits, converted, strict=True):
             entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),

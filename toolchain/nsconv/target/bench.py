@@ -36,9 +36,10 @@ import numpy as np
 from nsconv import __version__
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
+from nsconv.log import progress
 from nsconv.target import qemu
 from nsconv.target.boards import elf_sections
-from nsconv.target.firmware import TARGETS, ensure_exported, resolve_target
+from nsconv.target.firmware import TARGETS, ensure_exported, exported_cores, resolve_target
 
 FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz: the default front end's (project.frontend)
 DEFAULT_FRAMES = 100
@@ -139,13 +140,15 @@ def _bench_audio(dest: Path, frames: int, fe=frontend.DEFAULT) -> Path:
 
 def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str] | None = None,
           frames: int = DEFAULT_FRAMES, audio: Path | None = None, log=None) -> dict:
-    """Measure instructions per frame of each exit on each core (default: all exits on
-    cortex-m4, cortex-m7 and cortex-m55), `frames` frames per exit. Returns the JSON-ready
-    report: {"results": [one record per core and exit], ...}; see the module docstring."""
+    """Measure instructions per frame of each exit on each core, `frames` frames per exit.
+    Default exits: all; default cores: those OUT was exported for, else every core in
+    TARGETS. A core OUT holds no firmware for is exported and built in a temporary directory,
+    never in OUT. Returns the JSON-ready report: {"results": [one record per core and exit],
+    ...}; see the module docstring."""
     say = log or (lambda msg: None)
     if frames < 1:
         raise NsconvError(f"frames must be at least 1, got {frames}")
-    cores = list(cores) if cores else list(TARGETS)
+    cores = list(cores) if cores else (exported_cores(out_dir) or list(TARGETS))
     resolved = []
     for c in cores:
         core, b = resolve_target(c)
@@ -160,8 +163,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
         chosen: list[str] | None = None
         total = 0
         source = None
-        for core in resolved:
-            project = ensure_exported(out_dir, core, command_line="nsconv bench", log=say)
+        for core in progress(resolved, "bench"):
+            project = ensure_exported(out_dir, core, log=say, scratch=tmp_path / "firmware")
             names = [e.name for e in project.exits]
             if chosen is None:
                 chosen = list(exits) if exits else names

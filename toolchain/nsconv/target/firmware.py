@@ -45,19 +45,18 @@ from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
-from nsconv.target.boards import Board, ImageSize, board
+from nsconv.target.boards import BOARDS, Board, ImageSize, board
 
 DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
 EXPORT_FORMAT = "nsconv-firmware-1"
 EXPORT_FILE = "export.json"
 HOST = "host"
 
-# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>).
-TARGETS: dict[str, str] = {
-    "cortex-m4": "mps2-an386",
-    "cortex-m7": "mps2-an500",
-    "cortex-m55": "mps3-an547",
-}
+# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>), from the board
+# profiles: the one list of cores (the CLI's --target / --core choices come from here).
+TARGETS: dict[str, str] = {b.core: b.name for b in BOARDS}
+# The core `nsconv run` uses when OUT holds no firmware export and none is named.
+DEFAULT_CORE = "cortex-m55"
 APP_NAME = "nsn_app"
 # nsn_stream_t holds the front end's state (about 6.5 KB by default) besides the network's
 # arena and states; a bound for the RAM estimate made before anything is compiled.
@@ -151,6 +150,12 @@ def project_dir(out_dir: Path, target: str) -> Path:
     return Path(out_dir) / "c" if b is None else Path(out_dir) / "firmware" / core
 
 
+def exported_cores(out_dir: Path) -> list[str]:
+    """The cores OUT holds a firmware export for (OUT/firmware/<core>/export.json)."""
+    return [core for core in TARGETS
+            if (Path(out_dir) / "firmware" / core / EXPORT_FILE).is_file()]
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
                               undefined=jinja2.StrictUndefined, trim_blocks=True,
@@ -202,7 +207,11 @@ def fingerprint(out_dir: Path, target: str) -> str:
     core, b = resolve_target(target)
     manifest = Manifest.load(out_dir)
     h = hashlib.sha256(f"{EXPORT_FORMAT} {__version__} {core}".encode())
-    inputs = [out_dir / "manifest.json"] + [out_dir / e.tflite for e in manifest.exits]
+    # the manifest without the source model's path: the same model anywhere is the same export
+    described = manifest.to_json()
+    described["source_model"]["path"] = Path(manifest.source_path).name
+    h.update(json.dumps(described, sort_keys=True).encode() + b"\0")
+    inputs = [out_dir / e.tflite for e in manifest.exits]
     inputs += sorted(PACKAGE_DIR.rglob("*.py"))
     inputs += sorted(TEMPLATE_DIR.rglob("*.j2")) + sorted(CODEGEN_TEMPLATE_DIR.rglob("*.j2"))
     inputs += sorted((FIRMWARE_DIR / "frontend").glob("*.j2"))  # the generated front end
@@ -249,10 +258,13 @@ def check_model_fits(b: Board, const_bytes: int, ram_bytes: int) -> None:
 
 
 def export_firmware(out_dir: Path, target: str, command_line: str = "",
-                    board_profile: Board | None = None) -> FirmwareProject:
+                    board_profile: Board | None = None, dest: Path | None = None
+                    ) -> FirmwareProject:
     """Export the converted model in out_dir for `target` ("cortex-m4", "cortex-m7",
-    "cortex-m55", or "host"). Cortex-M: writes OUT/firmware/<target>/ (replaced as a whole,
-    atomically) and returns it; host: generates OUT/c as the code generator always has.
+    "cortex-m55", or "host"). Cortex-M: writes OUT/firmware/<target>/ (or `dest`; replaced as
+    a whole, atomically) and returns it; host: generates OUT/c as the code generator always
+    has. command_line: what the generated files record as their origin; it must hold no
+    paths (see nsconv.compiler.codegen.generate), so exports are the same in any folder.
 
     board_profile overrides the memory profile used for the fit check (e.g. a smaller real
     board); the project is still built for the target's QEMU board."""
@@ -266,7 +278,7 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
         gen = generate(out_dir, command_line=command_line)
         return _project_from(out_dir / "c", HOST, None, gen, "", manifest.source_path)
 
-    dest = project_dir(out_dir, core)
+    dest = Path(dest) if dest is not None else project_dir(out_dir, core)
     if dest.exists() and any(dest.iterdir()) and not (dest / EXPORT_FILE).is_file():
         raise NsconvError("exists, is not empty and is not an nsconv firmware export; refusing "
                           "to replace it", dest)
@@ -389,12 +401,24 @@ def _replace_dir(new: Path, dest: Path) -> None:
 
 
 def ensure_exported(out_dir: Path, target: str, command_line: str = "",
-                    log=None) -> FirmwareProject:
-    """The project for target, exported again only if missing or stale (see fingerprint)."""
+                    log=None, scratch: Path | None = None) -> FirmwareProject:
+    """The project for target, exported again only if missing or stale (see fingerprint).
+    With `scratch` (a directory the caller owns and removes), a core OUT holds no export for
+    is exported into scratch/<core> instead of OUT: `nsconv run` and `bench` never add
+    firmware to OUT that the user did not export."""
     core, b = resolve_target(target)
     if b is None:
         raise NsconvError("the host target has no firmware project (its export is OUT/c)")
     dest = project_dir(out_dir, core)
+    if scratch is not None and not (dest / EXPORT_FILE).is_file():
+        from nsconv.quant.manifest import Manifest
+
+        Manifest.load(out_dir)  # refuses a folder that is no nsconv output before any log
+        if log:
+            log(f"{core}: no firmware exported in {out_dir}; building it in a temporary "
+                "directory")
+        return export_firmware(out_dir, core, command_line=command_line,
+                               dest=Path(scratch) / core)
     if (dest / EXPORT_FILE).is_file():
         try:
             project = load_project(dest)
@@ -402,6 +426,15 @@ def ensure_exported(out_dir: Path, target: str, command_line: str = "",
             project = None
         if project is not None and project.fingerprint == fingerprint(out_dir, core):
             return project
+        command_line = command_line or _recorded_command_line(dest)
     if log:
         log(f"exporting {core} firmware to {dest}")
     return export_firmware(out_dir, core, command_line=command_line)
+
+
+def _recorded_command_line(project_root: Path) -> str:
+    """The command line a (stale) export recorded, kept when it is exported again."""
+    try:
+        return str(json.loads((project_root / EXPORT_FILE).read_text()).get("command_line", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
