@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from nsconv.cli.base import main
+
+MISMATCH_EXIT_STATUS = 3
 
 
 @main.command()
@@ -19,18 +22,41 @@ from nsconv.cli.base import main
               help="Real audio to stream (repeatable; default: the bundled clips).")
 @click.option("--exit-schedule", "schedule", type=click.Choice(["fixed", "random"]),
               default="fixed", show_default=True)
-@click.option("--sanitize", is_flag=True, help="Build the C with ASan/UBSan.")
+@click.option("--sanitize", is_flag=True, help="Build the C with ASan/UBSan (host only).")
+@click.option("--target", "targets", multiple=True, metavar="CORE",
+              help="Verify OUT's firmware for CORE in QEMU instead of the host build "
+                   "(repeatable; cortex-m4, cortex-m7, cortex-m55, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str,
-           sanitize: bool, as_json: bool) -> None:
-    """Generated C vs TFLM on every exit, every frame; exit status 0 only if all equal."""
+           sanitize: bool, targets: tuple[str, ...], as_json: bool) -> None:
+    """Generated C vs TFLM on every exit, every frame; exit status 0 only if all equal
+    (3 on a mismatch)."""
     from nsconv.audio.wav import read_wav
-    from nsconv.check.verify import verify as run
 
     for a in audio:
         read_wav(a)
-    report = run(out, frames=frames, audio=list(audio) or None, schedule=schedule,
-                 sanitize=sanitize, log=None if as_json else click.echo)
-    click.echo(report.dumps() if as_json else report.table())
-    if not report.ok:
-        sys.exit(1)
+    log = None if as_json else (lambda msg: click.echo(msg, err=True))
+    if targets:
+        from nsconv.check.target_verify import verify_targets
+        from nsconv.errors import NsconvError
+
+        if sanitize:
+            raise NsconvError("--sanitize is for the host build; it cannot go with --target")
+        reports = verify_targets(out, list(targets), frames=frames, audio=list(audio) or None,
+                                 schedule=schedule,
+                                 command_line=" ".join(["nsconv"] + sys.argv[1:]), log=log)
+        ok = all(r.ok for r in reports)
+        if as_json:
+            click.echo(json.dumps({"ok": ok, "reports": [r.to_json() for r in reports]},
+                                  indent=2))
+        else:
+            click.echo("\n\n".join(r.table() for r in reports))
+    else:
+        from nsconv.check.verify import verify as run
+
+        report = run(out, frames=frames, audio=list(audio) or None, schedule=schedule,
+                     sanitize=sanitize, log=log)
+        ok = report.ok
+        click.echo(report.dumps() if as_json else report.table())
+    if not ok:
+        sys.exit(MISMATCH_EXIT_STATUS)
