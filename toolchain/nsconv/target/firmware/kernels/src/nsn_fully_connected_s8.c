@@ -552,7 +552,7 @@ nsn_status nsn_fully_connected_s8(const nsn_context *ctx,
 #elif defined(FC_DSP)
     {
         const int32_t bound = nsn_offset_bound(params->input_offset);
-        const int32_t need = 2 * (dims->input_features & ~3);
+        const int32_t need = NSN_FC_S8_BUFFER_SIZE_DSP(dims->input_features);
         void *buf = ctx != NULL ? ctx->buf : NULL;
         const int have = need == 0 || (buf != NULL && ctx->size >= need &&
                                        ((uintptr_t)buf & 3u) == 0);
