@@ -40,6 +40,7 @@ FAULT_EXIT_STATUS = 125  # boards/common/nsn_port.h NSN_PORT_FAULT_EXIT_STATUS
 
 _STEP = re.compile(r"^step (\d+) exit (\S+) network (\d+) analyze (\d+) synthesize (\d+)$", re.M)
 _HEADER = re.compile(r"^nsn_app: board (\S+), unit (\S+), frames (\d+), exits (.*)$", re.M)
+_KERNELS = re.compile(r"^nsn_app: kernels (\S+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class FirmwareRun:
     features: np.ndarray | None  # int8 (frames, 161)
     seconds: float  # wall-clock time of the QEMU (or host) run
     stdout: str
+    kernels_path: str = ""  # the kernel library's path, as the firmware reports it
 
     @property
     def frames(self) -> int:
@@ -102,7 +104,8 @@ class FirmwareRun:
         head = (f"{'exit':<10} {'frames':>6} {'network mean':>14} {'min':>12} {'max':>12} "
                 f"{'front end':>10}")
         lines = [f"{self.target} ({self.board}): {self.frames} frames, {self.unit} per frame, "
-                 f"{self.seconds:.1f} s", head, "-" * len(head)]
+                 f"{self.seconds:.1f} s, kernel path {self.kernels_path or '?'}", head,
+                 "-" * len(head)]
         for s in self.stats():
             lines.append(f"{s.exit:<10} {s.frames:>6} {s.mean:>14,.0f} {s.min:>12,} "
                          f"{s.max:>12,} {s.frontend_mean:>10,.0f}")
@@ -296,7 +299,9 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         return FirmwareRun(target="host" if host else project.target,
                            board="host" if host else project.board.name, unit=unit,
                            exit_names=names, steps=steps, out_wav=out_wav, masks=masks,
-                           features=feats, seconds=seconds, stdout=result.stdout)
+                           features=feats, seconds=seconds, stdout=result.stdout,
+                           kernels_path=kernels[1] if (kernels := _KERNELS.search(result.stdout))
+                           else "")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
