@@ -93,3 +93,36 @@ def test_a_corrupted_weight_in_the_arm_build_is_found_and_named(reports, out_dir
     assert first["kind"] == "intermediate", first
     assert first["op_type"] == "FULLY_CONNECTED" and first["merged_op"] == merged_op, (name, first)
     assert first["c_value"] != first["tflm_value"]
+
+
+FAULTY = """
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    if (argc > 1 && argv[1][0] == 'h') {
+        for (;;) {
+        }
+    }
+    printf("about to fault\\n");
+    __asm volatile("udf #0");
+    return 0;
+}
+"""
+
+
+def test_a_fault_or_a_hang_is_a_clear_failure(tmp_path):
+    """The bounded QEMU run of verify --target (and run): a fault is an error quoting the
+    fault registers that boards/common/nsn_fault.c prints; a hang ends at the time limit."""
+    from nsconv.errors import NsconvError
+    from nsconv.target import boards, qemu
+
+    src = tmp_path / "faulty.c"
+    src.write_text(FAULTY)
+    board = boards.board("mps2-an386")
+    elf = fwbuild.build(board.name, tmp_path, "faulty", (src,))
+    cmd = board.qemu_command(elf, "fault", icount=False)
+    with pytest.raises(NsconvError, match=r"(?s)crashed on cortex-m4.*UsageFault.*PC=0x.*CFSR=0x"):
+        qemu.run_bounded(cmd, tmp_path, 60, "cortex-m4 (mps2-an386)", elf, 1)
+    cmd = board.qemu_command(elf, "hang", icount=False)
+    with pytest.raises(NsconvError, match="did not finish within 3 s"):
+        qemu.run_bounded(cmd, tmp_path, 3, "cortex-m4 (mps2-an386)", elf, 1)
