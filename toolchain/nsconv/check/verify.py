@@ -251,9 +251,12 @@ def localize(root: Path, gen: CodegenResult, stream: _Stream, frame: int, what: 
     merged = gen.merged
     k = int(stream.exits[frame])
     ex = merged.exits[k]
-    sub = _Stream(stream.features[: frame + 1], stream.exits[: frame + 1],
-                  stream.resets[: frame + 1])
-    tensors = dump(sub, frame)
+    # from the last reset on: the states start from their zero points there on both sides
+    start = int(np.flatnonzero(stream.resets[: frame + 1])[-1]) if stream.resets[: frame + 1].any() \
+        else 0
+    sub = _Stream(stream.features[start : frame + 1], stream.exits[start : frame + 1],
+                  stream.resets[start : frame + 1])
+    tensors = dump(sub, frame - start)
     ref, _, _ = _reference_run(root, merged, sub, preserve_all=True)
     tflm = ref.exits[ex.name]
     graph_ops = _exit_ops(gen, k)
