@@ -43,7 +43,7 @@ def cores() -> tuple[str, ...]:
 def _matches_export(project: FirmwareProject, gen) -> bool:
     """The project's model/ equals the code generated now (apart from the command line)."""
     model = project.root / "model"
-    return all((model / f.name).is_file() and host._same_code(model / f.name, f)
+    return all((model / f.name).is_file() and host.same_code(model / f.name, f)
                for f in gen.files)
 
 

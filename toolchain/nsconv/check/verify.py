@@ -308,7 +308,7 @@ def verify(out_dir: Path, frames: int | None = DEFAULT_FRAMES, audio: list[Path]
         c_matches = None
         export = out_dir / "c"
         if (export / "nsn_model.c").exists():
-            c_matches = all((export / f.name).is_file() and _same_code(export / f.name, f)
+            c_matches = all((export / f.name).is_file() and same_code(export / f.name, f)
                             for f in gen.files)
         return verify_code(out_dir, gen, c_dir, frames=frames, audio=audio, schedule=schedule,
                            sanitize=sanitize, seed=seed, work_dir=work, log=log,
@@ -448,7 +448,7 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
                        seconds_per_frame=None)
 
 
-def _same_code(a: Path, b: Path) -> bool:
+def same_code(a: Path, b: Path) -> bool:
     """Equal apart from the provenance header's command line (verify generates its own)."""
     if a.name == "nsn_provenance.h":
         def strip(text: str) -> list[str]:
