@@ -4,8 +4,8 @@ TFLM (the short form of `make verify-targets`), and what it reports when they di
 
 1. A 4-exit model, random exit schedule, 150 real-audio frames on every core the firmware
    supports: bit-exact, masks and states, with the kernel path the running binary reports.
-2. One weight byte corrupted in the exported ARM project only (its model/nsn_weights.c; the
-   host build is generated afresh): the CLI exits with status 3 and names the
+2. One weight byte corrupted in the exported ARM project only (OUT/firmware/cortex-m4/model/
+   nsn_weights.c; the host build is generated afresh): the CLI exits with status 3 and names the
    FULLY_CONNECTED op that reads that weight as the first op whose output differs.
 """
 
@@ -79,7 +79,7 @@ def _corrupt_first_weight(project: Path) -> tuple[str, int]:
 def test_a_corrupted_weight_in_the_arm_build_is_found_and_named(reports, out_dir, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(out_dir, out, symlinks=True)
-    project = firmware.project_dir(out, "cortex-m4")
+    project = firmware.export_firmware(out, "cortex-m4").root
     name, merged_op = _corrupt_first_weight(project)
     result = CliRunner().invoke(main, ["verify", str(out), "--target", "cortex-m4", "--frames",
                                        "20", "--json"])

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """`nsconv verify OUT --target CORE`: the firmware that ships, against TFLM, frame by frame.
 
-For each core, OUT's firmware project (exported again if missing or stale, as `nsconv run`
-does) is built with `make verify`: the model and kernel objects of the shipped ELF, compiled by
+For each core, OUT's firmware project (exported again if stale; built in a temporary
+directory if OUT holds none, as `nsconv run` does) is built with `make verify`: the model and kernel objects of the shipped ELF, compiled by
 the project's own Makefile with the same flags, linked with the frame runner
 (compiler/templates/nsn_host_main.c.j2, the host verify's runner) as main. The runner streams
 the same quantized real-audio frames and exit schedule as the host verify through the board in
@@ -65,9 +65,10 @@ def _chunks(resets: np.ndarray, jobs: int) -> list[slice]:
 
 def _verify_core(out_dir: Path, core: str, gen, stream, ref, *, frames: int, used: list[str],
                  schedule: str, command_line: str, timeout: float | None, jobs: int,
-                 say) -> host.VerifyReport:
+                 scratch: Path, say) -> host.VerifyReport:
     t0 = time.monotonic()
-    project = ensure_exported(out_dir, core, command_line=command_line, log=say)
+    project = ensure_exported(out_dir, core, command_line=command_line, log=say,
+                              scratch=scratch)
     assert project.board is not None
     say(f"verify: building the frame runner for {core} ({project.board.name})")
     runner = qemu.build_runner(project)
@@ -125,11 +126,12 @@ def verify_targets(out_dir: Path, targets: list[str], frames: int | None = host.
             chosen.append(core)
     with tempfile.TemporaryDirectory(prefix="nsconv-verify-") as tmp:
         gen = generate(out_dir, Path(tmp) / "c", command_line="nsconv verify (temporary copy)")
-        stream, n_frames, used = host.make_stream(gen.merged, frames, audio, schedule, seed)
+        stream, n_frames, used = host.make_stream(out_dir, gen.merged, frames, audio, schedule, seed)
         say(f"verify: {len(gen.merged.exits)} exits, {n_frames} frames per stream from "
             f"{len(used)} recording(s), schedule {schedule}; TFLM first")
         ref = host.reference(out_dir, gen.merged, stream)
         return [_verify_core(out_dir, core, gen, stream, ref, frames=n_frames, used=used,
                              schedule=schedule, command_line=command_line, timeout=timeout,
-                             jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS), say=say)
+                             jobs=jobs or min(os.cpu_count() or 1, MAX_JOBS),
+                             scratch=Path(tmp) / "firmware", say=say)
                 for core in chosen]

@@ -30,10 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.audio import frontend
-from nsconv.audio.wav import read_wav
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
+from nsconv.audio.wav import read_wav, read_wav_resampled
 from nsconv.compiler.codegen import CodegenResult, generate
 from nsconv.compiler.graph_merge import MergedGraph
 from nsconv.errors import NsconvError
+from nsconv.log import progress
+from nsconv.quant.manifest import Manifest
 from nsconv.target import hostbuild
 
 SCHEDULES = ("fixed", "random")
@@ -165,15 +169,18 @@ def default_audio() -> list[Path]:
 
 
 def feature_streams(audio: list[Path], scale: float, zero_point: int,
-                    frames: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                    frames: int | None, fe: FrontendSpec = DEFAULT_FRONTEND,
+                    resample: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Quantized feature frames of the recordings in order, up to `frames` in all, and a reset
-    flag at the first frame of each recording."""
+    flag at the first frame of each recording, in the model's front end `fe`. Recordings at
+    another rate are refused, or resampled to it with `resample` (the bundled clips)."""
     feats, resets, used = [], [], []
     total = 0
     for p in audio:
         if frames is not None and total >= frames:
             break
-        x = frontend.features(frontend.stft(read_wav(p)))
+        x = read_wav_resampled(p, fe.rate) if resample else read_wav(p, fe)
+        x = frontend.features(frontend.stft(x, fe), fe)
         q = frontend.quantize(x, scale, zero_point)
         if frames is not None:
             q = q[: frames - total]
@@ -230,7 +237,7 @@ def _reference_run(root: Path, merged: MergedGraph, stream: _Stream,
     states = np.empty((n, sbytes), dtype=np.int8)
     bins = merged.values[merged.exits[0].mask].size
     masks = np.empty((n, bins), dtype=np.int8)
-    for t in range(n):
+    for t in progress(range(n), "TFLM reference"):
         if stream.resets[t]:
             ref.reset()
         masks[t] = ref.step(stream.features[t], names[stream.exits[t]])
@@ -323,13 +330,17 @@ def check_arguments(frames: int | None, schedule: str) -> None:
         raise NsconvError(f"--frames must be at least 1, got {frames}")
 
 
-def make_stream(merged: MergedGraph, frames: int | None, audio: list[Path] | None,
-                schedule: str, seed: int) -> tuple[_Stream, int, list[str]]:
-    """The frames every verify streams: (stream, frames per stream, recordings used)."""
+def make_stream(out_dir: Path, merged: MergedGraph, frames: int | None,
+                audio: list[Path] | None, schedule: str,
+                seed: int) -> tuple[_Stream, int, list[str]]:
+    """The frames every verify streams: (stream, frames per stream, recordings used), in the
+    model's front end (the bundled clips resampled to its rate)."""
+    bundled = not audio
     audio = list(audio) if audio else default_audio()
+    fe = Manifest.load(out_dir).frontend
     feat0 = merged.values[merged.exits[0].features]
     feats, resets, used = feature_streams(audio, feat0.quant.scale, feat0.quant.zero_point,
-                                          frames)
+                                          frames, fe, resample=bundled)
     return _schedule(feats, resets, len(merged.exits), schedule, seed), len(feats), used
 
 
@@ -416,7 +427,7 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
     with tempfile.TemporaryDirectory(prefix="nsconv-verify-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        stream, n_frames, used = make_stream(merged, frames, audio, schedule, seed)
+        stream, n_frames, used = make_stream(out_dir, merged, frames, audio, schedule, seed)
         say(f"verify: {len(merged.exits)} exits, {n_frames} frames per stream from "
             f"{len(used)} recording(s), schedule {schedule}")
 

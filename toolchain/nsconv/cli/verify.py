@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
-
-MISMATCH_EXIT_STATUS = 3
+from nsconv import log
+from nsconv.cli.base import EXIT_MISMATCH, json_option, main
 
 
 @main.command()
@@ -26,16 +25,15 @@ MISMATCH_EXIT_STATUS = 3
 @click.option("--target", "targets", multiple=True, metavar="CORE",
               help="Verify OUT's firmware for CORE in QEMU instead of the host build "
                    "(repeatable; cortex-m4, cortex-m7, cortex-m55, ...).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str,
            sanitize: bool, targets: tuple[str, ...], as_json: bool) -> None:
-    """Generated C vs TFLM on every exit, every frame; exit status 0 only if all equal
-    (3 on a mismatch)."""
-    from nsconv.audio.wav import read_wav
+    """Generated C (or with --target, the firmware in QEMU) vs TFLM on every exit, every
+    frame. Exit status 0 if all equal, 3 if not."""
+    from nsconv.audio.wav import read_wav_any_rate
 
     for a in audio:
-        read_wav(a)
-    log = None if as_json else (lambda msg: click.echo(msg, err=True))
+        read_wav_any_rate(a)  # the rate is checked against the model's front end later
     if targets:
         from nsconv.check.target_verify import verify_targets
         from nsconv.errors import NsconvError
@@ -43,8 +41,7 @@ def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str
         if sanitize:
             raise NsconvError("--sanitize is for the host build; it cannot go with --target")
         reports = verify_targets(out, list(targets), frames=frames, audio=list(audio) or None,
-                                 schedule=schedule,
-                                 command_line=" ".join(["nsconv"] + sys.argv[1:]), log=log)
+                                 schedule=schedule, log=log.info)
         ok = all(r.ok for r in reports)
         if as_json:
             click.echo(json.dumps({"ok": ok, "reports": [r.to_json() for r in reports]},
@@ -55,8 +52,10 @@ def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str
         from nsconv.check.verify import verify as run
 
         report = run(out, frames=frames, audio=list(audio) or None, schedule=schedule,
-                     sanitize=sanitize, log=log)
+                     sanitize=sanitize, log=log.info)
         ok = report.ok
         click.echo(report.dumps() if as_json else report.table())
     if not ok:
-        sys.exit(MISMATCH_EXIT_STATUS)
+        if not as_json:
+            log.info("verification FAILED: the C differs from TFLM (exit status 3)")
+        sys.exit(EXIT_MISMATCH)
