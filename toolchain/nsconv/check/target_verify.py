@@ -2,8 +2,9 @@
 """`nsconv verify OUT --target CORE`: the firmware that ships, against TFLM, frame by frame.
 
 For each core, OUT's firmware project (exported again if stale; built in a temporary
-directory if OUT holds none, as `nsconv run` does) is built with `make verify`: the model and kernel objects of the shipped ELF, compiled by
-the project's own Makefile with the same flags, linked with the frame runner
+directory if OUT holds none, as `nsconv run` does) is built with `make verify`: the model and
+kernel objects of the shipped ELF, compiled by the project's own Makefile with the same flags,
+linked with the frame runner
 (compiler/templates/nsn_host_main.c.j2, the host verify's runner) as main. The runner streams
 the same quantized real-audio frames and exit schedule as the host verify through the board in
 QEMU (semihosting file I/O: measured under 0.1 ms per frame on Cortex-M4, against 10-30 ms
