@@ -200,6 +200,7 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
             sizes = {key: sum(sections.get(s, 0) for s in names_)
                      for key, names_ in SECTIONS.items()}
             runs.append({"core": core, "board": project.board.name, "frames": run.frames,
+                         "kernels_path": run.kernels_path,
                          "qemu_seconds": round(run.seconds, 2), **sizes})
             stats = {s.exit: s for s in run.stats()}
             for name in chosen:
@@ -209,6 +210,7 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                 results.append({
                     "core": core,
                     "board": project.board.name,
+                    "kernels_path": run.kernels_path,
                     "exit": name,
                     "frames": s.frames,
                     "instructions_per_frame": round(s.mean, 1),
@@ -297,7 +299,8 @@ def table(report: dict) -> str:
                      f"{r['stack_peak_bytes']:>7,} {r['code_bytes']:>7,} {r['params_bytes']:>8,} "
                      f"{ratio:>7}  {split}")
     for run in report["runs"]:
-        lines.append(f"{run['core']} ({run['board']}): text {run['text_bytes']:,} B, rodata "
+        lines.append(f"{run['core']} ({run['board']}, kernel path {run['kernels_path']}): "
+                     f"text {run['text_bytes']:,} B, rodata "
                      f"{run['rodata_bytes']:,} B, data {run['data_bytes']:,} B, bss "
                      f"{run['bss_bytes']:,} B; QEMU {run['qemu_seconds']} s for "
                      f"{run['frames']} frames")
