@@ -64,7 +64,7 @@ from test_kernels import (  # noqa: F401
 HARNESS_DIR = Path(__file__).resolve().parent / "kernel_harness"
 KERNEL_SOURCES = tuple(tk.SOURCES)
 BOARD_NAMES = [b.name for b in boards.BOARDS]
-EXPECTED_PATH = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps3-an547": "mve"}
+EXPECTED_PATH = {"mps2-an386": "dsp", "mps2-an500": "dsp", "mps2-an505": "dsp", "mps3-an547": "mve"}
 QEMU_TIMEOUT_S = 600
 
 OP_FC_CTX, OP_KERNELS_PATH = 9, 10

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from nsconv.cli.base import main
+from nsconv.target.firmware import HOST
+from nsconv.target.firmware import TARGETS as CORES
 
-TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m55")
+TARGETS = (HOST, *CORES)
 
 
 @main.command()

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from nsconv.cli.base import main
+from nsconv.target.firmware import TARGETS
 
-CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
+CORES = tuple(TARGETS)
 
 
 @main.command()
@@ -37,7 +38,7 @@ def run(out: Path, in_wav: Path, out_wav: Path, exit_name: str | None, schedule:
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--core", "cores", multiple=True, type=click.Choice(CORES),
-              help="Core to measure (repeatable; default: all three).")
+              help="Core to measure (repeatable; default: all).")
 @click.option("--exit", "exits", multiple=True, help="Exit to measure (repeatable; default: all).")
 @click.option("--frames", type=int, default=100, show_default=True, help="Frames per exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")

@@ -52,6 +52,7 @@ HOST = "host"
 TARGETS: dict[str, str] = {
     "cortex-m4": "mps2-an386",
     "cortex-m7": "mps2-an500",
+    "cortex-m33": "mps2-an505",
     "cortex-m55": "mps3-an547",
 }
 APP_NAME = "nsn_app"
