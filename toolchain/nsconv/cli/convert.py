@@ -11,6 +11,7 @@ import click
 from nsconv.cli.base import main
 from nsconv.target.firmware import HOST
 from nsconv.target.firmware import TARGETS as CORES
+from nsconv.target.parts import PARTS
 
 TARGETS = (HOST, *CORES)
 
@@ -36,26 +37,63 @@ def convert(model: str, out: Path, calib: tuple[Path, ...]) -> None:
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output directory (replaced atomically).")
-@click.option("--target", type=click.Choice(TARGETS), default="host", show_default=True,
-              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core>.")
+@click.option("--target", type=click.Choice(TARGETS), default=None,
+              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core> "
+                   "(default: host, or the core of --part).")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
-def export(model: str, out: Path, target: str, calib: tuple[Path, ...]) -> None:
+@click.option("--exits", "exit_list", default=None,
+              help="Keep only these exits (comma-separated, e.g. gru1,gru2): the constants and "
+                   "ops only other exits use are not emitted.")
+@click.option("--part", "part_name", type=click.Choice([p.name for p in PARTS]), default=None,
+              help="Keep the exits up to the deepest that fits this part (measured as by "
+                   "`nsconv fit`), unless --exits is given; the target defaults to its core.")
+def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
+           exit_list: str | None, part_name: str | None) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
     from nsconv.audio.wav import read_wav
     from nsconv.compiler.codegen import generate
+    from nsconv.compiler.graph_merge import keep_exits, parse_exit_names
     from nsconv.outdir import atomic_output_dir
     from nsconv.quant.convert import convert_into
 
     for c in calib:
         read_wav(c)
+    names = parse_exit_names(exit_list) if exit_list is not None else None
+    part = None
+    if part_name is not None:
+        from nsconv.target.parts import part as find_part
+
+        part = find_part(part_name)
+        target = target or part.core
+    target = target or HOST
     command = " ".join(["nsconv"] + sys.argv[1:])
+    dropped: tuple[str, ...] = ()
     with atomic_output_dir(out) as tmp:
         convert_into(model, tmp, list(calib) or None)
+        if names is None and part is not None:
+            names, dropped = _fitting_exits(tmp, part, out)
+        if names is not None:
+            dropped = keep_exits(tmp, names)
         gen = generate(tmp, command_line=command)
-        if target != "host":
+        if target != HOST:
             from nsconv.target.firmware import export_firmware
 
             export_firmware(tmp, target, command_line=command)
     click.echo(gen.summary().replace(str(tmp), str(out)))
-    click.echo(f"wrote {out}/c" + (f" and {out}/firmware/{target}" if target != "host" else ""))
+    if dropped:
+        click.echo(f"dropped exits {', '.join(dropped)}" +
+                   (f" (they do not fit {part.name})" if part is not None and exit_list is None
+                    else ""))
+    click.echo(f"wrote {out}/c" + (f" and {out}/firmware/{target}" if target != HOST else ""))
+
+
+def _fitting_exits(converted: Path, part, out: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The exits up to the deepest that fits the part, measured as `nsconv fit` does (its
+    work directory next to OUT, reused by later fits and exports)."""
+    from nsconv.target.fit import deepest_fitting_exits, fit
+
+    work = out.parent / f".{out.name}.fit"
+    report = fit(converted, part, work, log=lambda msg: click.echo(msg, err=True))
+    click.echo(report.table(), err=True)
+    return deepest_fitting_exits(report)
