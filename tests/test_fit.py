@@ -81,8 +81,8 @@ def test_fit_figures_are_benchs_for_the_same_export(dynamic_out, tmp_path):
     assert e.instructions_per_frame == pytest.approx(
         r["instructions_per_frame"] + r["frontend_instructions_per_frame"], abs=0.2)
     assert e.mhz_needed == r["mhz_for_real_time_estimate"]
-    # the gru1-only export holds gru1's weights (fc1 + gru1, ~1 MB) and not the later layers'
-    assert 1_000_000 < r["flash"]["weights_bytes"] < 1_100_000
+    # the gru1-only export holds fc1, gru1 and its head (~1.1 MB), not the ~3 MB of all exits
+    assert 1_000_000 < r["flash"]["weights_bytes"] < 1_150_000
     assert r["flash"]["code_region"].startswith("ZBT SSRAM1")
     # a part just too small for each budget
     for flash, ram, mhz, why in ((e.flash_bytes - 1, 1 << 20, 1000, "fits_flash"),
