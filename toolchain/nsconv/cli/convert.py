@@ -72,7 +72,7 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     with atomic_output_dir(out) as tmp:
         convert_into(model, tmp, list(calib) or None)
         if names is None and part is not None:
-            names, dropped = _fitting_exits(tmp, part, out)
+            names, dropped = _fitting_exits(tmp, part, model)
         if names is not None:
             dropped = keep_exits(tmp, names)
         gen = generate(tmp, command_line=command)
@@ -88,12 +88,12 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     click.echo(f"wrote {out}/c" + (f" and {out}/firmware/{target}" if target != HOST else ""))
 
 
-def _fitting_exits(converted: Path, part, out: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The exits up to the deepest that fits the part, measured as `nsconv fit` does (its
-    work directory next to OUT, reused by later fits and exports)."""
-    from nsconv.target.fit import deepest_fitting_exits, fit
+def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
+    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
+    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
 
-    work = out.parent / f".{out.name}.fit"
-    report = fit(converted, part, work, log=lambda msg: click.echo(msg, err=True))
+    report = fit(converted, part, default_work_dir(model),
+                 log=lambda msg: click.echo(msg, err=True))
     click.echo(report.table(), err=True)
     return deepest_fitting_exits(report)

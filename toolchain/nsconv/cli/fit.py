@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
@@ -13,10 +12,6 @@ from nsconv.cli.base import main
 from nsconv.errors import NsconvError
 from nsconv.target.firmware import TARGETS
 from nsconv.target.parts import PARTS
-
-
-def _work_dir(model: str) -> Path:
-    return Path("out") / "fit" / re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name)
 
 
 @main.command()
@@ -42,7 +37,7 @@ def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | 
         markdown: bool, as_json: bool) -> None:
     """Will MODEL's exits fit a part? Flash, RAM and clock per exit, measured by bench."""
     from nsconv.target import parts
-    from nsconv.target.fit import converted_model
+    from nsconv.target.fit import converted_model, default_work_dir
     from nsconv.target.fit import fit as run
 
     if list_parts:
@@ -56,7 +51,7 @@ def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | 
     if model is None:
         raise click.UsageError("MODEL is required (or --list-parts)")
     part = _part(part_name, flash, ram, mhz, core)
-    work = work or _work_dir(model)
+    work = work or default_work_dir(model)
     log = None if as_json else (lambda msg: click.echo(msg, err=True))
     converted = converted_model(model, work, log)
     report = run(converted, part, work, frames=frames, model_name=model, log=log)

@@ -23,6 +23,7 @@ same figures again.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 from collections.abc import Sequence
@@ -114,6 +115,13 @@ class FitReport:
         return "\n".join(lines)
 
 
+def default_work_dir(model: str) -> Path:
+    """Where `nsconv fit MODEL` and `nsconv export MODEL --part` keep their measurements."""
+    import re
+
+    return Path("out") / "fit" / re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(model)).name)
+
+
 def _kb(n: int) -> str:
     return f"{n / 1024:,.0f} KB" if n < 1024 * 1024 else f"{n / (1024 * 1024):g} MB"
 
@@ -195,6 +203,15 @@ def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
     names = [e.name for e in manifest.exits]
     for n in exits or ():
         manifest.exit(n)
+    Path(work).mkdir(parents=True, exist_ok=True)
+    with open(Path(work) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one fit at a time per work directory
+        results = _measure_exits(Path(converted), names, part, Path(work), frames, exits, log)
+    return FitReport(model_name or manifest.source_path, part, frames, tuple(results))
+
+
+def _measure_exits(converted: Path, names: list[str], part: Part, work: Path, frames: int,
+                   exits: Sequence[str] | None, log) -> list[ExitFit]:
     results = []
     for k, name in enumerate(names):
         if exits and name not in exits:
@@ -213,7 +230,7 @@ def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
             ram_bytes=r["ram_bytes"], instructions_per_frame=round(instr, 1), mhz_needed=mhz,
             fits_flash=flash <= part.flash_bytes, fits_ram=r["ram_bytes"] <= part.sram_bytes,
             fits_mhz=mhz <= part.max_mhz))
-    return FitReport(model_name or manifest.source_path, part, frames, tuple(results))
+    return results
 
 
 def deepest_fitting_exits(report: FitReport) -> tuple[tuple[str, ...], tuple[str, ...]]:
