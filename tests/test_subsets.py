@@ -83,3 +83,14 @@ def test_bad_subsets_are_refused(dynamic_out, tmp_path):
     with pytest.raises(NsconvError, match="exit names separated by commas"):
         parse_exit_names("gru1,,gru2")
     assert [e.name for e in Manifest.load(out).exits] == ["gru1", "gru2", "fc2", "final"]
+
+
+def test_export_refuses_a_bad_exit_list_before_any_work(tmp_path):
+    from click.testing import CliRunner
+    from nsconv.cli import main
+
+    out = CliRunner().invoke(main, ["export", "dynamic-nsnet2", "-o", str(tmp_path / "o"),
+                                    "--exits", "gru1,gru1"])
+    assert out.exit_code == 1 and "nsconv: error: --exits 'gru1,gru1': an exit is named twice" \
+        in out.output
+    assert not (tmp_path / "o").exists()
