@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv import log
+from nsconv.cli.base import emit, json_option, main
 from nsconv.errors import NsconvError
 from nsconv.target.firmware import TARGETS
 from nsconv.target.parts import PARTS
@@ -31,7 +31,7 @@ from nsconv.target.parts import PARTS
               help="Frames measured per exit.")
 @click.option("--list-parts", is_flag=True, help="Print the parts table and exit.")
 @click.option("--markdown", is_flag=True, help="With --list-parts: as a Markdown table.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
+@json_option
 def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | None,
         mhz: int | None, core: str | None, work: Path | None, frames: int, list_parts: bool,
         markdown: bool, as_json: bool) -> None:
@@ -41,21 +41,17 @@ def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | 
     from nsconv.target.fit import fit as run
 
     if list_parts:
-        if as_json:
-            click.echo(json.dumps([{**p.__dict__, "flash_bytes": p.flash_bytes}
-                                   for p in PARTS], indent=2))
-        else:
-            click.echo(parts.markdown_table() if markdown else parts.markdown_table()
-                       .replace("|---|---|---|---|---|---|---|---|\n", ""))
+        table = parts.markdown_table()
+        emit(as_json, {"parts": [{**p.__dict__, "flash_bytes": p.flash_bytes} for p in PARTS]},
+             table if markdown else table.replace("|---|---|---|---|---|---|---|---|\n", ""))
         return
     if model is None:
         raise click.UsageError("MODEL is required (or --list-parts)")
     part = _part(part_name, flash, ram, mhz, core)
     work = work or default_work_dir(model)
-    log = None if as_json else (lambda msg: click.echo(msg, err=True))
-    converted = converted_model(model, work, log)
-    report = run(converted, part, work, frames=frames, model_name=model, log=log)
-    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+    converted = converted_model(model, work, log.info)
+    report = run(converted, part, work, frames=frames, model_name=model, log=log.info)
+    emit(as_json, report.to_json(), report.table())
 
 
 def _part(name, flash, ram, mhz, core):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv import log
+from nsconv.cli.base import emit, json_option, main
 
 
 @main.command()
@@ -26,12 +27,15 @@ from nsconv.cli.base import main
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=int, default=None)
 @click.option("--steps-per-epoch", type=int, default=None)
+@json_option
 def train(model: str, out: Path, style: str, scheme: str, init: Path | None, seed: int,
-          epochs: int | None, steps_per_epoch: int | None) -> None:
+          epochs: int | None, steps_per_epoch: int | None, as_json: bool) -> None:
     """Train Dynamic nsNet2 exits on MODEL's backbone (CPU, real speech and noise mixtures)."""
     from nsconv.train.trainer import train as run
 
     style = {"a": "direct", "b": "split", "c": "channel"}.get(style, style)
     path = run(model, out, style=style, scheme=scheme, init=init, seed=seed, epochs=epochs,
-               steps_per_epoch=steps_per_epoch, command=" ".join(["nsconv"] + sys.argv[1:]))
-    click.echo(f"wrote {path}")
+               steps_per_epoch=steps_per_epoch, command=" ".join(["nsconv"] + sys.argv[1:]),
+               progress=sys.stderr.isatty(), log=log.info)
+    emit(as_json, {"model": str(path), "style": style, "scheme": scheme, "seed": seed},
+         f"wrote {path}")
