@@ -407,7 +407,7 @@ def _run_all(model, path):
         msg = str(exc).strip().splitlines()[0][:200]
         raise NsconvError(f"onnxruntime cannot run the graph on zero inputs ({msg})",
                           path) from None
-    return dict(zip(names, vals))
+    return dict(zip(names, vals, strict=True))
 
 
 def _const_value(node, values):
@@ -544,7 +544,7 @@ def _move(n: _Node, ids: list, consts, path):
         axes = consts[n.inputs[3]] if len(n.inputs) > 3 and n.inputs[3] else range(len(starts))
         steps = consts[n.inputs[4]] if len(n.inputs) > 4 and n.inputs[4] else [1] * len(starts)
         sl = [slice(None)] * x.ndim
-        for s, e, ax, st in zip(starts, ends, axes, steps):
+        for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
             sl[int(ax)] = slice(int(s), int(e), int(st))
         return x[tuple(sl)]
     if op == "Reshape":
@@ -569,7 +569,6 @@ def _move(n: _Node, ids: list, consts, path):
     if op == "ScatterND":
         out = x.copy()
         idx = consts[n.inputs[1]].astype(np.int64)
-        k = idx.shape[-1]
         upd = ids[1]
         for pos in np.ndindex(idx.shape[:-1]):
             out[tuple(idx[pos])] = upd[pos]
@@ -581,7 +580,7 @@ def _move(n: _Node, ids: list, consts, path):
         if mode not in (b"constant", "constant") or float(value) != 0.0 or min(pads) < 0:
             raise NsconvError(f"unsupported op Pad (node {n.name!r}): only zero padding", path)
         r = x.ndim
-        return np.pad(x, list(zip(pads[:r], pads[r:])), constant_values=ZERO_ID)
+        return np.pad(x, list(zip(pads[:r], pads[r:], strict=True)), constant_values=ZERO_ID)
     if op == "_Upsample":
         (st, sf), p = a["strides"], a["pads"]
         nb, c, h, w = x.shape
@@ -715,7 +714,7 @@ class _Importer:
                 cid = cache_ids[cache]
                 mask = np.isin(cid, ids)
                 where = np.argwhere(mask)
-                box = tuple((int(lo), int(hi) + 1) for lo, hi in zip(where.min(0), where.max(0)))
+                box = tuple((int(lo), int(hi) + 1) for lo, hi in zip(where.min(0), where.max(0), strict=True))
                 if not mask[tuple(slice(a, b) for a, b in box)].all():
                     raise NsconvError(f"node {n.name if n else '?'!r} reads a non-box part of "
                                       f"cache {cache!r}", self.path)
@@ -726,7 +725,7 @@ class _Importer:
                 continue
             for c, b, m in uniq:
                 if c == cache and all(lo < hi2 and lo2 < hi for (lo, hi), (lo2, hi2)
-                                      in zip(box, b)):
+                                      in zip(box, b, strict=True)):
                     raise NsconvError(f"nodes {n.name!r} and {m.name!r} read overlapping parts "
                                       f"of cache {cache!r}", self.path)
             uniq.append((cache, box, n))
