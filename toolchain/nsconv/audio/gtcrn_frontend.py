@@ -70,3 +70,13 @@ def apply_mask(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     im = np.imag(frame).astype(np.float32)
     mr, mi = mask[0], mask[1]
     return (re * mr - im * mi) + 1j * (im * mr + re * mi)
+
+
+def stream(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
+    """Enhance a clip frame by frame: `step(features (3, 257)) -> ERB mask (2, 129)` carries the
+    network and its states; analysis, features, mask expansion/application and synthesis here."""
+    spec = stft(x)
+    out = np.empty_like(spec)
+    for t in range(len(spec)):
+        out[t] = apply_mask(spec[t], expand_mask(step(features(spec[t])), synthesis))
+    return istft(out, len(x))

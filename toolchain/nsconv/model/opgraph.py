@@ -641,9 +641,31 @@ def import_opgraph(path: str | Path, cut_inputs: tuple[str, ...] = (),
     for t in tuple(cut_inputs) + tuple(outputs):
         if t not in shapes:
             raise NsconvError(f"no tensor named {t!r} in the graph", path)
+    nodes, read = _needed(nodes, set(outputs), set(cut_inputs), caches)
+    caches = {c: v for c, v in caches.items() if c in read}
     return _Importer(path, nodes, consts, shapes).build(
         [i.name for i in g.input if i.name not in caches and i.name not in consts],
         caches, tuple(cut_inputs), tuple(outputs))
+
+
+def _needed(nodes, targets: set, cut: set, caches: dict):
+    """Nodes the outputs need, with the caches they read (whose outputs are then needed too)."""
+    producer = {o: k for k, n in enumerate(nodes) for o in n.outputs if o}
+    while True:
+        live, seen, stack = set(), set(), list(targets)
+        while stack:
+            t = stack.pop()
+            if t in seen or t in cut:
+                continue
+            seen.add(t)
+            if t in producer:
+                live.add(producer[t])
+                stack.extend(i for i in nodes[producer[t]].inputs if i)
+        read = {c for c in caches if c in seen}
+        grown = targets | {caches[c][1] for c in read}
+        if grown == targets:
+            return [n for k, n in enumerate(nodes) if k in live], read
+        targets = grown
 
 
 class _Importer:
