@@ -78,5 +78,6 @@ def stream(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
     spec = stft(x)
     out = np.empty_like(spec)
     for t in range(len(spec)):
-        out[t] = apply_mask(spec[t], expand_mask(step(features(spec[t])), synthesis))
+        mask = np.asarray(step(features(spec[t])), np.float32).reshape(2, -1)
+        out[t] = apply_mask(spec[t], expand_mask(mask, synthesis))
     return istft(out, len(x))

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Quantization study of GTCRN's one-step core: full-integer int8 TFLite, streamed in TFLM.
+
+The core (features (|X|, Re X, Im X) + 16 states -> ERB mask + new states) is converted by the
+real TFLite converter from the TF one-step model (model/opgraph_tf.py), calibrated closed loop:
+every frame's float features and fed-back float states are one representative sample. TFLM runs
+it frame by frame; each state output is requantized into its input's quantization (TFLM QUANTIZE
+arithmetic, as for nsNet2's GRU states) and fed back. The front end stays float (numpy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from nsconv.model.gtcrn import FEATURES, MASK, Gtcrn
+from nsconv.model.opgraph_tf import _safe, build_tf_step
+
+ARENA_BYTES = 1 << 20
+
+
+def record_calibration(model: Gtcrn, clips: list[np.ndarray], every: int = 1) -> list[list]:
+    """Representative samples (inputs in signature order) from float closed-loop streaming."""
+    from nsconv.audio import gtcrn_frontend as fe
+    from nsconv.model.opgraph_tf import TfStepper
+
+    samples = []
+    for x in clips:
+        step = TfStepper(model.core, FEATURES, MASK)
+        for t, frame in enumerate(fe.stft(x)):
+            feat = fe.features(frame)
+            if t % every == 0:
+                feeds = {FEATURES: feat.reshape(model.core.inputs[FEATURES]), **step.states}
+                samples.append([feeds[n].astype(np.float32) for n in step.names])
+            step(feat)
+    return samples
+
+
+def convert_int8(model: Gtcrn, samples: list[list]) -> bytes:
+    import tensorflow as tf
+
+    fn, _ = build_tf_step(model.core)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    conv.representative_dataset = lambda: iter(samples)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return conv.convert()
+
+
+@dataclass(frozen=True)
+class _Q:
+    position: int
+    scale: float
+    zero_point: int
+    shape: tuple[int, ...]
+
+
+def _io(tflite: bytes):
+    """Signature name -> (position, scale, zero point) of inputs and outputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    runner = interp.get_signature_runner()
+    pos_in = {d["index"]: i for i, d in enumerate(interp.get_input_details())}
+    pos_out = {d["index"]: i for i, d in enumerate(interp.get_output_details())}
+
+    def q(d, pos):
+        scale, zp = d["quantization"]
+        return _Q(pos[d["index"]], float(scale), int(zp), tuple(int(s) for s in d["shape"]))
+
+    return ({k: q(d, pos_in) for k, d in runner.get_input_details().items()},
+            {k: q(d, pos_out) for k, d in runner.get_output_details().items()})
+
+
+def op_counts(tflite: bytes) -> dict[str, int]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    counts: dict[str, int] = {}
+    for op in Interpreter(model_content=tflite)._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+class TflmCore:
+    """The int8 core stepped in the TFLM interpreter, int8 states carried and requantized."""
+
+    def __init__(self, model: Gtcrn, tflite: bytes) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.model = model
+        self.ins, self.outs = _io(tflite)
+        self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
+        self.states = {s.name: np.full(self.ins[_safe(s.name)].shape, self.ins[_safe(s.name)]
+                                       .zero_point, np.int8) for s in model.core.states}
+
+    def __call__(self, feat: np.ndarray) -> np.ndarray:
+        from nsconv.quant import qmath
+
+        qi = self.ins[_safe(FEATURES)]
+        xq = np.clip(np.round(feat.reshape(qi.shape) / qi.scale) + qi.zero_point, -128, 127)
+        self.interp.set_input(xq.astype(np.int8), qi.position)
+        for s in self.model.core.states:
+            self.interp.set_input(self.states[s.name], self.ins[_safe(s.name)].position)
+        self.interp.invoke()
+        for s in self.model.core.states:
+            src, dst = self.outs[_safe(s.name)], self.ins[_safe(s.name)]
+            q = np.asarray(self.interp.get_output(src.position)).reshape(dst.shape)
+            if (src.scale, src.zero_point) != (dst.scale, dst.zero_point):
+                params = qmath.requantize_params(src.scale, src.zero_point, dst.scale,
+                                                 dst.zero_point)
+                q = qmath.requantize_s8(params, q)
+            self.states[s.name] = q.astype(np.int8).copy()
+        mo = self.outs[_safe(MASK)]
+        mq = np.asarray(self.interp.get_output(mo.position)).astype(np.float32)
+        return ((mq - mo.zero_point) * mo.scale).reshape(2, -1)
