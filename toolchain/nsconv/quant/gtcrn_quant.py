@@ -61,21 +61,27 @@ class _Q:
     shape: tuple[int, ...]
 
 
-def _io(tflite: bytes):
-    """Signature name -> (position, scale, zero point) of inputs and outputs."""
+def _io(tflite: bytes, model: Gtcrn):
+    """Signature name -> (position, scale, zero point, shape) of inputs and outputs.
+
+    Inputs carry their TensorSpec names; outputs are `Identity`, `Identity_1`, ... in the order of
+    the sorted output keys (how TF flattens the returned dict)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=tflite)
-    runner = interp.get_signature_runner()
-    pos_in = {d["index"]: i for i, d in enumerate(interp.get_input_details())}
-    pos_out = {d["index"]: i for i, d in enumerate(interp.get_output_details())}
+    keys = sorted([_safe(k) for k in model.core.outputs]
+                  + [_safe(s.name) for s in model.core.states])
 
     def q(d, pos):
         scale, zp = d["quantization"]
-        return _Q(pos[d["index"]], float(scale), int(zp), tuple(int(s) for s in d["shape"]))
+        return _Q(pos, float(scale), int(zp), tuple(int(s) for s in d["shape"]))
 
-    return ({k: q(d, pos_in) for k, d in runner.get_input_details().items()},
-            {k: q(d, pos_out) for k, d in runner.get_output_details().items()})
+    ins = {d["name"]: q(d, i) for i, d in enumerate(interp.get_input_details())}
+    outs = {}
+    for i, d in enumerate(interp.get_output_details()):
+        k = 0 if d["name"] == "Identity" else int(d["name"].rsplit("_", 1)[1])
+        outs[keys[k]] = q(d, i)
+    return ins, outs
 
 
 def op_counts(tflite: bytes) -> dict[str, int]:
@@ -94,7 +100,7 @@ class TflmCore:
         from tflite_micro.python.tflite_micro import runtime
 
         self.model = model
-        self.ins, self.outs = _io(tflite)
+        self.ins, self.outs = _io(tflite, model)
         self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
         self.states = {s.name: np.full(self.ins[_safe(s.name)].shape, self.ins[_safe(s.name)]
                                        .zero_point, np.int8) for s in model.core.states}
