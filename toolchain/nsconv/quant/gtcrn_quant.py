@@ -39,15 +39,20 @@ def record_calibration(model: Gtcrn, clips: list[np.ndarray], every: int = 1) ->
     return samples
 
 
-def convert_int8(model: Gtcrn, samples: list[list]) -> bytes:
+def convert(model: Gtcrn, samples: list[list], mode: str = "int8") -> bytes:
+    """mode "int8": every tensor int8; "16x8": int16 activations, int8 weights (whole model)."""
     import tensorflow as tf
 
     fn, _ = build_tf_step(model.core)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if mode == "16x8":
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int16
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int8
     conv.representative_dataset = lambda: iter(samples)
     with contextlib.redirect_stdout(io.StringIO()):
         return conv.convert()
@@ -59,6 +64,7 @@ class _Q:
     scale: float
     zero_point: int
     shape: tuple[int, ...]
+    dtype: type = np.int8
 
 
 def _io(tflite: bytes, model: Gtcrn):
@@ -74,7 +80,7 @@ def _io(tflite: bytes, model: Gtcrn):
 
     def q(d, pos):
         scale, zp = d["quantization"]
-        return _Q(pos, float(scale), int(zp), tuple(int(s) for s in d["shape"]))
+        return _Q(pos, float(scale), int(zp), tuple(int(s) for s in d["shape"]), d["dtype"])
 
     ins = {d["name"]: q(d, i) for i, d in enumerate(interp.get_input_details())}
     outs = {}
@@ -102,26 +108,33 @@ class TflmCore:
         self.model = model
         self.ins, self.outs = _io(tflite, model)
         self.interp = runtime.Interpreter.from_bytes(tflite, arena_size=ARENA_BYTES)
-        self.states = {s.name: np.full(self.ins[_safe(s.name)].shape, self.ins[_safe(s.name)]
-                                       .zero_point, np.int8) for s in model.core.states}
+        self.states = {}
+        for s in model.core.states:
+            q = self.ins[_safe(s.name)]
+            self.states[s.name] = np.full(q.shape, q.zero_point, q.dtype)
 
     def __call__(self, feat: np.ndarray) -> np.ndarray:
         from nsconv.quant import qmath
 
         qi = self.ins[_safe(FEATURES)]
-        xq = np.clip(np.round(feat.reshape(qi.shape) / qi.scale) + qi.zero_point, -128, 127)
-        self.interp.set_input(xq.astype(np.int8), qi.position)
+        info = np.iinfo(qi.dtype)
+        xq = np.clip(np.round(feat.reshape(qi.shape) / qi.scale) + qi.zero_point, info.min,
+                     info.max)
+        self.interp.set_input(xq.astype(qi.dtype), qi.position)
         for s in self.model.core.states:
             self.interp.set_input(self.states[s.name], self.ins[_safe(s.name)].position)
         self.interp.invoke()
         for s in self.model.core.states:
             src, dst = self.outs[_safe(s.name)], self.ins[_safe(s.name)]
             q = np.asarray(self.interp.get_output(src.position)).reshape(dst.shape)
-            if (src.scale, src.zero_point) != (dst.scale, dst.zero_point):
+            if (src.scale, src.zero_point) != (dst.scale, dst.zero_point) and q.dtype == np.int8:
                 params = qmath.requantize_params(src.scale, src.zero_point, dst.scale,
                                                  dst.zero_point)
                 q = qmath.requantize_s8(params, q)
-            self.states[s.name] = q.astype(np.int8).copy()
+            elif (src.scale, src.zero_point) != (dst.scale, dst.zero_point):  # int16: float
+                q = np.round((q.astype(np.float64) - src.zero_point) * src.scale / dst.scale
+                             + dst.zero_point).clip(-32768, 32767)
+            self.states[s.name] = q.astype(dst.dtype).copy()
         mo = self.outs[_safe(MASK)]
         mq = np.asarray(self.interp.get_output(mo.position)).astype(np.float32)
         return ((mq - mo.zero_point) * mo.scale).reshape(2, -1)
