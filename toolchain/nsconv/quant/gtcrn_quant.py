@@ -138,3 +138,35 @@ class TflmCore:
         mo = self.outs[_safe(MASK)]
         mq = np.asarray(self.interp.get_output(mo.position)).astype(np.float32)
         return ((mq - mo.zero_point) * mo.scale).reshape(2, -1)
+
+
+class LiteRtCore(TflmCore):
+    """The same stepping in the TFLite (LiteRT) interpreter, reference kernels, no delegate: for
+    measuring a quantization whose kernels TFLM lacks (e.g. int16 GATHER). Not the reference."""
+
+    def __init__(self, model: Gtcrn, tflite: bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        self.model = model
+        self.ins, self.outs = _io(tflite, model)
+        self._it = Interpreter(
+            model_content=tflite,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self._it.allocate_tensors()
+        self._in_idx = [d["index"] for d in self._it.get_input_details()]
+        self._out_idx = [d["index"] for d in self._it.get_output_details()]
+        self.interp = self
+        self.states = {}
+        for s in model.core.states:
+            q = self.ins[_safe(s.name)]
+            self.states[s.name] = np.full(q.shape, q.zero_point, q.dtype)
+
+    # the three interpreter calls TflmCore.__call__ makes
+    def set_input(self, value: np.ndarray, position: int) -> None:
+        self._it.set_tensor(self._in_idx[position], value)
+
+    def invoke(self) -> None:
+        self._it.invoke()
+
+    def get_output(self, position: int) -> np.ndarray:
+        return self._it.get_tensor(self._out_idx[position])
