@@ -13,8 +13,11 @@ between the two `gtcrn-quant` markers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +29,22 @@ BEGIN, END = "<!-- gtcrn-quant:begin -->", "<!-- gtcrn-quant:end -->"
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _native_stderr():
+    """What native code writes to stderr meanwhile (TFLM explains its refusals there)."""
+    sys.stderr.flush()
+    saved, said = os.dup(2), {"text": ""}
+    with tempfile.TemporaryFile("w+") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            said["text"] = tmp.read()
 
 
 def main() -> None:
@@ -81,10 +100,12 @@ def main() -> None:
     core = gq.TflmCore if args.engine == "tflm" else gq.LiteRtCore
     entry = {"calibration_clips": [p.name for p in calib], "calibration_samples": n_samples,
              "tflite_bytes": len(tflite), "tflite_ops": gq.op_counts(tflite)}
+    said = {"text": ""}
     try:
-        core(model, tflite)
+        with _native_stderr() as said:
+            core(model, tflite)
     except Exception as exc:  # the interpreter refuses the model (e.g. a kernel it lacks)
-        entry["error"] = " ".join(str(exc).split())[:300]
+        entry["error"] = " ".join((said["text"] + " " + str(exc)).split())[:300]
         log(f"{args.engine}: {entry['error']}")
     if "error" not in entry:
         rows = {}
