@@ -10,6 +10,8 @@ RESHAPE; any other is one GATHER from the flattened, concatenated sources.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from nsconv.model.opgraph import GRU, Assemble, Binary, Conv, MatMul, OpGraph, Power, PRelu, ReduceMean, Unary
@@ -24,8 +26,12 @@ def _is_reshape(op: Assemble, sizes: dict) -> bool:
             and np.array_equal(op.index.reshape(-1), np.arange(op.index.size)))
 
 
-def build_tf_step(graph: OpGraph):
-    """(tf.function with a fixed input signature, list of input names)."""
+def build_tf_step(graph: OpGraph, layout: str = "gather"):
+    """(tf.function with a fixed input signature, list of input names).
+
+    layout "gather": an `Assemble` that is not a plain reshape is one GATHER; "slices": it is
+    lowered to STRIDED_SLICE/RESHAPE/TRANSPOSE/CONCATENATION and zero constants (`lower_assemble`),
+    which TFLM implements for int16 activations too."""
     import tensorflow as tf
 
     names = input_names(graph)
@@ -40,7 +46,10 @@ def build_tf_step(graph: OpGraph):
         v = dict(consts)
         v.update(dict(zip(names, args, strict=True)))
         for op in graph.ops:
-            _emit(tf, op, v, all_shapes)
+            if isinstance(op, Assemble) and layout == "slices":
+                v[op.out] = _emit_lowered(tf, op, v)
+            else:
+                _emit(tf, op, v, all_shapes)
         out = {_safe(k): v[t] for k, t in graph.outputs.items()}
         out.update({_safe(s.name): v[s.update] for s in graph.states})
         return out
@@ -157,12 +166,97 @@ def _gru(tf, op: GRU, x, h0):
     return tf.stack(ys, 1), tf.stack(tf.split(h, dirs, axis=-1), 0)
 
 
+def lower_assemble(op: Assemble, sizes: dict) -> tuple:
+    """An Assemble as a tree of layout pieces over its flattened sources:
+    ("zeros", shape) | ("chunk", source, start, size, shape, perm) | ("concat", axis, parts)."""
+    offsets, base = {}, 0
+    for s in op.sources:
+        offsets[s] = base
+        base += sizes[s]
+    starts = np.array([offsets[s] for s in op.sources])
+    ends = starts + np.array([sizes[s] for s in op.sources])
+    zero = op.sources.index("zero") if "zero" in op.sources else -1
+
+    def owner(idx):
+        return np.searchsorted(ends, idx, side="right")
+
+    def leaf(idx):
+        own = np.unique(owner(idx))
+        if len(own) != 1:
+            return None
+        k = int(own[0])
+        if k == zero:
+            return ("zeros", idx.shape)
+        flat = idx.reshape(-1) - starts[k]
+        lo, n = int(flat.min()), flat.size
+        if flat.max() - lo + 1 != n:
+            return None
+        if np.array_equal(flat, np.arange(lo, lo + n)):
+            return ("chunk", op.sources[k], lo, n, idx.shape, None)
+        dims = list(idx.shape)
+        for perm in itertools.permutations(range(len(dims))):
+            src_shape = [dims[i] for i in perm]
+            cand = np.arange(lo, lo + n).reshape(src_shape).transpose(np.argsort(perm))
+            if np.array_equal(cand, idx - starts[k]):
+                return ("chunk", op.sources[k], lo, n, tuple(src_shape), tuple(np.argsort(perm)))
+        return None
+
+    def runs(idx, axis):
+        own = [owner(np.take(idx, i, axis=axis)) for i in range(idx.shape[axis])]
+        keys = [tuple(np.unique(o)) for o in own]
+        out, begin = [], 0
+        for i in range(1, len(keys) + 1):
+            if i == len(keys) or keys[i] != keys[begin] or len(keys[i]) != 1:
+                out.append((begin, i))
+                begin = i
+        return out
+
+    def lower(idx):
+        got = leaf(idx)
+        if got is not None:
+            return got
+        best = None
+        for axis in range(idx.ndim):
+            if idx.shape[axis] > 1:
+                r = runs(idx, axis)
+                if len(r) > 1 and (best is None or len(r) < len(best[1])):
+                    best = (axis, r)
+        if best is None:  # one owner everywhere but not a chunk: split the first long axis
+            axis = next(a for a in range(idx.ndim) if idx.shape[a] > 1)
+            best = (axis, [(i, i + 1) for i in range(idx.shape[axis])])
+        axis, r = best
+        parts = [lower(np.take(idx, range(a, b), axis=axis)) for a, b in r]
+        return ("concat", axis, tuple(parts))
+
+    return lower(op.index)
+
+
+def _emit_lowered(tf, op: Assemble, v: dict):
+    sizes = {s: int(np.prod(v[s].shape)) for s in op.sources}
+    flats = {}
+
+    def build(node):
+        if node[0] == "zeros":
+            return tf.zeros(node[1], tf.float32)
+        if node[0] == "chunk":
+            _, src, lo, n, shape, perm = node
+            if src not in flats:
+                flats[src] = tf.reshape(v[src], [-1])
+            piece = flats[src] if (lo, n) == (0, sizes[src]) else flats[src][lo:lo + n]
+            piece = tf.reshape(piece, shape)
+            return piece if perm is None else tf.transpose(piece, perm)
+        return tf.concat([build(p) for p in node[2]], node[1])
+
+    return build(lower_assemble(op, sizes))
+
+
 class TfStepper:
     """The TF one-step model stepped over frames with its states fed back."""
 
-    def __init__(self, graph: OpGraph, input_name: str, output_name: str) -> None:
+    def __init__(self, graph: OpGraph, input_name: str, output_name: str,
+                 layout: str = "gather") -> None:
         self.graph = graph
-        self.fn, self.names = build_tf_step(graph)
+        self.fn, self.names = build_tf_step(graph, layout)
         self.input_name, self.output_name = input_name, output_name
         self.states = {s.name: np.zeros(s.shape, np.float32) for s in graph.states}
 

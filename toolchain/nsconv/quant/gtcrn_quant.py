@@ -39,11 +39,13 @@ def record_calibration(model: Gtcrn, clips: list[np.ndarray], every: int = 1) ->
     return samples
 
 
-def convert(model: Gtcrn, samples: list[list], mode: str = "int8") -> bytes:
-    """mode "int8": every tensor int8; "16x8": int16 activations, int8 weights (whole model)."""
+def convert(model: Gtcrn, samples: list[list], mode: str = "int8",
+            layout: str = "gather") -> bytes:
+    """mode "int8": every tensor int8; "16x8": int16 activations, int8 weights (whole model).
+    layout: how `Assemble` ops are emitted (see opgraph_tf.build_tf_step)."""
     import tensorflow as tf
 
-    fn, _ = build_tf_step(model.core)
+    fn, _ = build_tf_step(model.core, layout)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "16x8":
