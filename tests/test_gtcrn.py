@@ -188,3 +188,37 @@ def test_tf_step_model_with_front_end_matches_onnxruntime(simple, reference):
     assert len(rel) == 4
     assert rel.pop("enh") < TOL_ENH
     assert max(rel.values()) < TOL_CACHE, rel
+
+
+@needs_shared
+def test_assemble_lowering_to_slices_is_exact(simple):
+    """Every Assemble of the core, lowered to chunks/transposes/concats/zeros (what the TF model
+    emits with layout="slices", no GATHER), selects exactly the elements of its gather."""
+    from nsconv.model.opgraph import Assemble
+    from nsconv.model.opgraph_tf import lower_assemble
+
+    shapes = simple.core.shapes()
+    rng = np.random.default_rng(1)
+
+    def build(node, flat, offsets):
+        if node[0] == "zeros":
+            return np.zeros(node[1])
+        if node[0] == "chunk":
+            _, src, lo, n, shape, perm = node
+            piece = flat[offsets[src] + lo: offsets[src] + lo + n].reshape(shape)
+            return piece if perm is None else piece.transpose(perm)
+        return np.concatenate([build(p, flat, offsets) for p in node[2]], node[1])
+
+    lowered = 0
+    for op in simple.core.ops:
+        if not isinstance(op, Assemble):
+            continue
+        sizes = {s: int(np.prod(shapes[s])) for s in op.sources}
+        flat = rng.standard_normal(sum(sizes.values()))
+        offsets = dict(zip(sizes, np.cumsum([0] + list(sizes.values()))[:-1], strict=True))
+        if "zero" in offsets:
+            flat[offsets["zero"]] = 0.0
+        np.testing.assert_array_equal(build(lower_assemble(op, sizes), flat, offsets),
+                                      flat[op.index])
+        lowered += 1
+    assert lowered == 94
