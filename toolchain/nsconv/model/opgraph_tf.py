@@ -245,9 +245,17 @@ def _emit_lowered(tf, op: Assemble, v: dict):
             piece = flats[src] if (lo, n) == (0, sizes[src]) else flats[src][lo:lo + n]
             piece = tf.reshape(piece, shape)
             return piece if perm is None else tf.transpose(piece, perm)
-        return tf.concat([build(p) for p in node[2]], node[1])
+        return _concat(tf, [build(p) for p in node[2]], node[1])
 
     return build(lower_assemble(op, sizes))
+
+
+def _concat(tf, parts: list, axis: int, max_inputs: int = 10):
+    """CONCATENATION with at most `max_inputs` inputs per op (TFLM's kMaxInputNum)."""
+    while len(parts) > max_inputs:
+        parts = [parts[i:i + max_inputs] for i in range(0, len(parts), max_inputs)]
+        parts = [p[0] if len(p) == 1 else tf.concat(p, axis) for p in parts]
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis)
 
 
 class TfStepper:
