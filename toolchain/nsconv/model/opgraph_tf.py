@@ -245,9 +245,36 @@ def _emit_lowered(tf, op: Assemble, v: dict):
             piece = flats[src] if (lo, n) == (0, sizes[src]) else flats[src][lo:lo + n]
             piece = tf.reshape(piece, shape)
             return piece if perm is None else tf.transpose(piece, perm)
-        return _concat(tf, [build(p) for p in node[2]], node[1])
+        return _concat_padded(tf, node[2], node[1], build)
 
     return build(lower_assemble(op, sizes))
+
+
+def _concat_padded(tf, parts, axis: int, build):
+    """Concatenate pieces along `axis`; zero pieces become PAD of a neighbour, never constants
+    (an all-zero constant gets scale 0 in int16 quantization, which TFLM cannot requantize)."""
+    built, pending = [], 0
+    for p in parts:
+        if p[0] == "zeros":
+            if built:
+                built[-1][2] += p[1][axis]
+            else:
+                pending += p[1][axis]
+        else:
+            built.append([build(p), pending, 0])
+            pending = 0
+    if not built:
+        shape = list(parts[0][1])
+        shape[axis] = sum(p[1][axis] for p in parts)
+        return tf.zeros(shape, tf.float32)
+    pieces = []
+    for t, before, after in built:
+        if before or after:
+            pads = [[0, 0]] * len(t.shape)
+            pads[axis] = [before, after]
+            t = tf.pad(t, pads)
+        pieces.append(t)
+    return _concat(tf, pieces, axis)
 
 
 def _concat(tf, parts: list, axis: int, max_inputs: int = 10):
