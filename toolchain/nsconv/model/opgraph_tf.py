@@ -75,7 +75,8 @@ def _emit(tf, op, v: dict, shapes: dict) -> None:
         v[op.out] = _conv(tf, v[op.x], op)
     elif isinstance(op, PRelu):
         x = v[op.x]
-        v[op.out] = tf.maximum(x, 0.0) + tf.constant(op.slope) * tf.minimum(x, 0.0)
+        pos = tf.nn.relu(x)  # no zero constants: they quantize to scale 0 in int16
+        v[op.out] = pos + tf.constant(op.slope) * (x - pos)
     elif isinstance(op, MatMul):
         x = v[op.x]
         k, n = op.weight.shape
@@ -145,7 +146,9 @@ def _gru(tf, op: GRU, x, h0):
             r_blk[d * H:(d + 1) * H, cols] = op.r[d][gate * H:(gate + 1) * H].T
             rb[cols] = op.b[d][3 * H + gate * H:3 * H + (gate + 1) * H]
     r_blk, rb = tf.constant(r_blk), tf.constant(rb)
-    h = tf.zeros([batch, dirs * H]) if h0 is None else tf.concat(tf.unstack(h0, axis=0), -1)
+    # a zero initial state is not materialised (an all-zero tensor quantizes to scale 0 in int16):
+    # the first step's hidden-side gates are then the biases alone
+    h = None if h0 is None else tf.concat(tf.unstack(h0, axis=0), -1)
     outs = []
     for t in range(seq):
         xz, xr, xn = ([xs[d][gate][t] for d in range(dirs)] for gate in range(3))
@@ -153,10 +156,10 @@ def _gru(tf, op: GRU, x, h0):
             xz, xr, xn = tf.concat(xz, -1), tf.concat(xr, -1), tf.concat(xn, -1)
         else:
             xz, xr, xn = xz[0], xr[0], xn[0]
-        hz, hr, hn = tf.split(h @ r_blk + rb, 3, axis=-1)
+        hz, hr, hn = tf.split(rb if h is None else h @ r_blk + rb, 3, axis=-1)
         z = tf.sigmoid(xz + hz)
         n = tf.tanh(xn + tf.sigmoid(xr + hr) * hn)
-        h = n + z * (h - n)
+        h = n - z * n if h is None else n + z * (h - n)
         outs.append(h)
     if dirs == 1:
         return tf.expand_dims(tf.stack(outs, 0), 1), tf.expand_dims(h, 0)
