@@ -116,7 +116,8 @@ class TflmCore:
             self.states[s.name] = np.full(q.shape, q.zero_point, q.dtype)
 
     def __call__(self, feat: np.ndarray) -> np.ndarray:
-        from nsconv.quant import qmath
+        from nsconv.quant import params as qparams
+        from nsconv.quant import refops
 
         qi = self.ins[_safe(FEATURES)]
         info = np.iinfo(qi.dtype)
@@ -130,9 +131,9 @@ class TflmCore:
             src, dst = self.outs[_safe(s.name)], self.ins[_safe(s.name)]
             q = np.asarray(self.interp.get_output(src.position)).reshape(dst.shape)
             if (src.scale, src.zero_point) != (dst.scale, dst.zero_point) and q.dtype == np.int8:
-                params = qmath.requantize_params(src.scale, src.zero_point, dst.scale,
-                                                 dst.zero_point)
-                q = qmath.requantize_s8(params, q)
+                rq = qparams.requantize_params(src.scale, src.zero_point, dst.scale,
+                                               dst.zero_point)
+                q = refops.requantize_s8(rq, q)
             elif (src.scale, src.zero_point) != (dst.scale, dst.zero_point):  # int16: float
                 q = np.round((q.astype(np.float64) - src.zero_point) * src.scale / dst.scale
                              + dst.zero_point).clip(-32768, 32767)
