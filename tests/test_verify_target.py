@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from frontend_harness import fwbuild
 from nsconv.check.target_verify import cores, verify_targets
-from nsconv.cli.base import main
 from nsconv.target import firmware
 
 pytestmark = pytest.mark.skipif(
@@ -35,8 +35,11 @@ FRAMES = 150
 
 @pytest.fixture(scope="module")
 def out_dir(dynamic_out, tmp_path_factory) -> Path:
+    """The converted model with its Cortex-M4 firmware exported (the other cores are built
+    in temporary directories, as for a user who exported none)."""
     out = tmp_path_factory.mktemp("verify-target") / "out"
     shutil.copytree(dynamic_out, out, ignore=shutil.ignore_patterns("firmware", "c"))
+    firmware.export_firmware(out, "cortex-m4")
     return out
 
 
@@ -78,13 +81,15 @@ def _corrupt_first_weight(project: Path) -> tuple[str, int]:
 
 def test_a_corrupted_weight_in_the_arm_build_is_found_and_named(reports, out_dir, tmp_path):
     out = tmp_path / "out"
-    shutil.copytree(out_dir, out, symlinks=True)
-    project = firmware.export_firmware(out, "cortex-m4").root
+    shutil.copytree(out_dir, out, symlinks=True)  # with the objects built for `reports`
+    project = firmware.project_dir(out, "cortex-m4")
     name, merged_op = _corrupt_first_weight(project)
-    result = CliRunner().invoke(main, ["verify", str(out), "--target", "cortex-m4", "--frames",
-                                       "20", "--json"])
-    assert result.exit_code == 3, result.output
-    d = json.loads(result.output)
+    # in a process of its own, as a user runs it (the CLI takes over file descriptors 1, 2)
+    result = subprocess.run([sys.executable, "-m", "nsconv.cli", "verify", str(out), "--target",
+                             "cortex-m4", "--frames", "20", "--json"],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 3, result.stderr
+    d = json.loads(result.stdout)  # results on stdout, log lines on stderr
     assert d["ok"] is False
     (r,) = d["reports"]
     assert r["bit_exact"] is False and r["kernels_path"] == "dsp"
