@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Training Dynamic nsNet2 on CPU: layer-wise on the frozen pretrained backbone, or joint.
 
-Data: noisy mixtures made on the fly from the clean speech and the noise of the shared audio
-folder (`../shared/audio` beside the repository, or $NSCONV_AUDIO): each mixture is a random
+Data: noisy mixtures made on the fly from the clean speech and the noise of a training audio
+folder given explicitly (`audio`, or $NSCONV_AUDIO; never guessed): each mixture is a random
 3 s crop of one clean utterance (shorter ones are placed at a random offset in silence) plus a
 random crop of one noise at an SNR drawn uniformly in [-5, 20] dB, scaled to a level drawn
 uniformly in [-35, -15] dBFS. Clean utterances are split by utterance into training and
 validation (every `VAL_EVERY`-th utterance in name order); the long noises are split in time
 (last 20 % for validation), the noise of the clean/noisy pairs (noisy - clean) by pair.
-Utterances of the held-out evaluation pairs (tests/data) are never used.
+Utterances of the held-out evaluation pairs (the folder `held_out`, also explicit) are never
+used.
 
 Loss: the compressed spectral loss of the NSNet2 papers (Braun & Tashev): with c = 0.3 and
 X^c = |X|^c e^{j angle X}, per utterance
@@ -50,21 +51,35 @@ from nsconv.errors import NsconvError  # noqa: E402
 from nsconv.model import dynamic  # noqa: E402
 from nsconv.model.netspec import Dense, NetSpec  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-EVAL_DIR = REPO / "tests" / "data"
 VAL_EVERY = 5
 NOISE_VAL_FRACTION = 0.2
 SCHEMES = ("layerwise", "joint")
 
 
-def default_audio_root() -> Path:
-    env = os.environ.get("NSCONV_AUDIO")
-    return Path(env) if env else REPO.parent / "shared" / "audio"
+AUDIO_ENV = "NSCONV_AUDIO"
 
 
-def held_out_names(eval_dir: Path = EVAL_DIR) -> set[str]:
-    """Utterance ids of the evaluation pairs (`<id>_clean.wav`), never used for training."""
-    return {p.name[: -len("_clean.wav")] for p in Path(eval_dir).glob("*_clean.wav")}
+def audio_root(audio: str | Path | None) -> Path:
+    """The training audio folder: `audio`, else $NSCONV_AUDIO; refused when neither names a
+    folder (no path is guessed from where nsconv is installed)."""
+    if audio is None:
+        env = os.environ.get(AUDIO_ENV)
+        if not env:
+            raise NsconvError(f"no training audio folder: pass --audio DIR (or set {AUDIO_ENV})")
+        audio = env
+    root = Path(audio)
+    if not root.is_dir():
+        raise NsconvError("training audio folder not found", root)
+    return root
+
+
+def held_out_names(eval_dir: str | Path) -> set[str]:
+    """Utterance ids of the evaluation pairs (`<id>_clean.wav`) in eval_dir, never used for
+    training. The folder must exist (it may hold no pairs)."""
+    eval_dir = Path(eval_dir)
+    if not eval_dir.is_dir():
+        raise NsconvError("held-out evaluation folder not found", eval_dir)
+    return {p.name[: -len("_clean.wav")] for p in eval_dir.glob("*_clean.wav")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,17 +121,16 @@ def speaker_of(uid: str) -> str | None:
     return m.group(1) if m else None
 
 
-def load_corpus(root: Path | None = None, exclude: set[str] | None = None,
+def load_corpus(root: str | Path, exclude: set[str],
                 exclude_speakers: bool = True) -> Corpus:
-    """Clean speech and noise of the shared audio folder, split for training/validation.
+    """Clean speech and noise of the training audio folder, split for training/validation.
 
-    `exclude`: utterance ids never used (default: the evaluation pairs); with
+    `exclude`: utterance ids never used (the evaluation pairs, `held_out_names`); with
     `exclude_speakers` the speech of their speakers is not used either (the noise of such a
     pair still is: it holds no speech)."""
-    root = Path(root) if root else default_audio_root()
+    root = Path(root)
     if not root.is_dir():
-        raise NsconvError("training audio folder not found (set NSCONV_AUDIO)", root)
-    exclude = held_out_names() if exclude is None else exclude
+        raise NsconvError("training audio folder not found", root)
     speakers = {speaker_of(u) for u in exclude} - {None} if exclude_speakers else set()
     speech: list[tuple[str, np.ndarray]] = []
     pair_noise: list[tuple[str, np.ndarray]] = []
@@ -365,8 +379,8 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
           backbone_lr: float | None = None, distill: float | None = None,
           train_final: bool = False, channel_fraction: float | None = None,
           weights: str = "float16",
-          audio: str | Path | None = None, progress: bool = True, log=print,
-          command: str | None = None) -> Path:
+          audio: str | Path | None = None, held_out: str | Path | None = None,
+          progress: bool = True, log=print) -> Path:
     """Train a Dynamic nsNet2 and write it to `out` (an nsconv .npz that `nsconv convert`
     takes). Returns `out`.
 
@@ -379,14 +393,11 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
       0 = off), train_final (layer-wise: also retrain the final head), channel_fraction (style
       c): None keeps the `Recipe` defaults.
     weights: float16 (default; the file is the model) or float32 storage.
-    audio: the shared audio folder (default ../shared/audio or $NSCONV_AUDIO).
-    progress: tqdm bars on stderr; log: one line per phase/epoch; command: recorded in the
-      model's meta (default: this process's command line)."""
-    import keras
-    import tensorflow as tf
-
-    from nsconv.quant.convert import load_model
-
+    audio: the training audio folder (default $NSCONV_AUDIO; refused when neither is given).
+    held_out: the evaluation folder whose `<id>_clean.wav` utterances (and their VoiceBank
+      speakers) are kept out of training; required.
+    progress: tqdm bars on stderr; log: one line per phase/epoch. The `nsconv train` command
+      line that asks for this run is recorded in the model's meta."""
     recipe = Recipe(style=style, scheme=scheme, seed=seed, weights=weights,
                     train_final=train_final)
     for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch", batch),
@@ -396,11 +407,20 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
         if v is not None:
             setattr(recipe, k, tuple(v) if k == "exit_weights" else v)
     recipe.check()
+    root = audio_root(audio)
+    if held_out is None:
+        raise NsconvError("no held-out evaluation folder: pass --held-out DIR")
+    held = held_out_names(held_out)
     out = Path(out)
     if out.suffix != ".npz":
         raise NsconvError("the trained model is an .npz file", out)
     if out.parent and not out.parent.exists():
         raise NsconvError("output directory does not exist", out.parent)
+    import keras
+    import tensorflow as tf
+
+    from nsconv.quant.convert import load_model
+
     t0 = time.time()
     keras.utils.set_random_seed(seed)
 
@@ -425,12 +445,12 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
         raise NsconvError(f"{len(recipe.exit_weights)} exit weights for "
                           f"{len(spec.exits)} exits")
 
-    corpus = load_corpus(audio)
+    corpus = load_corpus(root, held)
     d = corpus.describe()
     log(f"data: {len(corpus.train_speech)} training / {len(corpus.val_speech)} validation "
         f"utterances ({d['seconds']['train_speech']} s / {d['seconds']['val_speech']} s), "
         f"{len(corpus.train_noise)} / {len(corpus.val_noise)} noises; "
-        f"held out for evaluation: {', '.join(sorted(held_out_names())) or 'none'}")
+        f"held out for evaluation: {', '.join(sorted(held)) or 'none'}")
     val = _val_set(corpus, recipe)
     rng = np.random.default_rng(seed)
     mixer = Mixer(corpus.train_speech, corpus.train_noise, recipe, rng)
@@ -479,7 +499,7 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
             "best_val_loss": {k: round(v, 5) for k, v in best_val.items()},
             "history": history,
             "seconds": round(time.time() - t0, 1),
-            "command": command or _command_line(model, out, init, recipe),
+            "command": _command_line(model, out, init, recipe, root, held_out),
         },
     }
     trained = net.to_netspec(meta=meta)
@@ -495,10 +515,12 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     return out
 
 
-def _command_line(model, out: Path, init, recipe: Recipe) -> str:
-    """The `nsconv train` command line that asks for this recipe."""
+def _command_line(model, out: Path, init, recipe: Recipe, audio: Path, held_out) -> str:
+    """The `nsconv train` command line that asks for this recipe (a test parses it with the
+    CLI)."""
     args = ["nsconv", "train", str(model), "-o", str(out), "--style", recipe.style,
-            "--scheme", recipe.scheme, "--seed", str(recipe.seed)]
+            "--scheme", recipe.scheme, "--seed", str(recipe.seed), "--audio", str(audio),
+            "--held-out", str(held_out)]
     if init is not None:
         args += ["--init", str(init)]
     default = Recipe()
@@ -506,7 +528,7 @@ def _command_line(model, out: Path, init, recipe: Recipe) -> str:
                 "distill", "channel_fraction", "weights"):
         v = getattr(recipe, key)
         if v != getattr(default, key):
-            args += [f"--{key.replace('_per_epoch', '').replace('_', '-')}", str(v)]
+            args += [f"--{key.replace('_', '-')}", str(v)]
     if tuple(recipe.exit_weights) != tuple(default.exit_weights):
         args += ["--exit-weights", ",".join(f"{w:g}" for w in recipe.exit_weights)]
     if recipe.train_final:
