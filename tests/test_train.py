@@ -228,7 +228,7 @@ def test_compressed_loss_is_zero_for_the_ideal_mask():
 
 # ------------------------------------------------------------------------------ training runs
 
-SMOKE = dict(epochs=1, steps_per_epoch=2, batch=2, seconds=0.5, progress=False,
+SMOKE = dict(epochs=1, steps_per_epoch=2, batch=2, seconds=0.5, val_mixtures=2, progress=False,
              log=lambda *_: None)
 DATA_ARGS = dict(audio=TRAIN_AUDIO, held_out=DATA)
 
@@ -266,10 +266,11 @@ def test_layerwise_smoke(corpus, tmp_path, baseline_onnx, style):
         assert not np.array_equal(spec.layers["gru2"].w, base.layers["gru2"].w)
 
 
-def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx):
+def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx, baseline_spec):
     from nsconv.train.trainer import train
 
-    first = train(baseline_onnx, tmp_path / "lw.npz", style="a", seed=1, **SMOKE, **DATA_ARGS)
+    first = tmp_path / "lw.npz"  # fresh heads stand in for a layer-wise model
+    dynamic.build(baseline_spec, "a", seed=1).save(first)
     out = train(baseline_onnx, tmp_path / "joint.npz", scheme="joint", init=first, seed=1,
                 exit_weights=(1, 1, 1, 2), **SMOKE, **DATA_ARGS)
     a, b = NetSpec.load(first), NetSpec.load(out)
@@ -313,7 +314,7 @@ def test_recorded_command_line_is_accepted_by_the_cli(tmp_path):
 
     recipe = Recipe(style="channel", scheme="joint", seed=7, epochs=3, steps_per_epoch=5,
                     batch=4, seconds=1.5, lr=2e-3, backbone_lr=3e-5, distill=0.5,
-                    train_final=True, channel_fraction=0.3, weights="float32",
+                    train_final=True, channel_fraction=0.3, val_mixtures=8, weights="float32",
                     exit_weights=(1.0, 1.0, 1.0, 2.5))
     line = _command_line("nsnet2-baseline", tmp_path / "m.npz", tmp_path / "init.npz", recipe,
                          TRAIN_AUDIO, DATA)
@@ -324,7 +325,7 @@ def test_recorded_command_line_is_accepted_by_the_cli(tmp_path):
     assert (p["style"], p["scheme"], p["seed"]) == ("channel", "joint", 7)
     assert (p["epochs"], p["steps_per_epoch"], p["batch"], p["seconds"]) == (3, 5, 4, 1.5)
     assert (p["lr"], p["backbone_lr"], p["distill"]) == (2e-3, 3e-5, 0.5)
-    assert p["train_final"] is True and p["channel_fraction"] == 0.3
+    assert p["train_final"] is True and p["channel_fraction"] == 0.3 and p["val_mixtures"] == 8
     assert p["weights"] == "float32" and p["exit_weights"] == (1.0, 1.0, 1.0, 2.5)
     # the defaults are left out, and still parse
     p = _parse_train_command(_command_line("nsnet2-baseline", tmp_path / "m.npz", None,

@@ -53,6 +53,8 @@ def _weights(ctx, param, value: str | None) -> tuple[float, ...] | None:
               help="Joint: loss weight per exit, comma-separated (e.g. 1,1,1,2).")
 @click.option("--channel-fraction", type=float, default=None,
               help="Style c: fraction of a stage's channels given to its exit.")
+@click.option("--val-mixtures", type=int, default=None,
+              help="Size of the fixed validation set (mixtures).")
 @click.option("--weights", type=click.Choice(["float16", "float32"]), default="float16",
               show_default=True, help="Storage of the trained weights.")
 def train(model: str, out: Path, audio: Path | None, held_out: Path | None, style: str,

@@ -314,8 +314,10 @@ class Recipe:
                               f"(choose from {', '.join(SCHEMES)})")
         if self.weights not in ("float16", "float32"):
             raise NsconvError(f"weights must be float16 or float32, not {self.weights!r}")
-        if min(self.epochs, self.steps_per_epoch, self.batch) < 1 or self.seconds < 0.1:
-            raise NsconvError("epochs, steps per epoch, batch and seconds must be positive")
+        if min(self.epochs, self.steps_per_epoch, self.batch, self.val_mixtures) < 1 \
+                or self.seconds < 0.1:
+            raise NsconvError("epochs, steps per epoch, batch, validation mixtures and seconds "
+                              "must be positive")
 
 
 @dataclass
@@ -378,7 +380,7 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
           exit_weights: tuple[float, ...] | None = None, lr: float | None = None,
           backbone_lr: float | None = None, distill: float | None = None,
           train_final: bool = False, channel_fraction: float | None = None,
-          weights: str = "float16",
+          val_mixtures: int | None = None, weights: str = "float16",
           audio: str | Path | None = None, held_out: str | Path | None = None,
           progress: bool = True, log=print) -> Path:
     """Train a Dynamic nsNet2 and write it to `out` (an nsconv .npz that `nsconv convert`
@@ -391,7 +393,7 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     epochs, steps_per_epoch, batch, seconds (crop length), lr (heads), backbone_lr (backbone
       layers in joint), exit_weights (joint, one per exit), distill (self-distillation weight,
       0 = off), train_final (layer-wise: also retrain the final head), channel_fraction (style
-      c): None keeps the `Recipe` defaults.
+      c), val_mixtures (size of the fixed validation set): None keeps the `Recipe` defaults.
     weights: float16 (default; the file is the model) or float32 storage.
     audio: the training audio folder (default $NSCONV_AUDIO; refused when neither is given).
     held_out: the evaluation folder whose `<id>_clean.wav` utterances (and their VoiceBank
@@ -403,7 +405,7 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch", batch),
                  ("seconds", seconds), ("exit_weights", exit_weights), ("lr", lr),
                  ("backbone_lr", backbone_lr), ("distill", distill),
-                 ("channel_fraction", channel_fraction)):
+                 ("channel_fraction", channel_fraction), ("val_mixtures", val_mixtures)):
         if v is not None:
             setattr(recipe, k, tuple(v) if k == "exit_weights" else v)
     recipe.check()
@@ -525,7 +527,7 @@ def _command_line(model, out: Path, init, recipe: Recipe, audio: Path, held_out)
         args += ["--init", str(init)]
     default = Recipe()
     for key in ("epochs", "steps_per_epoch", "batch", "seconds", "lr", "backbone_lr",
-                "distill", "channel_fraction", "weights"):
+                "distill", "channel_fraction", "val_mixtures", "weights"):
         v = getattr(recipe, key)
         if v != getattr(default, key):
             args += [f"--{key.replace('_', '-')}", str(v)]
