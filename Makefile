@@ -18,13 +18,16 @@ demo: setup
 	$(NSCONV) run $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced-m4.wav --exit final --frames 200
 	$(PY) -m nsconv.eval.demo $(DEMO_OUT) tests/data
 
+# the suite, then the built wheel installed outside the checkout (scripts/wheel_check.sh)
 test: setup
 	$(PY) -m pytest -q tests
+	bash scripts/wheel_check.sh
 
+# docs/performance.{json,md} and the README's performance table, all from this one run
 bench: setup
 	$(NSCONV) export nsnet2-baseline -o out/bench-baseline
 	$(NSCONV) bench out/bench-baseline --json > out/bench-baseline.json
-	@cat out/bench-baseline.json
+	$(PY) scripts/perf_table.py out/bench-baseline.json --model nsnet2-baseline
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
