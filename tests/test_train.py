@@ -347,3 +347,20 @@ def test_cli_refuses_training_without_audio_in_one_line(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["train", "-o", str(tmp_path / "m.npz"), "--held-out",
                                   str(DATA)])
     assert r.exit_code == 1 and "training audio folder not found" in r.output
+
+
+def test_documented_train_commands_are_accepted_by_the_cli():
+    """Every `nsconv train` line of the training docs parses (as written) with the CLI."""
+    import re
+
+    repo = DATA.parents[1]
+    docs = [repo / "docs" / "dynamic_nsnet2.md",
+            repo / "toolchain" / "nsconv" / "model" / "data" / "models" / "README.md"]
+    found = 0
+    for doc in docs:
+        text = doc.read_text().replace("\\\n", " ")
+        for line in re.findall(r"^(nsconv train .*)$", text, re.M):
+            p = _parse_train_command(line)
+            assert p["audio"] is not None and p["held_out"] is not None, line
+            found += 1
+    assert found >= 7
