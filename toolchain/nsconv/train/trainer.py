@@ -383,8 +383,7 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
           val_mixtures: int | None = None, weights: str = "float16",
           audio: str | Path | None = None, held_out: str | Path | None = None,
           progress: bool = True, log=print) -> Path:
-    """Train a Dynamic nsNet2 and write it to `out` (an nsconv .npz that `nsconv convert`
-    takes). Returns `out`.
+    """Train a Dynamic nsNet2 into `out` (an .npz that `nsconv convert` takes); returns `out`.
 
     model: the pretrained baseline (built-in name, .onnx or .npz) whose backbone is used.
     style: head style a/direct, b/split, c/channel. scheme: layerwise | joint.
@@ -394,12 +393,12 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
       layers in joint), exit_weights (joint, one per exit), distill (self-distillation weight,
       0 = off), train_final (layer-wise: also retrain the final head), channel_fraction (style
       c), val_mixtures (size of the fixed validation set): None keeps the `Recipe` defaults.
-    weights: float16 (default; the file is the model) or float32 storage.
-    audio: the training audio folder (default $NSCONV_AUDIO; refused when neither is given).
+    weights: float16 (default; the file is the model) or float32 storage. audio: the training
+      audio folder (default $NSCONV_AUDIO; refused when neither is given).
     held_out: the evaluation folder whose `<id>_clean.wav` utterances (and their VoiceBank
       speakers) are kept out of training; required.
-    progress: tqdm bars on stderr; log: one line per phase/epoch. The `nsconv train` command
-      line that asks for this run is recorded in the model's meta."""
+    progress: tqdm bars on stderr; log: one line per phase/epoch. The model's meta records the
+      `nsconv train` command line that asks for this run."""
     recipe = Recipe(style=style, scheme=scheme, seed=seed, weights=weights,
                     train_final=train_final)
     for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch", batch),
@@ -409,40 +408,14 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
         if v is not None:
             setattr(recipe, k, tuple(v) if k == "exit_weights" else v)
     recipe.check()
-    root = audio_root(audio)
-    if held_out is None:
-        raise NsconvError("no held-out evaluation folder: pass --held-out DIR")
-    held = held_out_names(held_out)
-    out = Path(out)
-    if out.suffix != ".npz":
-        raise NsconvError("the trained model is an .npz file", out)
-    if out.parent and not out.parent.exists():
-        raise NsconvError("output directory does not exist", out.parent)
+    root, held, out = _check_paths(audio, held_out, Path(out))
     import keras
     import tensorflow as tf
 
-    from nsconv.quant.convert import load_model
-
     t0 = time.time()
     keras.utils.set_random_seed(seed)
-
-    if init is not None:
-        spec = NetSpec.load(Path(init))
-        if len(spec.exits) != 4:
-            raise NsconvError("init model is not a 4-exit Dynamic nsNet2", Path(init))
-        recipe.style = spec.meta.get("head_style", recipe.style)
-        source = str(init)
-        teacher_spec = spec
-    else:
-        path, base = load_model(model)
-        if not isinstance(base, NetSpec):
-            raise NsconvError("the base model is not of the nsNet2 family", path)
-        if recipe.weights == "float16":
-            base = dynamic.round_weights(base)
-        spec = dynamic.build(base, recipe.style, seed=seed,
-                             channel_fraction=recipe.channel_fraction)
-        source = str(model)
-        teacher_spec = base
+    spec, teacher_spec = _start_model(model, init, recipe)
+    source = str(init if init is not None else model)
     if len(recipe.exit_weights) != len(spec.exits):
         raise NsconvError(f"{len(recipe.exit_weights)} exit weights for "
                           f"{len(spec.exits)} exits")
@@ -454,28 +427,14 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
         f"{len(corpus.train_noise)} / {len(corpus.val_noise)} noises; "
         f"held out for evaluation: {', '.join(sorted(held)) or 'none'}")
     val = _val_set(corpus, recipe)
-    rng = np.random.default_rng(seed)
-    mixer = Mixer(corpus.train_speech, corpus.train_noise, recipe, rng)
+    mixer = Mixer(corpus.train_speech, corpus.train_noise, recipe, np.random.default_rng(seed))
 
     phases = _phases(spec, recipe)
     net = dynamic.KerasNet(spec, trainable=set().union(*(p.trainable for p in phases))
                            if phases else set())
     teacher = None
     if recipe.distill > 0:
-        final = spec.exits[-1]
-        path = set(spec.backbone[: spec.backbone.index(final.after) + 1]) | set(final.head)
-        touched = set().union(*(p.trainable for p in phases)) | set(net.zeros)
-        tspec = teacher_spec if teacher_spec is not None else spec
-        if not (path & touched):
-            teacher = ("shared", final.name)  # the final exit never changes: use it as it is
-        elif not (path & touched) - set(final.head) and all(
-                isinstance(tspec.layers[n], Dense) for n in tspec.exits[-1].head):
-            # only the final head trains: its pretrained copy on the shared backbone teaches
-            net.add_teacher([tspec.layers[n] for n in tspec.exits[-1].head], final.after)
-            teacher = ("shared", dynamic.TEACHER)
-        else:
-            tnet = dynamic.KerasNet(tspec)
-            teacher = ("separate", tnet, tspec.exits[-1].name)
+        teacher = _teacher(net, phases, teacher_spec)
         log(f"self-distillation from the {'pretrained ' if init is None else ''}final exit, "
             f"weight {recipe.distill}")
     history: dict[str, list] = {}
@@ -483,38 +442,100 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     for phase in phases:
         log(f"phase {phase.name}: training {', '.join(sorted(phase.trainable))} "
             f"on exit loss(es) {', '.join(phase.exits)}")
-        h, bv = _run_phase(net, phase, recipe, mixer, val, progress, log, tf, keras,
-                           teacher)
+        h, bv = _run_phase(net, phase, recipe, mixer, val, progress, log, tf, keras, teacher)
         history[phase.name] = h
         best_val.update(bv)
 
-    meta = {
+    meta = _meta(recipe, source, d, best_val, history, round(time.time() - t0, 1),
+                 _command_line(model, out, init, recipe, root, held_out))
+    _save(net.to_netspec(meta=meta), out, recipe.weights)
+    log(f"wrote {out} ({out.stat().st_size:,} bytes, {recipe.weights} weights) in "
+        f"{time.time() - t0:.0f} s")
+    return out
+
+
+def _check_paths(audio, held_out, out: Path) -> tuple[Path, set[str], Path]:
+    """(training audio folder, held-out utterance ids, out), or a one-line refusal."""
+    root = audio_root(audio)
+    if held_out is None:
+        raise NsconvError("no held-out evaluation folder: pass --held-out DIR")
+    held = held_out_names(held_out)
+    if out.suffix != ".npz":
+        raise NsconvError("the trained model is an .npz file", out)
+    if out.parent and not out.parent.exists():
+        raise NsconvError("output directory does not exist", out.parent)
+    return root, held, out
+
+
+def _meta(recipe: Recipe, source: str, data: dict, best_val: dict, history: dict,
+          seconds: float, command: str) -> dict:
+    """The trained model's meta: family, head style and the record of its training."""
+    return {
         "family": "dynamic-nsnet2",
         "head_style": recipe.style,
         "training": {
             "scheme": recipe.scheme, "source": source,
             "recipe": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in asdict(recipe).items()},
-            "data": d,
+            "data": data,
             "loss": f"compressed spectral, c={recipe.loss_c}, lambda={recipe.loss_lambda}, "
                     "per-utterance normalised",
             "best_val_loss": {k: round(v, 5) for k, v in best_val.items()},
             "history": history,
-            "seconds": round(time.time() - t0, 1),
-            "command": _command_line(model, out, init, recipe, root, held_out),
+            "seconds": seconds,
+            "command": command,
         },
     }
-    trained = net.to_netspec(meta=meta)
-    dtype = np.float16 if recipe.weights == "float16" else np.float32
+
+
+def _start_model(model, init, recipe: Recipe) -> tuple[NetSpec, NetSpec]:
+    """(the model to train, the network whose final exit teaches): `init` as it is, or fresh
+    heads of `recipe.style` on the base model (its weights rounded to float16 first when the
+    result is stored so)."""
+    from nsconv.quant.convert import load_model
+
+    if init is not None:
+        spec = NetSpec.load(Path(init))
+        if len(spec.exits) != 4:
+            raise NsconvError("init model is not a 4-exit Dynamic nsNet2", Path(init))
+        recipe.style = spec.meta.get("head_style", recipe.style)
+        return spec, spec
+    path, base = load_model(model)
+    if not isinstance(base, NetSpec):
+        raise NsconvError("the base model is not of the nsNet2 family", path)
     if recipe.weights == "float16":
+        base = dynamic.round_weights(base)
+    spec = dynamic.build(base, recipe.style, seed=recipe.seed,
+                         channel_fraction=recipe.channel_fraction)
+    return spec, base
+
+
+def _teacher(net, phases: list[_Phase], tspec: NetSpec) -> tuple:
+    """How the final exit teaches: ("shared", exit) when it is computed by the trained network
+    itself, ("separate", network, exit) when it needs its own copy."""
+    spec = net.spec
+    final = spec.exits[-1]
+    path = set(spec.backbone[: spec.backbone.index(final.after) + 1]) | set(final.head)
+    touched = set().union(*(p.trainable for p in phases)) | set(net.zeros)
+    if not (path & touched):
+        return ("shared", final.name)  # the final exit never changes: use it as it is
+    if not (path & touched) - set(final.head) and all(
+            isinstance(tspec.layers[n], Dense) for n in tspec.exits[-1].head):
+        # only the final head trains: its pretrained copy on the shared backbone teaches
+        net.add_teacher([tspec.layers[n] for n in tspec.exits[-1].head], final.after)
+        return ("shared", dynamic.TEACHER)
+    return ("separate", dynamic.KerasNet(tspec), tspec.exits[-1].name)
+
+
+def _save(trained: NetSpec, out: Path, weights: str) -> None:
+    """Write the model through a temporary file that must load before it replaces `out`."""
+    dtype = np.float16 if weights == "float16" else np.float32
+    if weights == "float16":
         trained = dynamic.round_weights(trained)
     tmp = out.with_name(f".{out.name}.part")
     trained.save(tmp, weight_dtype=dtype, compressed=True)
     NetSpec.load(tmp)  # refuse to leave a file that does not load
     tmp.replace(out)
-    log(f"wrote {out} ({out.stat().st_size:,} bytes, {recipe.weights} weights) in "
-        f"{time.time() - t0:.0f} s")
-    return out
 
 
 def _command_line(model, out: Path, init, recipe: Recipe, audio: Path, held_out) -> str:
@@ -538,8 +559,12 @@ def _command_line(model, out: Path, init, recipe: Recipe, audio: Path, held_out)
     return shlex.join(args)
 
 
-def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict], progress,
-               log, tf, keras, teacher=None) -> tuple[list, dict]:
+_KEYS = ("feats", "s_re", "s_im", "y_re", "y_im")
+
+
+def _phase_steps(net, phase: _Phase, recipe: Recipe, tf, keras, teacher):
+    """The compiled training step and validation loss of a phase, and its learning rates:
+    (step(batch) -> (total, losses), evaluate(batch) -> summed loss per exit, lr, bb_lr)."""
     for name, layer in net.layers.items():
         layer.trainable = name in phase.trainable
     backbone = set(net.spec.backbone)
@@ -559,8 +584,7 @@ def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict]
     exits = phase.exits
     wsum = sum(phase.weights[e] for e in exits)
     c, lam = recipe.loss_c, recipe.loss_lambda
-    keys = ("feats", "s_re", "s_im", "y_re", "y_im")
-    spec_sig = {k: tf.TensorSpec((None, None, net.spec.input_size), tf.float32) for k in keys}
+    spec_sig = {k: tf.TensorSpec((None, None, net.spec.input_size), tf.float32) for k in _KEYS}
 
     gamma = recipe.distill
     final_name = net.spec.exits[-1].name
@@ -603,6 +627,16 @@ def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict]
     @tf.function(input_signature=[spec_sig])
     def evaluate(b):
         return {e: tf.reduce_sum(v) for e, v in exit_losses(b, False).items()}
+
+    return step, evaluate, lr, bb_lr
+
+
+def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict], progress,
+               log, tf, keras, teacher=None) -> tuple[list, dict]:
+    step, evaluate, lr, bb_lr = _phase_steps(net, phase, recipe, tf, keras, teacher)
+    keys, exits = _KEYS, phase.exits
+    backbone = set(net.spec.backbone)
+    wsum = sum(phase.weights[e] for e in exits)
 
     def val_losses() -> dict[str, float]:
         acc = {e: 0.0 for e in exits}
