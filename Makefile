@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test bench fuzz clean
+.PHONY: setup demo test wheel-check bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,9 +18,12 @@ demo: setup
 	$(NSCONV) run $(DEMO_OUT) $(DEMO_WAV) $(DEMO_OUT)/enhanced-m4.wav --exit final --frames 200
 	$(PY) -m nsconv.eval.demo $(DEMO_OUT) tests/data
 
-# the suite, then the built wheel installed outside the checkout (scripts/wheel_check.sh)
 test: setup
 	$(PY) -m pytest -q tests
+
+# the built wheel installed into a fresh venv outside the checkout, then export -> verify ->
+# run -> bench from an empty folder (what `pip install -e` hides); CI runs it after make test
+wheel-check: setup
 	bash scripts/wheel_check.sh
 
 # docs/performance.{json,md} and the README's performance table, all from this one run

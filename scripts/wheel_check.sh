@@ -25,7 +25,12 @@ mkdir "$WORK/src" "$WORK/dist"
 git ls-files -z --cached --others --exclude-standard \
   | (cd "$ROOT" && xargs -0 -I{} find {} -maxdepth 0 -type f -print0 2>/dev/null) \
   | tar -C "$ROOT" --null -T - -cf - | tar -C "$WORK/src" -xf -
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src" >/dev/null
+# the build backend of the running Python when it is recent enough (make setup's .venv), else
+# pip's isolated build environment
+ISOLATION=--no-build-isolation
+"$PY" -c 'import setuptools, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 77)' \
+  2>/dev/null || ISOLATION=
+"$PY" -m pip wheel -q --no-deps $ISOLATION -w "$WORK/dist" "$WORK/src" >/dev/null
 WHEEL=$(ls "$WORK"/dist/nsconv-*.whl)
 echo "wheel_check: built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) kB)"
 
