@@ -27,10 +27,11 @@ wheel-check: setup
 	bash scripts/wheel_check.sh
 
 # docs/performance.{json,md} and the README's performance table, all from this one run
+BENCH_MODEL := nsnet2-baseline
 bench: setup
-	$(NSCONV) export nsnet2-baseline -o out/bench-baseline
-	$(NSCONV) bench out/bench-baseline --json > out/bench-baseline.json
-	$(PY) scripts/perf_table.py out/bench-baseline.json --model nsnet2-baseline
+	$(NSCONV) export $(BENCH_MODEL) -o out/bench
+	$(NSCONV) bench out/bench --json > out/bench.json
+	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL)
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000

@@ -82,3 +82,23 @@ def test_bench_tflm_reference_ratio(report):
     text = bench.table(report)
     assert "RAM B" in text and "code B" in text and "vs TFLM" in text
     print("\n" + text)
+
+
+def test_published_performance_figures_are_generated():
+    """The README's performance block is what scripts/perf_table.py makes of the committed
+    docs/performance.json (written by `make bench`), and its TFLM column is the quoted table."""
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("perf_table", repo / "scripts" / "perf_table.py")
+    perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(perf)
+    report = json.loads((repo / "docs" / "performance.json").read_text())
+    readme = (repo / "README.md").read_text()
+    block = readme[readme.index(perf.BEGIN) + len(perf.BEGIN):readme.index(perf.END)]
+    assert block.strip() == perf.readme_block(report).strip()
+    assert report["tflm_cmsis_nn_reference"] == bench.TFLM_CMSIS_NN_REFERENCE
+    for r in report["results"]:
+        quoted = bench.TFLM_CMSIS_NN_REFERENCE["instructions_per_frame"][r["core"]]
+        assert f"| {quoted:,} |" in block
