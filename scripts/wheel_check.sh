@@ -35,7 +35,11 @@ WHEEL=$(ls "$WORK"/dist/nsconv-*.whl)
 echo "wheel_check: built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) kB)"
 
 # 2. the cached dependencies venv
-REQS=$(unzip -p "$WHEEL" '*.dist-info/METADATA' | grep '^Requires-Dist:' | grep -v 'extra ==' || true)
+REQS=$("$PY" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+print("\n".join(l for l in z.read(meta).decode().splitlines()
+                if l.startswith("Requires-Dist:") and "extra ==" not in l))' "$WHEEL")
 HASH=$( (cat constraints.txt; echo "$REQS"; "$PY" --version) | sha256sum | cut -c1-16)
 DEPS="$CACHE/wheel-deps-$HASH"
 if [ ! -f "$DEPS/.complete" ]; then
@@ -51,7 +55,9 @@ fi
 VENV="$WORK/venv"
 "$PY" -m venv --without-pip "$VENV"
 SITE=$(echo "$DEPS"/lib/python3*/site-packages)
-cp -al "$SITE/." "$(echo "$VENV"/lib/python3*/site-packages)/"
+# hard links when the cache and the temp dir share a file system, else a plain (slower) copy
+cp -al "$SITE/." "$(echo "$VENV"/lib/python3*/site-packages)/" 2>/dev/null \
+  || cp -a "$SITE/." "$(echo "$VENV"/lib/python3*/site-packages)/"
 "$VENV/bin/python" -m pip install -q --no-index -c constraints.txt "$WHEEL"
 NSCONV="$VENV/bin/nsconv"
 
