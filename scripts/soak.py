@@ -116,15 +116,18 @@ def main() -> int:
     ap.add_argument("--no-sanitize", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
-    res = soak(args.out, args.frames, args.seed, not args.no_sanitize,
-               log=lambda msg: print(msg, file=sys.stderr))
+    from nsconv import log
+
+    log.quiet_libraries()
+    log.quiet_native_output()  # the result alone on stdout, progress lines on stderr
+    res = soak(args.out, args.frames, args.seed, not args.no_sanitize, log=log.info)
     res = {"command": " ".join(["scripts/soak.py"] + sys.argv[1:]), **res}
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
-    return 0 if res["mismatched_frames"] == 0 else 1
+    return 0 if res["mismatched_frames"] == 0 else 3  # 3: a mismatch, as `nsconv verify`
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The CLI: bad input gets one line naming the file and the problem, and a non-zero exit."""
+"""The CLI: bad input gets one line naming the file and the problem, and exit status 1."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def run(*args, cwd=None):
 
 
 def _one_line_error(r, *needles):
-    assert r.returncode != 0
+    assert r.returncode == 1, r.stderr  # bad input (2 is usage, 3 a verification mismatch)
+    assert r.stdout == ""
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("nsconv: error:")]
     assert len(lines) == 1, r.stderr
     assert "Traceback" not in r.stderr
@@ -71,3 +72,16 @@ def test_enhance_writes_wav(baseline_out, tmp_path):
     x, _ = sf.read(DATA / "p232_043_noisy.wav")
     assert sr == 16000 and len(y) == len(x)
     assert 0 < np.std(y) < np.std(x)  # noise removed, something left
+
+
+def test_enhance_corrupt_converted_model(baseline_out, tmp_path):
+    """A converted OUT whose TFLite file is cut short: one line naming that file."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(baseline_out, out, ignore=shutil.ignore_patterns("c", "firmware"))
+    tfl = out / "tflite" / "final.tflite"
+    tfl.write_bytes(tfl.read_bytes()[:5000])
+    r = run("enhance", out, DATA / "0072_noisy.wav", tmp_path / "o.wav")
+    _one_line_error(r, tfl, "TFLM cannot load")
+    assert not (tmp_path / "o.wav").exists()

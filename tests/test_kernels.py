@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The C kernels (firmware/kernels) and qmath's reference ops against TFLM, value for value, on
+"""The C kernels (firmware/kernels) and the reference ops against TFLM, value for value, on
 the host: the checks of kernel_checks.py (see its docstring) with the kernels built into a test
 driver under AddressSanitizer and UndefinedBehaviorSanitizer (tests/kernel_harness/harness.c).
 """

@@ -10,12 +10,13 @@ the input zero point.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 
-from nsconv.quant.manifest import ExitEntry, Manifest
-from nsconv.quant.quantize import TensorRef
+from nsconv.errors import bad_model
+from nsconv.quant.manifest import ExitEntry, Manifest, TensorRef
 
 ARENA_BYTES = 1 << 20
 
@@ -24,10 +25,10 @@ def requantize_state(q: np.ndarray, src: TensorRef, dst: TensorRef) -> np.ndarra
     """State output (src quantization) -> state input (dst quantization), TFLM QUANTIZE."""
     if src.scale == dst.scale and src.zero_point == dst.zero_point:
         return q.astype(np.int8, copy=True)
-    from nsconv.quant import qmath
+    from nsconv.quant import params, refops
 
-    params = qmath.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
-    return qmath.requantize_s8(params, q)
+    params = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
+    return refops.requantize_s8(params, q)
 
 
 class TflmExit:
@@ -37,14 +38,20 @@ class TflmExit:
         from tflite_micro.python.tflite_micro import runtime
 
         self.entry = entry
-        self.model = (Path(root) / entry.tflite).read_bytes()
+        self.path = Path(root) / entry.tflite
+        self.model = self.path.read_bytes()
         config = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all
                   else runtime.InterpreterConfig.kAllocationRecording)
-        self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=ARENA_BYTES,
-                                                     intrepreter_config=config)
+        with bad_model("TFLM cannot load this model", self.path, (RuntimeError, struct.error)):
+            self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=ARENA_BYTES,
+                                                         intrepreter_config=config)
 
     def invoke(self, features_q: np.ndarray, states: dict[str, np.ndarray]):
         """-> (mask int8[bins], {layer: state output int8 in the output's quantization})."""
+        with bad_model("the model does not match manifest.json", self.path, (RuntimeError,)):
+            return self._invoke(features_q, states)
+
+    def _invoke(self, features_q: np.ndarray, states: dict[str, np.ndarray]):
         e = self.entry
         self.interp.set_input(features_q.reshape(self._shape(e.features.position)).astype(np.int8),
                               e.features.position)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv import log
+from nsconv.cli.base import emit, json_option, main
 
 
 def _weights(ctx, param, value: str | None) -> tuple[float, ...] | None:
@@ -57,12 +59,14 @@ def _weights(ctx, param, value: str | None) -> tuple[float, ...] | None:
               help="Size of the fixed validation set (mixtures).")
 @click.option("--weights", type=click.Choice(["float16", "float32"]), default="float16",
               show_default=True, help="Storage of the trained weights.")
+@json_option
 def train(model: str, out: Path, audio: Path | None, held_out: Path | None, style: str,
-          scheme: str, init: Path | None, seed: int, **recipe) -> None:
+          scheme: str, init: Path | None, seed: int, as_json: bool, **recipe) -> None:
     """Train Dynamic nsNet2 exits on MODEL's backbone (CPU, real speech and noise mixtures)."""
     from nsconv.train.trainer import train as run
 
     style = {"a": "direct", "b": "split", "c": "channel"}.get(style, style)
     path = run(model, out, style=style, scheme=scheme, init=init, seed=seed, audio=audio,
-               held_out=held_out, **recipe)
-    click.echo(f"wrote {path}")
+               held_out=held_out, progress=sys.stderr.isatty(), log=log.info, **recipe)
+    emit(as_json, {"model": str(path), "style": style, "scheme": scheme, "seed": seed},
+         f"wrote {path}")

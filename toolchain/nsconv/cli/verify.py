@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from nsconv.cli.base import main
+from nsconv import log
+from nsconv.cli.base import EXIT_MISMATCH, json_option, main
 
 
 @main.command()
@@ -20,17 +21,19 @@ from nsconv.cli.base import main
 @click.option("--exit-schedule", "schedule", type=click.Choice(["fixed", "random"]),
               default="fixed", show_default=True)
 @click.option("--sanitize", is_flag=True, help="Build the C with ASan/UBSan.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str,
            sanitize: bool, as_json: bool) -> None:
-    """Generated C vs TFLM on every exit, every frame; exit status 0 only if all equal."""
-    from nsconv.audio.wav import read_wav
+    """Generated C vs TFLM on every exit, every frame. Exit status 0 if all equal, 3 if not."""
+    from nsconv.audio.wav import read_wav_any_rate
     from nsconv.check.verify import verify as run
 
     for a in audio:
-        read_wav(a)
+        read_wav_any_rate(a)  # the rate is checked against the model's front end later
     report = run(out, frames=frames, audio=list(audio) or None, schedule=schedule,
-                 sanitize=sanitize, log=None if as_json else click.echo)
+                 sanitize=sanitize, log=log.info)
     click.echo(report.dumps() if as_json else report.table())
     if not report.ok:
-        sys.exit(1)
+        if not as_json:
+            log.info("verification FAILED: the C differs from TFLM (exit status 3)")
+        sys.exit(EXIT_MISMATCH)

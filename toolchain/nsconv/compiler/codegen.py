@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """C code generation for the merged early-exit graph (stage "codegen").
 
-Python computes every quantization constant (nsconv.qmath, TFLM's Prepare arithmetic) and
+Python computes every quantization constant (nsconv.quant.params, TFLM's Prepare arithmetic) and
 builds a view of the program (names, offsets, parameter values, schedule blocks); the Jinja2
 templates in templates/ write all C text. Output is deterministic: the same inputs give the
 same bytes.
 
 Files: nsn_model.h (API, exit enum, state rule, sizes), nsn_model.c (parameters, tables, step
 function), nsn_weights.h/.c (constants named after their TFLite tensors, shared ones once),
-nsn_provenance.h (tool version, command line, source hashes).
+nsn_provenance.h (tool version, the options as a path-free command line, source model name
+and sha256, sha256 of every exit's TFLite file): no paths, so the same model and options give
+the same bytes in any output folder.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from nsconv import __version__
 from nsconv.compiler.graph_merge import MergedGraph, MergedOp, ValueKind, merge_dir, scope_free
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
-from nsconv.errors import NsconvError
-from nsconv.quant import qmath
+from nsconv.errors import NsconvError, bad_model
+from nsconv.quant import params
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
 
@@ -133,10 +135,6 @@ def layer_name(tensor_name: str) -> str:
     first = scope_free(tensor_name.split(";")[0])
     parts = first.split("/")
     return c_identifier("/".join(parts[:-1]) if len(parts) > 1 else first)
-
-
-def _qact(a: Activation) -> qmath.Activation:
-    return qmath.Activation[a.value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,10 +278,10 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         key = (kind, q.scale, q.zero_point)
         if key not in luts:
             if kind is OpKind.LOGISTIC:
-                table = qmath.logistic_table_s8(q.scale, q.zero_point)
+                table = params.logistic_table_s8(q.scale, q.zero_point)
                 out_q = LOGISTIC_OUT
             else:
-                table = qmath.tanh_table_s8(q.scale, q.zero_point)
+                table = params.tanh_table_s8(q.scale, q.zero_point)
                 out_q = TANH_OUT
             name = names.take(f"{SYMBOL_PREFIX}{kind.value.lower()}_table_{len(lut_list)}")
             luts[key] = name
@@ -308,7 +306,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
             return None
         key = (layer, src, dst)
         if key not in sp_names:
-            rp = qmath.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
+            rp = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
             name = names.take(f"{SYMBOL_PREFIX}{c_identifier(layer)}_state_requantize")
             sp_names[key] = name
             state_params.append({"name": name, "layer": layer,
@@ -470,7 +468,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     sources = ", ".join(f"{merged.exits[k].name} op {i}" for k, i in op.sources)
     view = {
         "is_end": False, "id": op.id, "kind": op.kind.value, "sym": base,
-        "activation": "" if op.activation is Activation.NONE else op.activation.value,
+        "activation": "" if op.activation is Activation.NONE else op.activation.name,
         "sources": sources,
         "title": ("(all exits)" if len(op.exits) == len(merged.exits) else
                   "(exit" + ("s " if len(op.exits) > 1 else " ")
@@ -499,7 +497,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     for o in outs:
         view["shape_lines"].append(f"out {ptr(o.id)} {shape(o.shape)}, {_quant_text(o.quant)}")
 
-    act = _qact(op.activation)
+    act = op.activation
     kind = op.kind
     if kind is OpKind.FULLY_CONNECTED:
         x = vals[op.inputs[0].value]
@@ -507,7 +505,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
         y = outs[0]
         n_out, n_in = wc.shape
         assert wc.quant is not None
-        p = qmath.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
+        p = params.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
                             y.quant.scale, y.quant.zero_point, n_out, act)
         view["weights"] = const_names[wc.id]
         view["bias"] = folded_names[op.id]
@@ -539,11 +537,11 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
         args = (qa.scale, qa.zero_point, qb.scale, qb.zero_point, y.quant.scale,
                 y.quant.zero_point, act)
         if kind is OpKind.ADD:
-            p, ctype, fields = qmath.add_params(*args), "nsn_add_params", _ADD_FIELDS
+            p, ctype, fields = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
         elif kind is OpKind.SUB:
-            p, ctype, fields = qmath.sub_params(*args), "nsn_add_params", _ADD_FIELDS
+            p, ctype, fields = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
         else:
-            p, ctype, fields = qmath.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
+            p, ctype, fields = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
         view["structs"] = [{"ctype": ctype, "name": f"{base}_params",
                             "fields": _fields(p, fields)}]
     elif kind in (OpKind.LOGISTIC, OpKind.TANH):
@@ -551,7 +549,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     elif kind is OpKind.QUANTIZE:
         x = vals[op.inputs[0].value]
         y = outs[0]
-        p = qmath.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+        p = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
                                     y.quant.zero_point)
         view["structs"] = [{"ctype": "nsn_requantize_params", "name": f"{base}_params",
                             "fields": _fields(p, ("input_offset", "output_offset", "multiplier",
@@ -570,12 +568,15 @@ def render(view: dict) -> dict[str, str]:
 def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
              alignment: int = 4) -> CodegenResult:
     """Generate the C sources for the nsconv output directory `out_dir` into `dest`
-    (default OUT/c). Returns the files written and the merged graph and plan."""
+    (default OUT/c). Returns the files written and the merged graph and plan. command_line
+    is recorded in nsn_provenance.h; it should name options, not paths (the CLI passes
+    nsconv.cli.base.provenance_command), or the output depends on where it was written."""
     out_dir = Path(out_dir)
     dest = Path(dest) if dest is not None else out_dir / "c"
-    manifest, merged = merge_dir(out_dir)
-    mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
-    view = build_view(manifest, merged, mp, command_line)
+    with bad_model("cannot generate C for this model", out_dir):
+        manifest, merged = merge_dir(out_dir)
+        mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
+        view = build_view(manifest, merged, mp, command_line)
     texts = render(view)
     dest.mkdir(parents=True, exist_ok=True)
     files = []

@@ -23,26 +23,25 @@ the masks of every exit for one clip.
 
 from __future__ import annotations
 
-import os
+import json
+import math
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import json  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from nsconv.audio import frontend  # noqa: E402
-from nsconv.audio.wav import read_wav  # noqa: E402
-from nsconv.errors import NsconvError  # noqa: E402
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.errors import NsconvError
 
 METRICS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 ENGINES = ("float", "tflm", "c")
-FRAMES_PER_SECOND = frontend.SAMPLE_RATE / frontend.HOP
+FRAMES_PER_SECOND = frontend.SAMPLE_RATE / frontend.HOP  # the default front end's
+# PESQ-wb and DNSMOS are defined at 16 kHz: clean and enhanced audio of a model at another
+# rate are resampled to it for scoring (audio.wav.resample: scipy.signal.resample_poly).
+METRIC_RATE = 16000
 LABELS = {"pesq_wb": "PESQ-wb", "stoi": "STOI", "si_sdr": "SI-SDR (dB)",
           "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
 
@@ -124,7 +123,12 @@ class Dnsmos:
                 "dnsmos_ovrl": float(np.mean(ovr))}
 
 
-def clip_metrics(clean: np.ndarray, x: np.ndarray, dnsmos: Dnsmos | None) -> dict[str, float]:
+def clip_metrics(clean: np.ndarray, x: np.ndarray, dnsmos: Dnsmos | None,
+                 rate: int = METRIC_RATE) -> dict[str, float]:
+    if rate != METRIC_RATE:
+        from nsconv.audio.wav import resample
+
+        clean, x = resample(clean, rate, METRIC_RATE), resample(x, rate, METRIC_RATE)
     m = {"pesq_wb": pesq_wb(clean, x), "stoi": stoi(clean, x), "si_sdr": si_sdr(clean, x)}
     if dnsmos is not None:
         m.update(dnsmos(x))
@@ -209,33 +213,18 @@ def evaluate(model: str | Path, audio: str | Path,
     (PNG paths, written to `figures` when given)."""
     from tqdm import tqdm
 
-    from nsconv.check.engine import Enhancer, converted_dir
+    from nsconv.check.engine import converted_dir
     from nsconv.quant.manifest import Manifest
 
-    engines = (engines,) if isinstance(engines, str) else tuple(engines)
-    for e in engines:
-        if e not in ENGINES:
-            raise NsconvError(f"unknown engine {e!r} (choose from {', '.join(ENGINES)})")
-    if not engines:
-        raise NsconvError("no engine to evaluate")
+    engines = _engines(engines)
     audio = Path(audio)
     pairs = find_pairs(audio)
     out_dir = converted_dir(model)
     manifest = Manifest.load(out_dir)
-    names = [e.name for e in manifest.exits]
-    if exits:
-        for n in exits:
-            manifest.exit(n)
-        names = [n for n in names if n in exits]
+    names = _exit_names(manifest, exits)
     scorer = Dnsmos() if dnsmos else None
-
-    data = []
-    for p in pairs:
-        clean, noisy = read_wav(p.clean), read_wav(p.noisy)
-        n = min(len(clean), len(noisy))
-        clean, noisy = clean[:n], noisy[:n]
-        spec = frontend.stft(noisy)
-        data.append((p, clean, noisy, spec, frontend.features(spec)))
+    fe = manifest.frontend  # audio at another rate is refused by read_wav, one line
+    data = _load_pairs(pairs, fe)
     mask_pair = mask_clip or pairs[0].name
     if mask_pair not in [p.name for p in pairs]:
         raise NsconvError(f"no pair named {mask_pair!r} for the mask figure", audio)
@@ -245,39 +234,13 @@ def evaluate(model: str | Path, audio: str | Path,
                dynamic_ncols=True, leave=False)
     noisy_pp = {}
     for p, clean, noisy, _, _ in data:
-        noisy_pp[p.name] = clip_metrics(clean, noisy, scorer)
+        noisy_pp[p.name] = clip_metrics(clean, noisy, scorer, fe.rate)
         bar.update(1)
-
-    by_engine: dict[str, list[dict]] = {}
-    masks_for_figure: dict[str, np.ndarray] = {}
+    run = _Run(out_dir, manifest, data, scorer, fe, mask_pair, bar, log)
     with tempfile.TemporaryDirectory(prefix="nsconv-eval-") as tmp:
         c_engine = _CEngine(out_dir, Path(tmp)) if "c" in engines else None
-        for eng in engines:
-            rows = []
-            for name in names:
-                entry = manifest.exit(name)
-                if eng == "c":
-                    def mask_fn(f, entry=entry):
-                        return c_engine.masks(f, entry)
-                else:
-                    mask_fn = Enhancer(out_dir, name, eng).masks
-                pp = {}
-                for p, clean, noisy, spec, feats in data:
-                    m = mask_fn(feats)
-                    y = frontend.istft(frontend.apply_mask(spec, m))[: len(noisy)]
-                    pp[p.name] = clip_metrics(clean, y, scorer)
-                    if eng == engines[0] and p.name == mask_pair:
-                        masks_for_figure[name] = m
-                    bar.update(1)
-                row = {"name": name, "engine": eng, "after": entry.after,
-                       "head": list(entry.head), "macs_per_frame": entry.macs_per_frame,
-                       "macs_per_second": entry.macs_per_frame * FRAMES_PER_SECOND,
-                       "params": entry.params, **_summary(pp), "per_pair": pp}
-                rows.append(row)
-                log(f"{eng:>5} {name:<8} {row['macs_per_second'] / 1e6:7.1f} MMAC/s  "
-                    f"PESQ-wb {row['pesq_wb']:.3f}  STOI {row['stoi']:.3f}  "
-                    f"SI-SDR {row['si_sdr']:6.2f}  DNSMOS OVRL {row['dnsmos_ovrl']:.3f}")
-            by_engine[eng] = rows
+        by_engine = {eng: [run.score_exit(eng, name, c_engine, eng == engines[0])
+                           for name in names] for eng in engines}
     bar.close()
 
     noisy_summary = {**_summary(noisy_pp), "per_pair": noisy_pp}
@@ -286,15 +249,87 @@ def evaluate(model: str | Path, audio: str | Path,
     report = {
         "model": str(model), "converted": str(out_dir), "audio": str(audio),
         "pairs": [p.name for p in pairs], "engines": list(engines),
-        "frames_per_second": FRAMES_PER_SECOND,
+        "frames_per_second": fe.rate / fe.hop, "sample_rate": fe.rate,
         "noisy": noisy_summary, "exits": by_engine[engines[0]], "by_engine": by_engine,
         "checks": _checks(by_engine, noisy_summary),
         "figures": [],
     }
     if figures is not None:
-        report["figures"] = write_figures(report, Path(figures), masks_for_figure, data,
+        report["figures"] = write_figures(report, Path(figures), run.masks_for_figure, data,
                                           mask_pair)
     return report
+
+
+def _engines(engines: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    engines = (engines,) if isinstance(engines, str) else tuple(engines)
+    for e in engines:
+        if e not in ENGINES:
+            raise NsconvError(f"unknown engine {e!r} (choose from {', '.join(ENGINES)})")
+    if not engines:
+        raise NsconvError("no engine to evaluate")
+    return engines
+
+
+def _exit_names(manifest, exits: list[str] | None) -> list[str]:
+    names = [e.name for e in manifest.exits]
+    if exits:
+        for n in exits:
+            manifest.exit(n)  # refuses an unknown name
+        names = [n for n in names if n in exits]
+    return names
+
+
+def _load_pairs(pairs, fe) -> list[tuple]:
+    """(pair, clean, noisy, noisy STFT, features) per pair, trimmed to a common length."""
+    data = []
+    for p in pairs:
+        clean, noisy = read_wav(p.clean, fe), read_wav(p.noisy, fe)
+        n = min(len(clean), len(noisy))
+        clean, noisy = clean[:n], noisy[:n]
+        spec = frontend.stft(noisy, fe)
+        data.append((p, clean, noisy, spec, frontend.features(spec, fe)))
+    return data
+
+
+@dataclass
+class _Run:
+    """What scoring one exit with one engine needs; collects the masks for the figure."""
+
+    out_dir: Path
+    manifest: object
+    data: list
+    scorer: object
+    fe: object
+    mask_pair: str
+    bar: object
+    log: object
+    masks_for_figure: dict = field(default_factory=dict)
+
+    def score_exit(self, eng: str, name: str, c_engine, keep_masks: bool) -> dict:
+        from nsconv.check.engine import Enhancer
+
+        entry = self.manifest.exit(name)
+        if eng == "c":
+            def mask_fn(f):
+                return c_engine.masks(f, entry)
+        else:
+            mask_fn = Enhancer(self.out_dir, name, eng).masks
+        pp = {}
+        for p, clean, noisy, spec, feats in self.data:
+            m = mask_fn(feats)
+            y = frontend.istft(frontend.apply_mask(spec, m, self.fe), self.fe)[: len(noisy)]
+            pp[p.name] = clip_metrics(clean, y, self.scorer, self.fe.rate)
+            if keep_masks and p.name == self.mask_pair:
+                self.masks_for_figure[name] = m
+            self.bar.update(1)
+        row = {"name": name, "engine": eng, "after": entry.after,
+               "head": list(entry.head), "macs_per_frame": entry.macs_per_frame,
+               "macs_per_second": entry.macs_per_frame * self.fe.rate / self.fe.hop,
+               "params": entry.params, **_summary(pp), "per_pair": pp}
+        self.log(f"{eng:>5} {name:<8} {row['macs_per_second'] / 1e6:7.1f} MMAC/s  "
+                 f"PESQ-wb {row['pesq_wb']:.3f}  STOI {row['stoi']:.3f}  "
+                 f"SI-SDR {row['si_sdr']:6.2f}  DNSMOS OVRL {row['dnsmos_ovrl']:.3f}")
+        return row
 
 
 def _checks(by_engine: dict[str, list[dict]], noisy: dict) -> dict:
@@ -398,8 +433,8 @@ def write_figures(report: dict, dest: Path, masks: dict[str, np.ndarray], data,
         spec = next(d[3] for d in data if d[0].name == mask_pair)
         n = len(masks) + 1
         fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n), sharex=True)
-        t = len(spec) / FRAMES_PER_SECOND
-        extent = (0, t, 0, frontend.SAMPLE_RATE / 2000)
+        t = len(spec) / report["frames_per_second"]
+        extent = (0, t, 0, report["sample_rate"] / 2000)
         axes[0].imshow(10 * np.log10(np.abs(spec.T) ** 2 + 1e-12), origin="lower",
                        aspect="auto", extent=extent, cmap="magma")
         axes[0].set_title(f"{mask_pair}: noisy power (dB)", fontsize=9)

@@ -25,16 +25,12 @@ PyTorch-style ONNX graph that `onnx_import.import_onnx` reads back.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from nsconv.errors import NsconvError  # noqa: E402
-from nsconv.model.netspec import GRU, Dense, ExitSpec, Layer, NetSpec  # noqa: E402
+from nsconv.errors import NsconvError
+from nsconv.model.netspec import GRU, Dense, ExitSpec, Layer, NetSpec
 
 EXIT_STAGES = ("gru1", "gru2", "fc2")
 STYLES = ("direct", "split", "channel")

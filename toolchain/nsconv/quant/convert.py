@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from nsconv.audio import frontend
-from nsconv.errors import NsconvError
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
+from nsconv.errors import NsconvError, bad_model
+from nsconv.log import info, progress
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
 from nsconv.outdir import atomic_output_dir
@@ -49,30 +52,43 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=print) -> Manifest:
+            log=info, frontend: FrontendSpec | None = None) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
-        convert_into(model, tmp, clips, log)
+        convert_into(model, tmp, clips, log, frontend)
     return Manifest.load(out)
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=print) -> Manifest:
-    """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
+                 log=info, frontend: FrontendSpec | None = None) -> Manifest:
+    """Write tflite/, model file and manifest.json into the (new, empty) directory dest.
+
+    The front end is `frontend` when given (--frontend), else the model's own (.npz spec,
+    ONNX metadata_props "nsconv.frontend"), else the DNS NSNet2 default."""
     clips = clips or calibration_clips()
+    if not clips:
+        raise NsconvError("no calibration audio: the bundled clips are missing (pass --calib)")
     path, spec = load_model(model, work=dest)
-    feats = calibration_features(clips)
+    fe = frontend or model_frontend(path, spec)
+    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
+    fe.check_features(bins, path)
+    if isinstance(spec, NetSpec):
+        spec = replace(spec, frontend=fe)
+    if not fe.is_default:
+        log(f"{path.name}: front end {fe.describe()}")
+    with bad_model("cannot convert this model", path):
+        return _convert_loaded(path, spec, dest, clips, log, fe)
+
+
+def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log, fe) -> Manifest:
+    feats = calibration_features(clips, fe)
     frames = sum(len(f) for f in feats)
     entries = []
-    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
-    if bins != frontend.N_BINS:
-        raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
-                          f"gives {frontend.N_BINS}", path)
     if isinstance(spec, NetSpec):
         log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
             f"{frames} frames, closed loop")
         converted = [convert_exit(spec, ex, record_closed_loop(spec, ex, feats))
-                     for ex in spec.exits]
+                     for ex in progress(spec.exits, "convert")]
         _check_shared_states(converted, path)
         for ex, q in zip(spec.exits, converted, strict=True):
             entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),
@@ -87,9 +103,17 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
         entries.append(_write_exit(dest, q, "", (), macs, params, log))
         model_file = spec.saved_model.name
     manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
-                        tuple(entries), tuple(p.name for p in clips), frames)
+                        tuple(entries), tuple(p.name for p in clips), frames, fe)
     manifest.save()
     return manifest
+
+
+def model_frontend(path: Path, spec) -> FrontendSpec:
+    """The front end a model carries: its NetSpec's, or its ONNX file's metadata_props."""
+    own = getattr(spec, "frontend", DEFAULT_FRONTEND)
+    if own.is_default and path.suffix.lower() == ".onnx":
+        return FrontendSpec.from_onnx(path) or own
+    return own
 
 
 def _write_exit(tmp: Path, q, after: str, head: tuple[str, ...], macs: int, params: int,

@@ -7,11 +7,49 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
-from nsconv.quant.quantize import StateRef, TensorRef
 
 FORMAT = "nsconv-manifest-1"
 STATE_POLICY = "requantize-to-input"
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A model input/output: subgraph tensor index, tensor name, int8 quantization."""
+
+    index: int
+    position: int  # place among the subgraph's inputs (or outputs): TFLM addresses them so
+    name: str
+    scale: float
+    zero_point: int
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "position": self.position, "name": self.name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
+    @staticmethod
+    def from_json(d: dict) -> TensorRef:
+        return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
+                         int(d["zero_point"]))
+
+
+@dataclass(frozen=True)
+class StateRef:
+    layer: str
+    size: int
+    input: TensorRef
+    output: TensorRef
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "size": self.size, "input": self.input.to_json(),
+                "output": self.output.to_json()}
+
+    @staticmethod
+    def from_json(d: dict) -> StateRef:
+        return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
+                        TensorRef.from_json(d["output"]))
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,7 @@ class Manifest:
     exits: tuple[ExitEntry, ...]
     calibration: tuple[str, ...]
     calibration_frames: int
+    frontend: FrontendSpec = DEFAULT_FRONTEND  # manifests without one are the DNS default
 
     def exit(self, name: str) -> ExitEntry:
         for e in self.exits:
@@ -61,18 +100,12 @@ class Manifest:
 
     def to_json(self) -> dict:
         from nsconv import __version__
-        from nsconv.audio import frontend
-
         return {
             "format": FORMAT,
             "nsconv_version": __version__,
             "source_model": {"path": self.source_path, "sha256": self.source_sha256},
             "model": self.model_file,
-            "frontend": {"sample_rate": frontend.SAMPLE_RATE, "window": "sqrt-hann-symmetric",
-                         "win_len": frontend.WIN_LEN, "hop": frontend.HOP,
-                         "n_fft": frontend.N_FFT, "bins": frontend.N_BINS,
-                         "feature": "log10(max(|X|^2, 1e-12))",
-                         "min_gain": frontend.MIN_GAIN},
+            "frontend": self.frontend.to_json(),
             "state_policy": STATE_POLICY,
             "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
             "exits": [e.to_json() for e in self.exits],
@@ -92,8 +125,16 @@ class Manifest:
                 raise NsconvError(f"unknown manifest format {d.get('format')!r}", path)
             return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
                             d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
-                            tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]))
+                            tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]),
+                            _frontend(d.get("frontend"), path))
         except NsconvError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
             raise NsconvError(f"malformed manifest ({type(exc).__name__}: {exc})", path) from None
+
+
+def _frontend(d, path: Path) -> FrontendSpec:
+    """The manifest's front end; manifests written before it was stored held the default."""
+    if isinstance(d, dict) and "rate" in d:
+        return FrontendSpec.from_json(d, path)
+    return DEFAULT_FRONTEND

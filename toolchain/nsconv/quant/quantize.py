@@ -24,47 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.audio import frontend
-from nsconv.audio.wav import read_wav
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
+from nsconv.audio.wav import read_wav_resampled
 from nsconv.model.netspec import ExitSpec, NetSpec
 from nsconv.model.stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name
+from nsconv.quant.manifest import StateRef, TensorRef
 from nsconv.resources import CALIB_DIR
-
-
-@dataclass(frozen=True)
-class TensorRef:
-    """A model input/output: subgraph tensor index, tensor name, int8 quantization."""
-
-    index: int
-    position: int  # place among the subgraph's inputs (or outputs): TFLM addresses them so
-    name: str
-    scale: float
-    zero_point: int
-
-    def to_json(self) -> dict:
-        return {"index": self.index, "position": self.position, "name": self.name,
-                "scale": self.scale, "zero_point": self.zero_point}
-
-    @staticmethod
-    def from_json(d: dict) -> TensorRef:
-        return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
-                         int(d["zero_point"]))
-
-
-@dataclass(frozen=True)
-class StateRef:
-    layer: str
-    size: int
-    input: TensorRef
-    output: TensorRef
-
-    def to_json(self) -> dict:
-        return {"layer": self.layer, "size": self.size, "input": self.input.to_json(),
-                "output": self.output.to_json()}
-
-    @staticmethod
-    def from_json(d: dict) -> StateRef:
-        return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
-                        TensorRef.from_json(d["output"]))
 
 
 @dataclass(frozen=True)
@@ -80,8 +46,11 @@ def calibration_clips() -> list[Path]:
     return sorted(CALIB_DIR.glob("*.wav"))
 
 
-def calibration_features(clips: list[Path]) -> list[np.ndarray]:
-    return [frontend.features(frontend.stft(read_wav(p))) for p in clips]
+def calibration_features(clips: list[Path], spec: FrontendSpec = DEFAULT_FRONTEND) -> list[np.ndarray]:
+    """Features of the calibration clips in the model's front end. Clips at another rate (the
+    bundled ones are 16 kHz) are resampled to it first (audio.wav.read_wav_resampled)."""
+    return [frontend.features(frontend.stft(read_wav_resampled(p, spec.rate), spec), spec)
+            for p in clips]
 
 
 def record_closed_loop(spec: NetSpec, ex: ExitSpec, feats: list[np.ndarray]) -> list[dict]:

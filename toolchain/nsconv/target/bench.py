@@ -36,11 +36,12 @@ import numpy as np
 from nsconv import __version__
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
+from nsconv.log import progress
 from nsconv.target import qemu
 from nsconv.target.boards import elf_sections
-from nsconv.target.firmware import TARGETS, ensure_exported, resolve_target
+from nsconv.target.firmware import TARGETS, ensure_exported, exported_cores, resolve_target
 
-FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz
+FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz: the default front end's (project.frontend)
 DEFAULT_FRAMES = 100
 ESTIMATE_NOTE = ("mhz_for_real_time_estimate is an ESTIMATE, not a measurement: (network + "
                  "front end instructions per frame) x 100 frames/s / 1e6, i.e. the clock that "
@@ -118,34 +119,36 @@ def _profile(stdout: str) -> tuple[int, dict[str, int], dict[str, dict[str, int]
     return int(model[1]), stack, ops
 
 
-def _bench_audio(dest: Path, frames: int) -> Path:
+def _bench_audio(dest: Path, frames: int, fe=frontend.DEFAULT) -> Path:
     """Real noisy speech of at least `frames` frames: the bundled clips, concatenated (and
-    repeated) as needed."""
-    from nsconv.audio.wav import read_wav, write_wav
+    repeated) as needed, resampled to the model's rate when it is not theirs."""
+    from nsconv.audio.wav import read_wav_resampled, write_wav
     from nsconv.quant.quantize import calibration_clips
 
     clips = calibration_clips()
     if not clips:
         raise NsconvError("no bundled audio clips found")
     parts, total, i = [], 0, 0
-    while frontend.num_frames(total) < frames:
-        x = read_wav(clips[i % len(clips)])
+    while frontend.num_frames(total, fe) < frames:
+        x = read_wav_resampled(clips[i % len(clips)], fe.rate)
         parts.append(x)
         total += len(x)
         i += 1
-    write_wav(dest, np.concatenate(parts))
+    write_wav(dest, np.concatenate(parts), fe.rate)
     return dest
 
 
 def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str] | None = None,
           frames: int = DEFAULT_FRAMES, audio: Path | None = None, log=None) -> dict:
-    """Measure instructions per frame of each exit on each core (default: all exits on
-    cortex-m4, cortex-m7 and cortex-m55), `frames` frames per exit. Returns the JSON-ready
-    report: {"results": [one record per core and exit], ...}; see the module docstring."""
+    """Measure instructions per frame of each exit on each core, `frames` frames per exit.
+    Default exits: all; default cores: those OUT was exported for, else every core in
+    TARGETS. A core OUT holds no firmware for is exported and built in a temporary directory,
+    never in OUT. Returns the JSON-ready report: {"results": [one record per core and exit],
+    ...}; see the module docstring."""
     say = log or (lambda msg: None)
     if frames < 1:
         raise NsconvError(f"frames must be at least 1, got {frames}")
-    cores = list(cores) if cores else list(TARGETS)
+    cores = list(cores) if cores else (exported_cores(out_dir) or list(TARGETS))
     resolved = []
     for c in cores:
         core, b = resolve_target(c)
@@ -160,8 +163,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
         chosen: list[str] | None = None
         total = 0
         source = None
-        for core in resolved:
-            project = ensure_exported(out_dir, core, command_line="nsconv bench", log=say)
+        for core in progress(resolved, "bench"):
+            project = ensure_exported(out_dir, core, log=say, scratch=tmp_path / "firmware")
             names = [e.name for e in project.exits]
             if chosen is None:
                 chosen = list(exits) if exits else names
@@ -171,8 +174,9 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                     raise NsconvError("an exit is named twice")
                 total = frames * len(chosen)
                 source = Path(audio) if audio is not None else \
-                    _bench_audio(tmp_path / "bench.wav", total)
-                available = frontend.num_frames(len(_samples(source)))
+                    _bench_audio(tmp_path / "bench.wav", total, project.frontend)
+                available = frontend.num_frames(len(_samples(source, project.frontend)),
+                                                project.frontend)
                 if available < total:
                     raise NsconvError(f"{available} frames of audio, the bench needs {total} "
                                       f"({frames} per exit)", source)
@@ -214,7 +218,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                     "instructions_per_mac": round(s.mean / info.macs_per_frame, 3)
                     if info.macs_per_frame else None,
                     "frontend_instructions_per_frame": round(s.frontend_mean, 1),
-                    "mhz_for_real_time_estimate": round(per_frame * FRAMES_PER_SECOND / 1e6, 2),
+                    "mhz_for_real_time_estimate": round(
+                        per_frame * project.frontend.rate / project.frontend.hop / 1e6, 2),
                     "weights_bytes": info.const_bytes,
                     **sizes,
                 })
@@ -263,10 +268,10 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
     }
 
 
-def _samples(path: Path) -> np.ndarray:
+def _samples(path: Path, fe=frontend.DEFAULT) -> np.ndarray:
     from nsconv.audio.wav import read_wav
 
-    return read_wav(path)
+    return read_wav(path, fe)
 
 
 def table(report: dict) -> str:

@@ -10,15 +10,17 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
     model/              the generated network (nsconv.codegen): nsn_model.[ch], nsn_weights.[ch]
     app/                nsn_stream.[ch] (board-independent streaming API), nsn_wav.[ch],
                         nsn_app_main.c (the wav-streaming firmware main)
-    frontend/           the C audio front end
+    frontend/           the C audio front end; nsn_frontend_config.h and nsn_frontend_tables.c
+                        generated for the model's front end (firmware/frontend/gen_tables.py)
     kernels/            the int8 kernel library
     boards/common/, boards/<board>/, boards/host/   start-up, port layer, linker script
     mk/                 common.mk, arm.mk, host.mk: the flags every nsconv build uses
     audio/input.wav     a real noisy recording, the default input of `make run`
 
-Everything but model/, Makefile, README.md and export.json is a copy of firmware/ in this
-repository, so the project builds the same bits as the tests. `--target host` keeps what the
-code generator has always written: the network's C in OUT/c.
+Everything but model/, the two generated front-end files, Makefile, README.md and
+export.json (and audio/input.wav, resampled when the model's rate is not 16 kHz) is a copy
+of firmware/ in this repository, so the project builds the same bits as the tests.
+`--target host` keeps what the code generator has always written: the network's C in OUT/c.
 
 Before anything is written, the model is checked against the target board's memory (board
 profile in nsconv.boards): constants that cannot fit are refused with one sentence naming the
@@ -38,26 +40,53 @@ from pathlib import Path
 import jinja2
 
 from nsconv import __version__
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
-from nsconv.target.boards import Board, ImageSize, board
+from nsconv.target.boards import BOARDS, Board, ImageSize, board
 
 DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
 EXPORT_FORMAT = "nsconv-firmware-1"
 EXPORT_FILE = "export.json"
 HOST = "host"
 
-# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>).
-TARGETS: dict[str, str] = {
-    "cortex-m4": "mps2-an386",
-    "cortex-m7": "mps2-an500",
-    "cortex-m55": "mps3-an547",
-}
+# Target (core) -> the QEMU board that emulates it (firmware/boards/<board>), from the board
+# profiles: the one list of cores (the CLI's --target / --core choices come from here).
+TARGETS: dict[str, str] = {b.core: b.name for b in BOARDS}
+# The core `nsconv run` uses when OUT holds no firmware export and none is named.
+DEFAULT_CORE = "cortex-m55"
 APP_NAME = "nsn_app"
-# nsn_stream_t holds the front end's state (about 6.5 KB) besides the network's arena and
-# states; a bound for the RAM estimate made before anything is compiled.
+# nsn_stream_t holds the front end's state (about 6.5 KB by default) besides the network's
+# arena and states; a bound for the RAM estimate made before anything is compiled.
 FRONTEND_STATE_BYTES = 8 * 1024
+
+
+def frontend_state_bytes(spec) -> int:
+    """A bound on sizeof(nsn_frontend_state) (see nsn_frontend.h) for a front end."""
+    floats = 2 * spec.win + spec.tail + spec.n_fft + 3 * spec.n_bins + spec.n_fft
+    return max(FRONTEND_STATE_BYTES, 4 * floats + 1024)
+
+
+def write_frontend(spec, directory: Path) -> list[Path]:
+    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory,
+    with the generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
+    import importlib.util
+
+    path = FIRMWARE_DIR / "frontend" / "gen_tables.py"
+    module_spec = importlib.util.spec_from_file_location("nsconv_frontend_gen_tables", path)
+    gen = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(gen)
+    return gen.write(spec, Path(directory))
+
+
+def check_frontend_for_app(spec) -> None:
+    """nsn_app's output alignment needs win = 2 hop and the first frame dropped."""
+    if spec.tail != spec.hop or not spec.drop_first:
+        raise NsconvError(f"the firmware app streams front ends with win = 2 hop and the first "
+                          f"frame dropped; this model's is win {spec.win}, hop {spec.hop}, "
+                          f"drop_first {str(spec.drop_first).lower()}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +111,7 @@ class FirmwareProject:
     state_bytes: int
     fingerprint: str
     source_model: str
+    frontend: FrontendSpec = DEFAULT_FRONTEND  # the model's front end (export.json "frontend")
 
     @property
     def elf(self) -> Path:
@@ -118,6 +148,12 @@ def resolve_target(target: str) -> tuple[str, Board | None]:
 def project_dir(out_dir: Path, target: str) -> Path:
     core, b = resolve_target(target)
     return Path(out_dir) / "c" if b is None else Path(out_dir) / "firmware" / core
+
+
+def exported_cores(out_dir: Path) -> list[str]:
+    """The cores OUT holds a firmware export for (OUT/firmware/<core>/export.json)."""
+    return [core for core in TARGETS
+            if (Path(out_dir) / "firmware" / core / EXPORT_FILE).is_file()]
 
 
 def _environment() -> jinja2.Environment:
@@ -171,9 +207,14 @@ def fingerprint(out_dir: Path, target: str) -> str:
     core, b = resolve_target(target)
     manifest = Manifest.load(out_dir)
     h = hashlib.sha256(f"{EXPORT_FORMAT} {__version__} {core}".encode())
-    inputs = [out_dir / "manifest.json"] + [out_dir / e.tflite for e in manifest.exits]
+    # the manifest without the source model's path: the same model anywhere is the same export
+    described = manifest.to_json()
+    described["source_model"]["path"] = Path(manifest.source_path).name
+    h.update(json.dumps(described, sort_keys=True).encode() + b"\0")
+    inputs = [out_dir / e.tflite for e in manifest.exits]
     inputs += sorted(PACKAGE_DIR.rglob("*.py"))
     inputs += sorted(TEMPLATE_DIR.rglob("*.j2")) + sorted(CODEGEN_TEMPLATE_DIR.rglob("*.j2"))
+    inputs += sorted((FIRMWARE_DIR / "frontend").glob("*.j2"))  # the generated front end
     if b is not None:
         inputs += [src for src, _ in _firmware_files(b)] + [PORTING_DOC]
     return _sha256_files(inputs, h).hexdigest()
@@ -197,7 +238,9 @@ def load_project(root: Path) -> FirmwareProject:
                         for e in d["exits"]),
             const_bytes=int(d["const_bytes"]), arena_bytes=int(d["arena_bytes"]),
             state_bytes=int(d["state_bytes"]), fingerprint=d["fingerprint"],
-            source_model=d["source_model"])
+            source_model=d["source_model"],
+            frontend=(FrontendSpec.from_json(d["frontend"], path) if "frontend" in d
+                      else DEFAULT_FRONTEND))
     except NsconvError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
@@ -215,10 +258,13 @@ def check_model_fits(b: Board, const_bytes: int, ram_bytes: int) -> None:
 
 
 def export_firmware(out_dir: Path, target: str, command_line: str = "",
-                    board_profile: Board | None = None) -> FirmwareProject:
+                    board_profile: Board | None = None, dest: Path | None = None
+                    ) -> FirmwareProject:
     """Export the converted model in out_dir for `target` ("cortex-m4", "cortex-m7",
-    "cortex-m55", or "host"). Cortex-M: writes OUT/firmware/<target>/ (replaced as a whole,
-    atomically) and returns it; host: generates OUT/c as the code generator always has.
+    "cortex-m55", or "host"). Cortex-M: writes OUT/firmware/<target>/ (or `dest`; replaced as
+    a whole, atomically) and returns it; host: generates OUT/c as the code generator always
+    has. command_line: what the generated files record as their origin; it must hold no
+    paths (see nsconv.compiler.codegen.generate), so exports are the same in any folder.
 
     board_profile overrides the memory profile used for the fit check (e.g. a smaller real
     board); the project is still built for the target's QEMU board."""
@@ -232,25 +278,28 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
         gen = generate(out_dir, command_line=command_line)
         return _project_from(out_dir / "c", HOST, None, gen, "", manifest.source_path)
 
-    dest = project_dir(out_dir, core)
+    dest = Path(dest) if dest is not None else project_dir(out_dir, core)
     if dest.exists() and any(dest.iterdir()) and not (dest / EXPORT_FILE).is_file():
         raise NsconvError("exists, is not empty and is not an nsconv firmware export; refusing "
                           "to replace it", dest)
+    fe = manifest.frontend
+    check_frontend_for_app(fe)
     fp = fingerprint(out_dir, core)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{core}-{os.getpid()}-", dir=dest.parent))
     try:
         gen = generate(out_dir, tmp / "model", command_line=command_line)
         check_model_fits(board_profile or b, gen.merged.const_bytes,
-                         gen.plan.arena_bytes + gen.plan.state_bytes + FRONTEND_STATE_BYTES)
+                         gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe))
         for src, rel in _firmware_files(b):
             target_path = tmp / rel
             target_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target_path)
+        write_frontend(fe, tmp / "frontend")
         (tmp / "audio").mkdir()
-        shutil.copyfile(DEFAULT_INPUT, tmp / "audio" / "input.wav")
+        _write_input(fe, tmp / "audio" / "input.wav")
         shutil.copyfile(PORTING_DOC, tmp / "PORTING.md")
-        project = _project_from(tmp, core, b, gen, fp, manifest.source_path)
+        project = _project_from(tmp, core, b, gen, fp, manifest.source_path, fe)
         view = _view(project, gen, command_line)
         env = _environment()
         for name in ("Makefile", "README.md"):
@@ -264,15 +313,25 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     return load_project(dest)
 
 
+def _write_input(spec, dest: Path) -> None:
+    """The default input recording, resampled to the model's rate when it is not 16 kHz."""
+    if spec.rate == 16000:
+        shutil.copyfile(DEFAULT_INPUT, dest)
+        return
+    from nsconv.audio.wav import read_wav_resampled, write_wav
+
+    write_wav(dest, read_wav_resampled(DEFAULT_INPUT, spec.rate), spec.rate)
+
+
 def _project_from(root: Path, target: str, b: Board | None, gen, fp: str,
-                  source: str) -> FirmwareProject:
+                  source: str, fe: FrontendSpec = DEFAULT_FRONTEND) -> FirmwareProject:
     merged = gen.merged
     exits = tuple(ExitInfo(e.index, e.name, e.after, e.macs, sum(merged.exit_const_bytes(e.index)))
                   for e in merged.exits)
     return FirmwareProject(root=root, target=target, board=b, exits=exits,
                            const_bytes=merged.const_bytes, arena_bytes=gen.plan.arena_bytes,
                            state_bytes=gen.plan.state_bytes, fingerprint=fp,
-                           source_model=Path(source).name)
+                           source_model=Path(source).name, frontend=fe)
 
 
 def _export_json(p: FirmwareProject, command_line: str) -> dict:
@@ -284,6 +343,7 @@ def _export_json(p: FirmwareProject, command_line: str) -> dict:
         "target": p.target,
         "board": p.board.name,
         "source_model": p.source_model,
+        "frontend": p.frontend.to_json(),
         "fingerprint": p.fingerprint,
         "elf": p.elf.relative_to(p.root).as_posix(),
         "host_exe": p.host_exe.relative_to(p.root).as_posix(),
@@ -324,6 +384,7 @@ def _view(p: FirmwareProject, gen, command_line: str) -> dict:
         "const_region": plan.const.describe(),
         "ram_region": plan.ram.describe(),
         "input_name": DEFAULT_INPUT.name,
+        "sample_rate": p.frontend.rate,
     }
 
 
@@ -340,12 +401,24 @@ def _replace_dir(new: Path, dest: Path) -> None:
 
 
 def ensure_exported(out_dir: Path, target: str, command_line: str = "",
-                    log=None) -> FirmwareProject:
-    """The project for target, exported again only if missing or stale (see fingerprint)."""
+                    log=None, scratch: Path | None = None) -> FirmwareProject:
+    """The project for target, exported again only if missing or stale (see fingerprint).
+    With `scratch` (a directory the caller owns and removes), a core OUT holds no export for
+    is exported into scratch/<core> instead of OUT: `nsconv run` and `bench` never add
+    firmware to OUT that the user did not export."""
     core, b = resolve_target(target)
     if b is None:
         raise NsconvError("the host target has no firmware project (its export is OUT/c)")
     dest = project_dir(out_dir, core)
+    if scratch is not None and not (dest / EXPORT_FILE).is_file():
+        from nsconv.quant.manifest import Manifest
+
+        Manifest.load(out_dir)  # refuses a folder that is no nsconv output before any log
+        if log:
+            log(f"{core}: no firmware exported in {out_dir}; building it in a temporary "
+                "directory")
+        return export_firmware(out_dir, core, command_line=command_line,
+                               dest=Path(scratch) / core)
     if (dest / EXPORT_FILE).is_file():
         try:
             project = load_project(dest)
@@ -353,6 +426,15 @@ def ensure_exported(out_dir: Path, target: str, command_line: str = "",
             project = None
         if project is not None and project.fingerprint == fingerprint(out_dir, core):
             return project
+        command_line = command_line or _recorded_command_line(dest)
     if log:
         log(f"exporting {core} firmware to {dest}")
     return export_firmware(out_dir, core, command_line=command_line)
+
+
+def _recorded_command_line(project_root: Path) -> str:
+    """The command line a (stale) export recorded, kept when it is exported again."""
+    try:
+        return str(json.loads((project_root / EXPORT_FILE).read_text()).get("command_line", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""

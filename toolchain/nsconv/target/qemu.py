@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ import numpy as np
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
 from nsconv.target.boards import measure_elf
-from nsconv.target.firmware import EXPORT_FILE, TARGETS, FirmwareProject, ensure_exported, load_project
+from nsconv.target.firmware import (
+    DEFAULT_CORE,
+    FirmwareProject,
+    ensure_exported,
+    exported_cores,
+    load_project,
+)
 
 BUILD_TIMEOUT_S = 900
 # Measured: a frame takes 10 ms (Cortex-M4, portable kernels, 17 M instructions) to 30 ms
@@ -97,6 +104,15 @@ class FirmwareRun:
             out.append(ExitStats(name, len(sel), float(net.mean()), int(net.min()),
                                  int(net.max()), float(fe.mean())))
         return tuple(out)
+
+    def to_json(self) -> dict:
+        """What `nsconv run --json` prints: where, how many frames, the counts per exit."""
+        return {"target": self.target, "board": self.board, "unit": self.unit,
+                "frames": self.frames, "out_wav": str(self.out_wav),
+                "seconds": round(self.seconds, 2),
+                "exits": [{"exit": s.exit, "frames": s.frames, "network_mean": round(s.mean, 1),
+                           "network_min": s.min, "network_max": s.max,
+                           "frontend_mean": round(s.frontend_mean, 1)} for s in self.stats()]}
 
     def table(self) -> str:
         head = (f"{'exit':<10} {'frames':>6} {'network mean':>14} {'min':>12} {'max':>12} "
@@ -218,19 +234,19 @@ def build(project: FirmwareProject | Path, host: bool = False, jobs: int | None 
     return elf
 
 
-def _stage_input(in_wav: Path, dest: Path) -> int:
-    """Copies in_wav to dest as 16 kHz mono 16-bit PCM (converted if needed, with the
-    checks of nsconv.audio); returns its number of samples."""
+def _stage_input(in_wav: Path, dest: Path, fe=frontend.DEFAULT) -> int:
+    """Copies in_wav to dest as mono 16-bit PCM at the front end's rate (converted if needed,
+    with the checks of nsconv.audio); returns its number of samples."""
     import soundfile as sf
 
     from nsconv.audio.wav import read_wav, write_wav
 
-    x = read_wav(in_wav)  # refuses other rates, channels, broken files with one line
+    x = read_wav(in_wav, fe)  # refuses other rates, channels, broken files with one line
     info = sf.info(str(in_wav))
     if info.format == "WAV" and info.subtype == "PCM_16":
         shutil.copyfile(in_wav, dest)
     else:
-        write_wav(dest, x)
+        write_wav(dest, x, fe.rate)
     return len(x)
 
 
@@ -259,9 +275,10 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
     work = program.parent / f"run-{os.getpid()}-{time.monotonic_ns()}"
     work.mkdir(parents=True)
     try:
-        samples = _stage_input(Path(in_wav), work / "in.wav")
-        n_frames = frontend.num_frames(samples) if frames is None else \
-            min(frames, frontend.num_frames(samples))
+        fe = project.frontend
+        samples = _stage_input(Path(in_wav), work / "in.wav", fe)
+        n_frames = frontend.num_frames(samples, fe) if frames is None else \
+            min(frames, frontend.num_frames(samples, fe))
         args = ["in.wav", "out.wav"]
         args += ["--schedule", schedule] if schedule is not None else \
             ["--exit", exit_name if exit_name is not None else project.exits[-1].name]
@@ -300,7 +317,7 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         if len(steps) != n_frames:
             raise NsconvError(f"the firmware reported {len(steps)} frames, expected {n_frames}",
                               program)
-        bins = frontend.N_BINS
+        bins = fe.n_bins
         masks = np.fromfile(work / "masks.s8", dtype=np.int8).reshape(-1, bins)
         feats = np.fromfile(work / "feat.s8", dtype=np.int8).reshape(-1, bins)
         tmp = out_wav.with_name(f".{out_wav.name}.part")
@@ -315,29 +332,32 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
 
 
 def default_target(out_dir: Path) -> str:
-    """The core whose firmware OUT holds, if it holds exactly one; cortex-m55 if none."""
-    exported = [core for core in TARGETS
-                if (Path(out_dir) / "firmware" / core / EXPORT_FILE).is_file()]
+    """The core whose firmware OUT holds, if it holds exactly one; DEFAULT_CORE if none."""
+    exported = exported_cores(out_dir)
     if len(exported) > 1:
         raise NsconvError(f"firmware for {', '.join(exported)} exported: choose a target",
                           out_dir)
-    return exported[0] if exported else "cortex-m55"
+    return exported[0] if exported else DEFAULT_CORE
 
 
 def run_on_target(out_dir: Path, in_wav: Path, out_wav: Path, exit_name: str | None = None,
                   target: str | None = None, *, schedule: str | None = None,
                   frames: int | None = None, command_line: str = "", log=None) -> FirmwareRun:
-    """`nsconv run`: export the firmware for target (default: see default_target) if missing
-    or stale, build it, stream in_wav through it under QEMU at exit_name (default the last
+    """`nsconv run`: the firmware for target (default: see default_target) from OUT, exported
+    again if stale, or, if OUT holds none for that core, exported into a temporary directory
+    (never into OUT); build it, stream in_wav through it under QEMU at exit_name (default the last
     exit) or a cyclic schedule "name[:n],...", for all frames or the first `frames`, and
     write out_wav. The returned run has the per-frame counts (`steps`, `table()`) and the
     firmware's own output (`stdout`: a line per network step)."""
     say = log or (lambda msg: None)
     if target is None:
         target = default_target(out_dir)
-    project = ensure_exported(out_dir, target, command_line=command_line, log=say)
-    _check_schedule(project, exit_name, schedule)
-    say(f"building {project.elf}")
-    build(project)
-    say(f"running on {project.target} ({project.board.name}) in QEMU")
-    return run(project, in_wav, out_wav, exit_name=exit_name, schedule=schedule, frames=frames)
+    with tempfile.TemporaryDirectory(prefix="nsconv-run-") as scratch:
+        project = ensure_exported(out_dir, target, command_line=command_line, log=say,
+                                  scratch=Path(scratch))
+        _check_schedule(project, exit_name, schedule)
+        say(f"building {project.elf}")
+        build(project)
+        say(f"running on {project.target} ({project.board.name}) in QEMU")
+        return run(project, in_wav, out_wav, exit_name=exit_name, schedule=schedule,
+                   frames=frames)

@@ -34,22 +34,19 @@ and the file is the model.
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import re  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from nsconv.audio import frontend  # noqa: E402
-from nsconv.errors import NsconvError  # noqa: E402
-from nsconv.model import dynamic  # noqa: E402
-from nsconv.model.netspec import Dense, NetSpec  # noqa: E402
+from nsconv.audio import frontend
+from nsconv.errors import NsconvError
+from nsconv.model import dynamic
+from nsconv.model.netspec import Dense, NetSpec
 
 VAL_EVERY = 5
 NOISE_VAL_FRACTION = 0.2
