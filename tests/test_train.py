@@ -334,20 +334,22 @@ def test_recorded_command_line_is_accepted_by_the_cli(tmp_path):
     assert p["lr"] is None and p["train_final"] is False and p["init"] is None
 
 
-def test_cli_refuses_training_without_audio_in_one_line(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-    from nsconv.cli import main
+def test_cli_refuses_training_without_audio_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
 
-    monkeypatch.delenv("NSCONV_AUDIO", raising=False)
-    r = CliRunner().invoke(main, ["train", "-o", str(tmp_path / "m.npz"), "--held-out",
-                                  str(DATA)])
-    assert r.exit_code == 1
-    assert r.output.strip().splitlines() == [
+    env = {k: v for k, v in os.environ.items() if k != "NSCONV_AUDIO"}
+    cmd = [sys.executable, "-m", "nsconv.cli", "train", "-o", str(tmp_path / "m.npz"),
+           "--held-out", str(DATA)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""  # bad input: status 1, one line on stderr
+    assert r.stderr.strip().splitlines() == [
         "nsconv: error: no training audio folder: pass --audio DIR (or set NSCONV_AUDIO)"]
-    monkeypatch.setenv("NSCONV_AUDIO", str(tmp_path / "gone"))
-    r = CliRunner().invoke(main, ["train", "-o", str(tmp_path / "m.npz"), "--held-out",
-                                  str(DATA)])
-    assert r.exit_code == 1 and "training audio folder not found" in r.output
+    env["NSCONV_AUDIO"] = str(tmp_path / "gone")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "training audio folder not found" in r.stderr
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_documented_train_commands_are_accepted_by_the_cli():
