@@ -49,6 +49,8 @@ if [ ! -f "$DEPS/.complete" ]; then
   "$DEPS/bin/python" -m pip install -q -c constraints.txt "$WHEEL"
   "$DEPS/bin/python" -m pip uninstall -q -y nsconv
   touch "$DEPS/.complete"
+  # older dependency sets are not used again
+  find "$CACHE" -maxdepth 1 -name 'wheel-deps-*' ! -path "$DEPS" -exec rm -rf {} +
 fi
 
 # 3. a fresh venv outside the checkout: the dependencies hard-linked, the wheel installed
