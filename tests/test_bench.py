@@ -30,15 +30,19 @@ def report(bench_out) -> dict:
     return bench.bench(bench_out, cores=["cortex-m4"], frames=4)
 
 
-def _sizeof_model_t(project, tmp_path) -> int:
-    """sizeof(nsn_model_t) for the Cortex-M4, from the exported header alone: the size of a
+def _sizeof_model_t(out, tmp_path) -> int:
+    """sizeof(nsn_model_t) for the Cortex-M4, from the generated header alone: the size of a
     variable of that type in an object file compiled with the board's flags."""
+    from nsconv.compiler.codegen import generate
+    from nsconv.resources import KERNEL_DIR
+
+    generate(out, tmp_path / "c", command_line="pytest")
     probe = tmp_path / "probe.c"
     probe.write_text('#include "nsn_model.h"\nnsn_model_t nsn_probe;\n')
     obj = tmp_path / "probe.o"
     subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                    "-mfpu=fpv4-sp-d16", "-c", f"-I{project / 'model'}",
-                    f"-I{project / 'kernels' / 'include'}", str(probe), "-o", str(obj)],
+                    "-mfpu=fpv4-sp-d16", "-c", f"-I{tmp_path / 'c'}",
+                    f"-I{KERNEL_DIR / 'include'}", str(probe), "-o", str(obj)],
                    check=True)
     nm = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], check=True, capture_output=True,
                         text=True).stdout
@@ -55,7 +59,7 @@ def test_bench_memory_code_and_op_split(report, bench_out, tmp_path):
                 "instructions_by_op", "stack_peak_method"):
         assert key in r, key
     # the size the firmware printed at run time is the compiler's sizeof of the exported struct
-    assert r["model_bytes"] == _sizeof_model_t(bench_out / "firmware" / "cortex-m4", tmp_path)
+    assert r["model_bytes"] == _sizeof_model_t(bench_out, tmp_path)
     assert 0 < r["stack_peak_bytes"] < r["ram_bytes"] <= 16384
     assert r["model_bytes"] >= 4 * (400 + 400)  # at least the two GRU states (int8)
     assert 0 < r["code_bytes"] <= 15360
