@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test wheel-check bench fuzz clean
+.PHONY: setup demo test wheel-check bench fuzz verify-targets clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +32,21 @@ bench: setup
 	$(NSCONV) export $(BENCH_MODEL) -o out/bench
 	$(NSCONV) bench out/bench --json > out/bench.json
 	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL)
+
+# Both built-in models on every core in QEMU against TFLM, 2000 frames, fixed and random exit
+# schedules (`nsconv verify --target`); `make test` runs a short form (tests/test_verify_target.py).
+verify-targets: setup
+	@cores=$$($(PY) -c "from nsconv.check.target_verify import cores; print(' '.join(cores()))") \
+	  && test -n "$$cores" || exit 1; \
+	for model in nsnet2-baseline dynamic-nsnet2; do \
+	  $(NSCONV) export $$model -o out/verify-$$model || exit 1; \
+	  for schedule in fixed random; do \
+	    $(NSCONV) verify out/verify-$$model $$(for c in $$cores; do echo --target $$c; done) \
+	      --frames 2000 --exit-schedule $$schedule --json > out/verify-$$model-$$schedule.json \
+	      || { cat out/verify-$$model-$$schedule.json; exit 1; }; \
+	    echo "$$model $$schedule on $$cores: bit-exact (out/verify-$$model-$$schedule.json)"; \
+	  done; \
+	done
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000

@@ -44,8 +44,10 @@ CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d1
 
 # harness.c record types
 OP_FULLY_CONNECTED, OP_ADD, OP_SUB, OP_MUL, OP_LUT, OP_REQUANTIZE = 1, 2, 3, 4, 5, 6
-OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE = 7, 8
-NSN_OK, NSN_ARG_ERROR = 0, -1
+OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_CTX, OP_KERNELS_PATH = 7, 8, 9, 10
+# Scratch given to OP_FC_CTX (tests/kernel_harness/harness.c)
+CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED = 0, 1, 2, 3
+NSN_OK, NSN_ARG_ERROR, NSN_SCRATCH_ERROR = 0, -1, -2
 
 ALL_INT8 = np.arange(256, dtype=np.uint8).view(np.int8)  # table order: index = unsigned byte
 GRID1, GRID2 = (g.ravel().astype(np.int8) for g in np.meshgrid(ALL_INT8, ALL_INT8, indexing="ij"))
@@ -766,3 +768,29 @@ def test_kernels_reject_bad_arguments(harness: Harness) -> None:
     assert [r.status for r in replies[:5]] == [NSN_ARG_ERROR] * 5
     assert all(r.data == b"" for r in replies[:5])
     assert replies[5].int32().tolist() == [0]
+
+
+def test_fc_short_or_misaligned_scratch_is_an_error(harness: Harness) -> None:
+    """A scratch one byte short of what the path asks for (a size of -1 where it asks for
+    none), or at a misaligned address: NSN_SCRATCH_ERROR and no output, on every path (this
+    module: the portable path on the host; test_kernels_arm.py: DSP and MVE in QEMU). No
+    scratch at all is an error only where the path needs some; the exact one gives the bits."""
+    rng = np.random.default_rng(11)
+    path = harness.run_one(_i32(OP_KERNELS_PATH)).data.decode()
+    cases = []
+    for in_f, out_f in ((400, 9), (161, 5), (33, 3), (3, 2)):
+        mults = tuple(int(m) for m in rng.integers(1 << 30, 1 << 31, out_f))
+        p = params.FcParams(0, 3, -128, 127, mults, (-9,) * out_f)
+        w = rng.integers(-128, 128, (out_f, in_f)).astype(np.int8)
+        b = rng.integers(-(1 << 16), 1 << 16, out_f).astype(np.int32)
+        x = rng.integers(-128, 128, (2, in_f)).astype(np.int8)
+        for mode in (CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED):
+            cases.append((mode, p, x, w, b))
+    records = [_i32(OP_FC_CTX, mode, 0) + fc_record(p, x, w, b)[4:] for mode, p, x, w, b in cases]
+    for (mode, p, x, w, b), reply in zip(cases, harness.run(records), strict=True):
+        error = mode in (CTX_SHORT, CTX_MISALIGNED) or (mode == CTX_NULL and path == "dsp")
+        if error:
+            assert reply.status == NSN_SCRATCH_ERROR and reply.data == b"", (path, mode)
+        else:
+            assert reply.status == NSN_OK, (path, mode)
+            assert_same(refops.fc_s8(p, x, w, b), reply.int8(), f"{path} ctx mode {mode}")

@@ -21,6 +21,7 @@ from kernel_checks import (  # noqa: F401 -- collected and resolved in this modu
     requantize_base,
     test_elementwise_exhaustive_under_random_quantizations,
     test_elementwise_matches_tflm,
+    test_fc_short_or_misaligned_scratch_is_an_error,
     test_fixed_point_primitives,
     test_fully_connected_matches_tflm,
     test_fully_connected_quantization_sweep,

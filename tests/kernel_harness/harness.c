@@ -38,7 +38,7 @@ enum
 {
     CTX_EXACT = 0,     /* get_buffer_size() bytes, 4-byte aligned, no slack */
     CTX_NULL = 1,      /* ctx == NULL */
-    CTX_SHORT = 2,     /* one byte less than asked for (when any is asked for) */
+    CTX_SHORT = 2,     /* one byte less than asked for (a size of -1 when none is) */
     CTX_MISALIGNED = 3 /* the right size at an odd address */
 };
 
@@ -157,7 +157,8 @@ static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
     ctx.size = scratch_size;
     if (ctx_mode == CTX_SHORT)
     {
-        ctx.size = scratch_size > 0 ? scratch_size - 1 : 0;
+        ctx.buf = scratch;
+        ctx.size = scratch_size - 1;
     }
     else if (ctx_mode == CTX_MISALIGNED)
     {

@@ -70,8 +70,8 @@ def quiet_native_output() -> None:
     """Route native writes to descriptors 1 and 2 through the NOISE filter (see the module
     docstring). For the command-line entry point only: it takes over the process's stdio."""
     global _installed
-    if _installed:
-        return
+    if _installed or sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+        return  # already done, or an embedding (a test runner, click's CliRunner) owns stdio
     _installed = True
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

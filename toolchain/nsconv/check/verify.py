@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,8 @@ class ExitReport:
     mismatches: int  # frames whose mask or states differ
     mismatched_values: int  # int8 values that differ, masks and states
     macs_per_frame: int  # analytic, from the exit's own model
-    macs_counted: int  # instrumented build, per frame (the largest seen if it varied)
+    macs_counted: int | None  # instrumented build, per frame (the largest seen if it varied);
+    # None where no instrumented build runs (verify --target: the shipped flags only)
     macs_agree: bool
     manifest_macs: int | None
     weight_bytes: int  # constants the exit reads
@@ -106,6 +108,10 @@ class VerifyReport:
     first_mismatch: Mismatch | None
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    target: str = "host"  # "host" (gcc) or the core the firmware ran on in QEMU
+    board: str = "host"
+    kernels_path: str = ""  # as the running binary reports it (nsn_kernels_path())
+    seconds_per_frame: float | None = None  # wall-clock time of one step (QEMU for a target)
 
     @property
     def ok(self) -> bool:
@@ -124,10 +130,15 @@ class VerifyReport:
                 f"{'counted':>11} {'weights':>10} {'own':>9} {'shared':>9}")
         lines = [head, "-" * len(head)]
         for e in self.exits:
+            counted = "-" if e.macs_counted is None else f"{e.macs_counted:,}"
             lines.append(f"{e.name:<10} {e.frames:>7} {e.mismatches:>8} {e.macs_per_frame:>11,} "
-                         f"{e.macs_counted:>11,} {e.weight_bytes:>10,} {e.weight_bytes_own:>9,} "
+                         f"{counted:>11} {e.weight_bytes:>10,} {e.weight_bytes_own:>9,} "
                          f"{e.weight_bytes_shared:>9,}")
         lines.append("")
+        where = "host (gcc)" if self.target == "host" else f"{self.target} ({self.board}, QEMU)"
+        per_frame = ("" if self.seconds_per_frame is None
+                     else f", {self.seconds_per_frame * 1000:.2f} ms per frame")
+        lines.append(f"target: {where}, kernel path {self.kernels_path or '?'}{per_frame}")
         lines.append(f"bit-exact: {'yes' if self.bit_exact else 'NO'}   MAC counts agree: "
                      f"{'yes' if self.macs_agree else 'NO'}   schedule {self.schedule}, "
                      f"{self.frames} frames per stream"
@@ -235,22 +246,31 @@ def _reference_run(root: Path, merged: MergedGraph, stream: _Stream,
     return ref, masks, states
 
 
-def _localize(root: Path, gen: CodegenResult, program: hostbuild.HostProgram, work: Path,
-              stream: _Stream, frame: int, what: str) -> Mismatch:
+DumpFn = Callable[["_Stream", int], dict[int, np.ndarray]]
+
+
+def localize(root: Path, gen: CodegenResult, stream: _Stream, frame: int, what: str,
+             dump: DumpFn) -> Mismatch:
+    """The first op of the frame's exit model whose output differs: `dump(sub_stream, frame)`
+    replays the stream up to `frame` on a debug build (-DNSN_DEBUG_TENSORS) and returns the
+    tensors it wrote during that frame (merged value id -> int8 data); TFLM replays the same
+    frames with every intermediate kept."""
     merged = gen.merged
     k = int(stream.exits[frame])
     ex = merged.exits[k]
-    sub = _Stream(stream.features[: frame + 1], stream.exits[: frame + 1],
-                  stream.resets[: frame + 1])
-    run = hostbuild.run(program, work, sub.features, sub.exits, sub.resets, dump_frame=frame,
-                        tag="localize")
+    # from the last reset on: the states start from their zero points there on both sides
+    start = int(np.flatnonzero(stream.resets[: frame + 1])[-1]) if stream.resets[: frame + 1].any() \
+        else 0
+    sub = _Stream(stream.features[start : frame + 1], stream.exits[start : frame + 1],
+                  stream.resets[start : frame + 1])
+    tensors = dump(sub, frame - start)
     ref, _, _ = _reference_run(root, merged, sub, preserve_all=True)
     tflm = ref.exits[ex.name]
     graph_ops = _exit_ops(gen, k)
     for op_index, op_type, outputs in graph_ops:
         for t_index, t_name in outputs:
             v = ex.value_of(t_index)
-            c_data = run.tensors.get(v)
+            c_data = tensors.get(v)
             ref_data = np.asarray(tflm.tensor(t_index)).reshape(-1).astype(np.int8)
             if c_data is None:
                 return Mismatch(ex.name, frame, "intermediate", op_index, None, op_type, t_name,
@@ -295,11 +315,102 @@ def verify(out_dir: Path, frames: int | None = DEFAULT_FRAMES, audio: list[Path]
         c_matches = None
         export = out_dir / "c"
         if (export / "nsn_model.c").exists():
-            c_matches = all((export / f.name).is_file() and _same_code(export / f.name, f)
+            c_matches = all((export / f.name).is_file() and same_code(export / f.name, f)
                             for f in gen.files)
         return verify_code(out_dir, gen, c_dir, frames=frames, audio=audio, schedule=schedule,
                            sanitize=sanitize, seed=seed, work_dir=work, log=log,
                            c_matches_export=c_matches)
+
+
+def check_arguments(frames: int | None, schedule: str) -> None:
+    if schedule not in SCHEDULES:
+        raise NsconvError(f"unknown exit schedule {schedule!r} (choose from "
+                          f"{', '.join(SCHEDULES)})")
+    if frames is not None and frames < 1:
+        raise NsconvError(f"--frames must be at least 1, got {frames}")
+
+
+def make_stream(out_dir: Path, merged: MergedGraph, frames: int | None,
+                audio: list[Path] | None, schedule: str,
+                seed: int) -> tuple[_Stream, int, list[str]]:
+    """The frames every verify streams: (stream, frames per stream, recordings used), in the
+    model's front end (the bundled clips resampled to its rate)."""
+    bundled = not audio
+    audio = list(audio) if audio else default_audio()
+    fe = Manifest.load(out_dir).frontend
+    feat0 = merged.values[merged.exits[0].features]
+    feats, resets, used = feature_streams(audio, feat0.quant.scale, feat0.quant.zero_point,
+                                          frames, fe, resample=bundled)
+    return _schedule(feats, resets, len(merged.exits), schedule, seed), len(feats), used
+
+
+@dataclass(frozen=True)
+class CodeRun:
+    """What one build of the generated C computed for a stream."""
+
+    masks: np.ndarray  # int8 (frames, bins)
+    states: np.ndarray  # int8 (frames, state bytes)
+    macs: np.ndarray | None  # MACs counted per frame (instrumented build), or None
+    dump: DumpFn  # replays a prefix of the stream on a debug build (see localize)
+    notes: tuple[str, ...] = ()
+
+
+def compare(out_dir: Path, gen: CodegenResult, stream: _Stream, run: CodeRun,
+            reference: tuple[np.ndarray, np.ndarray], *, frames: int, used: list[str],
+            schedule: str, sanitize: bool, t0: float, c_matches_export: bool | None,
+            log=None, **where) -> VerifyReport:
+    """The report of one C run against the TFLM masks and states (`reference`); `where`:
+    target, board, kernels_path, seconds_per_frame (VerifyReport fields)."""
+    say = log or (lambda msg: None)
+    merged = gen.merged
+    ref_masks, ref_states = reference
+    notes = list(run.notes)
+    mask_bad = np.any(run.masks != ref_masks, axis=1)
+    state_bad = np.any(run.states != ref_states, axis=1)
+    bad = mask_bad | state_bad
+    values_bad = (np.sum(run.masks != ref_masks, axis=1)
+                  + np.sum(run.states != ref_states, axis=1))
+
+    exit_reports = []
+    all_macs_ok = True
+    for e in merged.exits:
+        sel = stream.exits == e.index
+        agree = e.manifest_macs is None or e.manifest_macs == e.macs
+        counted = None
+        if run.macs is not None:
+            agree = agree and bool(np.all(run.macs[sel] == e.macs))
+            counted = int(run.macs[sel].max()) if sel.any() else 0
+        all_macs_ok &= agree
+        own, shared = merged.exit_const_bytes(e.index)
+        exit_reports.append(ExitReport(
+            e.name, int(sel.sum()), int(bad[sel].sum()), int(values_bad[sel].sum()),
+            e.macs, counted, agree, e.manifest_macs, own + shared, own, shared, len(e.ops)))
+
+    first = None
+    if bad.any():
+        frame = int(np.flatnonzero(bad)[0])
+        what = "mask" if mask_bad[frame] else "state"
+        say(f"verify: mismatch at frame {frame}; localizing")
+        first = localize(out_dir, gen, stream, frame, what, run.dump)
+    bit_exact = not bad.any() and not notes
+    unshared = tuple(f"{u.exit} op {u.op_index} ({u.kind.value}) vs {u.counterpart[0]} op "
+                     f"{u.counterpart[1]}: {u.reason}" for u in merged.unshared
+                     if u.root_cause)
+    return VerifyReport(
+        bit_exact=bit_exact, macs_agree=all_macs_ok, frames=frames, schedule=schedule,
+        sanitize=sanitize, audio=tuple(used), exits=tuple(exit_reports),
+        arena_bytes=gen.plan.arena_bytes, state_bytes=gen.plan.state_bytes,
+        scratch_bytes=gen.plan.scratch_bytes, weight_bytes=merged.const_bytes,
+        weight_bytes_separate=merged.separate_const_bytes, ops_merged=len(merged.ops),
+        ops_separate=merged.separate_ops, unshared=unshared,
+        c_matches_export=c_matches_export, first_mismatch=first,
+        seconds=round(time.monotonic() - t0, 2), notes=tuple(notes), **where)
+
+
+def reference(out_dir: Path, merged: MergedGraph, stream: _Stream) -> tuple[np.ndarray, np.ndarray]:
+    """TFLM masks and states of every frame of the stream."""
+    _, masks, states = _reference_run(out_dir, merged, stream)
+    return masks, states
 
 
 def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
@@ -310,24 +421,14 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
     """Verify the C sources in c_dir (generated as `gen` for out_dir) against TFLM."""
     t0 = time.monotonic()
     out_dir = Path(out_dir)
-    if schedule not in SCHEDULES:
-        raise NsconvError(f"unknown exit schedule {schedule!r} (choose from "
-                          f"{', '.join(SCHEDULES)})")
-    if frames is not None and frames < 1:
-        raise NsconvError(f"--frames must be at least 1, got {frames}")
-    bundled = not audio
-    audio = list(audio) if audio else default_audio()
-    fe = Manifest.load(out_dir).frontend
+    check_arguments(frames, schedule)
     say = log or (lambda msg: None)
     merged = gen.merged
     with tempfile.TemporaryDirectory(prefix="nsconv-verify-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        feat0 = merged.values[merged.exits[0].features]
-        feats, resets, used = feature_streams(audio, feat0.quant.scale, feat0.quant.zero_point,
-                                              frames, fe, resample=bundled)
-        stream = _schedule(feats, resets, len(merged.exits), schedule, seed)
-        say(f"verify: {len(merged.exits)} exits, {len(feats)} frames per stream from "
+        stream, n_frames, used = make_stream(out_dir, merged, frames, audio, schedule, seed)
+        say(f"verify: {len(merged.exits)} exits, {n_frames} frames per stream from "
             f"{len(used)} recording(s), schedule {schedule}")
 
         build = work / "build"
@@ -339,55 +440,26 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
         i_run = hostbuild.run(instr, work, stream.features, stream.exits, stream.resets,
                               tag="instrumented")
         say("verify: C done, running TFLM")
-        _, ref_masks, ref_states = _reference_run(out_dir, merged, stream)
-
+        ref = reference(out_dir, merged, stream)
         notes = []
         if not (np.array_equal(c_run.masks, i_run.masks)
                 and np.array_equal(c_run.states, i_run.states)):
             notes.append("the instrumented build computes different masks or states than the "
                          "plain build")
-        mask_bad = np.any(c_run.masks != ref_masks, axis=1)
-        state_bad = np.any(c_run.states != ref_states, axis=1)
-        bad = mask_bad | state_bad
-        values_bad = (np.sum(c_run.masks != ref_masks, axis=1)
-                      + np.sum(c_run.states != ref_states, axis=1))
 
-        exit_reports = []
-        all_macs_ok = True
-        for e in merged.exits:
-            sel = stream.exits == e.index
-            counted = i_run.macs[sel]
-            agree = bool(np.all(counted == e.macs)) and (
-                e.manifest_macs is None or e.manifest_macs == e.macs)
-            all_macs_ok &= agree
-            own, shared = merged.exit_const_bytes(e.index)
-            exit_reports.append(ExitReport(
-                e.name, int(sel.sum()), int(bad[sel].sum()), int(values_bad[sel].sum()),
-                e.macs, int(counted.max()) if counted.size else 0, agree, e.manifest_macs,
-                own + shared, own, shared, len(e.ops)))
+        def dump(sub: _Stream, frame: int) -> dict[int, np.ndarray]:
+            return hostbuild.run(instr, work, sub.features, sub.exits, sub.resets,
+                                 dump_frame=frame, tag="localize").tensors
 
-        first = None
-        if bad.any():
-            frame = int(np.flatnonzero(bad)[0])
-            what = "mask" if mask_bad[frame] else "state"
-            say(f"verify: mismatch at frame {frame}; localizing")
-            first = _localize(out_dir, gen, instr, work, stream, frame, what)
-        bit_exact = not bad.any() and not notes
-        unshared = tuple(f"{u.exit} op {u.op_index} ({u.kind.value}) vs {u.counterpart[0]} op "
-                         f"{u.counterpart[1]}: {u.reason}" for u in merged.unshared
-                         if u.root_cause)
-        return VerifyReport(
-            bit_exact=bit_exact, macs_agree=all_macs_ok, frames=len(feats), schedule=schedule,
-            sanitize=sanitize, audio=tuple(used), exits=tuple(exit_reports),
-            arena_bytes=gen.plan.arena_bytes, state_bytes=gen.plan.state_bytes,
-            scratch_bytes=gen.plan.scratch_bytes, weight_bytes=merged.const_bytes,
-            weight_bytes_separate=merged.separate_const_bytes, ops_merged=len(merged.ops),
-            ops_separate=merged.separate_ops, unshared=unshared,
-            c_matches_export=c_matches_export, first_mismatch=first,
-            seconds=round(time.monotonic() - t0, 2), notes=tuple(notes))
+        run = CodeRun(c_run.masks, c_run.states, i_run.macs, dump, tuple(notes))
+        return compare(out_dir, gen, stream, run, ref, frames=n_frames, used=used,
+                       schedule=schedule, sanitize=sanitize, t0=t0,
+                       c_matches_export=c_matches_export, log=log, target="host",
+                       board="host", kernels_path=c_run.kernels_path,
+                       seconds_per_frame=None)
 
 
-def _same_code(a: Path, b: Path) -> bool:
+def same_code(a: Path, b: Path) -> bool:
     """Equal apart from the provenance header's command line (verify generates its own)."""
     if a.name == "nsn_provenance.h":
         def strip(text: str) -> list[str]:

@@ -10,6 +10,7 @@ import click
 from nsconv import log
 from nsconv.cli.base import emit, json_option, main, provenance_command
 from nsconv.target.firmware import HOST, TARGETS
+from nsconv.target.parts import PARTS
 
 
 def _manifest_json(out: Path, m) -> dict:
@@ -51,31 +52,58 @@ def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output directory (replaced atomically).")
-@click.option("--target", type=click.Choice([HOST, *TARGETS]), default=HOST, show_default=True,
-              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core>.")
+@click.option("--target", type=click.Choice([HOST, *TARGETS]), default=None,
+              help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core> "
+                   "(default: host, or the core of --part).")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
 @click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
               help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,n_fft=512,"
                    "window=sqrt-hann-periodic (any subset; the rest default to the DNS NSNet2 "
                    "front end), or a JSON file of the same keys. Default: the model's own.")
+@click.option("--exits", "exit_list", default=None,
+              help="Keep only these exits (comma-separated, e.g. gru1,gru2): the constants and "
+                   "ops only other exits use are not emitted.")
+@click.option("--part", "part_name", type=click.Choice([p.name for p in PARTS]), default=None,
+              help="Keep the exits up to the deepest that fits this part (measured as by "
+                   "`nsconv fit`), unless --exits is given; the target defaults to its core.")
 @json_option
-def export(model: str, out: Path, target: str, calib: tuple[Path, ...],
-           frontend: str | None, as_json: bool) -> None:
+def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
+           frontend: str | None, exit_list: str | None, part_name: str | None,
+           as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
     from nsconv.compiler.codegen import generate
+    from nsconv.compiler.graph_merge import keep_exits, parse_exit_names
     from nsconv.outdir import atomic_output_dir
     from nsconv.quant.convert import convert_into
+    from nsconv.quant.manifest import Manifest
 
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)
+    names = parse_exit_names(exit_list) if exit_list is not None else None
+    part = None
+    if part_name is not None:
+        from nsconv.target.parts import part as find_part
+
+        part = find_part(part_name)
+        target = target or part.core
+    target = target or HOST
     fe_words = ("--frontend", Path(frontend).name) if frontend else ()
-    command = provenance_command("export", model, "--target", target, *fe_words, calib=calib)
+    sub_words = (("--exits", exit_list) if exit_list else ()) + \
+        (("--part", part_name) if part_name else ())
+    command = provenance_command("export", model, "--target", target, *fe_words, *sub_words,
+                                 calib=calib)
+    dropped: tuple[str, ...] = ()
     with atomic_output_dir(out) as tmp:
         m = convert_into(model, tmp, list(calib) or None, log=log.info, frontend=fe)
+        if names is None and part is not None:
+            names, dropped = _fitting_exits(tmp, part, model)
+        if names is not None:
+            dropped = keep_exits(tmp, names)
+            m = Manifest.load(tmp)
         gen = generate(tmp, command_line=command)
         if target != HOST:
             from nsconv.target.firmware import export_firmware
@@ -86,6 +114,22 @@ def export(model: str, out: Path, target: str, calib: tuple[Path, ...],
             "c_files": [p.name for p in gen.files],
             "firmware": None if firmware is None else str(firmware),
             "const_bytes": gen.merged.const_bytes, "arena_bytes": gen.plan.arena_bytes,
-            "state_bytes": gen.plan.state_bytes, "scratch_bytes": gen.plan.scratch_bytes}
-    emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n"
+            "state_bytes": gen.plan.state_bytes, "scratch_bytes": gen.plan.scratch_bytes,
+            "dropped_exits": list(dropped)}
+    note = ""
+    if dropped:
+        note = (f"dropped exits {', '.join(dropped)}"
+                + (f" (they do not fit {part.name})" if part is not None and exit_list is None
+                   else "") + "\n")
+    emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
+
+
+def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
+    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
+    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
+
+    report = fit(converted, part, default_work_dir(model), log=log.info)
+    log.info(report.table())
+    return deepest_fitting_exits(report)

@@ -538,3 +538,40 @@ def merge(models: tuple[ExitModel, ...] | list[ExitModel]) -> MergedGraph:
 def merge_dir(out_dir: Path) -> tuple[Manifest, MergedGraph]:
     manifest, models = load_exits(out_dir)
     return manifest, merge(models)
+
+
+def parse_exit_names(text: str) -> tuple[str, ...]:
+    """'gru1,gru2' -> ('gru1', 'gru2'); refuses empty and repeated names."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not names or any(not n for n in names):
+        raise NsconvError(f"--exits {text!r}: give exit names separated by commas")
+    if len(set(names)) != len(names):
+        raise NsconvError(f"--exits {text!r}: an exit is named twice")
+    return names
+
+
+def keep_exits(out_dir: Path, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Reduce a converted output directory to the named exits (kept in backbone order) and
+    return the names dropped. The other exits' manifest entries and TFLite files are removed,
+    so the merge sees only the kept exits' models: the ops only dropped exits run are not
+    generated and the constants only they read are not emitted. The kept exits' TFLite files
+    are untouched (each exit is converted on its own), so they stay bit-exact with the full
+    export's."""
+    import dataclasses
+
+    manifest = Manifest.load(out_dir)
+    known = [e.name for e in manifest.exits]
+    for n in names:
+        manifest.exit(n)  # refuses unknown names, listing the exits
+    if len(set(names)) != len(names):
+        raise NsconvError("an exit is named twice")
+    kept = tuple(e for e in manifest.exits if e.name in names)
+    if not kept:
+        raise NsconvError("no exits to keep", out_dir)
+    dropped = tuple(n for n in known if n not in names)
+    kept_files = {e.tflite for e in kept}
+    for e in manifest.exits:
+        if e.name in dropped and e.tflite not in kept_files:
+            (Path(out_dir) / e.tflite).unlink(missing_ok=True)
+    dataclasses.replace(manifest, exits=kept).save()
+    return dropped

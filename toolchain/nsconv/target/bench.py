@@ -53,7 +53,10 @@ MEMORY_NOTE = ("ram_bytes = model_bytes (sizeof nsn_model_t: arena + states + sc
                "stack_peak_bytes; stack_peak_bytes measured at run time: the stack below the "
                "stack pointer is painted before every nsn_model_step and scanned after, max over "
                "the exit's frames, in the profiled build (its op hooks are leaf calls at the "
-               "kernels' call depth). code_bytes = linked .text of the kernels and nsn_model.o "
+               "kernels' call depth). flash_bytes = linked code (.text) + constants (.rodata) of "
+               "the network (model, kernels, weights) and the front end (link map; without "
+               "this firmware's app, board start-up and C library); code_bytes = linked .text "
+               "of the kernels and nsn_model.o "
                "(link map; no weights, no C library); params_bytes = linked .rodata of "
                "nsn_model.o (multipliers, shifts, op parameters, LUTs)")
 OP_KINDS = ("FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "QUANTIZE", "COPY")
@@ -105,6 +108,53 @@ def code_sizes(map_file: Path) -> dict[str, int]:
     if not out["model_text_bytes"] or not out["kernels_text_bytes"]:
         raise NsconvError("no model or kernel code in the link map", map_file)
     return out
+
+
+# Objects of the linked firmware that a product deploys (network and front end), by path
+# suffix in the link map; the rest (the wav-streaming app main, semihosting, board start-up,
+# C library) belongs to this test firmware, not to the model.
+_DEPLOYED = (("network", ("model/nsn_model.o", "model/nsn_weights.o")),
+             ("network", ("kernels/",)),
+             ("frontend", ("frontend/", "app/nsn_stream.o")))
+
+
+def flash_sizes(map_file: Path) -> dict[str, int]:
+    """Flash by kind from a GNU ld map file: code (.text) and constants (.rodata) of the
+    network (model + kernels; weights counted apart) and of the front end (with the
+    streaming glue), and the rest of the image (app, board, C library)."""
+    text = map_file.read_text()
+    start = text.find("Linker script and memory map")
+    if start < 0:
+        raise NsconvError("not a GNU ld map file", map_file)
+    out = {"network_code_bytes": 0, "network_constants_bytes": 0, "weights_bytes": 0,
+           "frontend_code_bytes": 0, "frontend_constants_bytes": 0,
+           "other_code_bytes": 0, "other_constants_bytes": 0}
+    for name, size, obj in _MAP_ENTRY.findall(text, start):
+        obj = obj.replace("\\", "/")
+        kind = ("code" if name == ".text" or name.startswith(".text.") else
+                "constants" if name == ".rodata" or name.startswith(".rodata.") else None)
+        if kind is None:
+            continue
+        who = next((w for w, suffixes in _DEPLOYED
+                    if any(obj.endswith(x) or (x.endswith("/") and f"/{x}" in obj)
+                           for x in suffixes)), "other")
+        out[f"{who}_{kind}_bytes"] += int(size, 16)
+        if obj.endswith("model/nsn_weights.o") and kind == "constants":
+            out["weights_bytes"] += int(size, 16)
+    if not out["network_code_bytes"] or not out["weights_bytes"]:
+        raise NsconvError("no model code or weights in the link map", map_file)
+    return out
+
+
+def flash_regions(map_file: Path, board) -> dict:
+    """What a product flashes for the network and front end: code + constants (the `fit`
+    figure), by kind, and the board regions they live in (boards.py memory plan)."""
+    f = flash_sizes(map_file)
+    code = f["network_code_bytes"] + f["frontend_code_bytes"]
+    constants = f["network_constants_bytes"] + f["frontend_constants_bytes"]
+    return {"flash_bytes": code + constants, "code_bytes": code, "constants_bytes": constants,
+            "code_region": board.plan.code.describe(),
+            "constants_region": board.plan.const.describe(), **f}
 
 
 def _profile(stdout: str) -> tuple[int, dict[str, int], dict[str, dict[str, int]]]:
@@ -196,11 +246,13 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
             model_bytes, stack, ops = _profile(prof.stdout)
             prof_stats = {s.exit: s for s in prof.stats()}
             code = code_sizes(project.elf.with_suffix(".map"))
+            flash = flash_regions(project.elf.with_suffix(".map"), project.board)
             sections = elf_sections(project.elf)
             sizes = {key: sum(sections.get(s, 0) for s in names_)
                      for key, names_ in SECTIONS.items()}
             runs.append({"core": core, "board": project.board.name, "frames": run.frames,
-                         "qemu_seconds": round(run.seconds, 2), **sizes})
+                         "kernels_path": run.kernels_path,
+                         "qemu_seconds": round(run.seconds, 2), **sizes, "flash": flash})
             stats = {s.exit: s for s in run.stats()}
             for name in chosen:
                 info = project.exit(name)
@@ -209,6 +261,7 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                 results.append({
                     "core": core,
                     "board": project.board.name,
+                    "kernels_path": run.kernels_path,
                     "exit": name,
                     "frames": s.frames,
                     "instructions_per_frame": round(s.mean, 1),
@@ -222,6 +275,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                         per_frame * project.frontend.rate / project.frontend.hop / 1e6, 2),
                     "weights_bytes": info.const_bytes,
                     **sizes,
+                    "flash_bytes": flash["flash_bytes"],
+                    "flash": flash,
                 })
                 if name not in stack or name not in ops:
                     raise NsconvError(f"the profiled firmware printed no stack or op counts for "
@@ -297,10 +352,19 @@ def table(report: dict) -> str:
                      f"{r['stack_peak_bytes']:>7,} {r['code_bytes']:>7,} {r['params_bytes']:>8,} "
                      f"{ratio:>7}  {split}")
     for run in report["runs"]:
-        lines.append(f"{run['core']} ({run['board']}): text {run['text_bytes']:,} B, rodata "
+        lines.append(f"{run['core']} ({run['board']}, kernel path {run['kernels_path']}): "
+                     f"text {run['text_bytes']:,} B, rodata "
                      f"{run['rodata_bytes']:,} B, data {run['data_bytes']:,} B, bss "
                      f"{run['bss_bytes']:,} B; QEMU {run['qemu_seconds']} s for "
                      f"{run['frames']} frames")
+        f = run.get("flash")
+        if f:
+            lines.append(f"  flash for network + front end {f['flash_bytes']:,} B: code "
+                         f"{f['code_bytes']:,} B in {f['code_region']}; constants "
+                         f"{f['constants_bytes']:,} B (weights {f['weights_bytes']:,} B) in "
+                         f"{f['constants_region']}; rest of this firmware (app, board, C "
+                         f"library) code {f['other_code_bytes']:,} B, constants "
+                         f"{f['other_constants_bytes']:,} B")
     lines.append(report["estimate_note"])
     if "memory_note" in report:
         lines.append(report["memory_note"])

@@ -2,7 +2,7 @@
 """Board profiles: compiler flags, QEMU machine, memory maps and where a build puts its bytes.
 
 Each profile mirrors firmware/boards/<name>/ (board.mk: CPU flags and QEMU machine; board.ld:
-placement; nsn_board.h: clock); tests/test_boards.py checks that the two agree. The three
+placement; nsn_board.h: clock); tests/test_boards.py checks that the two agree. The four
 boards are Arm's FPGA prototyping boards that QEMU 7.2 emulates; their memory maps come from
 QEMU's models (hw/arm/mps2.c, hw/arm/mps2-tz.c) and the boards' application notes.
 
@@ -138,6 +138,19 @@ def _mps2_memory(psram_base: int, mirrors: bool) -> tuple[Region, ...]:
     return regions
 
 
+# MPS2+ AN505 (hw/arm/mps2-tz.c an505_raminfo; IoTKit in hw/arm/armsse.c). The IDAU makes
+# addresses with bit 28 set Secure, and INITSVTOR is 0x10000000, so the image is linked at
+# the Secure aliases of ZBT SSRAM1 (code memory, loaded from the SD card: this board's flash)
+# and of SSRAM2/3 (two 2 MB SRAMs behind MPCs 1 and 2, contiguous).
+_AN505_SSRAM1 = Region("ZBT SSRAM1 (Secure alias)", 0x1000_0000, 4 * MiB,
+                       "code memory, loaded from the SD card")
+_AN505_SSRAM23 = Region("ZBT SSRAM2/3 (Secure alias)", 0x3800_0000, 4 * MiB, "data memory")
+_AN505_MEMORY = (
+    _AN505_SSRAM1,
+    _AN505_SSRAM23,
+    Region("PSRAM", 0x8000_0000, 16 * MiB, "unused"),
+)
+
 # MPS3 AN547 (hw/arm/mps2-tz.c an547_raminfo; SSE-300 TCMs in hw/arm/armsse.c).
 _ITCM = Region("ITCM", 0x0000_0000, 512 * KiB, "vector table (INITSVTOR 0) and code")
 _ISRAM = Region("SSE-300 internal SRAM", 0x2100_0000, 4 * MiB, "data, heap, stack")
@@ -174,6 +187,20 @@ BOARDS: tuple[Board, ...] = (
         plan=_MPS2_PLAN,
         real_memory=_mps2_memory(0x6000_0000, mirrors=False),
         qemu_memory=_mps2_memory(0x6000_0000, mirrors=True),
+    ),
+    Board(
+        name="mps2-an505",
+        core="cortex-m33",
+        description="Arm MPS2+ with FPGA image AN505: Cortex-M33 (Armv8-M Mainline), FPv5-SP "
+                    "FPU, DSP extension, IoTKit (TrustZone; runs Secure)",
+        qemu_machine="mps2-an505",
+        qemu_cpu="cortex-m33",
+        cpu_flags=("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
+        cpu_hz=20_000_000,
+        plan=MemoryPlan(code=_AN505_SSRAM1, const=_AN505_SSRAM1, ram=_AN505_SSRAM23,
+                        stack_size=64 * KiB, heap_min=256 * KiB),
+        real_memory=_AN505_MEMORY,
+        qemu_memory=_AN505_MEMORY,
     ),
     Board(
         name="mps3-an547",

@@ -7,6 +7,7 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
     README.md           (target/templates/README.md.j2)   what is where, exits, how to run
     PORTING.md          docs/porting.md
     export.json         what was exported from what (read by nsconv run / bench)
+    verify/             nsn_host_main.c: the frame runner of `make verify` (nsconv verify --target)
     model/              the generated network (nsconv.codegen): nsn_model.[ch], nsn_weights.[ch]
     app/                nsn_stream.[ch] (board-independent streaming API), nsn_wav.[ch],
                         nsn_app_main.c (the wav-streaming firmware main)
@@ -270,6 +271,7 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     board); the project is still built for the target's QEMU board."""
     from nsconv.compiler.codegen import generate
     from nsconv.quant.manifest import Manifest
+    from nsconv.target.hostbuild import write_host_main
 
     out_dir = Path(out_dir)
     core, b = resolve_target(target)
@@ -289,6 +291,8 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{core}-{os.getpid()}-", dir=dest.parent))
     try:
         gen = generate(out_dir, tmp / "model", command_line=command_line)
+        (tmp / "verify").mkdir()
+        write_host_main(tmp / "verify")  # the frame runner of `make verify`
         check_model_fits(board_profile or b, gen.merged.const_bytes,
                          gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe))
         for src, rel in _firmware_files(b):

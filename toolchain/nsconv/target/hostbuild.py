@@ -9,6 +9,7 @@ counted per frame, and in a debug build dumps every tensor written during one ch
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import struct
 import subprocess
@@ -104,6 +105,7 @@ class HostRun:
     states: np.ndarray  # int8 (frames, state bytes): all states after each frame
     macs: np.ndarray  # uint64 (frames,)
     tensors: dict[int, np.ndarray]  # value id -> int8 data, for the dumped frame
+    kernels_path: str = ""  # the kernel path the program reports (nsn_kernels_path())
 
 
 def write_frames(path: Path, features: np.ndarray, exits: np.ndarray,
@@ -167,4 +169,12 @@ def run(program: HostProgram, work_dir: Path, features: np.ndarray, exits: np.nd
                           + (result.stderr.strip()[-4000:] or "(no message)"), program.exe)
     masks, states, macs = read_output(fout)
     tensors = read_dump(fdump) if dump_frame is not None else {}
-    return HostRun(masks, states, macs, tensors)
+    return HostRun(masks, states, macs, tensors, kernels_path(result.stdout))
+
+
+def kernels_path(stdout: str) -> str:
+    """The kernel path the runner printed ("nsn_runner: kernels PATH")."""
+    m = re.search(r"^nsn_runner: kernels (\S+)$", stdout, re.M)
+    if m is None:
+        raise NsconvError("the frame runner did not report its kernel path")
+    return m[1]

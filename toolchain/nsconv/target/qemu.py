@@ -47,6 +47,7 @@ FAULT_EXIT_STATUS = 125  # boards/common/nsn_port.h NSN_PORT_FAULT_EXIT_STATUS
 
 _STEP = re.compile(r"^step (\d+) exit (\S+) network (\d+) analyze (\d+) synthesize (\d+)$", re.M)
 _HEADER = re.compile(r"^nsn_app: board (\S+), unit (\S+), frames (\d+), exits (.*)$", re.M)
+_KERNELS = re.compile(r"^nsn_app: kernels (\S+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class FirmwareRun:
     features: np.ndarray | None  # int8 (frames, 161)
     seconds: float  # wall-clock time of the QEMU (or host) run
     stdout: str
+    kernels_path: str = ""  # the kernel library's path, as the firmware reports it
 
     @property
     def frames(self) -> int:
@@ -118,7 +120,8 @@ class FirmwareRun:
         head = (f"{'exit':<10} {'frames':>6} {'network mean':>14} {'min':>12} {'max':>12} "
                 f"{'front end':>10}")
         lines = [f"{self.target} ({self.board}): {self.frames} frames, {self.unit} per frame, "
-                 f"{self.seconds:.1f} s", head, "-" * len(head)]
+                 f"{self.seconds:.1f} s, kernel path {self.kernels_path or '?'}", head,
+                 "-" * len(head)]
         for s in self.stats():
             lines.append(f"{s.exit:<10} {s.frames:>6} {s.mean:>14,.0f} {s.min:>12,} "
                          f"{s.max:>12,} {s.frontend_mean:>10,.0f}")
@@ -298,21 +301,8 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
             cmd = project.board.qemu_command(kernel, " ".join(args))
             if shutil.which(cmd[0]) is None:
                 raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
-        t0 = time.monotonic()
-        try:
-            result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=limit,
-                                    stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise NsconvError(f"the firmware did not finish within {limit:.0f} s "
-                              f"({n_frames} frames)", program) from None
-        seconds = time.monotonic() - t0
         where = "host build" if host else f"{project.target} ({project.board.name})"
-        if result.returncode == FAULT_EXIT_STATUS and not host:
-            raise NsconvError(f"the firmware crashed on {where}:\n{result.stderr.strip()[-2000:]}",
-                              program)
-        if result.returncode != 0:
-            raise NsconvError(f"the firmware failed on {where} (status {result.returncode}):\n"
-                              + (result.stderr.strip()[-2000:] or "(no message)"), program)
+        result, seconds = run_bounded(cmd, work, limit, where, program, n_frames)
         unit, names, steps = parse_output(result.stdout)
         if len(steps) != n_frames:
             raise NsconvError(f"the firmware reported {len(steps)} frames, expected {n_frames}",
@@ -326,7 +316,94 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         return FirmwareRun(target="host" if host else project.target,
                            board="host" if host else project.board.name, unit=unit,
                            exit_names=names, steps=steps, out_wav=out_wav, masks=masks,
-                           features=feats, seconds=seconds, stdout=result.stdout)
+                           features=feats, seconds=seconds, stdout=result.stdout,
+                           kernels_path=kernels[1] if (kernels := _KERNELS.search(result.stdout))
+                           else "")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_bounded(cmd: list[str], cwd: Path, limit: float, where: str, program: Path,
+                frames: int) -> tuple[subprocess.CompletedProcess, float]:
+    """Runs the firmware (QEMU or a host build) for at most `limit` seconds: a hang is an
+    error naming the limit, a fault (boards/common/nsn_fault.c: exit status
+    FAULT_EXIT_STATUS) an error quoting the fault registers it printed, any other non-zero
+    status an error quoting the output. Returns the finished process and its wall time."""
+    t0 = time.monotonic()
+    try:
+        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=limit,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise NsconvError(f"the firmware did not finish within {limit:.0f} s ({frames} frames) "
+                          f"on {where}: it hangs or is far too slow; the QEMU process was "
+                          "killed", program) from None
+    seconds = time.monotonic() - t0
+    text = (result.stdout + result.stderr).strip()
+    if result.returncode == FAULT_EXIT_STATUS and "***" in text:
+        fault = text[text.rindex("***"):]
+        raise NsconvError(f"the firmware crashed on {where}:\n{fault[-2000:]}", program)
+    if result.returncode != 0:
+        raise NsconvError(f"the firmware failed on {where} (status {result.returncode}):\n"
+                          + (text[-2000:] or "(no message)"), program)
+    return result, seconds
+
+
+def build_runner(project: FirmwareProject, debug: bool = False, jobs: int | None = None,
+                 timeout: float = BUILD_TIMEOUT_S) -> Path:
+    """The project's frame runner for `nsconv verify --target` (`make verify`): the model and
+    kernel objects of the shipped ELF, with the same flags, and the runner as main. debug:
+    the same with -DNSN_DEBUG_TENSORS (every tensor of one frame dumped), in its own build
+    directory."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise NsconvError("arm-none-eabi-gcc not found (Debian: apt-get install gcc-arm-none-eabi "
+                          "libnewlib-arm-none-eabi)")
+    if not debug:
+        _make(project, "verify", jobs, timeout)
+        return project.elf.with_name("nsn_verify.elf")
+    elf = variant_elf(project, "debug").with_name("nsn_verify.elf")
+    _make(project, "verify", jobs, timeout,
+          [f"ARM_BUILD=build/{elf.parent.name}", "EXTRA_CFLAGS=-DNSN_DEBUG_TENSORS"])
+    return elf
+
+
+@dataclass(frozen=True)
+class FrameRun:
+    masks: np.ndarray  # int8 (frames, bins)
+    states: np.ndarray  # int8 (frames, state bytes)
+    tensors: dict[int, np.ndarray]  # the dumped frame's tensors (debug runner)
+    kernels_path: str  # as the running binary reports it
+    seconds: float  # wall-clock time in QEMU
+
+
+def run_frames(project: FirmwareProject, runner: Path, features: np.ndarray,
+               exits: np.ndarray, resets: np.ndarray, dump_frame: int | None = None,
+               timeout: float | None = None) -> FrameRun:
+    """Streams int8 feature frames (exit id and reset flag per frame) through the frame
+    runner in QEMU (no -icount: faster; file I/O over semihosting, NSNI in, NSNO out, see
+    compiler/templates/nsn_host_main.c.j2), bounded (run_bounded)."""
+    from nsconv.target import hostbuild
+
+    assert project.board is not None
+    if not runner.is_file():
+        raise NsconvError("frame runner not built", runner)
+    work = runner.parent / f"verify-{os.getpid()}-{time.monotonic_ns()}"
+    work.mkdir(parents=True)
+    try:
+        hostbuild.write_frames(work / "in.bin", features, exits, resets)
+        args = "in.bin out.bin" + (f" {dump_frame} dump.bin" if dump_frame is not None else "")
+        kernel = os.path.relpath(runner, work)
+        cmd = project.board.qemu_command(kernel, args, icount=False)
+        if shutil.which(cmd[0]) is None:
+            raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
+        limit = timeout or QEMU_BASE_TIMEOUT_S + QEMU_TIMEOUT_PER_FRAME_S * len(features)
+        where = f"{project.target} ({project.board.name})"
+        result, seconds = run_bounded(cmd, work, limit, where, runner, len(features))
+        masks, states, _ = hostbuild.read_output(work / "out.bin")
+        if len(masks) != len(features):
+            raise NsconvError(f"the frame runner wrote {len(masks)} frames, expected "
+                              f"{len(features)}", runner)
+        tensors = hostbuild.read_dump(work / "dump.bin") if dump_frame is not None else {}
+        return FrameRun(masks, states, tensors, hostbuild.kernels_path(result.stdout), seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

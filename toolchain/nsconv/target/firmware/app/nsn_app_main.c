@@ -412,6 +412,7 @@ int main(int argc, char **argv)
             printf(" %s", nsn_exit_names[e]);
         }
         printf("\n");
+        printf("nsn_app: kernels %s\n", nsn_kernels_path());
 #ifdef NSN_PROFILE_OPS
         printf("nsn_app: model bytes %lu\n", (unsigned long)sizeof(nsn_model_t));
 #endif

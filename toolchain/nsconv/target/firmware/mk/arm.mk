@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# Cortex-M build for one board (NSN_BOARD = mps2-an386 | mps2-an500 | mps3-an547) and the
+# Cortex-M build for one board (NSN_BOARD = mps2-an386 | mps2-an500 | mps2-an505 | mps3-an547) and the
 # QEMU command that runs it:
 #   $(NSN_ARM_CC) $(NSN_ARM_CFLAGS) $(NSN_ARM_INCLUDES) $(srcs) $(NSN_ARM_BOARD_SRCS) \
 #       $(NSN_ARM_LDFLAGS) -o prog.elf $(NSN_ARM_LDLIBS)
@@ -11,7 +11,7 @@
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 
 ifeq ($(NSN_BOARD),)
-$(error NSN_BOARD is not set (mps2-an386, mps2-an500 or mps3-an547))
+$(error NSN_BOARD is not set (mps2-an386, mps2-an500, mps2-an505 or mps3-an547))
 endif
 NSN_BOARD_DIR := $(NSN_FIRMWARE_DIR)/boards/$(NSN_BOARD)
 ifeq ($(wildcard $(NSN_BOARD_DIR)/board.mk),)

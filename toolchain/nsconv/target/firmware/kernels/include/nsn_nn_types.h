@@ -12,16 +12,22 @@
 
 #include <stdint.h>
 
+/* Status of every kernel call (CMSIS-NN arm_cmsis_nn_status style). A call that returns
+ * anything but NSN_OK has written nothing. */
 typedef enum
 {
     NSN_OK = 0,
-    NSN_ARG_ERROR = -1
+    NSN_ARG_ERROR = -1,    /* a NULL pointer or a size the kernel cannot handle */
+    NSN_SCRATCH_ERROR = -2 /* the scratch (nsn_context) is missing, short or misaligned for
+                              the kernel path built: no silent fallback to another path */
 } nsn_status;
 
-/* Scratch memory for a kernel call (CMSIS-NN cmsis_nn_context). */
+/* Scratch memory for a kernel call (CMSIS-NN cmsis_nn_context). On every path, buf is NULL
+ * or 4-byte aligned and size >= 0; buf must hold at least the bytes the call asks for
+ * (nsn_fully_connected_s8_get_buffer_size; ctx and buf may be NULL when that is 0). */
 typedef struct
 {
-    void *buf;    /* 4-byte aligned; may be NULL when the kernel needs no scratch */
+    void *buf;
     int32_t size; /* bytes */
 } nsn_context;
 

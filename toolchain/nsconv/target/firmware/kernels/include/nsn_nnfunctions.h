@@ -14,7 +14,11 @@
  *   NSN_KERNELS_MVE        Helium (Cortex-M55: __ARM_FEATURE_MVE integer), arm_mve.h
  *   NSN_KERNELS_DSP        Armv7E-M / Armv8-M DSP extension (Cortex-M4, M7, M33), arm_acle.h
  *   reference              portable C99 (host builds, cores without DSP)
- * Defining NSN_KERNELS_FORCE_REFERENCE selects the portable path on any target.
+ * Defining NSN_KERNELS_FORCE_REFERENCE selects the portable path on any target. The DSP and
+ * MVE paths need an optimized build (their loops are inline assembly that needs the register
+ * allocator): an unoptimized (-O0) build of them stops with #error instead of quietly taking
+ * another path; build it with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable one.
+ * nsn_kernels_path() names the path the library was built with, for reports.
  */
 #ifndef NSN_NNFUNCTIONS_H
 #define NSN_NNFUNCTIONS_H
@@ -39,9 +43,17 @@
 extern "C" {
 #endif
 
+/* The kernel path the library's objects were compiled for: "mve", "dsp" or "reference"
+ * (NSN_KERNELS_PATH as the kernel sources saw it). */
+const char *nsn_kernels_path(void);
+
 /* The largest input_features for which the int32 dot product cannot overflow:
  * 65536 * 255 * 128 < 2^31. */
 #define NSN_FC_MAX_INPUT_FEATURES 65536
+/* The largest |input_offset| the DSP and MVE loops take (x + input_offset fits an int16
+ * lane); int8 models have |input_offset| <= 128. Beyond it those paths compute with the
+ * portable loop (same bits). */
+#define NSN_FC_MAX_INPUT_OFFSET (32767 - 128)
 
 /* a + b with two's complement wrap. TFLM adds int32 values unchecked, which wraps on every target
  * it runs on; adding in uint32 gives the same bits without signed-overflow UB. */
@@ -118,8 +130,8 @@ static inline int32_t nsn_clamp(int32_t x, int32_t lo, int32_t hi)
  *
  * ctx: scratch of nsn_fully_connected_s8_get_buffer_size(dims) bytes, 4-byte aligned, for this
  * call only (it may be shared between calls). When that size is 0, ctx and ctx->buf may be NULL.
- * A missing, short or misaligned buffer is not an error: the call then takes the portable path
- * (same bits, slower).
+ * A missing or short buffer, a negative size or a misaligned buffer returns NSN_SCRATCH_ERROR
+ * (on every path, so that a host build catches what would fail on a board) and writes nothing.
  *
  * Fastest with input_offset == 0 (fold input_offset * sum_i w[c][i] into the bias: the MVE path
  * has a dedicated loop for it) and, on the DSP path, with 4-byte aligned weights and

@@ -24,11 +24,15 @@
 
 #include "nsn_kernels_internal.h"
 
-/* The MAC loops are assembly that needs up to 13 registers: unoptimized builds (-O0, with a
- * frame pointer and no register allocation to speak of) take the portable loop instead. */
-#if defined(NSN_KERNELS_DSP) && defined(__OPTIMIZE__)
+/* The MAC loops are assembly that needs up to 13 registers, which an unoptimized build (-O0,
+ * with a frame pointer and no register allocation to speak of) cannot give them. Such a build
+ * does not quietly take the portable loop under the name of the fast path: it stops here. */
+#if (defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)) && !defined(__OPTIMIZE__)
+#error "nsconv kernels: the dsp and mve paths need an optimized build (-O1 or higher); build with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable path"
+#endif
+#if defined(NSN_KERNELS_DSP)
 #define FC_DSP 1
-#elif defined(NSN_KERNELS_MVE) && defined(__OPTIMIZE__)
+#elif defined(NSN_KERNELS_MVE)
 #define FC_MVE 1
 #endif
 
@@ -68,9 +72,6 @@ static void fc_reference(const nsn_fc_params *params,
 }
 
 #if defined(FC_DSP)
-
-/* x + offset must fit an int16 lane. */
-#define FC_DSP_MAX_BOUND 32767
 
 /* Groups of four inputs (x0, x1, x2, x3) -> words (x0 + o, x2 + o), (x1 + o, x3 + o). */
 static void fc_expand_input_dsp(const int8_t *input, int32_t groups, int32_t offset, int32_t *buf)
@@ -341,9 +342,6 @@ static void fc_dsp(const nsn_fc_params *params,
 
 #if defined(FC_MVE)
 
-/* x + offset must fit an int16 lane of the widening loop. */
-#define FC_MVE_MAX_BOUND 32767
-
 /* Output channels per block (a multiple of 4); the sums wait in a stack array. */
 #define FC_MVE_BLOCK 32
 
@@ -498,6 +496,27 @@ static void fc_mve(const nsn_fc_params *params,
 
 #endif /* FC_MVE */
 
+/* x + input_offset must fit an int16 lane of the DSP and MVE loops (NSN_FC_MAX_INPUT_OFFSET). */
+#define FC_MAX_BOUND 32767
+
+#if !defined(FC_DSP)
+/* The scratch contract of nsn_context on the paths that need no scratch: a buffer, if
+ * given, is 4-byte aligned and its size is not negative (the DSP path checks its own need). */
+static int scratch_ok(const nsn_context *ctx, int32_t need)
+{
+    if (ctx == NULL || ctx->buf == NULL)
+    {
+        return need == 0;
+    }
+    return ctx->size >= need && ((uintptr_t)ctx->buf & 3u) == 0;
+}
+#endif
+
+const char *nsn_kernels_path(void)
+{
+    return NSN_KERNELS_PATH;
+}
+
 nsn_status nsn_fully_connected_s8(const nsn_context *ctx,
                                   const nsn_fc_params *params,
                                   const nsn_per_channel_quant_params *quant,
@@ -517,12 +536,14 @@ nsn_status nsn_fully_connected_s8(const nsn_context *ctx,
     {
         return NSN_ARG_ERROR;
     }
-
 #if defined(FC_MVE)
-    (void)ctx;
+    if (!scratch_ok(ctx, 0))
+    {
+        return NSN_SCRATCH_ERROR;
+    }
     {
         const int32_t bound = nsn_offset_bound(params->input_offset);
-        if (bound >= 0 && bound <= FC_MVE_MAX_BOUND)
+        if (bound >= 0 && bound <= FC_MAX_BOUND)
         {
             fc_mve(params, quant, dims, input, weights, bias, output);
             return NSN_OK;
@@ -531,19 +552,28 @@ nsn_status nsn_fully_connected_s8(const nsn_context *ctx,
 #elif defined(FC_DSP)
     {
         const int32_t bound = nsn_offset_bound(params->input_offset);
-        const int32_t need = 2 * (dims->input_features & ~3);
+        const int32_t need = NSN_FC_S8_BUFFER_SIZE_DSP(dims->input_features);
         void *buf = ctx != NULL ? ctx->buf : NULL;
         const int have = need == 0 || (buf != NULL && ctx->size >= need &&
                                        ((uintptr_t)buf & 3u) == 0);
-        if (have && bound >= 0 && bound <= FC_DSP_MAX_BOUND)
+        if (have && bound >= 0 && bound <= FC_MAX_BOUND)
         {
             fc_dsp(params, quant, dims, input, weights, bias, output, (int32_t *)buf);
             return NSN_OK;
         }
+        if (!have)
+        {
+            return NSN_SCRATCH_ERROR;
+        }
     }
 #else
-    (void)ctx;
+    if (!scratch_ok(ctx, 0))
+    {
+        return NSN_SCRATCH_ERROR;
+    }
 #endif
+    /* the portable path; on the DSP and MVE paths only for an input offset beyond what their
+     * int16 lanes hold (|input_offset| > NSN_FC_MAX_INPUT_OFFSET, never an int8 model's) */
     fc_reference(params, quant, dims, input, weights, bias, output);
     return NSN_OK;
 }
