@@ -103,6 +103,9 @@ def test_published_performance_figures_are_generated():
     block = readme[readme.index(perf.BEGIN) + len(perf.BEGIN):readme.index(perf.END)]
     assert block.strip() == perf.readme_block(report).strip()
     assert report["tflm_cmsis_nn_reference"] == bench.TFLM_CMSIS_NN_REFERENCE
+    quoted = bench.TFLM_CMSIS_NN_REFERENCE["instructions_per_frame"]
     for r in report["results"]:
-        quoted = bench.TFLM_CMSIS_NN_REFERENCE["instructions_per_frame"][r["core"]]
-        assert f"| {quoted:,} |" in block
+        if r["core"] in quoted:  # issue #6 quotes no figure for some cores (e.g. Cortex-M33)
+            assert f"| {quoted[r['core']]:,} |" in block
+        else:
+            assert "ratio_to_tflm_cmsis_nn" not in r
