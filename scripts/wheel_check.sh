@@ -12,6 +12,7 @@
 # with --no-index: pip must find every requirement already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+unset PYTHONPATH PYTHONHOME  # nothing of the checkout may be importable in the fresh venv
 ROOT=$PWD
 PY=$(realpath -s "${PYTHON:-.venv/bin/python}")  # builds the wheel (setuptools>=77), makes the venvs
 CACHE=${NSCONV_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nsconv}
@@ -66,7 +67,6 @@ NSCONV="$VENV/bin/nsconv"
 # 4. the pipeline, from an empty folder (no checkout on any path)
 mkdir "$WORK/run" && cd "$WORK/run"
 cp "$ROOT/tests/data/0072_noisy.wav" in.wav
-export PYTHONPATH=
 T1=$(date +%s)
 TIMES=""
 step() {  # step NAME STDOUT-FILE nsconv-arguments...: stop with its output when it fails
