@@ -26,8 +26,9 @@ MODEL_FILE = "model.npz"
 def load_model(name_or_path: str | Path, work: Path | None = None):
     """Built-in name or file -> (resolved path, NetSpec or FramewiseModel).
 
-    .onnx of the nsNet2 family and nsconv .npz give a NetSpec; other ONNX graphs take the
-    onnx2tf route (needs `work`, a directory for the SavedModel) and give a FramewiseModel.
+    .onnx of the nsNet2 family, Keras .keras/.h5 and nsconv .npz give a NetSpec; other ONNX
+    graphs without a recurrence take the onnx2tf route (needs `work`, a directory for the
+    SavedModel) and give a FramewiseModel.
     """
     path = assets.resolve_model(str(name_or_path))
     suffix = path.suffix.lower()
@@ -44,8 +45,12 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
             return path, convert_with_onnx2tf(path, why, work)
     if suffix == ".npz":
         return path, NetSpec.load(path)
+    if suffix in (".keras", ".h5"):
+        from nsconv.model.dynamic import import_keras
+
+        return path, import_keras(path)
     raise NsconvError(f"unsupported model format {suffix or '(no suffix)'!r} "
-                      "(expected .onnx or an nsconv .npz)", path)
+                      "(expected .onnx, .keras, .h5 or an nsconv .npz)", path)
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
