@@ -19,14 +19,16 @@ TARGETS = ("host", "cortex-m4", "cortex-m7", "cortex-m55")
               help="Output directory (replaced atomically).")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
-def convert(model: str, out: Path, calib: tuple[Path, ...]) -> None:
+@click.option("--default-exit", "default_exit", default=None,
+              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
+def convert(model: str, out: Path, calib: tuple[Path, ...], default_exit: str | None) -> None:
     """Per-exit int8 TFLite models of MODEL (ONNX, nsconv .npz, or a built-in name)."""
     from nsconv.audio.wav import read_wav
     from nsconv.quant.convert import convert as run
 
     for c in calib:
         read_wav(c)  # refuse bad calibration audio before any work
-    m = run(model, out, list(calib) or None)
+    m = run(model, out, list(calib) or None, default_exit=default_exit)
     click.echo(f"wrote {out}/manifest.json and {len(m.exits)} int8 model(s)")
 
 
@@ -38,7 +40,10 @@ def convert(model: str, out: Path, calib: tuple[Path, ...]) -> None:
               help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core>.")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
-def export(model: str, out: Path, target: str, calib: tuple[Path, ...]) -> None:
+@click.option("--default-exit", "default_exit", default=None,
+              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
+def export(model: str, out: Path, target: str, calib: tuple[Path, ...],
+           default_exit: str | None) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
     from nsconv.audio.wav import read_wav
     from nsconv.compiler.codegen import generate
@@ -49,7 +54,7 @@ def export(model: str, out: Path, target: str, calib: tuple[Path, ...]) -> None:
         read_wav(c)
     command = " ".join(["nsconv"] + sys.argv[1:])
     with atomic_output_dir(out) as tmp:
-        convert_into(model, tmp, list(calib) or None)
+        convert_into(model, tmp, list(calib) or None, default_exit=default_exit)
         gen = generate(tmp, command_line=command)
         if target != "host":
             from nsconv.target.firmware import export_firmware

@@ -15,7 +15,8 @@ from nsconv.errors import NsconvError
 @click.argument("model")
 @click.argument("in_wav", type=click.Path(path_type=Path))
 @click.argument("out_wav", type=click.Path(path_type=Path))
-@click.option("--exit", "exit_name", default=None, help="Exit to run (default: the last).")
+@click.option("--exit", "exit_name", default=None,
+              help="Exit to run (default: the model's default exit).")
 @click.option("--engine", type=click.Choice(["float", "tflm"]), default="tflm", show_default=True)
 def enhance(model: str, in_wav: Path, out_wav: Path, exit_name: str | None, engine: str) -> None:
     """Denoise IN_WAV (16 kHz mono) into OUT_WAV with one exit of MODEL."""

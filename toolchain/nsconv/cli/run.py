@@ -17,7 +17,8 @@ CORES = ("cortex-m4", "cortex-m7", "cortex-m55")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("in_wav", type=click.Path(path_type=Path))
 @click.argument("out_wav", type=click.Path(path_type=Path))
-@click.option("--exit", "exit_name", default=None, help="Exit to run (default: the last).")
+@click.option("--exit", "exit_name", default=None,
+              help="Exit to run (default: the model's default exit).")
 @click.option("--schedule", default=None, help="Cyclic exit schedule instead: name[:n],...")
 @click.option("--target", type=click.Choice(CORES), default=None,
               help="Core (default: the one exported, else cortex-m55).")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from nsconv.audio import frontend
@@ -54,18 +55,26 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=print) -> Manifest:
+            log=print, default_exit: str | None = None) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
-        convert_into(model, tmp, clips, log)
+        convert_into(model, tmp, clips, log, default_exit)
     return Manifest.load(out)
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=print) -> Manifest:
-    """Write tflite/, model file and manifest.json into the (new, empty) directory dest."""
+                 log=print, default_exit: str | None = None) -> Manifest:
+    """Write tflite/, model file and manifest.json into the (new, empty) directory dest.
+    default_exit: the exit `enhance`/`run` use without --exit (default: the deepest)."""
     clips = clips or calibration_clips()
     path, spec = load_model(model, work=dest)
+    if default_exit is not None:
+        names = [e.name for e in spec.exits] if isinstance(spec, NetSpec) else ["final"]
+        if default_exit not in names:
+            raise NsconvError(f"--default-exit {default_exit!r} is not an exit of the model "
+                              f"(exits: {', '.join(names)})", path)
+        if isinstance(spec, NetSpec):
+            spec = dataclasses.replace(spec, meta={**spec.meta, "default_exit": default_exit})
     feats = calibration_features(clips)
     frames = sum(len(f) for f in feats)
     entries = []
@@ -92,7 +101,8 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
         entries.append(_write_exit(dest, q, "", (), macs, params, log))
         model_file = spec.saved_model.name
     manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
-                        tuple(entries), tuple(p.name for p in clips), frames)
+                        tuple(entries), tuple(p.name for p in clips), frames,
+                        spec.default_exit().name if isinstance(spec, NetSpec) else None)
     manifest.save()
     return manifest
 

@@ -51,6 +51,15 @@ class Manifest:
     exits: tuple[ExitEntry, ...]
     calibration: tuple[str, ...]
     calibration_frames: int
+    # The exit `enhance` and `run` use without --exit: `convert --default-exit`, else the deepest
+    # exit (most MACs per frame; on a tie, the later one).
+    default_exit: str | None = None
+
+    @property
+    def default(self) -> ExitEntry:
+        if self.default_exit:
+            return self.exit(self.default_exit)
+        return max(reversed(self.exits), key=lambda e: e.macs_per_frame)
 
     def exit(self, name: str) -> ExitEntry:
         for e in self.exits:
@@ -76,6 +85,7 @@ class Manifest:
             "state_policy": STATE_POLICY,
             "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
             "exits": [e.to_json() for e in self.exits],
+            "default_exit": self.default.name,
         }
 
     def save(self) -> None:
@@ -92,7 +102,8 @@ class Manifest:
                 raise NsconvError(f"unknown manifest format {d.get('format')!r}", path)
             return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
                             d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
-                            tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]))
+                            tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]),
+                            d.get("default_exit"))
         except NsconvError:
             raise
         except (ValueError, KeyError, TypeError) as exc:

@@ -26,6 +26,7 @@ import numpy as np
 
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
+from nsconv.quant.manifest import Manifest
 from nsconv.target.boards import measure_elf
 from nsconv.target.firmware import EXPORT_FILE, TARGETS, FirmwareProject, ensure_exported, load_project
 
@@ -328,15 +329,17 @@ def run_on_target(out_dir: Path, in_wav: Path, out_wav: Path, exit_name: str | N
                   target: str | None = None, *, schedule: str | None = None,
                   frames: int | None = None, command_line: str = "", log=None) -> FirmwareRun:
     """`nsconv run`: export the firmware for target (default: see default_target) if missing
-    or stale, build it, stream in_wav through it under QEMU at exit_name (default the last
-    exit) or a cyclic schedule "name[:n],...", for all frames or the first `frames`, and
-    write out_wav. The returned run has the per-frame counts (`steps`, `table()`) and the
-    firmware's own output (`stdout`: a line per network step)."""
+    or stale, build it, stream in_wav through it under QEMU at exit_name (default the
+    manifest's default exit) or a cyclic schedule "name[:n],...", for all frames or the first
+    `frames`, and write out_wav. The returned run has the per-frame counts (`steps`,
+    `table()`) and the firmware's own output (`stdout`: a line per network step)."""
     say = log or (lambda msg: None)
     if target is None:
         target = default_target(out_dir)
     project = ensure_exported(out_dir, target, command_line=command_line, log=say)
     _check_schedule(project, exit_name, schedule)
+    if exit_name is None and schedule is None:  # the manifest's default exit (deepest)
+        exit_name = Manifest.load(out_dir).default.name
     say(f"building {project.elf}")
     build(project)
     say(f"running on {project.target} ({project.board.name}) in QEMU")
