@@ -38,11 +38,6 @@ from nsconv.model.netspec import GRU, Dense, ExitSpec, NetSpec
 from nsconv.names import identifier
 
 LAYOUT_OPS = {"Transpose", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Flatten"}
-# Ops allowed off the data path: they compute shapes (or constants the folder left alone).
-SHAPE_OPS = {"Shape", "Size", "Gather", "Unsqueeze", "Concat", "ConstantOfShape", "Slice",
-             "Constant", "Cast", "Squeeze", "Expand", "Reshape", "Mul", "Add", "Sub", "Div",
-             "Range", "Identity", "Equal", "Where", "Max", "Min", "ReduceProd", "Tile",
-             "Transpose"}
 RECURRENT_OPS = {"LSTM", "RNN", "GRU", "Loop", "Scan", "If"}
 DATA_PATH_HINTS = {
     "Gather": "indexing the features (e.g. a 2-D (frames, bins) input or x[0]); export with a "
@@ -191,9 +186,7 @@ def _import(model, path: Path, owners: dict[str, str]) -> NetSpec:
         data_in = [i for i in node.input if i in alias]
         op = node.op_type
         if not data_in:
-            if op not in SHAPE_OPS:
-                raise outside(op, node, "it computes neither a layer nor a shape")
-            continue
+            continue  # shape arithmetic or an unfolded computation: checked where it is used
         src = alias[data_in[0]]
         if op in ("Shape", "Size"):
             continue  # a shape, not data: what it feeds is shape arithmetic

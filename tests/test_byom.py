@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bring your own model: nsNet2-family models written in PyTorch and Keras, exported the usual
+way, come in with their names, their exits and their real refusal causes.
+
+The float step model of the imported NetSpec must reproduce the source framework's own masks
+(torch's forward, keras' predict) on real features, frame by frame from zero state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import DATA
+from models.layouts import EXITS, LAYOUTS, export_torch, keras_model, torch_masks, torch_model
+from nsconv.audio import frontend
+from nsconv.audio.wav import read_wav
+from nsconv.errors import NsconvError
+from nsconv.model.onnx_import import OutsideFamily, import_onnx
+from nsconv.model.stepmodel import FloatStepper
+
+torch = pytest.importorskip("torch")  # the `test` extra
+
+CLIP = DATA / "0072_noisy.wav"
+SMALL = LAYOUTS["dns16k"].__class__("small", 16000, 320, 160, 320, 48, 32, 40)
+
+
+@pytest.fixture(scope="module")
+def feats() -> np.ndarray:
+    return frontend.features(frontend.stft(read_wav(CLIP)))[:60]
+
+
+def _check_same(spec, net, feats, tol=2e-5):
+    ref = torch_masks(net, feats)
+    assert {e.name for e in spec.exits} == EXITS
+    for ex in spec.exits:
+        got = FloatStepper(spec, ex).run(feats)
+        assert np.abs(got - ref[ex.name]).max() <= tol, ex.name
+    return ref
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},  # torch's defaults: the dynamo exporter, its default opset, fixed time axis
+    {"dynamo": True, "opset_version": 18, "dynamic_shapes": ({1: "T"},)},
+    {"dynamo": True, "opset_version": 20},
+    {"dynamo": False, "opset_version": 13},
+    {"dynamo": False, "opset_version": 17, "dynamic_axes": {"features": {1: "T"}}},
+], ids=["default", "dynamo-18-dynamic", "dynamo-20", "legacy-13", "legacy-17-dynamic"])
+def test_torch_exports_import_exactly(kwargs, feats, tmp_path):
+    net = torch_model(SMALL, seed=1)
+    if "dynamic_shapes" in kwargs:
+        kwargs = {**kwargs, "dynamic_shapes": ({1: torch.export.Dim("T")},)}
+    path = export_torch(net, tmp_path / "m.onnx", SMALL.bins, **kwargs)
+    spec = import_onnx(path)
+    # names from the source: module paths and output names, whatever the exporter
+    assert spec.backbone == ("fc1", "gru1", "gru2", "fc2", "fc3")
+    assert {e.name: e.head for e in spec.exits} == {
+        "gru1": ("head_gru1",), "gru2": ("head_gru2",), "final": ("fc4",)}
+    assert spec.default_exit().name == "final"  # the deepest, though returned second
+    _check_same(spec, net, feats)
+
+
+def test_layout1_from_torch_and_keras_agree(feats, tmp_path):
+    """The 16 kHz DNS layout exported by torch's default exporter and the same weights as a
+    .keras file give the same NetSpec; masks are real masks, not saturated."""
+    from nsconv.quant.convert import load_model
+
+    lay = LAYOUTS["dns16k"]
+    net = torch_model(lay, seed=0, feats=feats)
+    spec = load_model(export_torch(net, tmp_path / "dns16k.onnx", lay.bins))[1]
+    ref = _check_same(spec, net, feats)
+    for m in ref.values():
+        assert 0.2 < m.mean() < 0.8 and m.std() > 0.02
+        assert np.mean((m > 0.02) & (m < 0.98)) > 0.95
+    keras_model(net, lay).save(tmp_path / "dns16k.keras")
+    kspec = load_model(tmp_path / "dns16k.keras")[1]
+    assert kspec.backbone == spec.backbone
+    assert [(e.name, e.after, e.head) for e in kspec.exits] == \
+        [(e.name, e.after, e.head) for e in spec.exits]
+    for name, layer in spec.layers.items():
+        for a, b in zip(vars(layer).values(), vars(kspec.layers[name]).values(), strict=True):
+            if isinstance(a, np.ndarray):
+                assert np.allclose(a, b, atol=1e-6), name
+
+
+def test_multilayer_gru_and_nested_modules_keep_module_paths(tmp_path):
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Sequential(nn.Linear(161, 24), nn.ReLU())
+            self.rnn = nn.GRU(24, 16, num_layers=2, batch_first=True)
+            self.Out = nn.Linear(16, 161)
+
+        def forward(self, x):
+            y, _ = self.rnn(self.enc(x))
+            return torch.sigmoid(self.Out(y))
+
+    p = tmp_path / "m.onnx"
+    torch.onnx.export(Net().eval(), (torch.randn(1, 5, 161),), str(p))
+    spec = import_onnx(p)
+    assert spec.backbone == ("enc_0", "rnn_l0", "rnn_l1")
+    assert [(e.name, e.head) for e in spec.exits] == [("final", ("out",))]
+
+
+class _Refused(torch.nn.Module if torch else object):
+    def __init__(self, kind: str) -> None:
+        from torch import nn
+
+        super().__init__()
+        self.kind = kind
+        self.fc1 = nn.Linear(161, 16)
+        self.gru = nn.GRU(16, 8, batch_first=True, bidirectional=kind == "bidirectional")
+        self.fc2 = nn.Linear(16 if kind == "bidirectional" else 8, 161)
+
+    def forward(self, x):
+        if self.kind == "gather":
+            x = x[0]  # (frames, bins): indexing the features
+        h = self.fc1(x)
+        h = {"tanh": torch.tanh, "leaky": torch.nn.functional.leaky_relu}.get(
+            self.kind, torch.relu)(h)
+        y, _ = self.gru(h)
+        return torch.sigmoid(self.fc2(y))
+
+
+@pytest.mark.parametrize("kind,needles", [
+    ("tanh", ("op Tanh", "node_tanh")),
+    ("leaky", ("op LeakyRelu", "node_leaky_relu")),
+    ("bidirectional", ("op GRU", "bidirectional GRU")),
+    ("gather", ("op Gather", "(frames, bins)")),
+])
+def test_refusal_names_the_real_cause(kind, needles, tmp_path):
+    """A GRU graph outside the family is refused for its own cause, naming node and file, and
+    never goes to the onnx2tf route (which has no recurrence)."""
+    from nsconv.quant.convert import load_model
+
+    p = tmp_path / f"{kind}.onnx"
+    torch.onnx.export(_Refused(kind).eval(), (torch.randn(1, 5, 161),), str(p))
+    with pytest.raises(OutsideFamily) as err:
+        load_model(p, work=tmp_path / "work")
+    msg = str(err.value)
+    assert all(n in msg for n in needles) and str(p) in msg, msg
+    assert "onnx2tf" not in msg and not (tmp_path / "work").exists()
+
+
+def test_refusal_non_constant_gru_weights(tmp_path):
+    """A GRU whose W is computed at run time (here: RandomNormal) is refused as such."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    H, B = 4, 6
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(rng.normal(size=(1, 3 * H, H)).astype(np.float32), "R"),
+             onnx.numpy_helper.from_array(rng.normal(size=(H, B)).astype(np.float32), "wo")]
+    nodes = [helper.make_node("RandomNormal", [], ["W"], shape=[1, 3 * H, B], name="w_gen"),
+             helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("GRU", ["xt", "W", "R"], ["y"], hidden_size=H,
+                              linear_before_reset=1, name="the_gru"),
+             helper.make_node("Squeeze", ["y", "ax"], ["ys"]),
+             helper.make_node("Constant", [], ["ax"], value=onnx.numpy_helper.from_array(
+                 np.array([1], np.int64))),
+             helper.make_node("MatMul", ["ys", "wo"], ["o"]),
+             helper.make_node("Sigmoid", ["o"], ["mask"])]
+    nodes.insert(3, nodes.pop(4))  # Constant before its use
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     [1, None, B])],
+                          [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, None, B])], inits)
+    p = tmp_path / "ncw.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    with pytest.raises(OutsideFamily) as err:
+        import_onnx(p)
+    assert "non-constant W" in str(err.value) and "the_gru" in str(err.value)
+
+
+def test_exit_names_from_outputs():
+    from nsconv.model.onnx_import import exit_names
+
+    assert exit_names(["out"]) == ["final"]
+    assert exit_names(["mask_gru1", "109", "output_3", "Mask.Early"]) == \
+        ["gru1", "exit_1", "exit_2", "mask_early"]
+    assert exit_names(["a", "A"]) == ["exit_0", "exit_1"]  # same identifier: by position
+
+
+def test_keras_h5_in_the_loader(tmp_path):
+    from nsconv.quant.convert import load_model
+
+    net = torch_model(SMALL, seed=2)
+    km = keras_model(net, SMALL)
+    km.save(tmp_path / "m.h5")
+    spec = load_model(tmp_path / "m.h5")[1]
+    assert {e.name for e in spec.exits} == EXITS
+    with pytest.raises(NsconvError) as err:
+        load_model(tmp_path / "missing.keras")
+    assert "missing.keras" in str(err.value)
