@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test bench fuzz clean
+.PHONY: setup demo test test-models bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The three public nsNet2-family layouts (16 kHz DNS, 257 bins, 48 kHz DNS) from PyTorch and
+# Keras, each whole: export, verify on all frames, M4 and M55 in QEMU, enhance (tests/test_byom.py).
+test-models: setup
+	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
 
 bench: setup
 	$(NSCONV) export nsnet2-baseline -o out/bench-baseline

@@ -8,6 +8,9 @@ The float step model of the imported NetSpec must reproduce the source framework
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 from conftest import DATA
@@ -192,3 +195,83 @@ def test_keras_h5_in_the_loader(tmp_path):
     with pytest.raises(NsconvError) as err:
         load_model(tmp_path / "missing.keras")
     assert "missing.keras" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole path for each public layout: export -> verify -> firmware (M4, M55) -> run -> enhance
+
+ALL = os.environ.get("NSCONV_TEST_MODELS") == "1"  # `make test-models`: every layout, whole
+FRAMES = {"dns16k": 40, "bins257": 8, "dns48k": 4}  # `make test`: few frames per step
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+    from nsconv.cli import main
+
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _has_frontend_option() -> bool:
+    from nsconv.cli.convert import export
+
+    return any(p.name == "frontend" for p in export.params)
+
+
+def _clip_at(rate: int, path) -> object:
+    """The real noisy clip resampled to the model's rate (a 16-bit mono wav)."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    x, sr = sf.read(CLIP)
+    if rate != sr:
+        x = resample_poly(x, rate, sr)
+    sf.write(path, x, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["torch", "keras"])
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_layout_whole_path(name, source, tmp_path):
+    from models.layouts import features
+    from nsconv.quant.manifest import Manifest
+    from nsconv.target import qemu
+
+    lay = LAYOUTS[name]
+    if not ALL and (source == "keras" or name != "dns16k"):
+        pytest.skip("make test-models runs this layout/source whole")
+    if lay.frontend_args and not _has_frontend_option():
+        pytest.skip("this layout needs a configurable front end (export --frontend)")
+    x, sr = read_wav(CLIP), 16000
+    net = torch_model(lay, seed=0, feats=features(lay, x, sr)[:200])
+    if source == "torch":
+        model = export_torch(net, tmp_path / f"{name}.onnx", lay.bins)
+    else:
+        model = tmp_path / f"{name}.keras"
+        keras_model(net, lay).save(model)
+    frames = None if ALL else FRAMES[name]
+    out = tmp_path / "out"
+    # one conversion: export for the M4; `run --target cortex-m55` exports the M55 project
+    # from the same output as `export --target cortex-m55` does
+    _cli("export", model, "-o", out, "--target", "cortex-m4", *lay.frontend_args)
+    m = Manifest.load(out)
+    assert {e.name for e in m.exits} == EXITS and m.default.name == "final"
+    report = json.loads(_cli("verify", out, "--json", *(["--frames", frames] if frames else [])))
+    assert report["bit_exact"] and report["ok"]
+    assert all(e["mismatches"] == 0 and e["frames"] > 0 for e in report["exits"])
+    clip = _clip_at(lay.rate, tmp_path / "clip.wav")
+    project = qemu.load_project(out / "firmware" / "cortex-m4")
+    qemu.build(project, host=True)
+    host_wav = tmp_path / "host.wav"
+    qemu.run(project, clip, host_wav, frames=frames, host=True, exit_name="final")
+    for core in ("cortex-m4", "cortex-m55"):
+        core_wav = tmp_path / f"{core}.wav"
+        _cli("run", out, clip, core_wav, "--target", core,
+             *(["--frames", frames] if frames else []))  # default exit: final
+        assert core_wav.read_bytes() == host_wav.read_bytes(), core
+    enhanced = tmp_path / "enhanced.wav"
+    _cli("enhance", out, clip, enhanced)
+    y, x = read_wav(enhanced), read_wav(clip)
+    assert len(y) == len(x) and 0 < np.std(y) < np.std(x)

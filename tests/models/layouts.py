@@ -37,9 +37,12 @@ class Layout:
         return self.n_fft // 2 + 1
 
     @property
-    def frontend(self) -> str:
-        """The `--frontend` value (for the layouts that are not the default front end)."""
-        return f"rate={self.rate},win={self.win},hop={self.hop},n_fft={self.n_fft}"
+    def frontend_args(self) -> list[str]:
+        """`--frontend ...` for export (none for the default, the 16 kHz DNS front end)."""
+        if (self.rate, self.win, self.hop, self.n_fft) == (16000, 320, 160, 320):
+            return []
+        return ["--frontend", f"rate={self.rate},win={self.win},hop={self.hop},"
+                f"n_fft={self.n_fft},window=sqrt-hann"]
 
 
 LAYOUTS = {
@@ -109,7 +112,7 @@ def _rescale(net, feats: np.ndarray) -> None:
     for name in ("fc1", "fc2", "fc3", "fc4", "head_gru1", "head_gru2"):
         layer = getattr(net, name)
         seen = []
-        hook = layer.register_forward_hook(lambda m, i, o: seen.append(o))
+        hook = layer.register_forward_hook(lambda m, i, o, seen=seen: seen.append(o))
         with torch.no_grad():
             net(x)
             hook.remove()
