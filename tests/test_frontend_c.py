@@ -152,10 +152,10 @@ def host_special(host_harness, tmp_path_factory) -> Path:
 
 
 def test_tables_are_generated_from_gen_tables(tmp_path):
-    out = tmp_path / "tables.c"
     subprocess.run([sys.executable, str(fwbuild.FIRMWARE / "frontend" / "gen_tables.py"),
-                    "--output", str(out)], check=True)
-    assert out.read_text() == (fwbuild.FIRMWARE / "frontend" / "nsn_frontend_tables.c").read_text()
+                    "--output", str(tmp_path)], check=True)
+    for name in ("nsn_frontend_tables.c", "nsn_frontend_config.h"):
+        assert (tmp_path / name).read_text() == (fwbuild.FIRMWARE / "frontend" / name).read_text()
 
 
 def test_rfft_matches_numpy(host_special):

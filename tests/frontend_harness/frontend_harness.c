@@ -5,11 +5,14 @@
  * compares with numpy and, byte for byte, across targets.
  *
  *   frontend_harness stream IN.wav MASKS.s8 FEAT_SCALE_BITS FEAT_ZP MASK_SCALE_BITS MASK_ZP [f32]
+ *       (Numbers for the default front end; nsn_frontend_config.h gives the sizes.)
  *       Streams a 16 kHz mono 16-bit wav hop by hop through analysis (int16 API, or with f32
  *       the float API on sample / 32768), applies one int8 mask
  *       frame per analysed frame, synthesises, and writes (K = analysed frames):
  *         features.s8 (K x 161), logpow.f32 (K x 161), spectrum.f32 (K x 161 x [re, im]),
- *         out.f32 and out.s16 (160 (K + 1) samples: batch istft output, flush included).
+ *         out.f32 and out.s16 (160 (K + 1) samples: batch istft output, flush included;
+ *         in general hop K + win - hop, plus one hop of priming zeros when the first frame
+ *         is dropped).
  *       Scales are float32 bit patterns in hex (exact on every C library), e.g. 0x3d800000.
  *   frontend_harness rfft IN.f32
  *       For each 320-float frame: rfft.f32 (161 x [re, im]), irfft.f32 (320, = 320 * irfft).
@@ -102,10 +105,10 @@ static uint32_t wav_open_data(FILE *f, const char *path)
                 FAIL("%s: short fmt chunk", path);
             }
             format_ok = read_le16(fmt) == 1 && read_le16(fmt + 2) == 1 &&
-                        read_le32(fmt + 4) == 16000 && read_le16(fmt + 14) == 16;
+                        read_le32(fmt + 4) == NSN_FRONTEND_SAMPLE_RATE && read_le16(fmt + 14) == 16;
             if (!format_ok)
             {
-                FAIL("%s: need 16 kHz mono 16-bit PCM", path);
+                FAIL("%s: need mono 16-bit PCM at %d Hz", path, NSN_FRONTEND_SAMPLE_RATE);
             }
             if (fseek(f, (long)(size - 16 + (size & 1)), SEEK_CUR) != 0)
             {
@@ -157,6 +160,8 @@ static int run_stream(int argc, char **argv)
     uint32_t bytes_left;
     unsigned frames = 0;
     int input_done = 0;
+    uint32_t hops = 0;
+    uint32_t total_hops;
     uint64_t analyze_count = 0;
     uint64_t synth_count = 0;
     int use_float_api;
@@ -185,6 +190,8 @@ static int run_stream(int argc, char **argv)
     }
     wav = open_or_die(argv[2], "rb");
     bytes_left = wav_open_data(wav, argv[2]);
+    /* featurelib's frame count before the drop: ceil((samples + win - hop) / hop) */
+    total_hops = (bytes_left / 2u + NSN_FRONTEND_TAIL + NSN_FRONTEND_HOP - 1u) / NSN_FRONTEND_HOP;
     masks = open_or_die(argv[3], "rb");
     f_features = open_or_die("features.s8", "wb");
     f_logpow = open_or_die("logpow.f32", "wb");
@@ -194,7 +201,8 @@ static int run_stream(int argc, char **argv)
 
     /*
      * featurelib pads the input with zeros to K + 1 hops, K = ceil(samples / 160), and drops
-     * the first frame: push hops until the hop that is entirely padding has been analysed.
+     * the first frame: push hops until the hop that is entirely padding has been analysed
+     * (in general ceil((samples + win - hop) / hop) hops).
      */
     while (!input_done)
     {
@@ -207,10 +215,9 @@ static int run_stream(int argc, char **argv)
         uint64_t t0;
         unsigned k;
 
-        if (read_hop(wav, &bytes_left, hop) == 0)
-        {
-            input_done = 1; /* this all-zero hop completes the last frame */
-        }
+        (void)read_hop(wav, &bytes_left, hop);
+        hops += 1;
+        input_done = hops == total_hops; /* this hop completes the last frame */
         if (use_float_api)
         {
             float hop_f32[NSN_FRONTEND_HOP];
@@ -272,8 +279,8 @@ static int run_stream(int argc, char **argv)
         frames += 1;
     }
     {
-        float out[NSN_FRONTEND_HOP];
-        int16_t out16[NSN_FRONTEND_HOP];
+        float out[NSN_FRONTEND_TAIL];
+        int16_t out16[NSN_FRONTEND_TAIL];
         nsn_frontend_state *copy = malloc(sizeof *copy);
         if (copy == NULL)
         {
@@ -283,8 +290,8 @@ static int run_stream(int argc, char **argv)
         nsn_frontend_flush_s16(copy, out16);
         free(copy);
         nsn_frontend_flush_f32(st, out);
-        write_or_die(f_out, out, sizeof(float), NSN_FRONTEND_HOP);
-        write_or_die(f_out16, out16, sizeof(int16_t), NSN_FRONTEND_HOP);
+        write_or_die(f_out, out, sizeof(float), NSN_FRONTEND_TAIL);
+        write_or_die(f_out16, out16, sizeof(int16_t), NSN_FRONTEND_TAIL);
     }
     fclose(f_out16);
     fclose(f_out);
@@ -344,7 +351,7 @@ static int run_rfft(int argc, char **argv)
     count = read_floats(argv[2], &in);
     if (count % NSN_RFFT_N != 0)
     {
-        FAIL("%s: not a whole number of 320-float frames", argv[2]);
+        FAIL("%s: not a whole number of %d-float frames", argv[2], NSN_RFFT_N);
     }
     f_rfft = open_or_die("rfft.f32", "wb");
     f_irfft = open_or_die("irfft.f32", "wb");
@@ -353,9 +360,9 @@ static int run_rfft(int argc, char **argv)
         nsn_complex spectrum[NSN_RFFT_BINS];
         nsn_complex scratch[NSN_RFFT_HALF];
         float time[NSN_RFFT_N];
-        nsn_rfft320_forward(in + frame * NSN_RFFT_N, spectrum, scratch);
+        nsn_rfft_forward(in + frame * NSN_RFFT_N, spectrum, scratch);
         write_or_die(f_rfft, spectrum, sizeof spectrum, 1);
-        nsn_rfft320_inverse_unscaled(spectrum, time, scratch);
+        nsn_rfft_inverse_unscaled(spectrum, time, scratch);
         write_or_die(f_irfft, time, sizeof time, 1);
     }
     fclose(f_irfft);
@@ -441,7 +448,7 @@ static int run_api(void)
     int16_t hop[NSN_FRONTEND_HOP];
     int8_t features[NSN_FRONTEND_BINS];
     int8_t mask[NSN_FRONTEND_BINS];
-    float out[NSN_FRONTEND_HOP];
+    float out[NSN_FRONTEND_HOP + NSN_FRONTEND_TAIL]; /* a hop, or a flushed tail */
     unsigned n;
 
     CHECK(nsn_frontend_init(&st, &bad, &good) == NSN_FRONTEND_ERR_ARGUMENT);
@@ -460,12 +467,17 @@ static int run_api(void)
     memset(mask, 127, sizeof mask);
     memset(features, 0x55, sizeof features);
     out[0] = 1.0f;
+#if NSN_FRONTEND_DROP_FIRST
     /* hop 0 primes: no features, zeros out */
     CHECK(nsn_frontend_analyze_s16(&st, hop, features) == NSN_FRONTEND_PRIMING);
     CHECK(features[0] == 0x55);
     CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_PRIMING);
     CHECK(all_zero(out, NSN_FRONTEND_HOP));
-    /* hop 1 completes frame 0 */
+#else
+    /* nothing analysed yet: synthesis is out of sequence */
+    CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_ERR_SEQUENCE);
+#endif
+    /* the next hop completes frame 0 */
     CHECK(nsn_frontend_analyze_s16(&st, hop, features) == NSN_FRONTEND_OK);
     CHECK(features[0] != 0x55);
     CHECK(nsn_frontend_synthesize_f32(&st, mask, out) == NSN_FRONTEND_OK);
@@ -475,12 +487,14 @@ static int run_api(void)
     CHECK(all_zero(out, NSN_FRONTEND_HOP));
     /* flush hands out the tail once */
     nsn_frontend_flush_f32(&st, out);
-    CHECK(!all_zero(out, NSN_FRONTEND_HOP));
+    CHECK(!all_zero(out, NSN_FRONTEND_TAIL));
     nsn_frontend_flush_f32(&st, out);
-    CHECK(all_zero(out, NSN_FRONTEND_HOP));
-    /* gain: clipped to [1e-4, 1] */
-    CHECK(nsn_frontend_gain(-128, &(nsn_frontend_qparams){1.0f / 256.0f, -128}) == 0x1.a36e2ep-14f);
-    CHECK(nsn_frontend_gain(127, &(nsn_frontend_qparams){1.0f / 128.0f, -128}) == 1.0f);
+    CHECK(all_zero(out, NSN_FRONTEND_TAIL));
+    /* gain: clipped to [1e-4, 1] (the default front end's NSN_FRONTEND_MIN/MAX_GAIN) */
+    CHECK(nsn_frontend_gain(-128, &(nsn_frontend_qparams){1.0f / 256.0f, -128}) ==
+          NSN_FRONTEND_MIN_GAIN);
+    CHECK(nsn_frontend_gain(127, &(nsn_frontend_qparams){1.0f / 128.0f, -128}) ==
+          NSN_FRONTEND_MAX_GAIN);
     printf("api ok\n");
     return 0;
 }

@@ -29,10 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.audio import frontend
-from nsconv.audio.wav import read_wav
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
+from nsconv.audio.wav import read_wav, read_wav_resampled
 from nsconv.compiler.codegen import CodegenResult, generate
 from nsconv.compiler.graph_merge import MergedGraph
 from nsconv.errors import NsconvError
+from nsconv.quant.manifest import Manifest
 from nsconv.target import hostbuild
 
 SCHEDULES = ("fixed", "random")
@@ -154,15 +157,18 @@ def default_audio() -> list[Path]:
 
 
 def feature_streams(audio: list[Path], scale: float, zero_point: int,
-                    frames: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                    frames: int | None, fe: FrontendSpec = DEFAULT_FRONTEND,
+                    resample: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Quantized feature frames of the recordings in order, up to `frames` in all, and a reset
-    flag at the first frame of each recording."""
+    flag at the first frame of each recording, in the model's front end `fe`. Recordings at
+    another rate are refused, or resampled to it with `resample` (the bundled clips)."""
     feats, resets, used = [], [], []
     total = 0
     for p in audio:
         if frames is not None and total >= frames:
             break
-        x = frontend.features(frontend.stft(read_wav(p)))
+        x = read_wav_resampled(p, fe.rate) if resample else read_wav(p, fe)
+        x = frontend.features(frontend.stft(x, fe), fe)
         q = frontend.quantize(x, scale, zero_point)
         if frames is not None:
             q = q[: frames - total]
@@ -308,7 +314,9 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
                           f"{', '.join(SCHEDULES)})")
     if frames is not None and frames < 1:
         raise NsconvError(f"--frames must be at least 1, got {frames}")
+    bundled = not audio
     audio = list(audio) if audio else default_audio()
+    fe = Manifest.load(out_dir).frontend
     say = log or (lambda msg: None)
     merged = gen.merged
     with tempfile.TemporaryDirectory(prefix="nsconv-verify-") as tmp:
@@ -316,7 +324,7 @@ def verify_code(out_dir: Path, gen: CodegenResult, c_dir: Path,
         work.mkdir(parents=True, exist_ok=True)
         feat0 = merged.values[merged.exits[0].features]
         feats, resets, used = feature_streams(audio, feat0.quant.scale, feat0.quant.zero_point,
-                                              frames)
+                                              frames, fe, resample=bundled)
         stream = _schedule(feats, resets, len(merged.exits), schedule, seed)
         say(f"verify: {len(merged.exits)} exits, {len(feats)} frames per stream from "
             f"{len(used)} recording(s), schedule {schedule}")

@@ -42,7 +42,10 @@ from nsconv.errors import NsconvError  # noqa: E402
 
 METRICS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 ENGINES = ("float", "tflm", "c")
-FRAMES_PER_SECOND = frontend.SAMPLE_RATE / frontend.HOP
+FRAMES_PER_SECOND = frontend.SAMPLE_RATE / frontend.HOP  # the default front end's
+# PESQ-wb and DNSMOS are defined at 16 kHz: clean and enhanced audio of a model at another
+# rate are resampled to it for scoring (audio.wav.resample: scipy.signal.resample_poly).
+METRIC_RATE = 16000
 LABELS = {"pesq_wb": "PESQ-wb", "stoi": "STOI", "si_sdr": "SI-SDR (dB)",
           "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
 
@@ -124,7 +127,12 @@ class Dnsmos:
                 "dnsmos_ovrl": float(np.mean(ovr))}
 
 
-def clip_metrics(clean: np.ndarray, x: np.ndarray, dnsmos: Dnsmos | None) -> dict[str, float]:
+def clip_metrics(clean: np.ndarray, x: np.ndarray, dnsmos: Dnsmos | None,
+                 rate: int = METRIC_RATE) -> dict[str, float]:
+    if rate != METRIC_RATE:
+        from nsconv.audio.wav import resample
+
+        clean, x = resample(clean, rate, METRIC_RATE), resample(x, rate, METRIC_RATE)
     m = {"pesq_wb": pesq_wb(clean, x), "stoi": stoi(clean, x), "si_sdr": si_sdr(clean, x)}
     if dnsmos is not None:
         m.update(dnsmos(x))
@@ -229,13 +237,15 @@ def evaluate(model: str | Path, audio: str | Path,
         names = [n for n in names if n in exits]
     scorer = Dnsmos() if dnsmos else None
 
+    fe = manifest.frontend  # audio at another rate is refused by read_wav, one line
+    fps = fe.rate / fe.hop
     data = []
     for p in pairs:
-        clean, noisy = read_wav(p.clean), read_wav(p.noisy)
+        clean, noisy = read_wav(p.clean, fe), read_wav(p.noisy, fe)
         n = min(len(clean), len(noisy))
         clean, noisy = clean[:n], noisy[:n]
-        spec = frontend.stft(noisy)
-        data.append((p, clean, noisy, spec, frontend.features(spec)))
+        spec = frontend.stft(noisy, fe)
+        data.append((p, clean, noisy, spec, frontend.features(spec, fe)))
     mask_pair = mask_clip or pairs[0].name
     if mask_pair not in [p.name for p in pairs]:
         raise NsconvError(f"no pair named {mask_pair!r} for the mask figure", audio)
@@ -245,7 +255,7 @@ def evaluate(model: str | Path, audio: str | Path,
                dynamic_ncols=True, leave=False)
     noisy_pp = {}
     for p, clean, noisy, _, _ in data:
-        noisy_pp[p.name] = clip_metrics(clean, noisy, scorer)
+        noisy_pp[p.name] = clip_metrics(clean, noisy, scorer, fe.rate)
         bar.update(1)
 
     by_engine: dict[str, list[dict]] = {}
@@ -264,14 +274,14 @@ def evaluate(model: str | Path, audio: str | Path,
                 pp = {}
                 for p, clean, noisy, spec, feats in data:
                     m = mask_fn(feats)
-                    y = frontend.istft(frontend.apply_mask(spec, m))[: len(noisy)]
-                    pp[p.name] = clip_metrics(clean, y, scorer)
+                    y = frontend.istft(frontend.apply_mask(spec, m, fe), fe)[: len(noisy)]
+                    pp[p.name] = clip_metrics(clean, y, scorer, fe.rate)
                     if eng == engines[0] and p.name == mask_pair:
                         masks_for_figure[name] = m
                     bar.update(1)
                 row = {"name": name, "engine": eng, "after": entry.after,
                        "head": list(entry.head), "macs_per_frame": entry.macs_per_frame,
-                       "macs_per_second": entry.macs_per_frame * FRAMES_PER_SECOND,
+                       "macs_per_second": entry.macs_per_frame * fps,
                        "params": entry.params, **_summary(pp), "per_pair": pp}
                 rows.append(row)
                 log(f"{eng:>5} {name:<8} {row['macs_per_second'] / 1e6:7.1f} MMAC/s  "
@@ -286,7 +296,7 @@ def evaluate(model: str | Path, audio: str | Path,
     report = {
         "model": str(model), "converted": str(out_dir), "audio": str(audio),
         "pairs": [p.name for p in pairs], "engines": list(engines),
-        "frames_per_second": FRAMES_PER_SECOND,
+        "frames_per_second": fps, "sample_rate": fe.rate,
         "noisy": noisy_summary, "exits": by_engine[engines[0]], "by_engine": by_engine,
         "checks": _checks(by_engine, noisy_summary),
         "figures": [],
@@ -398,8 +408,8 @@ def write_figures(report: dict, dest: Path, masks: dict[str, np.ndarray], data,
         spec = next(d[3] for d in data if d[0].name == mask_pair)
         n = len(masks) + 1
         fig, axes = plt.subplots(n, 1, figsize=(10, 1.9 * n), sharex=True)
-        t = len(spec) / FRAMES_PER_SECOND
-        extent = (0, t, 0, frontend.SAMPLE_RATE / 2000)
+        t = len(spec) / report["frames_per_second"]
+        extent = (0, t, 0, report["sample_rate"] / 2000)
         axes[0].imshow(10 * np.log10(np.abs(spec.T) ** 2 + 1e-12), origin="lower",
                        aspect="auto", extent=extent, cmap="magma")
         axes[0].set_title(f"{mask_pair}: noisy power (dB)", fontsize=9)

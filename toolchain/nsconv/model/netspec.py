@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 
 ACTIVATIONS = ("linear", "relu", "sigmoid")
@@ -107,6 +109,9 @@ class NetSpec:
     # Free-form JSON-able provenance (training recipe, head style, ...); saved in the spec JSON
     # under "meta" and absent from files that have none.
     meta: dict = field(default_factory=dict, repr=False)
+    # The STFT front end the model was trained with; saved in the spec JSON under "frontend"
+    # (files without it load with the DNS NSNet2 default).
+    frontend: FrontendSpec = DEFAULT_FRONTEND
 
     def __post_init__(self) -> None:
         self.validate()
@@ -204,6 +209,7 @@ class NetSpec:
                 "backbone": list(self.backbone), "exits": self.describe_exits()}
         if self.meta:
             spec["meta"] = self.meta
+        spec["frontend"] = self.frontend.to_json()
         with open(path, "wb") as f:
             (np.savez_compressed if compressed else np.savez)(
                 f, spec=np.array(json.dumps(spec)), **arrays)
@@ -236,8 +242,10 @@ class NetSpec:
             meta = spec.get("meta") or {}
             if not isinstance(meta, dict):
                 raise NsconvError("model meta is not a JSON object", path)
+            frontend = (FrontendSpec.from_json(spec["frontend"]) if "frontend" in spec
+                        else DEFAULT_FRONTEND)
             return NetSpec(int(spec["input_size"]), layers, tuple(spec["backbone"]), exits,
-                           meta=meta)
+                           meta=meta, frontend=frontend)
         except NsconvError as exc:
             raise NsconvError(exc.problem, path) from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -274,4 +282,4 @@ def with_random_exits(base: NetSpec, seed: int = 0) -> NetSpec:
         layers[name] = Dense(name, w, b, "sigmoid")
         exits.append(ExitSpec(stage, stage, (name,)))
     exits.append(final)
-    return NetSpec(base.input_size, layers, base.backbone, tuple(exits))
+    return NetSpec(base.input_size, layers, base.backbone, tuple(exits), frontend=base.frontend)

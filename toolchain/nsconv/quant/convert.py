@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
-from nsconv.audio import frontend
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.model import assets
 from nsconv.model.netspec import NetSpec
@@ -55,33 +56,41 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=print, default_exit: str | None = None) -> Manifest:
+            log=print, frontend: FrontendSpec | None = None,
+            default_exit: str | None = None) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
-        convert_into(model, tmp, clips, log, default_exit)
+        convert_into(model, tmp, clips, log, frontend, default_exit)
     return Manifest.load(out)
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=print, default_exit: str | None = None) -> Manifest:
+                 log=print, frontend: FrontendSpec | None = None,
+                 default_exit: str | None = None) -> Manifest:
     """Write tflite/, model file and manifest.json into the (new, empty) directory dest.
-    default_exit: the exit `enhance`/`run` use without --exit (default: the deepest)."""
+
+    The front end is `frontend` when given (--frontend), else the model's own (.npz spec,
+    ONNX metadata_props "nsconv.frontend"), else the DNS NSNet2 default. default_exit: the
+    exit `enhance`/`run` use without --exit (default: the deepest)."""
     clips = clips or calibration_clips()
     path, spec = load_model(model, work=dest)
+    fe = frontend or model_frontend(path, spec)
+    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
+    fe.check_features(bins, path)
+    if isinstance(spec, NetSpec):
+        spec = replace(spec, frontend=fe)
     if default_exit is not None:
         names = [e.name for e in spec.exits] if isinstance(spec, NetSpec) else ["final"]
         if default_exit not in names:
             raise NsconvError(f"--default-exit {default_exit!r} is not an exit of the model "
                               f"(exits: {', '.join(names)})", path)
         if isinstance(spec, NetSpec):
-            spec = dataclasses.replace(spec, meta={**spec.meta, "default_exit": default_exit})
-    feats = calibration_features(clips)
+            spec = replace(spec, meta={**spec.meta, "default_exit": default_exit})
+    if not fe.is_default:
+        log(f"{path.name}: front end {fe.describe()}")
+    feats = calibration_features(clips, fe)
     frames = sum(len(f) for f in feats)
     entries = []
-    bins = spec.input_size if isinstance(spec, NetSpec) else spec.bins
-    if bins != frontend.N_BINS:
-        raise NsconvError(f"model takes {bins} features per frame; the nsNet2 front end "
-                          f"gives {frontend.N_BINS}", path)
     if isinstance(spec, NetSpec):
         log(f"{path.name}: {len(spec.exits)} exit(s); calibrating on {len(clips)} clips, "
             f"{frames} frames, closed loop")
@@ -101,10 +110,18 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
         entries.append(_write_exit(dest, q, "", (), macs, params, log))
         model_file = spec.saved_model.name
     manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
-                        tuple(entries), tuple(p.name for p in clips), frames,
+                        tuple(entries), tuple(p.name for p in clips), frames, fe,
                         spec.default_exit().name if isinstance(spec, NetSpec) else None)
     manifest.save()
     return manifest
+
+
+def model_frontend(path: Path, spec) -> FrontendSpec:
+    """The front end a model carries: its NetSpec's, or its ONNX file's metadata_props."""
+    own = getattr(spec, "frontend", DEFAULT_FRONTEND)
+    if own.is_default and path.suffix.lower() == ".onnx":
+        return FrontendSpec.from_onnx(path) or own
+    return own
 
 
 def _write_exit(tmp: Path, q, after: str, head: tuple[str, ...], macs: int, params: int,

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.quant.quantize import StateRef, TensorRef
 
@@ -51,6 +53,8 @@ class Manifest:
     exits: tuple[ExitEntry, ...]
     calibration: tuple[str, ...]
     calibration_frames: int
+    frontend: FrontendSpec = DEFAULT_FRONTEND  # manifests without one are the DNS default
+
     # The exit `enhance` and `run` use without --exit: `convert --default-exit`, else the deepest
     # exit (most MACs per frame; on a tie, the later one).
     default_exit: str | None = None
@@ -70,18 +74,12 @@ class Manifest:
 
     def to_json(self) -> dict:
         from nsconv import __version__
-        from nsconv.audio import frontend
-
         return {
             "format": FORMAT,
             "nsconv_version": __version__,
             "source_model": {"path": self.source_path, "sha256": self.source_sha256},
             "model": self.model_file,
-            "frontend": {"sample_rate": frontend.SAMPLE_RATE, "window": "sqrt-hann-symmetric",
-                         "win_len": frontend.WIN_LEN, "hop": frontend.HOP,
-                         "n_fft": frontend.N_FFT, "bins": frontend.N_BINS,
-                         "feature": "log10(max(|X|^2, 1e-12))",
-                         "min_gain": frontend.MIN_GAIN},
+            "frontend": self.frontend.to_json(),
             "state_policy": STATE_POLICY,
             "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
             "exits": [e.to_json() for e in self.exits],
@@ -103,8 +101,15 @@ class Manifest:
             return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
                             d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
                             tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]),
-                            d.get("default_exit"))
+                            _frontend(d.get("frontend"), path), d.get("default_exit"))
         except NsconvError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
             raise NsconvError(f"malformed manifest ({type(exc).__name__}: {exc})", path) from None
+
+
+def _frontend(d, path: Path) -> FrontendSpec:
+    """The manifest's front end; manifests written before it was stored held the default."""
+    if isinstance(d, dict) and "rate" in d:
+        return FrontendSpec.from_json(d, path)
+    return DEFAULT_FRONTEND

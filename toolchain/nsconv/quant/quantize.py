@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.audio import frontend
-from nsconv.audio.wav import read_wav
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
+from nsconv.audio.wav import read_wav_resampled
 from nsconv.model.netspec import ExitSpec, NetSpec
 from nsconv.model.stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name
 from nsconv.resources import CALIB_DIR
@@ -80,8 +82,11 @@ def calibration_clips() -> list[Path]:
     return sorted(CALIB_DIR.glob("*.wav"))
 
 
-def calibration_features(clips: list[Path]) -> list[np.ndarray]:
-    return [frontend.features(frontend.stft(read_wav(p))) for p in clips]
+def calibration_features(clips: list[Path], spec: FrontendSpec = DEFAULT_FRONTEND) -> list[np.ndarray]:
+    """Features of the calibration clips in the model's front end. Clips at another rate (the
+    bundled ones are 16 kHz) are resampled to it first (audio.wav.read_wav_resampled)."""
+    return [frontend.features(frontend.stft(read_wav_resampled(p, spec.rate), spec), spec)
+            for p in clips]
 
 
 def record_closed_loop(spec: NetSpec, ex: ExitSpec, feats: list[np.ndarray]) -> list[dict]:

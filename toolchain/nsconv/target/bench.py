@@ -40,7 +40,7 @@ from nsconv.target import qemu
 from nsconv.target.boards import elf_sections
 from nsconv.target.firmware import TARGETS, ensure_exported, resolve_target
 
-FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz
+FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz: the default front end's (project.frontend)
 DEFAULT_FRAMES = 100
 ESTIMATE_NOTE = ("mhz_for_real_time_estimate is an ESTIMATE, not a measurement: (network + "
                  "front end instructions per frame) x 100 frames/s / 1e6, i.e. the clock that "
@@ -118,22 +118,22 @@ def _profile(stdout: str) -> tuple[int, dict[str, int], dict[str, dict[str, int]
     return int(model[1]), stack, ops
 
 
-def _bench_audio(dest: Path, frames: int) -> Path:
+def _bench_audio(dest: Path, frames: int, fe=frontend.DEFAULT) -> Path:
     """Real noisy speech of at least `frames` frames: the bundled clips, concatenated (and
-    repeated) as needed."""
-    from nsconv.audio.wav import read_wav, write_wav
+    repeated) as needed, resampled to the model's rate when it is not theirs."""
+    from nsconv.audio.wav import read_wav_resampled, write_wav
     from nsconv.quant.quantize import calibration_clips
 
     clips = calibration_clips()
     if not clips:
         raise NsconvError("no bundled audio clips found")
     parts, total, i = [], 0, 0
-    while frontend.num_frames(total) < frames:
-        x = read_wav(clips[i % len(clips)])
+    while frontend.num_frames(total, fe) < frames:
+        x = read_wav_resampled(clips[i % len(clips)], fe.rate)
         parts.append(x)
         total += len(x)
         i += 1
-    write_wav(dest, np.concatenate(parts))
+    write_wav(dest, np.concatenate(parts), fe.rate)
     return dest
 
 
@@ -171,8 +171,9 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                     raise NsconvError("an exit is named twice")
                 total = frames * len(chosen)
                 source = Path(audio) if audio is not None else \
-                    _bench_audio(tmp_path / "bench.wav", total)
-                available = frontend.num_frames(len(_samples(source)))
+                    _bench_audio(tmp_path / "bench.wav", total, project.frontend)
+                available = frontend.num_frames(len(_samples(source, project.frontend)),
+                                                project.frontend)
                 if available < total:
                     raise NsconvError(f"{available} frames of audio, the bench needs {total} "
                                       f"({frames} per exit)", source)
@@ -214,7 +215,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                     "instructions_per_mac": round(s.mean / info.macs_per_frame, 3)
                     if info.macs_per_frame else None,
                     "frontend_instructions_per_frame": round(s.frontend_mean, 1),
-                    "mhz_for_real_time_estimate": round(per_frame * FRAMES_PER_SECOND / 1e6, 2),
+                    "mhz_for_real_time_estimate": round(
+                        per_frame * project.frontend.rate / project.frontend.hop / 1e6, 2),
                     "weights_bytes": info.const_bytes,
                     **sizes,
                 })
@@ -263,10 +265,10 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
     }
 
 
-def _samples(path: Path) -> np.ndarray:
+def _samples(path: Path, fe=frontend.DEFAULT) -> np.ndarray:
     from nsconv.audio.wav import read_wav
 
-    return read_wav(path)
+    return read_wav(path, fe)
 
 
 def table(report: dict) -> str:

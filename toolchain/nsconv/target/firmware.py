@@ -10,15 +10,17 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
     model/              the generated network (nsconv.codegen): nsn_model.[ch], nsn_weights.[ch]
     app/                nsn_stream.[ch] (board-independent streaming API), nsn_wav.[ch],
                         nsn_app_main.c (the wav-streaming firmware main)
-    frontend/           the C audio front end
+    frontend/           the C audio front end; nsn_frontend_config.h and nsn_frontend_tables.c
+                        generated for the model's front end (firmware/frontend/gen_tables.py)
     kernels/            the int8 kernel library
     boards/common/, boards/<board>/, boards/host/   start-up, port layer, linker script
     mk/                 common.mk, arm.mk, host.mk: the flags every nsconv build uses
     audio/input.wav     a real noisy recording, the default input of `make run`
 
-Everything but model/, Makefile, README.md and export.json is a copy of firmware/ in this
-repository, so the project builds the same bits as the tests. `--target host` keeps what the
-code generator has always written: the network's C in OUT/c.
+Everything but model/, the two generated front-end files, Makefile, README.md and
+export.json (and audio/input.wav, resampled when the model's rate is not 16 kHz) is a copy
+of firmware/ in this repository, so the project builds the same bits as the tests.
+`--target host` keeps what the code generator has always written: the network's C in OUT/c.
 
 Before anything is written, the model is checked against the target board's memory (board
 profile in nsconv.boards): constants that cannot fit are refused with one sentence naming the
@@ -38,6 +40,8 @@ from pathlib import Path
 import jinja2
 
 from nsconv import __version__
+from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
+from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
@@ -55,9 +59,35 @@ TARGETS: dict[str, str] = {
     "cortex-m55": "mps3-an547",
 }
 APP_NAME = "nsn_app"
-# nsn_stream_t holds the front end's state (about 6.5 KB) besides the network's arena and
-# states; a bound for the RAM estimate made before anything is compiled.
+# nsn_stream_t holds the front end's state (about 6.5 KB by default) besides the network's
+# arena and states; a bound for the RAM estimate made before anything is compiled.
 FRONTEND_STATE_BYTES = 8 * 1024
+
+
+def frontend_state_bytes(spec) -> int:
+    """A bound on sizeof(nsn_frontend_state) (see nsn_frontend.h) for a front end."""
+    floats = 2 * spec.win + spec.tail + spec.n_fft + 3 * spec.n_bins + spec.n_fft
+    return max(FRONTEND_STATE_BYTES, 4 * floats + 1024)
+
+
+def write_frontend(spec, directory: Path) -> list[Path]:
+    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory,
+    with the generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
+    import importlib.util
+
+    path = FIRMWARE_DIR / "frontend" / "gen_tables.py"
+    module_spec = importlib.util.spec_from_file_location("nsconv_frontend_gen_tables", path)
+    gen = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(gen)
+    return gen.write(spec, Path(directory))
+
+
+def check_frontend_for_app(spec) -> None:
+    """nsn_app's output alignment needs win = 2 hop and the first frame dropped."""
+    if spec.tail != spec.hop or not spec.drop_first:
+        raise NsconvError(f"the firmware app streams front ends with win = 2 hop and the first "
+                          f"frame dropped; this model's is win {spec.win}, hop {spec.hop}, "
+                          f"drop_first {str(spec.drop_first).lower()}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,7 @@ class FirmwareProject:
     state_bytes: int
     fingerprint: str
     source_model: str
+    frontend: FrontendSpec = DEFAULT_FRONTEND  # the model's front end (export.json "frontend")
 
     @property
     def elf(self) -> Path:
@@ -174,6 +205,7 @@ def fingerprint(out_dir: Path, target: str) -> str:
     inputs = [out_dir / "manifest.json"] + [out_dir / e.tflite for e in manifest.exits]
     inputs += sorted(PACKAGE_DIR.rglob("*.py"))
     inputs += sorted(TEMPLATE_DIR.rglob("*.j2")) + sorted(CODEGEN_TEMPLATE_DIR.rglob("*.j2"))
+    inputs += sorted((FIRMWARE_DIR / "frontend").glob("*.j2"))  # the generated front end
     if b is not None:
         inputs += [src for src, _ in _firmware_files(b)] + [PORTING_DOC]
     return _sha256_files(inputs, h).hexdigest()
@@ -197,7 +229,9 @@ def load_project(root: Path) -> FirmwareProject:
                         for e in d["exits"]),
             const_bytes=int(d["const_bytes"]), arena_bytes=int(d["arena_bytes"]),
             state_bytes=int(d["state_bytes"]), fingerprint=d["fingerprint"],
-            source_model=d["source_model"])
+            source_model=d["source_model"],
+            frontend=(FrontendSpec.from_json(d["frontend"], path) if "frontend" in d
+                      else DEFAULT_FRONTEND))
     except NsconvError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
@@ -236,21 +270,24 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     if dest.exists() and any(dest.iterdir()) and not (dest / EXPORT_FILE).is_file():
         raise NsconvError("exists, is not empty and is not an nsconv firmware export; refusing "
                           "to replace it", dest)
+    fe = manifest.frontend
+    check_frontend_for_app(fe)
     fp = fingerprint(out_dir, core)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{core}-{os.getpid()}-", dir=dest.parent))
     try:
         gen = generate(out_dir, tmp / "model", command_line=command_line)
         check_model_fits(board_profile or b, gen.merged.const_bytes,
-                         gen.plan.arena_bytes + gen.plan.state_bytes + FRONTEND_STATE_BYTES)
+                         gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe))
         for src, rel in _firmware_files(b):
             target_path = tmp / rel
             target_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target_path)
+        write_frontend(fe, tmp / "frontend")
         (tmp / "audio").mkdir()
-        shutil.copyfile(DEFAULT_INPUT, tmp / "audio" / "input.wav")
+        _write_input(fe, tmp / "audio" / "input.wav")
         shutil.copyfile(PORTING_DOC, tmp / "PORTING.md")
-        project = _project_from(tmp, core, b, gen, fp, manifest.source_path)
+        project = _project_from(tmp, core, b, gen, fp, manifest.source_path, fe)
         view = _view(project, gen, command_line)
         env = _environment()
         for name in ("Makefile", "README.md"):
@@ -264,15 +301,25 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     return load_project(dest)
 
 
+def _write_input(spec, dest: Path) -> None:
+    """The default input recording, resampled to the model's rate when it is not 16 kHz."""
+    if spec.rate == 16000:
+        shutil.copyfile(DEFAULT_INPUT, dest)
+        return
+    from nsconv.audio.wav import read_wav_resampled, write_wav
+
+    write_wav(dest, read_wav_resampled(DEFAULT_INPUT, spec.rate), spec.rate)
+
+
 def _project_from(root: Path, target: str, b: Board | None, gen, fp: str,
-                  source: str) -> FirmwareProject:
+                  source: str, fe: FrontendSpec = DEFAULT_FRONTEND) -> FirmwareProject:
     merged = gen.merged
     exits = tuple(ExitInfo(e.index, e.name, e.after, e.macs, sum(merged.exit_const_bytes(e.index)))
                   for e in merged.exits)
     return FirmwareProject(root=root, target=target, board=b, exits=exits,
                            const_bytes=merged.const_bytes, arena_bytes=gen.plan.arena_bytes,
                            state_bytes=gen.plan.state_bytes, fingerprint=fp,
-                           source_model=Path(source).name)
+                           source_model=Path(source).name, frontend=fe)
 
 
 def _export_json(p: FirmwareProject, command_line: str) -> dict:
@@ -284,6 +331,7 @@ def _export_json(p: FirmwareProject, command_line: str) -> dict:
         "target": p.target,
         "board": p.board.name,
         "source_model": p.source_model,
+        "frontend": p.frontend.to_json(),
         "fingerprint": p.fingerprint,
         "elf": p.elf.relative_to(p.root).as_posix(),
         "host_exe": p.host_exe.relative_to(p.root).as_posix(),
@@ -324,6 +372,7 @@ def _view(p: FirmwareProject, gen, command_line: str) -> dict:
         "const_region": plan.const.describe(),
         "ram_region": plan.ram.describe(),
         "input_name": DEFAULT_INPUT.name,
+        "sample_rate": p.frontend.rate,
     }
 
 

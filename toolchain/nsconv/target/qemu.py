@@ -219,19 +219,19 @@ def build(project: FirmwareProject | Path, host: bool = False, jobs: int | None 
     return elf
 
 
-def _stage_input(in_wav: Path, dest: Path) -> int:
-    """Copies in_wav to dest as 16 kHz mono 16-bit PCM (converted if needed, with the
-    checks of nsconv.audio); returns its number of samples."""
+def _stage_input(in_wav: Path, dest: Path, fe=frontend.DEFAULT) -> int:
+    """Copies in_wav to dest as mono 16-bit PCM at the front end's rate (converted if needed,
+    with the checks of nsconv.audio); returns its number of samples."""
     import soundfile as sf
 
     from nsconv.audio.wav import read_wav, write_wav
 
-    x = read_wav(in_wav)  # refuses other rates, channels, broken files with one line
+    x = read_wav(in_wav, fe)  # refuses other rates, channels, broken files with one line
     info = sf.info(str(in_wav))
     if info.format == "WAV" and info.subtype == "PCM_16":
         shutil.copyfile(in_wav, dest)
     else:
-        write_wav(dest, x)
+        write_wav(dest, x, fe.rate)
     return len(x)
 
 
@@ -260,9 +260,10 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
     work = program.parent / f"run-{os.getpid()}-{time.monotonic_ns()}"
     work.mkdir(parents=True)
     try:
-        samples = _stage_input(Path(in_wav), work / "in.wav")
-        n_frames = frontend.num_frames(samples) if frames is None else \
-            min(frames, frontend.num_frames(samples))
+        fe = project.frontend
+        samples = _stage_input(Path(in_wav), work / "in.wav", fe)
+        n_frames = frontend.num_frames(samples, fe) if frames is None else \
+            min(frames, frontend.num_frames(samples, fe))
         args = ["in.wav", "out.wav"]
         args += ["--schedule", schedule] if schedule is not None else \
             ["--exit", exit_name if exit_name is not None else project.exits[-1].name]
@@ -301,7 +302,7 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         if len(steps) != n_frames:
             raise NsconvError(f"the firmware reported {len(steps)} frames, expected {n_frames}",
                               program)
-        bins = frontend.N_BINS
+        bins = fe.n_bins
         masks = np.fromfile(work / "masks.s8", dtype=np.int8).reshape(-1, bins)
         feats = np.fromfile(work / "feat.s8", dtype=np.int8).reshape(-1, bins)
         tmp = out_wav.with_name(f".{out_wav.name}.part")

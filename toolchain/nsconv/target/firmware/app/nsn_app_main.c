@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * nsn_app: streams a wav file through nsn_stream (front end + early-exit network) 160
- * samples at a time, as an audio callback would, writes the enhanced wav and prints the
- * cost of every network step. The same source builds for the boards (files over
+ * nsn_app: streams a wav file through nsn_stream (front end + early-exit network) one hop
+ * (NSN_STREAM_HOP samples; 160 for the default front end, whose numbers this comment uses)
+ * at a time, as an audio callback would, writes the enhanced wav and prints the cost of
+ * every network step. The same source builds for the boards (files over
  * semihosting, QEMU) and for the host (tests compare the two byte for byte).
  *
  *   nsn_app IN.wav OUT.wav [--exit NAME | --schedule SPEC] [--frames N]
@@ -41,6 +42,13 @@
 #include "nsn_port.h"
 #include "nsn_stream.h"
 #include "nsn_wav.h"
+
+/* The output alignment below (drop the priming hop's output, one hop out per frame) is that
+ * of front ends whose window is two hops and whose first frame is dropped, as featurelib
+ * and every nsNet2 layout; nsconv export refuses other front ends for firmware targets. */
+#if NSN_FRONTEND_TAIL != NSN_FRONTEND_HOP || !NSN_FRONTEND_DROP_FIRST
+#error "nsn_app needs a front end with win = 2 hop and the first frame dropped"
+#endif
 
 #define MAX_SCHEDULE 32
 

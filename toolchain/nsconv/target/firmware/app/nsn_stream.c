@@ -144,7 +144,7 @@ nsn_stream_status nsn_stream_process(nsn_stream_t *s, const int16_t in[NSN_STREA
     return status;
 }
 
-void nsn_stream_flush(nsn_stream_t *s, int16_t out[NSN_STREAM_HOP])
+void nsn_stream_flush(nsn_stream_t *s, int16_t out[NSN_FRONTEND_TAIL])
 {
     if (s != NULL && out != NULL)
     {

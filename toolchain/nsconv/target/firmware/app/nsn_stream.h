@@ -6,7 +6,8 @@
  * takes from the board is the instruction/cycle counter of nsn_port.h, for the per-stage
  * counts in nsn_stream_t.counts (define NSN_STREAM_NO_PROFILE to build without it).
  *
- * Use from an audio callback (16 kHz mono, 160 samples in and out every 10 ms):
+ * Use from an audio callback (default front end: 16 kHz mono, 160 samples in and out every
+ * 10 ms; in general NSN_STREAM_HOP samples at NSN_STREAM_SAMPLE_RATE):
  *
  *     static nsn_stream_t ns;            // about 10 KB; nsn_stream_init(&ns) once
  *
@@ -38,11 +39,13 @@
 extern "C" {
 #endif
 
-#define NSN_STREAM_HOP NSN_FRONTEND_HOP /* samples per call: 10 ms at 16 kHz */
-#define NSN_STREAM_SAMPLE_RATE 16000
+/* Samples per call (160: 10 ms at 16 kHz by default) and the sample rate, from the
+ * front end generated for the model (nsn_frontend_config.h). */
+#define NSN_STREAM_HOP NSN_FRONTEND_HOP
+#define NSN_STREAM_SAMPLE_RATE NSN_FRONTEND_SAMPLE_RATE
 
 #if NSN_NUM_FEATURES != NSN_FRONTEND_BINS || NSN_NUM_BINS != NSN_FRONTEND_BINS
-#error "the generated network does not take the front end's 161 bins"
+#error "the generated network does not take the front end's NSN_FRONTEND_BINS bins"
 #endif
 
 typedef enum
@@ -100,8 +103,9 @@ nsn_stream_status nsn_stream_reset(nsn_stream_t *s);
 nsn_stream_status nsn_stream_process(nsn_stream_t *s, const int16_t in[NSN_STREAM_HOP],
                                      int exit_id, int16_t out[NSN_STREAM_HOP]);
 
-/* End of a recording: the last 160 samples of the overlap-add tail (zeros after that). */
-void nsn_stream_flush(nsn_stream_t *s, int16_t out[NSN_STREAM_HOP]);
+/* End of a recording: the last NSN_FRONTEND_TAIL (win - hop; 160 by default) samples of
+ * the overlap-add tail (zeros after that). */
+void nsn_stream_flush(nsn_stream_t *s, int16_t out[NSN_FRONTEND_TAIL]);
 
 /* nsn_exit_id of an exit name ("final", ...), or -1. */
 int nsn_stream_exit_id(const char *name);

@@ -3,7 +3,10 @@
 
 #include <string.h>
 
-#define NSN_WAV_RATE 16000u
+#include "nsn_frontend_config.h"
+
+/* The front end's sample rate (generated nsn_frontend_config.h; 16 kHz by default). */
+#define NSN_WAV_RATE ((uint32_t)NSN_FRONTEND_SAMPLE_RATE)
 
 static uint32_t get_le32(const unsigned char *p)
 {
@@ -85,7 +88,7 @@ long nsn_wav_read_header(FILE *f, const char **error)
                         get_le16(fmt + 14) == 16;
             if (!format_ok)
             {
-                *error = "not 16 kHz mono 16-bit PCM";
+                *error = "not mono 16-bit PCM at the front end's sample rate";
                 return -1;
             }
             if (skip(f, size - (uint32_t)sizeof fmt + (size & 1u)) != 0)

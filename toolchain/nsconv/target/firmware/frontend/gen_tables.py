@@ -1,53 +1,62 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Generate nsn_frontend_tables.c: FFT twiddles, DIT load order and the sqrt-Hann windows.
+"""Generate the front end's size-dependent C: nsn_frontend_config.h and nsn_frontend_tables.c.
 
-Each value is computed once in float64 and rounded to float32 here, then written as a C99
-hex-float literal, so the host and every ARM build read back identical bits (no libm call
-happens at run time). Twiddles use exact symmetries so that values such as exp(-i*pi/2) are
-exactly (0, -1), with math.cos/math.sin evaluated only on the first octant.
+For one FrontendSpec (nsconv.audio.spec): the sizes, feature, floors and FFT stage plan
+(config header) and the FFT twiddles, DIT load order and windows (tables). Each table value
+is computed once in float64 and rounded to float32 here, then written as a C99 hex-float
+literal, so the host and every ARM build read back identical bits (no libm call happens at
+run time). Twiddles use exact symmetries so that values such as exp(-i*pi/2) are exactly
+(0, -1), with math.cos/math.sin evaluated only on the first octant.
 
-    python firmware/frontend/gen_tables.py [--output FILE]
+`nsconv export --target ...` calls `write(spec, dir)` for the model's front end; the copies
+in this directory are the default (DNS NSNet2) front end's, used by the tests:
+
+    python firmware/frontend/gen_tables.py [--frontend KEYS] [--output DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-N_FFT = 320
-HALF = N_FFT // 2
-WIN_LEN = 320
-# Must equal the stages of nsn_cfft160_stages in nsn_rfft.c (first stage first).
-STAGE_RADIX = (4, 4, 2, 5)
+TABLES = "nsn_frontend_tables.c"
+CONFIG = "nsn_frontend_config.h"
 
 
-def _cos_turns(k: int) -> float:
-    """cos(2*pi*k/320) from the first octant only, so symmetric entries are bit-equal."""
-    k %= N_FFT
-    if k > HALF:
-        k = N_FFT - k
-    if k > HALF // 2:
-        return -_cos_turns(HALF - k)
-    if k > HALF // 4:
-        return math.sin(2 * math.pi * (HALF // 2 - k) / N_FFT)
-    return math.cos(2 * math.pi * k / N_FFT)
+def _cos_turns(k: int, n: int) -> float:
+    """cos(2*pi*k/n); for n a multiple of 8 from the first octant only, so symmetric entries
+    are bit-equal."""
+    if n % 8:
+        return math.cos(2 * math.pi * k / n)
+    half = n // 2
+    k %= n
+    if k > half:
+        k = n - k
+    if k > half // 2:
+        return -_cos_turns(half - k, n)
+    if k > half // 4:
+        return math.sin(2 * math.pi * (half // 2 - k) / n)
+    return math.cos(2 * math.pi * k / n)
 
 
-def _sin_turns(k: int) -> float:
-    return _cos_turns(HALF // 2 - k)  # sin(t) = cos(pi/2 - t)
+def _sin_turns(k: int, n: int) -> float:
+    if n % 8:
+        return math.sin(2 * math.pi * k / n)
+    return _cos_turns(n // 4 - k, n)  # sin(t) = cos(pi/2 - t)
 
 
-def twiddles() -> list[tuple[float, float]]:
-    """exp(-2*pi*i*k/320) for k = 0..319."""
-    return [(_cos_turns(k), -_sin_turns(k)) for k in range(N_FFT)]
+def twiddles(n: int) -> list[tuple[float, float]]:
+    """exp(-2*pi*i*k/n) for k = 0..n-1."""
+    return [(_cos_turns(k, n), -_sin_turns(k, n)) for k in range(n)]
 
 
-def dit_input_order(n: int = HALF, radices: tuple[int, ...] = STAGE_RADIX) -> list[int]:
+def dit_input_order(n: int, radices: tuple[int, ...]) -> list[int]:
     """Index of the input sample that the decimation-in-time FFT reads at each position.
 
     The last stage combines `radix` sub-transforms stored one after another, the q-th being
@@ -63,6 +72,15 @@ def dit_input_order(n: int = HALF, radices: tuple[int, ...] = STAGE_RADIX) -> li
     return order(list(range(n)), radices)
 
 
+def stage_calls(radices: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(radix, sub_len) of each stage, first to last."""
+    calls, sub = [], 1
+    for r in radices:
+        calls.append((r, sub))
+        sub *= r
+    return calls
+
+
 def c_float(value: float) -> str:
     """float32(value) as a C99 hex-float literal, e.g. 0x1.921fb6p+1f."""
     f = float(np.float32(value)) + 0.0  # + 0.0 turns -0.0 into +0.0
@@ -71,8 +89,19 @@ def c_float(value: float) -> str:
     return f"{mantissa}p{exponent}f"
 
 
-def render() -> str:
-    window = np.sqrt(np.hanning(WIN_LEN))  # featurelib's window, float64
+def _window_formula(spec) -> str:
+    base = spec.window.removesuffix("-periodic")
+    fn = "numpy.hamming" if base == "hamming" else "numpy.hanning"
+    arg = f"{spec.win + 1})[:-1]" if spec.window.endswith("-periodic") else f"{spec.win})"
+    w = f"{fn}({arg}"
+    return f"numpy.sqrt({w})" if base == "sqrt-hann" else w
+
+
+def render(spec) -> dict[str, str]:
+    """{file name: text} of the two generated files for a FrontendSpec."""
+    n = spec.n_fft
+    radices = spec.fft_radices()
+    window = spec.window_values()  # float64
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE)),
         undefined=jinja2.StrictUndefined,
@@ -80,26 +109,56 @@ def render() -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    template = env.get_template("nsn_frontend_tables.c.j2")
-    return template.render(
+    wf = _window_formula(spec)
+    tables = env.get_template(TABLES + ".j2").render(
         formulas=[
-            "nsn_rfft_twiddle[k] = (cos(2 pi k/320), -sin(2 pi k/320)), first octant + symmetry",
-            f"nsn_rfft_input_order = decimation-in-time order for radices {STAGE_RADIX}",
-            "nsn_frontend_window[n] = numpy.sqrt(numpy.hanning(320))[n]",
-            "nsn_frontend_synthesis_window[n] = numpy.sqrt(numpy.hanning(320))[n] / 320",
+            f"nsn_rfft_twiddle[k] = (cos(2 pi k/{n}), -sin(2 pi k/{n})), "
+            + ("first octant + symmetry" if n % 8 == 0 else "direct"),
+            f"nsn_rfft_input_order = decimation-in-time order for radices {radices}",
+            f"nsn_frontend_window[n] = {wf}[n]",
+            f"nsn_frontend_synthesis_window[n] = {wf}[n] / {n}",
         ],
-        twiddle=[(c_float(re), c_float(im)) for re, im in twiddles()],
-        input_order=dit_input_order(),
+        twiddle=[(c_float(re), c_float(im)) for re, im in twiddles(n)],
+        input_order=dit_input_order(n // 2, radices),
         window=[c_float(v) for v in window],
-        synthesis_window=[c_float(v / N_FFT) for v in window],
+        synthesis_window=[c_float(v / n) for v in window],
     )
+    config = env.get_template(CONFIG + ".j2").render(
+        spec=spec,
+        describe=spec.describe(),
+        json=spec.to_json(),
+        radices=radices,
+        stages=stage_calls(radices),
+        index_type="uint8_t" if n // 2 <= 256 else "uint16_t",
+        min_power=c_float(spec.floor),
+        min_gain=c_float(spec.mask_min),
+        max_gain=c_float(spec.mask_max),
+    )
+    return {TABLES: tables, CONFIG: config}
+
+
+def write(spec, directory: Path) -> list[Path]:
+    paths = []
+    for name, text in render(spec).items():
+        path = Path(directory) / name
+        path.write_text(text)
+        paths.append(path)
+    return paths
 
 
 def main() -> None:
+    try:
+        from nsconv.audio.spec import DEFAULT, FrontendSpec
+    except ImportError:  # run from a checkout without PYTHONPATH
+        sys.path.insert(0, str(HERE.parents[3]))
+        from nsconv.audio.spec import DEFAULT, FrontendSpec
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=HERE / "nsn_frontend_tables.c")
+    parser.add_argument("--frontend", default=None, help="key=value,... (default: DNS NSNet2)")
+    parser.add_argument("--output", type=Path, default=HERE, help="directory to write into")
     args = parser.parse_args()
-    args.output.write_text(render())
+    spec = FrontendSpec.parse(args.frontend) if args.frontend else DEFAULT
+    write(spec, args.output)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@
 
 #include "nsn_frontend_tables.h"
 
-/* float32(1e-12): featurelib's power floor (pmin) */
-#define MIN_POWER 0x1.197998p-40f
-/* float32(1e-4) = 10^(-80/20): featurelib's minimum gain (mingain = -80 dB) */
-#define MIN_GAIN 0x1.a36e2ep-14f
+/* float32(1e-12): featurelib's power floor (pmin), by default */
+#define MIN_POWER NSN_FRONTEND_MIN_POWER
+/* float32(1e-4) = 10^(-80/20): featurelib's minimum gain (mingain = -80 dB), by default */
+#define MIN_GAIN NSN_FRONTEND_MIN_GAIN
+#define MAX_GAIN NSN_FRONTEND_MAX_GAIN
 /* 2^-15: int16 full scale to [-1, 1), exact */
 #define S16_TO_FLOAT 0x1p-15f
 
@@ -33,6 +34,9 @@
 #define LOG10_2_HI 0x1.344p-2f
 #define LOG10_2_LO 0x1.3509f8p-18f
 #define LOG10_E 0x1.bcb7b2p-2f /* 1 / ln(10) */
+/* ln(2) = LN2_HI + LN2_LO; HI has 13 significant bits so e * HI is exact. */
+#define LN2_HI 0x1.62ep-1f
+#define LN2_LO 0x1.0bfbe8p-15f
 /* float32(1/3), (1/5), (1/7), (1/9), (1/11): Taylor coefficients of atanh */
 #define INV3 0x1.555556p-2f
 #define INV5 0x1.99999ap-3f
@@ -42,13 +46,13 @@
 /* bits of float32(sqrt(2)) */
 #define SQRT2_BITS 0x3fb504f3u
 
-float nsn_frontend_log10(float x)
+/*
+ * x = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(s), s = (m-1)/(m+1),
+ * |s| < 0.172, and 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...); five terms leave a
+ * truncation error below 1e-10 relative. Returns ln(m) and sets *e.
+ */
+static float ln_mantissa(float x, int32_t *e_out)
 {
-    /*
-     * x = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(s), s = (m-1)/(m+1),
-     * |s| < 0.172, and 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...); five terms leave a
-     * truncation error below 1e-10 relative. log10(x) = e log10(2) + ln(m) / ln(10).
-     */
     uint32_t bits;
     int32_t e;
     float m;
@@ -56,8 +60,6 @@ float nsn_frontend_log10(float x)
     float s;
     float z;
     float poly;
-    float ln_m;
-    float fe;
 
     memcpy(&bits, &x, sizeof bits);
     e = (int32_t)((bits >> 23) & 0xffu) - 127;
@@ -72,10 +74,33 @@ float nsn_frontend_log10(float x)
     s = f / (2.0f + f);
     z = s * s;
     poly = INV3 + z * (INV5 + z * (INV7 + z * (INV9 + z * INV11)));
-    ln_m = 2.0f * s + 2.0f * s * (z * poly);
-    fe = (float)e;
+    *e_out = e;
+    return 2.0f * s + 2.0f * s * (z * poly);
+}
+
+float nsn_frontend_log10(float x)
+{
+    /* log10(x) = e log10(2) + ln(m) / ln(10) */
+    int32_t e;
+    const float ln_m = ln_mantissa(x, &e);
+    const float fe = (float)e;
     return (fe * LOG10_2_LO + ln_m * LOG10_E) + fe * LOG10_2_HI;
 }
+
+float nsn_frontend_ln(float x)
+{
+    /* ln(x) = e ln(2) + ln(m) */
+    int32_t e;
+    const float ln_m = ln_mantissa(x, &e);
+    const float fe = (float)e;
+    return (fe * LN2_LO + ln_m) + fe * LN2_HI;
+}
+
+#if NSN_FRONTEND_FEATURE_LN
+#define FEATURE(x) nsn_frontend_ln(x)
+#else
+#define FEATURE(x) nsn_frontend_log10(x)
+#endif
 
 /* Round half away from zero, like std::round, for |x| <= 2^20 (the caller clamps). */
 static int32_t round_half_away(float x)
@@ -122,9 +147,9 @@ float nsn_frontend_gain(int8_t mask, const nsn_frontend_qparams *q)
     {
         gain = MIN_GAIN;
     }
-    else if (gain > 1.0f)
+    else if (gain > MAX_GAIN)
     {
-        gain = 1.0f;
+        gain = MAX_GAIN;
     }
     return gain;
 }
@@ -176,7 +201,7 @@ nsn_frontend_status nsn_frontend_init(nsn_frontend_state *st, const nsn_frontend
     return NSN_FRONTEND_OK;
 }
 
-/* The new hop is already in frame[160..319]. */
+/* The new hop is already in frame[win - hop .. win - 1]. */
 static nsn_frontend_status analyze_frame(nsn_frontend_state *st, int8_t features[NSN_FRONTEND_BINS])
 {
     unsigned n;
@@ -186,16 +211,21 @@ static nsn_frontend_status analyze_frame(nsn_frontend_state *st, int8_t features
     {
         st->hops += 1;
     }
+#if NSN_FRONTEND_DROP_FIRST
     if (st->hops == 1)
     {
         st->frame_pending = 0;
         return NSN_FRONTEND_PRIMING;
     }
+#endif
     for (n = 0; n < NSN_FRONTEND_FRAME; ++n)
     {
         st->time[n] = st->frame[n] * nsn_frontend_window[n];
     }
-    nsn_rfft320_forward(st->time, st->spectrum, st->scratch);
+#if NSN_RFFT_N > NSN_FRONTEND_WIN_LEN
+    memset(st->time + NSN_FRONTEND_WIN_LEN, 0, (NSN_RFFT_N - NSN_FRONTEND_WIN_LEN) * sizeof(float));
+#endif
+    nsn_rfft_forward(st->time, st->spectrum, st->scratch);
     for (k = 0; k < NSN_FRONTEND_BINS; ++k)
     {
         const nsn_complex x = st->spectrum[k];
@@ -204,7 +234,7 @@ static nsn_frontend_status analyze_frame(nsn_frontend_state *st, int8_t features
         {
             power = MIN_POWER;
         }
-        st->log_power[k] = nsn_frontend_log10(power);
+        st->log_power[k] = FEATURE(power);
         features[k] = nsn_frontend_quantize(st->log_power[k], &st->feature_q);
     }
     st->frame_pending = 1;
@@ -216,10 +246,10 @@ nsn_frontend_status nsn_frontend_analyze_s16(nsn_frontend_state *st,
                                              int8_t features[NSN_FRONTEND_BINS])
 {
     unsigned n;
-    memmove(st->frame, st->frame + NSN_FRONTEND_HOP, NSN_FRONTEND_HOP * sizeof st->frame[0]);
+    memmove(st->frame, st->frame + NSN_FRONTEND_HOP, NSN_FRONTEND_TAIL * sizeof st->frame[0]);
     for (n = 0; n < NSN_FRONTEND_HOP; ++n)
     {
-        st->frame[NSN_FRONTEND_HOP + n] = (float)in[n] * S16_TO_FLOAT;
+        st->frame[NSN_FRONTEND_TAIL + n] = (float)in[n] * S16_TO_FLOAT;
     }
     return analyze_frame(st, features);
 }
@@ -228,23 +258,67 @@ nsn_frontend_status nsn_frontend_analyze_f32(nsn_frontend_state *st,
                                              const float in[NSN_FRONTEND_HOP],
                                              int8_t features[NSN_FRONTEND_BINS])
 {
-    memmove(st->frame, st->frame + NSN_FRONTEND_HOP, NSN_FRONTEND_HOP * sizeof st->frame[0]);
-    memcpy(st->frame + NSN_FRONTEND_HOP, in, NSN_FRONTEND_HOP * sizeof in[0]);
+    memmove(st->frame, st->frame + NSN_FRONTEND_HOP, NSN_FRONTEND_TAIL * sizeof st->frame[0]);
+    memcpy(st->frame + NSN_FRONTEND_TAIL, in, NSN_FRONTEND_HOP * sizeof in[0]);
     return analyze_frame(st, features);
+}
+
+/*
+ * Overlap-add of the inverse transform in st->time (first win samples, times the synthesis
+ * window): out = the first hop of tail + frame, the tail keeps the remaining win - hop.
+ */
+static void overlap_add(nsn_frontend_state *st, float out[NSN_FRONTEND_HOP])
+{
+    const float *window = nsn_frontend_synthesis_window; /* includes irfft's 1/N */
+    unsigned n;
+#if NSN_FRONTEND_TAIL >= NSN_FRONTEND_HOP
+    for (n = 0; n < NSN_FRONTEND_HOP; ++n)
+    {
+        out[n] = st->overlap[n] + st->time[n] * window[n];
+    }
+#if NSN_FRONTEND_TAIL > NSN_FRONTEND_HOP
+    for (n = 0; n < NSN_FRONTEND_TAIL - NSN_FRONTEND_HOP; ++n)
+    {
+        st->overlap[n] = st->overlap[NSN_FRONTEND_HOP + n] +
+                         st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
+    }
+    for (; n < NSN_FRONTEND_TAIL; ++n)
+#else
+    for (n = 0; n < NSN_FRONTEND_TAIL; ++n)
+#endif
+    {
+        st->overlap[n] = st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
+    }
+#else
+    for (n = 0; n < NSN_FRONTEND_TAIL; ++n)
+    {
+        out[n] = st->overlap[n] + st->time[n] * window[n];
+    }
+    for (; n < NSN_FRONTEND_HOP; ++n)
+    {
+        out[n] = st->time[n] * window[n];
+    }
+    for (n = 0; n < NSN_FRONTEND_TAIL; ++n)
+    {
+        st->overlap[n] = st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
+    }
+#endif
 }
 
 nsn_frontend_status nsn_frontend_synthesize_f32(nsn_frontend_state *st,
                                                 const int8_t mask[NSN_FRONTEND_BINS],
                                                 float out[NSN_FRONTEND_HOP])
 {
-    const float *window = nsn_frontend_synthesis_window; /* includes irfft's 1/320 */
-    unsigned n;
     unsigned k;
 
     if (!st->frame_pending)
     {
         memset(out, 0, NSN_FRONTEND_HOP * sizeof out[0]);
+#if NSN_FRONTEND_DROP_FIRST
         return st->hops <= 1 ? NSN_FRONTEND_PRIMING : NSN_FRONTEND_ERR_SEQUENCE;
+#else
+        return NSN_FRONTEND_ERR_SEQUENCE;
+#endif
     }
     st->frame_pending = 0;
     for (k = 0; k < NSN_FRONTEND_BINS; ++k)
@@ -253,12 +327,8 @@ nsn_frontend_status nsn_frontend_synthesize_f32(nsn_frontend_state *st,
         st->spectrum[k].re *= gain;
         st->spectrum[k].im *= gain;
     }
-    nsn_rfft320_inverse_unscaled(st->spectrum, st->time, st->scratch);
-    for (n = 0; n < NSN_FRONTEND_HOP; ++n)
-    {
-        out[n] = st->overlap[n] + st->time[n] * window[n];
-        st->overlap[n] = st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
-    }
+    nsn_rfft_inverse_unscaled(st->spectrum, st->time, st->scratch);
+    overlap_add(st, out);
     return NSN_FRONTEND_OK;
 }
 
@@ -276,18 +346,18 @@ nsn_frontend_status nsn_frontend_synthesize_s16(nsn_frontend_state *st,
     return status;
 }
 
-void nsn_frontend_flush_f32(nsn_frontend_state *st, float out[NSN_FRONTEND_HOP])
+void nsn_frontend_flush_f32(nsn_frontend_state *st, float out[NSN_FRONTEND_TAIL])
 {
     memcpy(out, st->overlap, sizeof st->overlap);
     memset(st->overlap, 0, sizeof st->overlap);
 }
 
-void nsn_frontend_flush_s16(nsn_frontend_state *st, int16_t out[NSN_FRONTEND_HOP])
+void nsn_frontend_flush_s16(nsn_frontend_state *st, int16_t out[NSN_FRONTEND_TAIL])
 {
-    float y[NSN_FRONTEND_HOP];
+    float y[NSN_FRONTEND_TAIL];
     unsigned n;
     nsn_frontend_flush_f32(st, y);
-    for (n = 0; n < NSN_FRONTEND_HOP; ++n)
+    for (n = 0; n < NSN_FRONTEND_TAIL; ++n)
     {
         out[n] = float_to_s16(y[n]);
     }

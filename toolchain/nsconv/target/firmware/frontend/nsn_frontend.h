@@ -3,6 +3,12 @@
  * NSNet2 audio front end, streaming: the featurelib pipeline of the NSNet2 baseline
  * (Microsoft DNS Challenge) one 10 ms hop at a time, for a 16 kHz audio callback.
  *
+ * The numbers below are the default front end's. Sizes, window, feature, floors and whether
+ * the first frame is dropped come from the generated nsn_frontend_config.h (nsconv export
+ * writes it for the model's front end): NSN_FRONTEND_HOP samples per call, frames of
+ * NSN_FRONTEND_WIN_LEN, an NSN_RFFT_N-point FFT, NSN_FRONTEND_BINS bins and a flush of
+ * NSN_FRONTEND_TAIL = win - hop samples.
+ *
  *   analysis:  320-sample frame (previous hop + new hop) * sqrt-Hann(320, symmetric)
  *              -> 320-point rFFT -> 161 bins -> log10(max(|X|^2, 1e-12)) -> int8 features
  *   synthesis: int8 mask -> gain = clip(dequantized mask, 1e-4, 1) -> X * gain
@@ -36,9 +42,10 @@
 
 #include "nsn_rfft.h"
 
-#define NSN_FRONTEND_HOP 160
-#define NSN_FRONTEND_FRAME 320
-#define NSN_FRONTEND_BINS 161
+#define NSN_FRONTEND_FRAME NSN_FRONTEND_WIN_LEN
+#define NSN_FRONTEND_BINS NSN_RFFT_BINS
+/* samples of overlap-add tail kept between hops, and returned by flush */
+#define NSN_FRONTEND_TAIL (NSN_FRONTEND_WIN_LEN - NSN_FRONTEND_HOP)
 
 /* int8 affine quantisation, real = scale * (q - zero_point), as TFLite. */
 typedef struct
@@ -71,11 +78,11 @@ typedef struct
     nsn_frontend_qparams mask_q;             /* network output (mask) quantisation */
     uint32_t hops;                           /* hops analysed since init (saturating) */
     int frame_pending;                       /* analysed frame not yet synthesised */
-    float frame[NSN_FRONTEND_FRAME];         /* last 320 input samples, oldest first */
+    float frame[NSN_FRONTEND_FRAME];         /* last win input samples, oldest first */
     nsn_complex spectrum[NSN_FRONTEND_BINS]; /* noisy spectrum of the last frame */
     float log_power[NSN_FRONTEND_BINS];      /* float features of the last frame */
-    float overlap[NSN_FRONTEND_HOP];         /* second half of the last synthesised frame */
-    float time[NSN_FRONTEND_FRAME];          /* scratch: windowed frame, inverse FFT */
+    float overlap[NSN_FRONTEND_TAIL];        /* overlap-add tail (win - hop samples) */
+    float time[NSN_RFFT_N];                  /* scratch: windowed frame, inverse FFT */
     nsn_complex scratch[NSN_RFFT_HALF];      /* scratch: FFT working memory */
 } nsn_frontend_state;
 
@@ -107,20 +114,23 @@ nsn_frontend_status nsn_frontend_synthesize_s16(nsn_frontend_state *st,
                                                 const int8_t mask[NSN_FRONTEND_BINS],
                                                 int16_t out[NSN_FRONTEND_HOP]);
 
-/* End of stream: the last 160 samples of the overlap-add tail (then zeros). */
-void nsn_frontend_flush_f32(nsn_frontend_state *st, float out[NSN_FRONTEND_HOP]);
-void nsn_frontend_flush_s16(nsn_frontend_state *st, int16_t out[NSN_FRONTEND_HOP]);
+/* End of stream: the last NSN_FRONTEND_TAIL samples of the overlap-add tail (then zeros). */
+void nsn_frontend_flush_f32(nsn_frontend_state *st, float out[NSN_FRONTEND_TAIL]);
+void nsn_frontend_flush_s16(nsn_frontend_state *st, int16_t out[NSN_FRONTEND_TAIL]);
 
 /* Building blocks, exposed for tests and for callers that want float features. */
 
 /* log10(x) for positive normal floats, float32 only, within about 1 ulp. */
 float nsn_frontend_log10(float x);
 
+/* ln(x) likewise (the feature when the front end says feature=ln). */
+float nsn_frontend_ln(float x);
+
 /* TFLite QUANTIZE: clamp(round_half_away_from_zero(value / scale) + zero_point, -128, 127),
  * with the division in float32. */
 int8_t nsn_frontend_quantize(float value, const nsn_frontend_qparams *q);
 
-/* clip(scale * (q - zero_point), 1e-4, 1): the suppression gain of one bin. */
+/* clip(scale * (q - zero_point), min, max) (1e-4, 1 by default): the gain of one bin. */
 float nsn_frontend_gain(int8_t mask, const nsn_frontend_qparams *q);
 
 #endif /* NSN_FRONTEND_H */

@@ -5,12 +5,10 @@
 
 #include "nsn_rfft.h"
 
-#define NSN_FRONTEND_WIN_LEN 320
-
-/* float32(sqrt(np.hanning(320))[n]): the analysis window of featurelib */
+/* float32(window[n]): the analysis window (sqrt(np.hanning(320)) for the default front end) */
 extern const float nsn_frontend_window[NSN_FRONTEND_WIN_LEN];
 
-/* float32(sqrt(np.hanning(320))[n] / 320): synthesis window with irfft's 1/320 folded in */
+/* float32(window[n] / NSN_RFFT_N): synthesis window with irfft's 1/N folded in */
 extern const float nsn_frontend_synthesis_window[NSN_FRONTEND_WIN_LEN];
 
 #endif /* NSN_FRONTEND_TABLES_H */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * 320-point real FFT: a 160-point decimation-in-time complex FFT with radix-4, 4, 2 and 5
- * stages, plus the usual even/odd split between a real 2N-point and a complex N-point
- * transform. Every constant comes from nsn_frontend_tables.c (hex-float literals), and the
+ * N-point real FFT (N = NSN_RFFT_N): an N/2-point decimation-in-time complex FFT whose
+ * radix-2, 3, 4 and 5 stages are listed by the generated NSN_RFFT_STAGES (for N = 320:
+ * radix 4, 4, 2, 5), plus the usual even/odd split between a real 2M-point and a complex
+ * M-point transform. Only the stages a size uses are compiled. Every constant comes from nsn_frontend_tables.c (hex-float literals), and the
  * arithmetic is float32 +, -, * only, so results do not depend on the C library.
  */
 #include "nsn_rfft.h"
@@ -51,6 +52,7 @@ static nsn_complex add_times_i(nsn_complex t, nsn_complex u)
     return r;
 }
 
+#if NSN_RFFT_RADIX2
 static void butterfly2(nsn_complex a[2])
 {
     const nsn_complex y0 = cadd(a[0], a[1]);
@@ -58,7 +60,26 @@ static void butterfly2(nsn_complex a[2])
     a[0] = y0;
     a[1] = y1;
 }
+#endif
 
+#if NSN_RFFT_RADIX3
+/*
+ * Forward 3-point DFT. With W3 = -1/2 - i s, s = sin(120 deg) = -W_N^(N/3).im:
+ *   y0 = a0 + (a1 + a2),  y1,2 = a0 - (a1 + a2) / 2 -/+ i s (a1 - a2)
+ */
+static void butterfly3(nsn_complex a[3])
+{
+    const float s = -nsn_rfft_twiddle[NSN_RFFT_N / 3].im;
+    const nsn_complex b = cadd(a[1], a[2]);
+    const nsn_complex d = cscale(csub(a[1], a[2]), s);
+    const nsn_complex t = csub(a[0], cscale(b, 0.5f));
+    a[0] = cadd(a[0], b);
+    a[1] = sub_times_i(t, d);
+    a[2] = add_times_i(t, d);
+}
+#endif
+
+#if NSN_RFFT_RADIX4
 /* Forward 4-point DFT: W4 = -i. */
 static void butterfly4(nsn_complex a[4])
 {
@@ -71,19 +92,21 @@ static void butterfly4(nsn_complex a[4])
     a[2] = csub(s02, s13);
     a[3] = add_times_i(d02, d13);
 }
+#endif
 
 /*
  * Forward 5-point DFT. With W5^k = cos(2 pi k/5) - i sin(2 pi k/5):
  *   y1,4 = a0 + c1 (a1+a4) + c2 (a2+a3) -/+ i [s1 (a1-a4) + s2 (a2-a3)]
  *   y2,3 = a0 + c2 (a1+a4) + c1 (a2+a3) -/+ i [s2 (a1-a4) - s1 (a2-a3)]
- * c1, s1 = cos, sin(72 deg) = W320^64; c2, s2 = cos, sin(144 deg) = W320^128.
+ * c1, s1 = cos, sin(72 deg) = W_N^(N/5); c2, s2 = cos, sin(144 deg) = W_N^(2N/5).
  */
+#if NSN_RFFT_RADIX5
 static void butterfly5(nsn_complex a[5])
 {
-    const float c1 = nsn_rfft_twiddle[64].re;
-    const float s1 = -nsn_rfft_twiddle[64].im;
-    const float c2 = nsn_rfft_twiddle[128].re;
-    const float s2 = -nsn_rfft_twiddle[128].im;
+    const float c1 = nsn_rfft_twiddle[NSN_RFFT_N / 5].re;
+    const float s1 = -nsn_rfft_twiddle[NSN_RFFT_N / 5].im;
+    const float c2 = nsn_rfft_twiddle[2 * NSN_RFFT_N / 5].re;
+    const float s2 = -nsn_rfft_twiddle[2 * NSN_RFFT_N / 5].im;
     const nsn_complex b1 = cadd(a[1], a[4]);
     const nsn_complex b2 = cadd(a[2], a[3]);
     const nsn_complex d1 = csub(a[1], a[4]);
@@ -98,13 +121,15 @@ static void butterfly5(nsn_complex a[5])
     a[3] = add_times_i(t2, u2);
     a[4] = add_times_i(t1, u1);
 }
+#endif
 
 /*
  * One decimation-in-time stage: combines `radix` adjacent sub-transforms of length sub_len
  * into transforms of length len = radix * sub_len. For output group j of each block, input q
- * is first multiplied by W_len^(q j) = W_320^(q j 320/len); q j < len keeps the index below
- * 320. The loop over j is outside so that each twiddle is loaded once per stage.
+ * is first multiplied by W_len^(q j) = W_N^(q j N/len); q j < len keeps the index below
+ * N. The loop over j is outside so that each twiddle is loaded once per stage.
  */
+#if NSN_RFFT_RADIX2
 static void stage_radix2(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 {
     const unsigned len = 2 * sub_len;
@@ -129,7 +154,40 @@ static void stage_radix2(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
         }
     }
 }
+#endif
 
+#if NSN_RFFT_RADIX3
+static void stage_radix3(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+{
+    const unsigned len = 3 * sub_len;
+    const unsigned step = NSN_RFFT_N / len;
+    unsigned j;
+    unsigned base;
+    for (j = 0; j < sub_len; ++j)
+    {
+        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
+        const nsn_complex w2 = nsn_rfft_twiddle[2 * j * step];
+        for (base = j; base < NSN_RFFT_HALF; base += len)
+        {
+            nsn_complex a[3];
+            a[0] = buf[base];
+            a[1] = buf[base + sub_len];
+            a[2] = buf[base + 2 * sub_len];
+            if (j != 0)
+            {
+                a[1] = cmul(a[1], w1);
+                a[2] = cmul(a[2], w2);
+            }
+            butterfly3(a);
+            buf[base] = a[0];
+            buf[base + sub_len] = a[1];
+            buf[base + 2 * sub_len] = a[2];
+        }
+    }
+}
+#endif
+
+#if NSN_RFFT_RADIX4
 static void stage_radix4(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 {
     const unsigned len = 4 * sub_len;
@@ -162,7 +220,9 @@ static void stage_radix4(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
         }
     }
 }
+#endif
 
+#if NSN_RFFT_RADIX5
 static void stage_radix5(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 {
     const unsigned len = 5 * sub_len;
@@ -199,18 +259,16 @@ static void stage_radix5(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
         }
     }
 }
+#endif
 
-void nsn_cfft160_stages(nsn_complex buf[NSN_RFFT_HALF])
+void nsn_cfft_stages(nsn_complex buf[NSN_RFFT_HALF])
 {
-    /* Radices 4, 4, 2, 5 (first to last); gen_tables.py derives the load order from them. */
-    stage_radix4(buf, 1);
-    stage_radix4(buf, 4);
-    stage_radix2(buf, 16);
-    stage_radix5(buf, 32);
+    /* The generated plan (first to last); gen_tables.py derives the load order from it. */
+    NSN_RFFT_STAGES(buf);
 }
 
-void nsn_rfft320_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
-                         nsn_complex scratch[NSN_RFFT_HALF])
+void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
+                      nsn_complex scratch[NSN_RFFT_HALF])
 {
     nsn_complex *z = scratch;
     unsigned p;
@@ -223,12 +281,12 @@ void nsn_rfft320_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BI
         z[p].re = in[2 * n];
         z[p].im = in[2 * n + 1];
     }
-    nsn_cfft160_stages(z);
+    nsn_cfft_stages(z);
 
     /*
-     * Split: with Z = FFT160(z), the transforms of the even and odd samples are
-     *   E[k] = (Z[k] + conj Z[160-k]) / 2,  O[k] = (Z[k] - conj Z[160-k]) / (2i),
-     * and X[k] = E[k] + W320^k O[k] for k = 0..160 (Z[160] = Z[0]).
+     * Split: with Z = FFT_{N/2}(z), M = N/2, the transforms of the even and odd samples are
+     *   E[k] = (Z[k] + conj Z[M-k]) / 2,  O[k] = (Z[k] - conj Z[M-k]) / (2i),
+     * and X[k] = E[k] + W_N^k O[k] for k = 0..M (Z[M] = Z[0]).
      */
     out[0].re = z[0].re + z[0].im;
     out[0].im = 0.0f;
@@ -245,16 +303,16 @@ void nsn_rfft320_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BI
     }
 }
 
-void nsn_rfft320_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
-                                  nsn_complex scratch[NSN_RFFT_HALF])
+void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
+                               nsn_complex scratch[NSN_RFFT_HALF])
 {
     nsn_complex *w = scratch;
     unsigned p;
     unsigned n;
 
     /*
-     * Undo the split: 2 E[k] = X[k] + conj X[160-k], 2 O[k] = (X[k] - conj X[160-k]) W320^-k,
-     * and Z = 2E + i 2O is twice the 160-point spectrum of z[n] = x[2n] + i x[2n+1]. The
+     * Undo the split: 2 E[k] = X[k] + conj X[M-k], 2 O[k] = (X[k] - conj X[M-k]) W_N^-k,
+     * and Z = 2E + i 2O is twice the M-point spectrum of z[n] = x[2n] + i x[2n+1]. The
      * inverse FFT is computed as conj(FFT(conj Z)), so conj Z is loaded, already in
      * decimation-in-time order.
      */
@@ -277,9 +335,9 @@ void nsn_rfft320_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out
         w[p].re = even2.re - odd2.im;
         w[p].im = -(even2.im + odd2.re);
     }
-    nsn_cfft160_stages(w);
+    nsn_cfft_stages(w);
 
-    /* conj(w) = 320 z: even samples in .re, odd ones in .im (the 1/320 is the caller's) */
+    /* conj(w) = N z: even samples in .re, odd ones in .im (the 1/N is the caller's) */
     for (n = 0; n < NSN_RFFT_HALF; ++n)
     {
         out[2 * n] = w[n].re;
