@@ -179,8 +179,8 @@ def test_exit_names_from_outputs():
     from nsconv.model.onnx_import import exit_names
 
     assert exit_names(["out"]) == ["final"]
-    assert exit_names(["mask_gru1", "109", "output_3", "Mask.Early"]) == \
-        ["gru1", "exit_1", "exit_2", "mask_early"]
+    assert exit_names(["mask_gru1", "109", "output_3", "Mask.Early", "sigmoid_1"]) == \
+        ["gru1", "exit_1", "exit_2", "mask_early", "exit_4"]
     assert exit_names(["a", "A"]) == ["exit_0", "exit_1"]  # same identifier: by position
 
 
@@ -276,3 +276,63 @@ def test_layout_whole_path(name, source, tmp_path):
     _cli("enhance", out, clip, enhanced)
     (y, ry), (x, rx) = sf.read(enhanced), sf.read(clip)
     assert ry == rx == lay.rate and len(y) == len(x) and 0 < np.std(y) < np.std(x)
+
+
+class _Named(torch.nn.Module if torch else object):
+    """Module names with digits, upper case and nesting; outputs left unnamed by the user."""
+
+    def __init__(self) -> None:
+        from torch import nn
+
+        super().__init__()
+        self.Enc = nn.Sequential(nn.Linear(161, 24), nn.ReLU())
+        self.gru_a = nn.GRU(24, 16, batch_first=True)
+        self.gru_b = nn.GRU(16, 16, batch_first=True)
+        self.early_1 = nn.Linear(16, 161)
+        self.Dec = nn.Linear(16, 161)
+
+    def forward(self, x):
+        a, _ = self.gru_a(self.Enc(x))
+        b, _ = self.gru_b(a)
+        return torch.sigmoid(self.Dec(b)), torch.sigmoid(self.early_1(a))
+
+
+@pytest.mark.slow
+def test_names_survive_into_manifest_reports_and_c(tmp_path):
+    from nsconv.check.verify import verify
+    from nsconv.compiler.codegen import generate
+    from nsconv.quant.convert import convert
+    from nsconv.quant.manifest import Manifest
+
+    p = tmp_path / "named.onnx"
+    torch.onnx.export(_Named().eval(), (torch.randn(1, 5, 161),), str(p))  # no output_names
+    out = tmp_path / "out"
+    convert(p, out, log=lambda *_: None)
+    m = Manifest.load(out)
+    assert [(e.name, e.after, e.head) for e in m.exits] == [
+        ("exit_1", "gru_a", ("early_1",)), ("exit_0", "gru_b", ("dec",))]
+    assert m.default.name == "exit_0"  # the deepest, returned first
+    generate(out)
+    header = (out / "c" / "nsn_model.h").read_text()
+    for text in ("NSN_EXIT_EXIT_0", "NSN_EXIT_EXIT_1", "state_gru_a[16]", "state_gru_b[16]"):
+        assert text in header, text
+    report = verify(out, frames=20)
+    assert report.ok and [e.name for e in report.exits] == ["exit_1", "exit_0"]
+    assert "exit_1" in report.table() and "gru_a" not in {e.name for e in report.exits}
+
+
+@pytest.mark.slow
+def test_stateless_model_passes_verify(tmp_path):
+    """A frame-wise nsNet2-family model (dense layers only, no GRU state) verifies: the host
+    harness compiles under -Werror with an empty state list."""
+    from nsconv.check.verify import verify
+    from nsconv.quant.convert import convert
+    from torch import nn
+
+    net = nn.Sequential(nn.Linear(161, 32), nn.ReLU(), nn.Linear(32, 161), nn.Sigmoid()).eval()
+    p = tmp_path / "framewise.onnx"
+    torch.onnx.export(net, (torch.randn(1, 5, 161),), str(p))
+    out = tmp_path / "out"
+    convert(p, out, log=lambda *_: None)
+    report = verify(out, frames=20)
+    assert report.ok and report.bit_exact and report.exits[0].mismatches == 0

@@ -18,7 +18,8 @@ dynamo exporter, the `/fc1/MatMul` node names of the legacy one, or the `fc1.bia
 When some layer has no source name, all layers take position names (fc1, fc2, ..., gru1, ...).
 Every graph output is an exit: one output is the exit `final`; with several, an exit takes its
 output's name (a `mask_` prefix dropped, made an identifier), and an output without a usable name
-(torch's numeric names such as `109`, or `output`, `output_3`) is `exit_<n>`, n its position
+(torch's automatic names: numeric such as `109`, `output`, `output_3`, `sigmoid`, `sigmoid_1`)
+is `exit_<n>`, n its position
 among the outputs. The backbone is the path to the deepest output (most MACs).
 Any other op on the data path makes the graph not an nsNet2-family graph: `OutsideFamily` names
 the op, the node and the reason.
@@ -353,7 +354,7 @@ def exit_names(outputs: list[str]) -> list[str]:
     for n, out in enumerate(outputs):
         base = re.sub(r"^mask[_\-.]?", "", out)
         name = identifier(base)
-        if re.fullmatch(r"t_\d*|output(_\d+)?|t|", name):
+        if re.fullmatch(r"t_\d*|(output|sigmoid)(_\d+)?|t|", name):  # torch's automatic names
             name = f"exit_{n}"
         names.append(name)
     dup = {n for n in names if names.count(n) > 1}
