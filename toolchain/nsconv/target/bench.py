@@ -197,7 +197,8 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
             sizes = {key: sum(sections.get(s, 0) for s in names_)
                      for key, names_ in SECTIONS.items()}
             runs.append({"core": core, "board": project.board.name, "frames": run.frames,
-                         "qemu_seconds": round(run.seconds, 2), **sizes})
+                         "qemu_seconds": round(run.seconds, 2),
+                         "constants_in": project.board.plan.const.describe(), **sizes})
             stats = {s.exit: s for s in run.stats()}
             for name in chosen:
                 info = project.exit(name)
@@ -296,8 +297,8 @@ def table(report: dict) -> str:
     for run in report["runs"]:
         lines.append(f"{run['core']} ({run['board']}): text {run['text_bytes']:,} B, rodata "
                      f"{run['rodata_bytes']:,} B, data {run['data_bytes']:,} B, bss "
-                     f"{run['bss_bytes']:,} B; QEMU {run['qemu_seconds']} s for "
-                     f"{run['frames']} frames")
+                     f"{run['bss_bytes']:,} B; constants in {run['constants_in']}; QEMU "
+                     f"{run['qemu_seconds']} s for {run['frames']} frames")
     lines.append(report["estimate_note"])
     if "memory_note" in report:
         lines.append(report["memory_note"])

@@ -45,7 +45,7 @@ from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
-from nsconv.target.boards import Board, ImageSize, board
+from nsconv.target.boards import Board, ImageSize, board, placement
 
 DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
 EXPORT_FORMAT = "nsconv-firmware-1"
@@ -277,8 +277,11 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
     tmp = Path(tempfile.mkdtemp(prefix=f".nsconv-tmp-{core}-{os.getpid()}-", dir=dest.parent))
     try:
         gen = generate(out_dir, tmp / "model", command_line=command_line)
-        check_model_fits(board_profile or b, gen.merged.const_bytes,
-                         gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe))
+        ram = gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe)
+        if board_profile is None:  # constants too large for code memory: the large memory
+            b = placement(b, ImageSize(code=0, const=gen.merged.const_bytes, ram=ram,
+                                       weights=gen.merged.const_bytes))
+        check_model_fits(board_profile or b, gen.merged.const_bytes, ram)
         for src, rel in _firmware_files(b):
             target_path = tmp / rel
             target_path.parent.mkdir(parents=True, exist_ok=True)
