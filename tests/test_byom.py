@@ -322,6 +322,18 @@ def test_names_survive_into_manifest_reports_and_c(tmp_path):
     assert report.ok and [e.name for e in report.exits] == ["exit_1", "exit_0"]
     assert "exit_1" in report.table() and "gru_a" not in {e.name for e in report.exits}
 
+    # --default-exit: stored in the manifest, used by enhance without --exit; a wrong name is
+    # refused before any work
+    from nsconv.check.engine import Enhancer
+
+    convert(p, tmp_path / "out2", log=lambda *_: None, default_exit="exit_1")
+    assert Manifest.load(tmp_path / "out2").default.name == "exit_1"
+    assert Enhancer(tmp_path / "out2").exit_name == "exit_1"
+    with pytest.raises(NsconvError) as err:
+        convert(p, tmp_path / "out3", log=lambda *_: None, default_exit="gru_a")
+    assert "--default-exit 'gru_a'" in str(err.value) and "exit_0" in str(err.value)
+    assert not (tmp_path / "out3").exists()
+
 
 @pytest.mark.slow
 def test_stateless_model_passes_verify(tmp_path):
