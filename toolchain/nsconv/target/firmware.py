@@ -222,6 +222,8 @@ def load_project(root: Path) -> FirmwareProject:
         if d.get("format") != EXPORT_FORMAT:
             raise NsconvError(f"unknown export format {d.get('format')!r}", path)
         target, b = resolve_target(d["target"])
+        if "board" in d and b is not None and d["board"] != b.name:
+            b = board(d["board"])  # the large-memory variant chosen at export (placement)
         return FirmwareProject(
             root=root, target=target, board=b,
             exits=tuple(ExitInfo(int(e["index"]), e["name"], e["after"],
