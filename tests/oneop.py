@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import flatbuffers  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from nsconv.quant.qmath import Activation  # noqa: E402
+from nsconv.quant.params import Activation  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
 from tflite_micro.python.tflite_micro import runtime  # noqa: E402
 

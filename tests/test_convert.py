@@ -13,8 +13,7 @@ from nsconv.audio import frontend
 from nsconv.audio.wav import read_wav
 from nsconv.check.tflm_ref import TflmReference, requantize_state
 from nsconv.errors import NsconvError
-from nsconv.quant.manifest import Manifest
-from nsconv.quant.quantize import TensorRef
+from nsconv.quant.manifest import Manifest, TensorRef
 
 
 def _ops(path):
@@ -64,7 +63,8 @@ def test_requantize_state_rule():
 
 def test_state_mismatch_between_exits_is_refused(dynamic_out):
     from nsconv.quant.convert import _check_shared_states
-    from nsconv.quant.quantize import QuantizedExit, StateRef
+    from nsconv.quant.manifest import StateRef
+    from nsconv.quant.quantize import QuantizedExit
 
     m = Manifest.load(dynamic_out)
     qs = [QuantizedExit(e.name, b"", e.features, e.mask, e.states) for e in m.exits]

@@ -121,14 +121,17 @@ def _project(spec: FrontendSpec, directory: Path) -> Path:
     return fe
 
 
-def _build(spec: FrontendSpec, directory: Path, target: str = "host") -> Path:
+def _build(spec: FrontendSpec, directory: Path, target: str = "host",
+           sanitize: bool = False) -> Path:
     fe = directory / "frontend"
     if not fe.is_dir():
         fe = _project(spec, directory)
     srcs = tuple(fe / f for f in ("nsn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c"))
-    return fwbuild.build(target, directory / f"build-{target}", "frontend_harness",
+    return fwbuild.build(target, directory / f"build-{target}{'-asan' if sanitize else ''}",
+                         "frontend_harness",
                          srcs + (fwbuild.HARNESS_DIR / "frontend_harness.c",), includes=(fe,),
-                         extra_cflags=fwbuild.make_variable("NSN_FRONTEND_CFLAGS", target))
+                         extra_cflags=fwbuild.make_variable("NSN_FRONTEND_CFLAGS", target),
+                         sanitize=sanitize)
 
 
 def _inputs(spec: FrontendSpec, d: Path) -> list[str]:
@@ -237,6 +240,23 @@ def test_stream_matches_numpy(host_run):
     assert k == frames and np.max(np.abs(np.concatenate(out) - c_y)) < 1e-5
 
 
+def test_sanitizers_clean_and_same_bits(tmp_path):
+    """ASan + UBSan on the most unusual plan (radix 3, tail longer than a hop, no drop)."""
+    spec = FrontendSpec.parse(SPECS["8k-240-ln"])
+    _project(spec, tmp_path)
+    plain, asan = _build(spec, tmp_path), _build(spec, tmp_path, sanitize=True)
+    outs = {}
+    for name, exe in (("plain", plain), ("asan", asan)):
+        d = tmp_path / name
+        d.mkdir()
+        for args in (_inputs(spec, d), ["rfft", "frames.f32"], ["api"]):
+            run = fwbuild.run_host(exe, args, d)
+            assert run.returncode == 0 and not run.stderr, run.stdout + run.stderr
+        outs[name] = d
+    for name in STREAM_OUTPUTS + ("rfft.f32", "irfft.f32"):
+        assert (outs["asan"] / name).read_bytes() == (outs["plain"] / name).read_bytes(), name
+
+
 @pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
                     reason="arm-none-eabi-gcc and qemu-system-arm required")
 def test_cortex_m4_byte_identical_to_host(tmp_path):
@@ -263,3 +283,61 @@ def test_generated_tables_reproducible_and_default_committed(tmp_path):
     write_frontend(spec, tmp_path)
     text = (tmp_path / "nsn_frontend_config.h").read_text()
     assert "#define NSN_RFFT_N 512" in text and "stage_radix4((buf), 64)" in text
+
+
+def test_onnx_metadata_front_end(tmp_path):
+    """An exporter's metadata_props["nsconv.frontend"] is the model's front end."""
+    import onnx
+    from fuzzing import tiny_nsnet_onnx
+    from nsconv.audio.spec import ONNX_METADATA_KEY
+    from nsconv.quant.convert import load_model, model_frontend
+
+    fe = FrontendSpec.parse(SPECS["16k-512"])
+    model = onnx.load_from_string(tiny_nsnet_onnx(bins=fe.n_bins))
+    plain = tmp_path / "plain.onnx"
+    onnx.save(model, plain)
+    prop = model.metadata_props.add()
+    prop.key, prop.value = ONNX_METADATA_KEY, json.dumps(fe.to_json())
+    onnx.save(model, tmp_path / "m.onnx")
+    assert FrontendSpec.from_onnx(tmp_path / "m.onnx") == fe
+    assert model_frontend(*load_model(tmp_path / "m.onnx")) == fe
+    assert FrontendSpec.from_onnx(plain) is None
+    assert model_frontend(*load_model(plain)) == DEFAULT
+    prop.value = '{"hop": 999}'
+    onnx.save(model, tmp_path / "bad.onnx")
+    with pytest.raises(NsconvError, match="bad.onnx: front end: hop 999"):
+        FrontendSpec.from_onnx(tmp_path / "bad.onnx")
+
+
+def test_convert_verify_enhance_follow_the_front_end(tmp_path):
+    """An 8 kHz model (front end from its ONNX metadata): calibration on the bundled clips
+    resampled to 8 kHz, the front end stored in the manifest and model.npz, verify bit-exact
+    on resampled audio, enhance at 8 kHz, 16 kHz audio refused in one line."""
+    import onnx
+    from fuzzing import tiny_nsnet_onnx
+    from nsconv.audio.spec import ONNX_METADATA_KEY
+    from nsconv.check.engine import Enhancer
+    from nsconv.check.verify import verify
+    from nsconv.model.netspec import NetSpec
+    from nsconv.quant.convert import convert
+
+    fe = FrontendSpec.parse("rate=8000,win=256,hop=128,n_fft=256,window=hann-periodic")
+    model = onnx.load_from_string(tiny_nsnet_onnx(bins=fe.n_bins, hidden=8))
+    prop = model.metadata_props.add()
+    prop.key, prop.value = ONNX_METADATA_KEY, json.dumps(fe.to_json())
+    onnx.save(model, tmp_path / "m8k.onnx")
+    m = convert(tmp_path / "m8k.onnx", tmp_path / "out", log=lambda *_: None)
+    assert m.frontend == fe
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["frontend"]["n_bins"] == 129
+    assert NetSpec.load(tmp_path / "out" / m.model_file).frontend == fe
+    rep = verify(tmp_path / "out", frames=40)
+    assert rep.ok
+    write_wav(tmp_path / "in8k.wav", read_wav_resampled(DATA / CLIP, 8000), 8000)
+    x = read_wav(tmp_path / "in8k.wav", fe)
+    enh = Enhancer(tmp_path / "out", None, "tflm")
+    assert enh.frontend == fe
+    y = enh.enhance(x)
+    assert len(y) == len(x) and 0 < np.std(y) < np.std(x)
+    with pytest.raises(NsconvError, match="sample rate is 16000 Hz, the model's front end needs "
+                                          "8000 Hz"):
+        verify(tmp_path / "out", frames=5, audio=[DATA / CLIP])

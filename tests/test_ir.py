@@ -124,7 +124,7 @@ def convert_keras(model, samples) -> bytes:
 
 
 def _ref(graph, name: str, position_in, which: str):
-    from nsconv.quant.quantize import TensorRef
+    from nsconv.quant.manifest import TensorRef
 
     table = graph.inputs if which == "in" else graph.outputs
     idx = dict(table)[name]
@@ -135,8 +135,7 @@ def _ref(graph, name: str, position_in, which: str):
 def write_single_exit_dir(root: Path, tflite: bytes, name: str = "final",
                           states: tuple[str, ...] = ()) -> Path:
     """An nsconv output directory holding one exit: manifest + tflite."""
-    from nsconv.quant.manifest import ExitEntry, Manifest
-    from nsconv.quant.quantize import StateRef
+    from nsconv.quant.manifest import ExitEntry, Manifest, StateRef
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "tflite").mkdir(exist_ok=True)

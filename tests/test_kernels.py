@@ -2,7 +2,7 @@
 """The C kernels (firmware/kernels) and qmath's reference ops against TFLM, value for value.
 
 Each op is converted by the real TFLite converter into a one-op int8 model (tests/oneop.py) and run
-in TFLM, the oracle. The parameters for the C kernel come from nsconv.qmath, computed from the
+in TFLM, the oracle. The parameters for the C kernel come from nsconv.quant.params, computed from the
 model's tensor scales and zero points; the kernel runs in a test driver built with
 AddressSanitizer and UndefinedBehaviorSanitizer (tests/kernel_harness/harness.c). The three results
 must be equal, with zero tolerance.
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import oneop
 import pytest
-from nsconv.quant import qmath
-from nsconv.quant.qmath import INT32_MAX, INT32_MIN, Activation
+from nsconv.quant import fixedpoint, params, refops
+from nsconv.quant.fixedpoint import INT32_MAX, INT32_MIN
+from nsconv.quant.params import Activation
 from nsconv.resources import KERNEL_DIR
 
 INCLUDE = KERNEL_DIR / "include"
@@ -96,7 +97,7 @@ class Harness:
 
 
 def fc_record(
-    p: qmath.FcParams, x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None
+    p: params.FcParams, x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None
 ) -> bytes:
     x = np.atleast_2d(x)
     out_f, in_f = weights.shape
@@ -118,7 +119,7 @@ def fc_record(
 
 
 def binary_record(
-    op: int, p: qmath.AddParams | qmath.MulParams, x1: np.ndarray, x2: np.ndarray
+    op: int, p: params.AddParams | params.MulParams, x1: np.ndarray, x2: np.ndarray
 ) -> bytes:
     return _i32(op, *astuple(p), x1.size, x2.size) + _i8(x1) + _i8(x2)
 
@@ -127,7 +128,7 @@ def lut_record(table: np.ndarray, x: np.ndarray) -> bytes:
     return _i32(OP_LUT) + _i8(table) + _i32(x.size) + _i8(x)
 
 
-def requantize_record(p: qmath.RequantizeParams, x: np.ndarray) -> bytes:
+def requantize_record(p: params.RequantizeParams, x: np.ndarray) -> bytes:
     return _i32(OP_REQUANTIZE, *astuple(p), x.size) + _i8(x)
 
 
@@ -222,36 +223,36 @@ def test_kernels_compile_without_warnings(tmp_path: Path, compiler: str, flags: 
 def test_round_half_away_from_zero() -> None:
     cases = {0.5: 1, -0.5: -1, 2.5: 3, -2.5: -3, 1.4999999999999998: 1, 0.49999999999999994: 0}
     for x, expected in cases.items():
-        assert qmath.round_half_away(x) == expected, x
+        assert params.round_half_away(x) == expected, x
 
 
 def test_quantize_multiplier_edges() -> None:
-    assert qmath.quantize_multiplier(0.0) == (0, 0)
-    assert qmath.quantize_multiplier(0.5) == (1 << 30, 0)
-    assert qmath.quantize_multiplier(1.0) == (1 << 30, 1)
-    assert qmath.quantize_multiplier(3.0) == (3 << 29, 2)
+    assert params.quantize_multiplier(0.0) == (0, 0)
+    assert params.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert params.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert params.quantize_multiplier(3.0) == (3 << 29, 2)
     # frac * 2**31 = 2**30 + 0.5 exactly: the tie goes away from zero (round() would give 2**30)
-    assert qmath.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
+    assert params.quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
     # rounds up to 2**31: halved, shift incremented
-    assert qmath.quantize_multiplier(1.0 - 2.0**-33) == (1 << 30, 1)
+    assert params.quantize_multiplier(1.0 - 2.0**-33) == (1 << 30, 1)
     # 2**-32 is the smallest multiplier kept; below it the shift would be < -31: flushed to zero
-    assert qmath.quantize_multiplier(2.0**-32) == (1 << 30, -31)
-    assert qmath.quantize_multiplier(2.0**-33) == (0, 0)
+    assert params.quantize_multiplier(2.0**-32) == (1 << 30, -31)
+    assert params.quantize_multiplier(2.0**-33) == (0, 0)
 
 
 def test_fixed_point_primitives() -> None:
-    srdhm = qmath.saturating_rounding_doubling_high_mul
+    srdhm = fixedpoint.saturating_rounding_doubling_high_mul
     assert srdhm(INT32_MIN, INT32_MIN) == INT32_MAX
     assert srdhm(INT32_MIN, INT32_MAX) == -INT32_MAX
     assert srdhm(1 << 30, 3) == 2  # 1.5 -> 2
     assert srdhm(-(1 << 30), 3) == -1  # -1.5 -> -1: ties go toward +infinity
     assert srdhm(-(1 << 30), 1) == 0  # -0.5 -> 0
     assert srdhm(-(1 << 30), 5) == -2 and srdhm(-(3 << 29), 1) == -1  # -2.5 -> -2, -0.75 -> -1
-    rdpot = qmath.rounding_divide_by_pot
+    rdpot = fixedpoint.rounding_divide_by_pot
     assert [int(rdpot(x, 1)) for x in (3, -3, 1, -1, 2)] == [2, -2, 1, -1, 1]
     assert int(rdpot(-5, 2)) == -1 and int(rdpot(-6, 2)) == -2 and int(rdpot(6, 2)) == 2
     assert int(rdpot(INT32_MIN, 31)) == -1 and int(rdpot(INT32_MAX, 31)) == 1
-    mbqm = qmath.multiply_by_quantized_multiplier
+    mbqm = fixedpoint.multiply_by_quantized_multiplier
     assert int(mbqm(1000, 1 << 30, 1)) == 1000  # x1.0
     assert int(mbqm(3, 1 << 30, -1)) == 1  # 3 * 0.25 = 0.75 -> 1
     assert int(mbqm(5, 1 << 30, -1)) == 2  # 1.25, but double rounding: 2.5 -> 3, then 1.5 -> 2
@@ -276,7 +277,7 @@ def test_requantize_helper_matches_qmath(harness: Harness) -> None:
     )
     triples = np.stack([acc, multiplier, shift], axis=1).astype("<i4")
     reply = harness.run_one(_i32(OP_REQUANTIZE_SCALAR, len(triples)) + triples.tobytes())
-    expected = qmath.multiply_by_quantized_multiplier(acc, multiplier, shift)
+    expected = fixedpoint.multiply_by_quantized_multiplier(acc, multiplier, shift)
     assert_same(expected, reply.int32(), "nsn_requantize")
     assert_varied(expected, "requantized values")
 
@@ -329,9 +330,9 @@ def fc_models() -> dict[str, oneop.OneOp]:
     }
 
 
-def _fc_params(model: oneop.OneOp) -> qmath.FcParams:
+def _fc_params(model: oneop.OneOp) -> params.FcParams:
     x, w = model.inputs[0], model.inputs[1]
-    return qmath.fc_params(
+    return params.fc_params(
         x.scale,
         x.zero_point,
         w.scales,
@@ -358,7 +359,7 @@ def _check_fc(harness: Harness, model: oneop.OneOp, vectors: np.ndarray) -> np.n
     p = _fc_params(model)
     tflm = oneop.Tflm(model)
     expected = np.stack([tflm({x.index: v}) for v in vectors])
-    assert_same(expected, qmath.fc_s8(p, vectors, w.data, bias), "qmath.fc_s8")
+    assert_same(expected, refops.fc_s8(p, vectors, w.data, bias), "refops.fc_s8")
     reply = harness.run_one(fc_record(p, vectors, w.data, bias))
     assert reply.status == NSN_OK
     assert_same(expected, reply.int8(), "nsn_fully_connected_s8")
@@ -443,8 +444,8 @@ def test_per_tensor_fc_scale_product_is_double(
     # the first vector is all zero point, so the accumulator is the bias alone
     vectors = np.stack([np.full(5, zx), zx + np.arange(-2, 3)]).astype(np.int8)
     expected = _check_fc(harness, model, vectors)
-    float32_route = qmath.quantize_multiplier(float(np.float32(xs) * np.float32(ws)) / ys)
-    alternative = int(qmath.multiply_by_quantized_multiplier(bias, *float32_route)) + zo
+    float32_route = params.quantize_multiplier(float(np.float32(xs) * np.float32(ws)) / ys)
+    alternative = int(fixedpoint.multiply_by_quantized_multiplier(bias, *float32_route)) + zo
     assert expected[0, 0] != alternative, "this case no longer tells the two products apart"
 
 
@@ -476,9 +477,9 @@ BINARY_CASES = {
 }
 
 
-def _binary_params(op: str, model: oneop.OneOp) -> qmath.AddParams | qmath.MulParams:
+def _binary_params(op: str, model: oneop.OneOp) -> params.AddParams | params.MulParams:
     a, b = model.inputs
-    build = {"add": qmath.add_params, "sub": qmath.sub_params, "mul": qmath.mul_params}[op]
+    build = {"add": params.add_params, "sub": params.sub_params, "mul": params.mul_params}[op]
     return build(
         a.scale,
         a.zero_point,
@@ -491,9 +492,9 @@ def _binary_params(op: str, model: oneop.OneOp) -> qmath.AddParams | qmath.MulPa
 
 
 def _reference(
-    op: str, p: qmath.AddParams | qmath.MulParams, x1: np.ndarray, x2: np.ndarray
+    op: str, p: params.AddParams | params.MulParams, x1: np.ndarray, x2: np.ndarray
 ) -> np.ndarray:
-    return {"add": qmath.add_s8, "sub": qmath.sub_s8, "mul": qmath.mul_s8}[op](p, x1, x2)
+    return {"add": refops.add_s8, "sub": refops.sub_s8, "mul": refops.mul_s8}[op](p, x1, x2)
 
 
 def _check_binary(
@@ -622,16 +623,16 @@ def test_elementwise_exhaustive_under_random_quantizations(
 
 def _float32_ratio_params(
     s1: float, z1: int, s2: float, z2: int, so: float, zo: int
-) -> qmath.AddParams:
+) -> params.AddParams:
     """The SUB parameters of the sub_common.cc versions in TFLM's public history: twice_max and the
     ratios as float32 expressions. The alternative that test_scale_ratios_are_double rules out."""
     f1, f2, fo = np.float32(s1), np.float32(s2), np.float32(so)
     twice_max = np.float32(2) * max(f1, f2)
     pairs = [
-        qmath.quantize_multiplier(float(r))
+        params.quantize_multiplier(float(r))
         for r in (f1 / twice_max, f2 / twice_max, twice_max / (np.float32(1 << 20) * fo))
     ]
-    return qmath.AddParams(-z1, *pairs[0], -z2, *pairs[1], 20, zo, *pairs[2], -128, 127)
+    return params.AddParams(-z1, *pairs[0], -z2, *pairs[1], 20, zo, *pairs[2], -128, 127)
 
 
 # Quantizations on which the float32 and double routes give different multipliers AND a different
@@ -659,7 +660,7 @@ def test_scale_ratios_are_double(
 # LOGISTIC, TANH
 # --------------------------------------------------------------------------------------------
 
-_TABLES = {"sigmoid": qmath.logistic_table_s8, "tanh": qmath.tanh_table_s8}
+_TABLES = {"sigmoid": params.logistic_table_s8, "tanh": params.tanh_table_s8}
 LUT_RANGES = {
     "typical": (-8.0, 8.0),
     "zp_-128": (0.0, 6.0),
@@ -746,9 +747,9 @@ def test_requantize_matches_tflm(harness: Harness, requantize_base: oneop.OneOp)
         model = oneop.requantize_model(requantize_base, (in_scale, zi), (out_scale, zo))
         assert model.opcode == "QUANTIZE"
         x, y = model.inputs[0], model.output
-        p = qmath.requantize_params(x.scale, x.zero_point, y.scale, y.zero_point)
+        p = params.requantize_params(x.scale, x.zero_point, y.scale, y.zero_point)
         expected = oneop.Tflm(model)({x.index: ALL_INT8})
-        assert_same(expected, qmath.requantize_s8(p, ALL_INT8), "qmath.requantize_s8")
+        assert_same(expected, refops.requantize_s8(p, ALL_INT8), "refops.requantize_s8")
         records += [requantize_record(p, ALL_INT8)] + [
             requantize_record(p, ALL_INT8[:n]) for n in (1, 3, 7)
         ]
@@ -767,9 +768,9 @@ def test_requantize_matches_tflm(harness: Harness, requantize_base: oneop.OneOp)
 
 
 def test_kernels_reject_bad_arguments(harness: Harness) -> None:
-    add = qmath.add_params(0.1, 0, 0.1, 0, 0.2, 0)
-    mul = qmath.mul_params(0.1, 0, 0.1, 0, 0.2, 0)
-    fc = qmath.FcParams(0, 0, -128, 127, (1 << 30,), (0,))
+    add = params.add_params(0.1, 0, 0.1, 0, 0.2, 0)
+    mul = params.mul_params(0.1, 0, 0.1, 0, 0.2, 0)
+    fc = params.FcParams(0, 0, -128, 127, (1 << 30,), (0,))
     x3, x5 = np.zeros(3, np.int8), np.arange(5, dtype=np.int8)
     replies = harness.run(
         [

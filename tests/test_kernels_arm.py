@@ -37,8 +37,8 @@ import numpy as np
 import pytest
 import test_kernels as tk
 from frontend_harness import fwbuild
-from nsconv.quant import qmath
-from nsconv.quant.qmath import INT32_MAX, INT32_MIN
+from nsconv.quant import fixedpoint, params, refops
+from nsconv.quant.fixedpoint import INT32_MAX, INT32_MIN
 from nsconv.target import boards
 
 # The tests of test_kernels.py that run the C kernels, and the fixtures they use: collected
@@ -147,7 +147,7 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def fc_ctx_record(
-    p: qmath.FcParams,
+    p: params.FcParams,
     x: np.ndarray,
     weights: np.ndarray,
     bias: np.ndarray | None,
@@ -159,14 +159,14 @@ def fc_ctx_record(
 
 
 def fold_input_offset(
-    p: qmath.FcParams, weights: np.ndarray, bias: np.ndarray | None
-) -> tuple[qmath.FcParams, np.ndarray]:
+    p: params.FcParams, weights: np.ndarray, bias: np.ndarray | None
+) -> tuple[params.FcParams, np.ndarray]:
     """What the code generator emits: bias + input_offset * sum_k w[r][k] (int32, wrapping),
     input_offset 0. The sum is unchanged modulo 2^32, so the output is too."""
     b = np.zeros(weights.shape[0], np.int64) if bias is None else bias.astype(np.int64)
-    folded = qmath.wrap_int32(b + p.input_offset * weights.astype(np.int64).sum(axis=1))
+    folded = fixedpoint.wrap_int32(b + p.input_offset * weights.astype(np.int64).sum(axis=1))
     return (
-        qmath.FcParams(0, p.output_offset, p.activation_min, p.activation_max, p.multipliers, p.shifts),
+        params.FcParams(0, p.output_offset, p.activation_min, p.activation_max, p.multipliers, p.shifts),
         folded.astype(np.int32),
     )
 
@@ -220,7 +220,7 @@ FC_SHAPES = [
 
 def _random_fc_params(
     rng: np.random.Generator, out_f: int, input_offset: int, activation: str
-) -> qmath.FcParams:
+) -> params.FcParams:
     """Multipliers and shifts across their whole range (edges included), output zero points
     anywhere, and the activation ranges TFLM produces (none, relu, a narrow relu6)."""
     multipliers = rng.integers(1 << 30, INT32_MAX, out_f, endpoint=True)
@@ -234,7 +234,7 @@ def _random_fc_params(
     lo, hi = {"none": (-128, 127), "relu": (zo, 127), "narrow": (max(-128, zo - 20), min(127, zo + 30))}[
         activation
     ]
-    return qmath.FcParams(
+    return params.FcParams(
         input_offset, zo, lo, hi, tuple(int(m) for m in multipliers), tuple(int(s) for s in shifts)
     )
 
@@ -244,7 +244,7 @@ def _check_fc_records(harness: QemuHarness, cases: list[tuple]) -> None:
     records = [fc_ctx_record(p, x, w, b, ctx, m) for _, p, x, w, b, ctx, m in cases]
     for (what, p, x, w, b, _, _), reply in zip(cases, harness.run(records), strict=True):
         assert reply.status == tk.NSN_OK, what
-        tk.assert_same(qmath.fc_s8(p, x, w, b), reply.int8(), what)
+        tk.assert_same(refops.fc_s8(p, x, w, b), reply.int8(), what)
 
 
 def test_fc_shapes_match_qmath(harness: QemuHarness) -> None:
@@ -261,7 +261,7 @@ def test_fc_shapes_match_qmath(harness: QemuHarness) -> None:
         x = rng.integers(-128, 128, (2, in_f)).astype(np.int8)
         what = f"FC {in_f}x{out_f} offset {offset} {activation} bias {bias is not None}"
         cases.append((what, p, x, w, bias, CTX_EXACT, k % 4))
-        outputs.append(qmath.fc_s8(p, x, w, bias))
+        outputs.append(refops.fc_s8(p, x, w, bias))
     _check_fc_records(harness, cases)
     tk.assert_varied(np.concatenate([o.ravel() for o in outputs]), "FC outputs", 0.6)
 
@@ -293,14 +293,14 @@ def test_fc_extreme_accumulators(harness: QemuHarness) -> None:
     cases = []
     for offset in (128, 0):
         for mult, shift in ((1 << 30, -31), (INT32_MAX, 0), (1 << 30, 31), (INT32_MAX, -1)):
-            p = qmath.FcParams(offset, -7, -128, 127, (mult,) * 3, (shift,) * 3)
+            p = params.FcParams(offset, -7, -128, 127, (mult,) * 3, (shift,) * 3)
             cases.append((f"FC 65536 offset {offset} M {mult} S {shift}", p, x, w, None, 0, 0))
     # small rows: the bias alone (x at the zero point) decides
     rng = np.random.default_rng(8)
     for shift in (-31, -17, -1, 0, 1, 17, 31):
         biases = np.array([INT32_MIN, INT32_MAX, -1, 1, INT32_MIN + 1, 1 << 30, -(1 << 30)], np.int32)
         mults = (INT32_MIN, INT32_MAX, 1 << 30, 0, INT32_MAX, (1 << 30) + 1, INT32_MIN)
-        p = qmath.FcParams(-5, 3, -128, 127, mults, (shift,) * 7)
+        p = params.FcParams(-5, 3, -128, 127, mults, (shift,) * 7)
         w = rng.integers(-128, 128, (7, 4)).astype(np.int8)
         x = np.stack([np.full(4, 5), rng.integers(-128, 128, 4)]).astype(np.int8)
         cases.append((f"FC bias edges shift {shift}", p, x, w, biases, 0, 0))
@@ -332,7 +332,7 @@ def test_elementwise_sizes_and_edges_match_qmath(harness: QemuHarness) -> None:
     int8 ends, and scales that make the output shift positive (outside the DSP fast path)."""
     rng = np.random.default_rng(9)
     records, expected = [], []
-    builders = {"add": qmath.add_params, "sub": qmath.sub_params, "mul": qmath.mul_params}
+    builders = {"add": params.add_params, "sub": params.sub_params, "mul": params.mul_params}
     for k, size in enumerate(ELEMENTWISE_SIZES * 2):
         for op, build in builders.items():
             zps = [int(z) for z in rng.integers(-128, 128, 3)]
@@ -366,12 +366,12 @@ def test_lut_and_requantize_sizes_match_qmath(harness: QemuHarness) -> None:
     records, expected = [], []
     for size in (0, *ELEMENTWISE_SIZES):
         records.append(tk.lut_record(table, x[:size]))
-        expected.append(qmath.lut_s8(table, x[:size]))
+        expected.append(refops.lut_s8(table, x[:size]))
         s_in, s_out = _random_scale(rng, 1e-3, 1.0), _random_scale(rng, 1e-3, 1.0)
         zi, zo = (int(z) for z in rng.integers(-128, 128, 2))
-        p = qmath.requantize_params(s_in, zi, s_out, zo)
+        p = params.requantize_params(s_in, zi, s_out, zo)
         records.append(tk.requantize_record(p, x[:size]))
-        expected.append(qmath.requantize_s8(p, x[:size]))
+        expected.append(refops.requantize_s8(p, x[:size]))
     for reply, exp in zip(harness.run(records), expected, strict=True):
         assert reply.status == tk.NSN_OK
         tk.assert_same(exp, reply.int8(), "lut / requantize")

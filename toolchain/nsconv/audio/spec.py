@@ -133,9 +133,8 @@ class FrontendSpec:
         """Refuses a model taking `bins` features per frame if this front end gives others."""
         if bins != self.n_bins:
             raise NsconvError(f"model takes {bins} features per frame; its front end "
-                              f"({self.describe()}) gives {self.n_bins} (give the model's "
-                              "front end with --frontend, e.g. win=512,hop=256,n_fft=512)",
-                              source)
+                              f"({self.describe()}) gives {self.n_bins} (n_fft/2 + 1 bins; "
+                              "give the model's front end with --frontend)", source)
 
     # ---- serialisation -------------------------------------------------------------------
     def to_json(self) -> dict:

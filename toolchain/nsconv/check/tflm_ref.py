@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nsconv.quant.manifest import ExitEntry, Manifest
-from nsconv.quant.quantize import TensorRef
+from nsconv.quant.manifest import ExitEntry, Manifest, TensorRef
 
 ARENA_BYTES = 1 << 20
 
@@ -24,10 +23,10 @@ def requantize_state(q: np.ndarray, src: TensorRef, dst: TensorRef) -> np.ndarra
     """State output (src quantization) -> state input (dst quantization), TFLM QUANTIZE."""
     if src.scale == dst.scale and src.zero_point == dst.zero_point:
         return q.astype(np.int8, copy=True)
-    from nsconv.quant import qmath
+    from nsconv.quant import params, refops
 
-    params = qmath.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
-    return qmath.requantize_s8(params, q)
+    params = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
+    return refops.requantize_s8(params, q)
 
 
 class TflmExit:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """C code generation for the merged early-exit graph (stage "codegen").
 
-Python computes every quantization constant (nsconv.qmath, TFLM's Prepare arithmetic) and
+Python computes every quantization constant (nsconv.quant.params, TFLM's Prepare arithmetic) and
 builds a view of the program (names, offsets, parameter values, schedule blocks); the Jinja2
 templates in templates/ write all C text. Output is deterministic: the same inputs give the
 same bytes.
@@ -27,7 +27,7 @@ from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
 from nsconv.errors import NsconvError
 from nsconv.names import identifier
-from nsconv.quant import qmath
+from nsconv.quant import params
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
 
@@ -134,10 +134,6 @@ def layer_name(tensor_name: str) -> str:
     first = scope_free(tensor_name.split(";")[0])
     parts = first.split("/")
     return c_identifier("/".join(parts[:-1]) if len(parts) > 1 else first)
-
-
-def _qact(a: Activation) -> qmath.Activation:
-    return qmath.Activation[a.value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,10 +277,10 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         key = (kind, q.scale, q.zero_point)
         if key not in luts:
             if kind is OpKind.LOGISTIC:
-                table = qmath.logistic_table_s8(q.scale, q.zero_point)
+                table = params.logistic_table_s8(q.scale, q.zero_point)
                 out_q = LOGISTIC_OUT
             else:
-                table = qmath.tanh_table_s8(q.scale, q.zero_point)
+                table = params.tanh_table_s8(q.scale, q.zero_point)
                 out_q = TANH_OUT
             name = names.take(f"{SYMBOL_PREFIX}{kind.value.lower()}_table_{len(lut_list)}")
             luts[key] = name
@@ -309,7 +305,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
             return None
         key = (layer, src, dst)
         if key not in sp_names:
-            rp = qmath.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
+            rp = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
             name = names.take(f"{SYMBOL_PREFIX}{identifier(layer)}_state_requantize")
             sp_names[key] = name
             state_params.append({"name": name, "layer": layer,
@@ -471,7 +467,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     sources = ", ".join(f"{merged.exits[k].name} op {i}" for k, i in op.sources)
     view = {
         "is_end": False, "id": op.id, "kind": op.kind.value, "sym": base,
-        "activation": "" if op.activation is Activation.NONE else op.activation.value,
+        "activation": "" if op.activation is Activation.NONE else op.activation.name,
         "sources": sources,
         "title": ("(all exits)" if len(op.exits) == len(merged.exits) else
                   "(exit" + ("s " if len(op.exits) > 1 else " ")
@@ -500,7 +496,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     for o in outs:
         view["shape_lines"].append(f"out {ptr(o.id)} {shape(o.shape)}, {_quant_text(o.quant)}")
 
-    act = _qact(op.activation)
+    act = op.activation
     kind = op.kind
     if kind is OpKind.FULLY_CONNECTED:
         x = vals[op.inputs[0].value]
@@ -508,7 +504,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
         y = outs[0]
         n_out, n_in = wc.shape
         assert wc.quant is not None
-        p = qmath.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
+        p = params.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
                             y.quant.scale, y.quant.zero_point, n_out, act)
         view["weights"] = const_names[wc.id]
         view["bias"] = folded_names[op.id]
@@ -540,11 +536,11 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
         args = (qa.scale, qa.zero_point, qb.scale, qb.zero_point, y.quant.scale,
                 y.quant.zero_point, act)
         if kind is OpKind.ADD:
-            p, ctype, fields = qmath.add_params(*args), "nsn_add_params", _ADD_FIELDS
+            p, ctype, fields = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
         elif kind is OpKind.SUB:
-            p, ctype, fields = qmath.sub_params(*args), "nsn_add_params", _ADD_FIELDS
+            p, ctype, fields = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
         else:
-            p, ctype, fields = qmath.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
+            p, ctype, fields = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
         view["structs"] = [{"ctype": ctype, "name": f"{base}_params",
                             "fields": _fields(p, fields)}]
     elif kind in (OpKind.LOGISTIC, OpKind.TANH):
@@ -552,7 +548,7 @@ def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], nam
     elif kind is OpKind.QUANTIZE:
         x = vals[op.inputs[0].value]
         y = outs[0]
-        p = qmath.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+        p = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
                                     y.quant.zero_point)
         view["structs"] = [{"ctype": "nsn_requantize_params", "name": f"{base}_params",
                             "fields": _fields(p, ("input_offset", "output_offset", "multiplier",

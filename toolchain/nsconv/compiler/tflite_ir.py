@@ -31,6 +31,7 @@ import numpy as np
 
 from nsconv.errors import NsconvError
 from nsconv.names import identifier
+from nsconv.quant.params import Activation
 
 #  TFLM LOGISTIC/TANH int8 require these output quantizations (micro/kernels/*_common.cc).
 LOGISTIC_OUT = (1.0 / 256.0, -128)
@@ -48,13 +49,6 @@ class OpKind(enum.Enum):
     CONCATENATION = "CONCATENATION"
     RESHAPE = "RESHAPE"
     QUANTIZE = "QUANTIZE"
-
-
-class Activation(enum.Enum):
-    NONE = "NONE"
-    RELU = "RELU"
-    RELU_N1_TO_1 = "RELU_N1_TO_1"
-    RELU6 = "RELU6"
 
 
 class DType(enum.Enum):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`make demo`'s table (python -m nsconv.eval.demo OUT DATA_DIR): per exit, MACs/frame, int8 model bytes, PESQ-wb float vs int8 (TFLM)."""
+"""`make demo`'s table (python -m nsconv.eval.demo OUT DATA_DIR): per exit, MACs/frame,
+int8 model bytes, PESQ-wb float vs int8 (TFLM)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,46 @@ from pathlib import Path
 from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
 from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
-from nsconv.quant.quantize import StateRef, TensorRef
 
 FORMAT = "nsconv-manifest-1"
 STATE_POLICY = "requantize-to-input"
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A model input/output: subgraph tensor index, tensor name, int8 quantization."""
+
+    index: int
+    position: int  # place among the subgraph's inputs (or outputs): TFLM addresses them so
+    name: str
+    scale: float
+    zero_point: int
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "position": self.position, "name": self.name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
+    @staticmethod
+    def from_json(d: dict) -> TensorRef:
+        return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
+                         int(d["zero_point"]))
+
+
+@dataclass(frozen=True)
+class StateRef:
+    layer: str
+    size: int
+    input: TensorRef
+    output: TensorRef
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "size": self.size, "input": self.input.to_json(),
+                "output": self.output.to_json()}
+
+    @staticmethod
+    def from_json(d: dict) -> StateRef:
+        return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
+                        TensorRef.from_json(d["output"]))
 
 
 @dataclass(frozen=True)

@@ -29,44 +29,8 @@ from nsconv.audio.spec import FrontendSpec
 from nsconv.audio.wav import read_wav_resampled
 from nsconv.model.netspec import ExitSpec, NetSpec
 from nsconv.model.stepmodel import FloatStepper, build_step_model, state_input_name, state_output_name
+from nsconv.quant.manifest import StateRef, TensorRef
 from nsconv.resources import CALIB_DIR
-
-
-@dataclass(frozen=True)
-class TensorRef:
-    """A model input/output: subgraph tensor index, tensor name, int8 quantization."""
-
-    index: int
-    position: int  # place among the subgraph's inputs (or outputs): TFLM addresses them so
-    name: str
-    scale: float
-    zero_point: int
-
-    def to_json(self) -> dict:
-        return {"index": self.index, "position": self.position, "name": self.name,
-                "scale": self.scale, "zero_point": self.zero_point}
-
-    @staticmethod
-    def from_json(d: dict) -> TensorRef:
-        return TensorRef(int(d["index"]), int(d["position"]), str(d["name"]), float(d["scale"]),
-                         int(d["zero_point"]))
-
-
-@dataclass(frozen=True)
-class StateRef:
-    layer: str
-    size: int
-    input: TensorRef
-    output: TensorRef
-
-    def to_json(self) -> dict:
-        return {"layer": self.layer, "size": self.size, "input": self.input.to_json(),
-                "output": self.output.to_json()}
-
-    @staticmethod
-    def from_json(d: dict) -> StateRef:
-        return StateRef(d["layer"], int(d["size"]), TensorRef.from_json(d["input"]),
-                        TensorRef.from_json(d["output"]))
 
 
 @dataclass(frozen=True)

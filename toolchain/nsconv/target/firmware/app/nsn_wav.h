@@ -21,7 +21,8 @@ long nsn_wav_read_header(FILE *f, const char **error);
  * data; *left counts the samples still unread. Returns the samples actually read. */
 uint32_t nsn_wav_read(FILE *f, uint32_t *left, int16_t *out, uint32_t n);
 
-/* Writes the header of a mono 16-bit PCM wav at the front end's rate of `samples` samples; 0 on success. */
+/* Writes the header of a mono 16-bit PCM wav at the front end's rate holding `samples`
+ * samples; 0 on success. */
 int nsn_wav_write_header(FILE *f, uint32_t samples);
 
 /* Writes n samples (little-endian int16); 0 on success. */

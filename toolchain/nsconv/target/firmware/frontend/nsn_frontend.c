@@ -46,13 +46,13 @@
 /* bits of float32(sqrt(2)) */
 #define SQRT2_BITS 0x3fb504f3u
 
-/*
- * x = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(s), s = (m-1)/(m+1),
- * |s| < 0.172, and 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...); five terms leave a
- * truncation error below 1e-10 relative. Returns ln(m) and sets *e.
- */
-static float ln_mantissa(float x, int32_t *e_out)
+float nsn_frontend_log10(float x)
 {
+    /*
+     * x = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(s), s = (m-1)/(m+1),
+     * |s| < 0.172, and 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...); five terms leave a
+     * truncation error below 1e-10 relative. log10(x) = e log10(2) + ln(m) / ln(10).
+     */
     uint32_t bits;
     int32_t e;
     float m;
@@ -60,6 +60,8 @@ static float ln_mantissa(float x, int32_t *e_out)
     float s;
     float z;
     float poly;
+    float ln_m;
+    float fe;
 
     memcpy(&bits, &x, sizeof bits);
     e = (int32_t)((bits >> 23) & 0xffu) - 127;
@@ -74,25 +76,40 @@ static float ln_mantissa(float x, int32_t *e_out)
     s = f / (2.0f + f);
     z = s * s;
     poly = INV3 + z * (INV5 + z * (INV7 + z * (INV9 + z * INV11)));
-    *e_out = e;
-    return 2.0f * s + 2.0f * s * (z * poly);
-}
-
-float nsn_frontend_log10(float x)
-{
-    /* log10(x) = e log10(2) + ln(m) / ln(10) */
-    int32_t e;
-    const float ln_m = ln_mantissa(x, &e);
-    const float fe = (float)e;
+    ln_m = 2.0f * s + 2.0f * s * (z * poly);
+    fe = (float)e;
     return (fe * LOG10_2_LO + ln_m * LOG10_E) + fe * LOG10_2_HI;
 }
 
+/* ln(x): the series of nsn_frontend_log10 (kept separate so that the default front end's
+ * code is unchanged), then ln(x) = e ln(2) + ln(m). */
 float nsn_frontend_ln(float x)
 {
-    /* ln(x) = e ln(2) + ln(m) */
+    uint32_t bits;
     int32_t e;
-    const float ln_m = ln_mantissa(x, &e);
-    const float fe = (float)e;
+    float m;
+    float f;
+    float s;
+    float z;
+    float poly;
+    float ln_m;
+    float fe;
+
+    memcpy(&bits, &x, sizeof bits);
+    e = (int32_t)((bits >> 23) & 0xffu) - 127;
+    bits = (bits & 0x007fffffu) | 0x3f800000u;
+    if (bits > SQRT2_BITS)
+    {
+        bits -= 0x00800000u;
+        e += 1;
+    }
+    memcpy(&m, &bits, sizeof m);
+    f = m - 1.0f;
+    s = f / (2.0f + f);
+    z = s * s;
+    poly = INV3 + z * (INV5 + z * (INV7 + z * (INV9 + z * INV11)));
+    ln_m = 2.0f * s + 2.0f * s * (z * poly);
+    fe = (float)e;
     return (fe * LN2_LO + ln_m) + fe * LN2_HI;
 }
 
@@ -271,21 +288,23 @@ static void overlap_add(nsn_frontend_state *st, float out[NSN_FRONTEND_HOP])
 {
     const float *window = nsn_frontend_synthesis_window; /* includes irfft's 1/N */
     unsigned n;
-#if NSN_FRONTEND_TAIL >= NSN_FRONTEND_HOP
+#if NSN_FRONTEND_TAIL == NSN_FRONTEND_HOP
+    for (n = 0; n < NSN_FRONTEND_HOP; ++n)
+    {
+        out[n] = st->overlap[n] + st->time[n] * window[n];
+        st->overlap[n] = st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
+    }
+#elif NSN_FRONTEND_TAIL > NSN_FRONTEND_HOP
     for (n = 0; n < NSN_FRONTEND_HOP; ++n)
     {
         out[n] = st->overlap[n] + st->time[n] * window[n];
     }
-#if NSN_FRONTEND_TAIL > NSN_FRONTEND_HOP
     for (n = 0; n < NSN_FRONTEND_TAIL - NSN_FRONTEND_HOP; ++n)
     {
         st->overlap[n] = st->overlap[NSN_FRONTEND_HOP + n] +
                          st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
     }
     for (; n < NSN_FRONTEND_TAIL; ++n)
-#else
-    for (n = 0; n < NSN_FRONTEND_TAIL; ++n)
-#endif
     {
         st->overlap[n] = st->time[NSN_FRONTEND_HOP + n] * window[NSN_FRONTEND_HOP + n];
     }

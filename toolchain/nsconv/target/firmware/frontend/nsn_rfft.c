@@ -3,8 +3,9 @@
  * N-point real FFT (N = NSN_RFFT_N): an N/2-point decimation-in-time complex FFT whose
  * radix-2, 3, 4 and 5 stages are listed by the generated NSN_RFFT_STAGES (for N = 320:
  * radix 4, 4, 2, 5), plus the usual even/odd split between a real 2M-point and a complex
- * M-point transform. Only the stages a size uses are compiled. Every constant comes from nsn_frontend_tables.c (hex-float literals), and the
- * arithmetic is float32 +, -, * only, so results do not depend on the C library.
+ * M-point transform. Only the stages a size uses are compiled. Every constant comes from
+ * nsn_frontend_tables.c (hex-float literals), and the arithmetic is float32 +, -, * only, so
+ * results do not depend on the C library.
  */
 #include "nsn_rfft.h"
 

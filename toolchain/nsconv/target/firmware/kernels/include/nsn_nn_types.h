@@ -5,7 +5,7 @@
  * Offsets follow CMSIS-NN: an input offset is the NEGATED input zero point, an output offset is
  * the output zero point as is. Multipliers and shifts are TFLM's QuantizeMultiplier pairs
  * (real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31) or 0, shift in [-31, 31]),
- * computed on the host by nsconv.qmath.
+ * computed on the host by nsconv.quant.params.
  */
 #ifndef NSN_NN_TYPES_H
 #define NSN_NN_TYPES_H

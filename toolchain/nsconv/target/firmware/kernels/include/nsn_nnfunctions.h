@@ -5,7 +5,7 @@
  * int8 -> int8 QUANTIZE).
  *
  * Every kernel returns NSN_ARG_ERROR, and writes nothing, for a NULL pointer or a size it cannot
- * handle. All quantization parameters come precomputed from nsconv.qmath; the kernels only do
+ * handle. All quantization parameters come precomputed from nsconv.quant.params; the kernels only do
  * integer work. The requantization below is TFLM's default double-rounding
  * MultiplyByQuantizedMultiplier (CMSIS-NN's plain-C arm_nn_requantize, not its
  * CMSIS_NN_USE_SINGLE_ROUNDING variant).
@@ -165,7 +165,7 @@ nsn_status nsn_elementwise_mul_s8(const nsn_mul_params *p,
                                   int32_t size2,
                                   int8_t *output);
 
-/* output[i] = table[(uint8_t)input[i]]: LOGISTIC and TANH with tables from nsconv.qmath
+/* output[i] = table[(uint8_t)input[i]]: LOGISTIC and TANH with tables from nsconv.quant.params
  * (an int8 unary op has only 256 possible inputs). */
 nsn_status nsn_lut_s8(const int8_t table[256], const int8_t *input, int32_t size, int8_t *output);
 

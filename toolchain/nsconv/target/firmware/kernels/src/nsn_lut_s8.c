@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Table lookup for int8 unary ops. LOGISTIC and TANH have only 256 possible int8 inputs, so the
- * host (nsconv.qmath) tabulates TFLM's fixed-point kernels and the target only indexes.
+ * host (nsconv.quant.params) tabulates TFLM's fixed-point kernels and the target only indexes.
  *
  * MVE: VLDRB gather with byte offsets, 16 lookups per instruction, the tail predicated.
  * Elsewhere: four lookups per iteration (no per-element loop overhead).

@@ -1,22 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Quantization arithmetic of TFLM's int8 reference kernels, reproduced bit for bit in numpy.
+"""TFLM's Prepare arithmetic for the int8 ops nsconv generates: multipliers, shifts, offsets,
+activation ranges and the LOGISTIC/TANH tables, computed once from the tensors' float32 scales
+exactly as TensorFlow Lite Micro computes them, so that the generated C only does integer work.
 
-Everything the generated C needs as constants (multipliers, shifts, offsets, activation ranges,
-LOGISTIC/TANH tables) is computed here, once, exactly as TensorFlow Lite Micro's Prepare functions
-compute it from the tensors' float32 scales; the C kernels then only do integer work. The numpy
-reference ops at the end run the same integer arithmetic as TFLM's Eval functions, so that a
-layer-by-layer debugger can tell a wrong parameter from a wrong kernel.
-
-Sources read (tensorflow/tflite-micro): kernels/internal/common.{h,cc}
-(MultiplyByQuantizedMultiplier, double-rounding form), quantization_util.cc (QuantizeMultiplier,
-CalculateInputRadius), fixedpoint.h (gemmlowp fixed point: exp, logistic, tanh),
-fully_connected_common.cc, add_common.cc, sub_common.cc, mul_common.cc, quantize_common.cc,
-logistic_common.cc, tanh_common.cc and kernel_util.cc (CalculateActivationRangeQuantized). Where
-the pinned tflite-micro build differs from those sources (SUB ratios, per-tensor FC scale product:
-double, not float32), the code follows the build, as measured by tests/test_kernels.py.
-
-Integer arrays are int64 numpy arrays that hold int32 values; every int32 addition that could wrap
-in C++ is wrapped explicitly (`wrap_int32`), so results equal TFLM's even at the edges.
+Sources read (tensorflow/tflite-micro): kernels/internal/common.{h,cc},
+quantization_util.cc (QuantizeMultiplier, CalculateInputRadius), fully_connected_common.cc,
+add_common.cc, sub_common.cc, mul_common.cc, quantize_common.cc, logistic_common.cc,
+tanh_common.cc and kernel_util.cc (CalculateActivationRangeQuantized). Where the pinned
+tflite-micro build differs from those sources (SUB ratios, per-tensor FC scale product: double,
+not float32), the code follows the build, as measured by tests/test_kernels.py.
 """
 
 from __future__ import annotations
@@ -27,19 +19,22 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-import numpy.typing as npt
 
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
-INT8_MIN = -128
-INT8_MAX = 127
+from nsconv.quant.fixedpoint import (
+    INT8_MAX,
+    INT8_MIN,
+    INT32_MAX,
+    Int8Array,
+    IntArray,
+    clamp,
+    logistic_raw,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    tanh_raw,
+)
 
 #: ADD/SUB rescale both int8 inputs by 2**20 before the multipliers (TFLM's left_shift for int8).
 ADD_LEFT_SHIFT = 20
-
-IntArray = npt.NDArray[np.int64]
-Int8Array = npt.NDArray[np.int8]
-ArrayLike = npt.ArrayLike
 
 
 class Activation(IntEnum):
@@ -105,58 +100,6 @@ def _quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # Vectorized int32 arithmetic (gemmlowp / TFLM common.h)
 # --------------------------------------------------------------------------------------------
-
-
-def _i64(x: ArrayLike) -> IntArray:
-    return np.asarray(x, dtype=np.int64)
-
-
-def wrap_int32(x: ArrayLike) -> IntArray:
-    """Two's complement wrap to int32, as TFLM's unchecked int32 arithmetic does on every target."""
-    return ((_i64(x) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
-    """SaturatingRoundingDoublingHighMul: a*b / 2**31 to nearest, ties toward +infinity.
-
-    Only INT32_MIN * INT32_MIN saturates. The nudge (2**30, or 1 - 2**30 for a negative product)
-    is added before a division that truncates toward zero: 1.5 -> 2 but -1.5 -> -1, -0.5 -> 0.
-    """
-    a64, b64 = np.broadcast_arrays(_i64(a), _i64(b))
-    ab = a64 * b64
-    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    q = np.where(v >= 0, v >> 31, -((-v) >> 31))
-    return np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), INT32_MAX, q)
-
-
-def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
-    """RoundingDivideByPOT: x / 2**exponent to nearest, ties away from zero; 0 <= exponent <= 31."""
-    x64, e = np.broadcast_arrays(_i64(x), _i64(exponent))
-    mask = (np.int64(1) << e) - 1
-    remainder = x64 & mask
-    threshold = (mask >> 1) + (x64 < 0)
-    return (x64 >> e) + (remainder > threshold)
-
-
-def multiply_by_quantized_multiplier(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
-) -> IntArray:
-    """MultiplyByQuantizedMultiplier, TFLM's default double-rounding form.
-
-    Left shift (wrapping, as TFLM's unchecked `x * (1 << left_shift)`), a rounding doubling
-    high multiply, then a rounding right shift: two roundings, which single-rounding
-    implementations (LiteRT's, CMSIS_NN_USE_SINGLE_ROUNDING) do not reproduce.
-    """
-    s = _i64(shift)
-    left = np.maximum(s, 0)
-    right = np.maximum(-s, 0)
-    shifted = wrap_int32(_i64(x) << left)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
-
-
-def _clamp(x: IntArray, lo: int, hi: int) -> IntArray:
-    return np.minimum(np.maximum(x, lo), hi)
-
 
 # --------------------------------------------------------------------------------------------
 # Parameters, as each op's Prepare computes them
@@ -365,118 +308,6 @@ def requantize_params(
     m, s = quantize_multiplier(_f64(input_scale) / _f64(output_scale))
     return RequantizeParams(-input_zero_point, output_zero_point, m, s)
 
-
-# --------------------------------------------------------------------------------------------
-# gemmlowp fixed-point logistic and tanh (TFLM fixedpoint.h), on int32 raw values
-# --------------------------------------------------------------------------------------------
-# A FixedPoint<int32, IB> value is its raw int32; it has 31 - IB fractional bits. The
-# functions below keep that bookkeeping in their names and comments rather than in types.
-
-
-def _fp_add(a: ArrayLike, b: ArrayLike) -> IntArray:
-    return wrap_int32(_i64(a) + _i64(b))
-
-
-def _fp_sub(a: ArrayLike, b: ArrayLike) -> IntArray:
-    return wrap_int32(_i64(a) - _i64(b))
-
-
-def _fp_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
-    """FixedPoint operator*: integer bits add up, the raw op is the doubling high multiply."""
-    return saturating_rounding_doubling_high_mul(a, b)
-
-
-def _saturating_shift_left(x: IntArray, exponent: int) -> IntArray:
-    """SaturatingRoundingMultiplyByPOT with a positive exponent (Rescale to fewer integer bits)."""
-    threshold = (1 << (31 - exponent)) - 1
-    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << exponent))
-
-
-def _rounding_half_sum(a: IntArray, b: IntArray | int) -> IntArray:
-    """RoundingHalfSum for int32: (a + b +/- 1) / 2 truncated toward zero."""
-    total = _i64(a) + _i64(b)
-    v = total + np.where(total >= 0, 1, -1)
-    return np.where(v >= 0, v // 2, -((-v) // 2))
-
-
-def _exp_on_interval_between_negative_one_quarter_and_0_excl(a: IntArray) -> IntArray:
-    """exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor series around -1/8."""
-    constant_term = 1895147668  # exp(-1/8)
-    constant_1_over_3 = 715827883
-    x = _fp_add(a, 1 << 28)  # a + 1/8
-    x2 = _fp_mul(x, x)
-    x3 = _fp_mul(x2, x)
-    x4 = _fp_mul(x2, x2)
-    x4_over_4 = rounding_divide_by_pot(x4, 2)
-    poly = rounding_divide_by_pot(
-        _fp_add(_fp_mul(_fp_add(x4_over_4, x3), constant_1_over_3), x2), 1
-    )
-    return _fp_add(constant_term, _fp_mul(constant_term, _fp_add(x, poly)))
-
-
-# exp(-2**k) in Q0.31, applied for each set bit k of the input's whole-quarter part.
-_EXP_BARREL_SHIFTER = (
-    (-2, 1672461947),
-    (-1, 1302514674),
-    (0, 790015084),
-    (1, 290630308),
-    (2, 39332535),
-    (3, 720401),
-    (4, 242),
-)
-
-
-def _exp_on_negative_values(a: IntArray, integer_bits: int) -> IntArray:
-    """exp(a) for a <= 0 given with `integer_bits` integer bits; result Q0.31."""
-    fractional_bits = 31 - integer_bits
-    one_quarter = 1 << (fractional_bits - 2)
-    a_mod_quarter_minus_one_quarter = _fp_sub(a & (one_quarter - 1), one_quarter)
-    result = _exp_on_interval_between_negative_one_quarter_and_0_excl(
-        _saturating_shift_left(a_mod_quarter_minus_one_quarter, integer_bits)
-    )
-    remainder = _fp_sub(a_mod_quarter_minus_one_quarter, a)
-    for exponent, multiplier in _EXP_BARREL_SHIFTER:
-        if integer_bits > exponent:
-            bit = 1 << (fractional_bits + exponent)
-            result = np.where(remainder & bit, _fp_mul(result, multiplier), result)
-    if integer_bits > 5:
-        clamp = -(1 << (36 - integer_bits))  # -32.0: exp underflows to 0
-        result = np.where(a < clamp, 0, result)
-    return np.where(a == 0, INT32_MAX, result)
-
-
-def _newton_reciprocal(a: IntArray) -> IntArray:
-    """Three Newton-Raphson steps for 1 / ((1 + a) / 2), a in (0, 1) Q0.31; result Q2.29."""
-    half_denominator = _rounding_half_sum(a, INT32_MAX)
-    x = _fp_add(1515870810, _fp_mul(half_denominator, -1010580540))  # 48/17 - 32/17 * d
-    one_q2 = 1 << 29
-    for _ in range(3):
-        half_denominator_times_x = _fp_mul(half_denominator, x)
-        one_minus = _fp_sub(one_q2, half_denominator_times_x)
-        x = _fp_add(x, _saturating_shift_left(_fp_mul(x, one_minus), 2))  # Q4.27 -> Q2.29
-    return x
-
-
-def _logistic_raw(a: IntArray, integer_bits: int) -> IntArray:
-    """gemmlowp logistic: Q(integer_bits) in, Q0.31 out."""
-    positive = a > 0
-    abs_input = np.where(positive, a, wrap_int32(-a))
-    exp_neg = _exp_on_negative_values(wrap_int32(-abs_input), integer_bits)
-    # 1 / (1 + x) = x_newton / 2, from Q1.30 back to Q0.31
-    result_if_positive = _saturating_shift_left(_newton_reciprocal(exp_neg), 1)
-    result_if_negative = _fp_sub(INT32_MAX, result_if_positive)
-    return np.where(a == 0, 1 << 30, np.where(positive, result_if_positive, result_if_negative))
-
-
-def _tanh_raw(a: IntArray, integer_bits: int) -> IntArray:
-    """gemmlowp tanh: Q(integer_bits) in, Q0.31 out; (1 - e^-2x) / (1 + e^-2x) on |x|."""
-    negative = a < 0
-    n = np.where(negative, a, wrap_int32(-a))  # -|a|
-    exp_2n = _exp_on_negative_values(n, integer_bits + 1)  # 2n: same raw, one more integer bit
-    t = _saturating_shift_left(_fp_sub(_newton_reciprocal(exp_2n), 1 << 29), 2)
-    return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
-
-
 # --------------------------------------------------------------------------------------------
 # LOGISTIC / TANH as 256-entry tables
 # --------------------------------------------------------------------------------------------
@@ -528,7 +359,7 @@ def _unary_table(
     x_in = np.where(inside, x, 0)  # saturated lanes are replaced below; keep them in range
     q4 = multiply_by_quantized_multiplier(x_in, p.input_multiplier, p.input_left_shift)
     raw = function(q4, _INPUT_INTEGER_BITS)
-    out = _clamp(rounding_divide_by_pot(raw, output_rshift) + output_zero_point, INT8_MIN, INT8_MAX)
+    out = clamp(rounding_divide_by_pot(raw, output_rshift) + output_zero_point, INT8_MIN, INT8_MAX)
     out = np.where(
         x <= -p.input_range_radius, INT8_MIN, np.where(x >= p.input_range_radius, INT8_MAX, out)
     )
@@ -537,69 +368,13 @@ def _unary_table(
 
 def logistic_table_s8(input_scale: float, input_zero_point: int) -> Int8Array:
     """Table of TFLM's int8 LOGISTIC (output scale 1/256, zero point -128), indexed by uint8(x)."""
-    return _unary_table(input_scale, input_zero_point, _logistic_raw, 31 - 8, -128)
+    return _unary_table(input_scale, input_zero_point, logistic_raw, 31 - 8, -128)
 
 
 def tanh_table_s8(input_scale: float, input_zero_point: int) -> Int8Array:
     """Table of TFLM's int8 TANH (output scale 1/128, zero point 0), indexed by uint8(x)."""
-    return _unary_table(input_scale, input_zero_point, _tanh_raw, 31 - 7, 0)
+    return _unary_table(input_scale, input_zero_point, tanh_raw, 31 - 7, 0)
 
 
 # --------------------------------------------------------------------------------------------
 # Reference ops (TFLM Eval), for debugging and for checking the C kernels
-# --------------------------------------------------------------------------------------------
-
-
-def fc_s8(params: FcParams, x: ArrayLike, weights: ArrayLike, bias: ArrayLike | None) -> Int8Array:
-    """FULLY_CONNECTED on int8 x of shape (..., in); weights (out, in) int8; bias (out,) int32."""
-    acc = (_i64(x) + params.input_offset) @ _i64(weights).T
-    if bias is not None:
-        acc = acc + _i64(bias)
-    acc = wrap_int32(acc)
-    out = multiply_by_quantized_multiplier(acc, _i64(params.multipliers), _i64(params.shifts))
-    out = wrap_int32(out + params.output_offset)
-    return _clamp(out, params.activation_min, params.activation_max).astype(np.int8)
-
-
-def _add_sub_s8(p: AddParams, x1: ArrayLike, x2: ArrayLike, sign: int) -> Int8Array:
-    shifted1 = (_i64(x1) + p.input1_offset) << p.left_shift
-    shifted2 = (_i64(x2) + p.input2_offset) << p.left_shift
-    scaled1 = multiply_by_quantized_multiplier(shifted1, p.input1_multiplier, p.input1_shift)
-    scaled2 = multiply_by_quantized_multiplier(shifted2, p.input2_multiplier, p.input2_shift)
-    raw = wrap_int32(scaled1 + sign * scaled2)
-    out = (
-        multiply_by_quantized_multiplier(raw, p.output_multiplier, p.output_shift) + p.output_offset
-    )
-    return _clamp(out, p.activation_min, p.activation_max).astype(np.int8)
-
-
-def add_s8(params: AddParams, x1: ArrayLike, x2: ArrayLike) -> Int8Array:
-    """ADD (numpy broadcasting covers TFLM's broadcast of a one-element operand)."""
-    return _add_sub_s8(params, x1, x2, 1)
-
-
-def sub_s8(params: AddParams, x1: ArrayLike, x2: ArrayLike) -> Int8Array:
-    """SUB: x1 - x2, each side rescaled as in ADD."""
-    return _add_sub_s8(params, x1, x2, -1)
-
-
-def mul_s8(params: MulParams, x1: ArrayLike, x2: ArrayLike) -> Int8Array:
-    """MUL: zo + MBQM((x1 - z1) * (x2 - z2)), clamped."""
-    prod = (_i64(x1) + params.input1_offset) * (_i64(x2) + params.input2_offset)
-    out = multiply_by_quantized_multiplier(prod, params.output_multiplier, params.output_shift)
-    out = wrap_int32(out + params.output_offset)
-    return _clamp(out, params.activation_min, params.activation_max).astype(np.int8)
-
-
-def lut_s8(table: ArrayLike, x: ArrayLike) -> Int8Array:
-    """A 256-entry table applied to int8 x (index = the byte's unsigned value)."""
-    return np.asarray(table, dtype=np.int8)[np.asarray(x, dtype=np.int8).view(np.uint8)]
-
-
-def requantize_s8(params: RequantizeParams, x: ArrayLike) -> Int8Array:
-    """int8 -> int8 QUANTIZE (reference_ops::Requantize)."""
-    out = multiply_by_quantized_multiplier(
-        _i64(x) + params.input_offset, params.multiplier, params.shift
-    )
-    out = wrap_int32(out + params.output_offset)
-    return _clamp(out, INT8_MIN, INT8_MAX).astype(np.int8)
