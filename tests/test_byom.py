@@ -212,7 +212,7 @@ def _cli(*args):
 
     r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    return r.output
+    return r.stdout  # results; logs go to stderr
 
 
 def _has_frontend_option() -> bool:
