@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test wheel-check bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +28,11 @@ wheel-check: setup
 
 # docs/performance.{json,md} and the README's performance table, all from this one run
 BENCH_MODEL := nsnet2-baseline
+# The three public nsNet2-family layouts (16 kHz DNS, 257 bins, 48 kHz DNS) from PyTorch and
+# Keras, each whole: export, verify on all frames, M4 and M55 in QEMU, enhance (tests/test_byom.py).
+test-models: setup
+	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
+
 bench: setup
 	$(NSCONV) export $(BENCH_MODEL) -o out/bench
 	$(NSCONV) bench out/bench --json > out/bench.json

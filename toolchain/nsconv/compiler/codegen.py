@@ -28,6 +28,7 @@ from nsconv.compiler.graph_merge import MergedGraph, MergedOp, ValueKind, merge_
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
 from nsconv.errors import NsconvError, bad_model
+from nsconv.names import identifier
 from nsconv.quant import params
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
@@ -159,7 +160,7 @@ def _value_names(merged: MergedGraph, names: _Names) -> list[str]:
             result.append("features")
             continue
         if v.kind is ValueKind.STATE:
-            result.append(f"m->state_{c_identifier(v.state or 'state')}")
+            result.append(f"m->state_{identifier(v.state or 'state')}")
             continue
         base = outputs.get(v.id) or layer_name(v.name)
         result.append(names.take("t_" + c_identifier(base)))
@@ -170,7 +171,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
                command_line: str) -> dict:
     names = _Names()
     exits = merged.exits
-    enum_names = [names.take(f"NSN_EXIT_{c_identifier(e.name).upper()}") for e in exits]
+    enum_names = [names.take(f"NSN_EXIT_{identifier(e.name).upper()}") for e in exits]
 
     # the mask quantization is one for all exits (the step API has one mask format)
     mask_q = {merged.values[e.mask].quant for e in exits}
@@ -232,7 +233,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
             folded_names[i] = name
 
     vnames = _value_names(merged, names)
-    state_field = {s.layer: f"state_{c_identifier(s.layer)}" for s in merged.states}
+    state_field = {s.layer: f"state_{identifier(s.layer)}" for s in merged.states}
 
     def ptr(v: int) -> str:
         return vnames[v]
@@ -307,7 +308,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         key = (layer, src, dst)
         if key not in sp_names:
             rp = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
-            name = names.take(f"{SYMBOL_PREFIX}{c_identifier(layer)}_state_requantize")
+            name = names.take(f"{SYMBOL_PREFIX}{identifier(layer)}_state_requantize")
             sp_names[key] = name
             state_params.append({"name": name, "layer": layer,
                                  "from_text": _quant_text(src), "to_text": _quant_text(dst),
@@ -357,7 +358,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
                            "enum": enum_names[e.index], "index": e.index,
                            "after": e.after, "macs": e.macs, "const_bytes": own + shared,
                            "tflite": Path(e.path).name, "sha256": e.sha256,
-                           "upper": c_identifier(e.name).upper()})
+                           "upper": identifier(e.name).upper()})
 
     return {
         "version": __version__,

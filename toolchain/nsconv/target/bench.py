@@ -252,7 +252,9 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
                      for key, names_ in SECTIONS.items()}
             runs.append({"core": core, "board": project.board.name, "frames": run.frames,
                          "kernels_path": run.kernels_path,
-                         "qemu_seconds": round(run.seconds, 2), **sizes, "flash": flash})
+                         "qemu_seconds": round(run.seconds, 2),
+                         "constants_in": project.board.plan.const.describe(), **sizes,
+                         "flash": flash})
             stats = {s.exit: s for s in run.stats()}
             for name in chosen:
                 info = project.exit(name)
@@ -355,8 +357,8 @@ def table(report: dict) -> str:
         lines.append(f"{run['core']} ({run['board']}, kernel path {run['kernels_path']}): "
                      f"text {run['text_bytes']:,} B, rodata "
                      f"{run['rodata_bytes']:,} B, data {run['data_bytes']:,} B, bss "
-                     f"{run['bss_bytes']:,} B; QEMU {run['qemu_seconds']} s for "
-                     f"{run['frames']} frames")
+                     f"{run['bss_bytes']:,} B; constants in {run['constants_in']}; QEMU "
+                     f"{run['qemu_seconds']} s for {run['frames']} frames")
         f = run.get("flash")
         if f:
             lines.append(f"  flash for network + front end {f['flash_bytes']:,} B: code "
