@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,10 +21,22 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+# the built wheel installed into a fresh venv outside the checkout, then export -> verify ->
+# run -> bench from an empty folder (what `pip install -e` hides); CI runs it after make test
+wheel-check: setup
+	bash scripts/wheel_check.sh
+
+# docs/performance.{json,md} and the README's performance table, all from this one run
+BENCH_MODEL := nsnet2-baseline
+# The three public nsNet2-family layouts (16 kHz DNS, 257 bins, 48 kHz DNS) from PyTorch and
+# Keras, each whole: export, verify on all frames, M4 and M55 in QEMU, enhance (tests/test_byom.py).
+test-models: setup
+	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
+
 bench: setup
-	$(NSCONV) export nsnet2-baseline -o out/bench-baseline
-	$(NSCONV) bench out/bench-baseline --json > out/bench-baseline.json
-	@cat out/bench-baseline.json
+	$(NSCONV) export $(BENCH_MODEL) -o out/bench
+	$(NSCONV) bench out/bench --json > out/bench.json
+	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL)
 
 # Both built-in models on every core in QEMU against TFLM, 2000 frames, fixed and random exit
 # schedules (`nsconv verify --target`); `make test` runs a short form (tests/test_verify_target.py).

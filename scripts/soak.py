@@ -5,7 +5,10 @@ Real noisy speech (the bundled clips, looped) streams through the generated C of
 model with the exit switching at random (held 1..200 frames), for --frames frames (360,000 =
 one hour), in one process with no reset. The same frames go through the TFLM reference. Every
 frame's mask and every state are compared. States that sit at the int8 limits are counted and
-reported per layer: a state pinned at -128/127 would mean the calibration range is too small.
+reported per layer with the real range its int8 quantization covers: a state pinned at
+-128/127 would mean the calibration range is too small, unless that range is the state's own
+bound (a GRU state lies in [-1, 1]). The report is written whole by this script: the model
+(source file and sha256 from OUT's manifest), the clips, the command line and every count.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def feature_loop(frames: int, scale: float, zero_point: int) -> np.ndarray:
+def soak_clips() -> list[Path]:
+    """The noisy test clips of the checkout and the calibration clips shipped in the package."""
+    from nsconv.quant.quantize import calibration_clips
+
+    return sorted((REPO / "tests" / "data").glob("*_noisy.wav")) + list(calibration_clips())
+
+
+def feature_loop(clips: list[Path], frames: int, scale: float, zero_point: int) -> np.ndarray:
     from nsconv.audio import frontend
     from nsconv.audio.wav import read_wav
 
-    clips = sorted((REPO / "tests" / "data").glob("*_noisy.wav"))
-    clips += sorted((REPO / "toolchain" / "nsconv" / "data" / "calib").glob("*.wav"))
     x = np.concatenate([read_wav(p) for p in clips])
     feats = frontend.quantize(frontend.features(frontend.stft(x)), scale, zero_point)
     reps = -(-frames // len(feats))
@@ -58,7 +66,8 @@ def soak(out_dir: Path, frames: int, seed: int = 0, sanitize: bool = True, log=p
         merged = gen.merged
         program = hostbuild.build(work / "c", work / "build", sanitize=sanitize)
         e0 = gen.manifest.exits[0]
-        feats = feature_loop(frames, e0.features.scale, e0.features.zero_point)
+        clips = soak_clips()
+        feats = feature_loop(clips, frames, e0.features.scale, e0.features.zero_point)
         names = [e.name for e in merged.exits]
         exits = exit_schedule(frames, len(names), seed)
         log(f"soak: {frames} frames, {len(names)} exits, C {'with' if sanitize else 'without'} "
@@ -77,14 +86,23 @@ def soak(out_dir: Path, frames: int, seed: int = 0, sanitize: bool = True, log=p
                 mismatched_frames += 1
                 first = t if first is None else first
     saturated = {}
+    quant = {st.layer: st for e in gen.manifest.exits for st in e.states}
     for layer, off, size in layout:
         s = c.states[:, off : off + size]
-        saturated[layer] = {"values": int(s.size),
+        q = quant[layer].input if layer in quant else None
+        saturated[layer] = {"int8_real_range": None if q is None else
+                            [round((-128 - q.zero_point) * q.scale, 6),
+                             round((127 - q.zero_point) * q.scale, 6)],
+                            "values": int(s.size),
                             "at_limit": int(np.count_nonzero((s == 127) | (s == -128))),
                             "frames_with_any": int(np.count_nonzero(
                                 np.any((s == 127) | (s == -128), axis=1)))}
     per_exit = {n: int(np.count_nonzero(exits == i)) for i, n in enumerate(names)}
-    return {"frames": frames, "hours_of_audio": frames / 100 / 3600, "sanitize": sanitize,
+    man = gen.manifest
+    return {"model": {"source": Path(man.source_path).name, "sha256": man.source_sha256,
+                      "exits": names},
+            "audio": [p.name for p in clips], "seed": seed,
+            "frames": frames, "hours_of_audio": frames / 100 / 3600, "sanitize": sanitize,
             "exit_frames": per_exit, "switches": int(np.count_nonzero(np.diff(exits))),
             "mismatched_frames": mismatched_frames, "first_mismatch": first,
             "state_saturation": saturated, "seconds": round(time.monotonic() - t0, 1)}
@@ -103,6 +121,7 @@ def main() -> int:
     log.quiet_libraries()
     log.quiet_native_output()  # the result alone on stdout, progress lines on stderr
     res = soak(args.out, args.frames, args.seed, not args.no_sanitize, log=log.info)
+    res = {"command": " ".join(["scripts/soak.py"] + sys.argv[1:]), **res}
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:

@@ -49,3 +49,19 @@ def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
     with_random_exits(baseline_spec, seed=1).save(model)
     convert(model, d / "out", log=lambda *_: None)
     return d / "out"
+
+
+@pytest.fixture(scope="session")
+def tiny_out(tmp_path_factory) -> Path:
+    """The 4-exit tiny model of irmodels.py, converted."""
+    from irmodels import build_tiny
+
+    return build_tiny(tmp_path_factory.getbasetemp() / "nsconv_models")
+
+
+@pytest.fixture(scope="session")
+def special_out(tmp_path_factory) -> Path:
+    """The one-exit model of irmodels.py with the other ops the reader accepts."""
+    from irmodels import build_special
+
+    return build_special(tmp_path_factory.getbasetemp() / "nsconv_models")

@@ -14,6 +14,7 @@ from nsconv.errors import NsconvError
 from nsconv.target import boards
 
 BOARD_NAMES = [b.name for b in boards.BOARDS]
+PROFILE_NAMES = BOARD_NAMES + [b.name for b in boards.LARGE_VARIANTS]
 WEIGHTS_BYTES = 2_831_000  # about the int8 nsNet2 weights
 needs_arm = pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
                                reason="arm-none-eabi-gcc and qemu-system-arm required")
@@ -33,7 +34,7 @@ def _ld_alias(ldscript: Path, alias: str) -> str:
     return re.search(rf'REGION_ALIAS\("{alias}",\s*(\w+)\)', ldscript.read_text())[1]
 
 
-@pytest.mark.parametrize("name", BOARD_NAMES)
+@pytest.mark.parametrize("name", PROFILE_NAMES)
 def test_profile_matches_firmware_files(name):
     b = boards.board(name)
     assert fwbuild.make_variable("NSN_BOARD_CPU_FLAGS", name) == " ".join(b.cpu_flags)

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from irmodels import pack_model, tensor_named, unpack_model
 from nsconv.compiler.codegen import GENERATED_FILES, generate
 from nsconv.compiler.graph_merge import merge_dir
 from nsconv.compiler.memplan import MemoryPlan, Storage, check_plan, plan
 from nsconv.compiler.tflite_ir import OpKind, read_tflite
 from nsconv.errors import NsconvError
 from nsconv.target import hostbuild
-from test_ir import _model, _pack, _tensor_named, special_out, tiny_out  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def tiny_gen(tiny_out, tmp_path_factory):  # noqa: F811
+def tiny_gen(tiny_out, tmp_path_factory):
     return generate(tiny_out, tmp_path_factory.mktemp("tiny_c"), command_line="pytest")
 
 
@@ -55,7 +55,7 @@ def _reference(root, exits, features, resets):
 # merge
 
 
-def test_merge_shares_every_backbone_op(tiny_out):  # noqa: F811
+def test_merge_shares_every_backbone_op(tiny_out):
     manifest, merged = merge_dir(tiny_out)
     assert [e.name for e in merged.exits] == ["gru1", "gru2", "fc2", "final"]
     assert merged.separate_ops == 19 + 35 + 36 + 37
@@ -87,15 +87,15 @@ def test_merge_shares_every_backbone_op(tiny_out):  # noqa: F811
 def _mutated_copy(src: Path, dst: Path, exit_name: str, mutate) -> Path:
     shutil.copytree(src, dst)
     path = dst / "tflite" / f"{exit_name}.tflite"
-    m = _model(path.read_bytes())
+    m = unpack_model(path.read_bytes())
     mutate(m)
-    path.write_bytes(_pack(m))
+    path.write_bytes(pack_model(m))
     return dst
 
 
-def test_merge_reports_what_cannot_be_shared(tiny_out, tmp_path):  # noqa: F811
+def test_merge_reports_what_cannot_be_shared(tiny_out, tmp_path):
     def requantize_gate(m):
-        t = m.subgraphs[0].tensors[_tensor_named(m, "gru2_z_sum_1/Add")]
+        t = m.subgraphs[0].tensors[tensor_named(m, "gru2_z_sum_1/Add")]
         t.quantization.scale = np.array(t.quantization.scale) * np.float32(1.1)
 
     out = _mutated_copy(tiny_out, tmp_path / "q", "final", requantize_gate)
@@ -110,7 +110,7 @@ def test_merge_reports_what_cannot_be_shared(tiny_out, tmp_path):  # noqa: F811
     assert len(merged.ops) > 43
 
     def new_weights(m):
-        t = m.subgraphs[0].tensors[_tensor_named(m, "gru2_xr_1/MatMul")]
+        t = m.subgraphs[0].tensors[tensor_named(m, "gru2_xr_1/MatMul")]
         buf = m.buffers[t.buffer]
         data = np.array(buf.data)
         data[0] = data[0] - 1 if data[0] > -128 else 1
@@ -123,9 +123,9 @@ def test_merge_reports_what_cannot_be_shared(tiny_out, tmp_path):  # noqa: F811
     assert "contents differ" in roots[0].reason and "gru2_xr" in roots[0].reason
 
 
-def test_merge_refuses_inconsistent_inputs(tiny_out, tmp_path):  # noqa: F811
+def test_merge_refuses_inconsistent_inputs(tiny_out, tmp_path):
     def features_scale(m):
-        t = m.subgraphs[0].tensors[_tensor_named(m, "serving_default_features")]
+        t = m.subgraphs[0].tensors[tensor_named(m, "serving_default_features")]
         t.quantization.scale = np.array(t.quantization.scale) * np.float32(2)
 
     out = _mutated_copy(tiny_out, tmp_path / "f", "gru2", features_scale)
@@ -143,7 +143,7 @@ def test_merge_refuses_inconsistent_inputs(tiny_out, tmp_path):  # noqa: F811
 # memory plan
 
 
-def test_memory_plan(tiny_out):  # noqa: F811
+def test_memory_plan(tiny_out):
     _, merged = merge_dir(tiny_out)
     mp = plan(merged)
     check_plan(merged, mp)
@@ -169,7 +169,7 @@ def test_memory_plan(tiny_out):  # noqa: F811
 # generated code
 
 
-def test_generated_code_is_deterministic_and_readable(tiny_out, tiny_gen, tmp_path):  # noqa: F811
+def test_generated_code_is_deterministic_and_readable(tiny_out, tiny_gen, tmp_path):
     again = generate(tiny_out, tmp_path / "again", command_line="pytest")
     for a, b in zip(tiny_gen.files, again.files, strict=True):
         assert a.name == b.name
@@ -225,7 +225,7 @@ def test_generated_code_compiles_pedantic(tiny_gen, tmp_path):
                             str(c_dir / src), "-o", str(tmp_path / "x.o")], check=True)
 
 
-def test_tiny_bit_exact_with_random_exits(tiny_out, tiny_gen, tiny_prog, tmp_path):  # noqa: F811
+def test_tiny_bit_exact_with_random_exits(tiny_out, tiny_gen, tiny_prog, tmp_path):
     """Random features (with saturated frames) and exits, resets; masks, states and MACs."""
     rng = np.random.default_rng(7)
     n = 400
@@ -270,7 +270,7 @@ def test_invalid_exit_is_an_error(tiny_prog, tmp_path):
         hostbuild.run(tiny_prog, tmp_path, feats, np.array([0, 4]))
 
 
-def test_special_ops_bit_exact(special_out, tmp_path):  # noqa: F811
+def test_special_ops_bit_exact(special_out, tmp_path):
     """SPLIT, CONCATENATION, RESHAPE (alias), QUANTIZE, a constant broadcast SUB operand and
     a state stored through requantization, against TFLM."""
     gen = generate(special_out, tmp_path / "c")

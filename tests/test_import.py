@@ -75,7 +75,7 @@ def test_multi_output_graph_gives_exits(tmp_path):
     spec = import_onnx(_write(tmp_path, nodes, inits, outputs=("mask_early", "output")))
     assert spec.backbone == ("fc1", "fc3")
     assert [(e.name, e.after, e.head) for e in spec.exits] == \
-        [("early", "fc1", ("fc2",)), ("output", "fc3", ("fc4",))]
+        [("early", "fc1", ("fc2",)), ("exit_1", "fc3", ("fc4",))]  # `output`: unnamed
 
 
 def test_corrupt_onnx(tmp_path):

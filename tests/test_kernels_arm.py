@@ -7,7 +7,7 @@ The kernel library picks its path at compile time from the target (nsn_nnfunctio
 the firmware flags (firmware/mk/program.mk: -O2) and run in QEMU, reading its records from a file
 and writing its replies to one (semihosting).
 
-1. Every test of tests/test_kernels.py that runs the C kernels runs again here, on each board:
+1. Every check of tests/kernel_checks.py that runs the C kernels runs again here, on each board:
    the same TFLM models and vectors, through the `harness` fixture below instead of the host one.
 2. Cases aimed at the optimized code: the input offset folded into the bias (the code
    generator's form, and the MVE fast loop), every shape residue of the 2-row (DSP) and 4-row,
@@ -34,17 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import kernel_checks as tk
 import numpy as np
 import pytest
-import test_kernels as tk
 from frontend_harness import fwbuild
-from nsconv.quant import fixedpoint, params, refops
-from nsconv.quant.fixedpoint import INT32_MAX, INT32_MIN
-from nsconv.target import boards
 
-# The tests of test_kernels.py that run the C kernels, and the fixtures they use: collected
+# The checks of kernel_checks.py that run the C kernels, and the fixtures they use: collected
 # again in this module, they get this module's `harness` (one per board).
-from test_kernels import (  # noqa: F401
+from kernel_checks import (  # noqa: F401
     binary_models,
     fc_models,
     grid_models,
@@ -62,6 +59,9 @@ from test_kernels import (  # noqa: F401
     test_scale_ratios_are_double,
     unary_models,
 )
+from nsconv.quant import fixedpoint, params, refops
+from nsconv.quant.fixedpoint import INT32_MAX, INT32_MIN
+from nsconv.target import boards
 
 HARNESS_DIR = Path(__file__).resolve().parent / "kernel_harness"
 KERNEL_SOURCES = tuple(tk.SOURCES)

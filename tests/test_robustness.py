@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import random
+import os
 import signal
 import subprocess
 import sys
-import time
 
 import fuzzing
 import numpy as np
@@ -16,6 +15,7 @@ import soundfile as sf
 from conftest import DATA
 from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
+from nsconv.outdir import KILL_ENV
 from nsconv.quant.manifest import Manifest
 
 
@@ -56,25 +56,30 @@ def _complete(out) -> bool:
     return all((out / e.tflite).stat().st_size == e.tflite_bytes for e in m.exits)
 
 
+def _killed_at(stage: str, model, out) -> None:
+    """Run convert with the test hook that makes it SIGKILL itself at `stage` (nsconv.outdir)."""
+    env = {**os.environ, KILL_ENV: stage}
+    p = subprocess.run(_convert_cmd(model, out), env=env, capture_output=True)
+    assert p.returncode == -signal.SIGKILL, (stage, p.returncode, p.stderr[-2000:])
+
+
 def test_killed_convert_leaves_previous_or_nothing(tmp_path):
     model = tmp_path / "tiny.npz"
     model.write_bytes(fuzzing.tiny_netspec())
     out = tmp_path / "out"
-    rng = random.Random(3)
-    for _ in range(4):
-        had = out.exists()
-        before = (out / "manifest.json").read_text() if had else None
-        p = subprocess.Popen(_convert_cmd(model, out), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 6.0))
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        if out.exists():
-            assert _complete(out)
-            if had and p.returncode != 0:
-                assert (out / "manifest.json").read_text() == before
-        else:
-            assert not had  # a complete OUT never disappears for good
+    subprocess.run(_convert_cmd(model, out), check=True, capture_output=True)
+    assert _complete(out)
+    previous = (out / "manifest.json").read_text()
+
+    _killed_at("written", model, out)  # the new output complete, not yet in place
+    assert _complete(out) and (out / "manifest.json").read_text() == previous
+    assert list(tmp_path.glob(".nsconv-tmp-out-*"))  # the killed run's work was there
+
+    _killed_at("swapped", model, out)  # between the two renames: OUT moved aside
+    assert not out.exists() and list(tmp_path.glob(".nsconv-old-out-*"))
+    _killed_at("work", model, out)  # the next run puts the previous OUT back first
+    assert _complete(out) and (out / "manifest.json").read_text() == previous
+
     # a finished run after the kills gives a complete output and removes stale work dirs
     subprocess.run(_convert_cmd(model, out), check=True, capture_output=True)
     assert _complete(out)

@@ -26,13 +26,14 @@ def feats():
     return frontend.features(frontend.stft(x))
 
 
+TRAIN_AUDIO = DATA / "train"  # the small committed corpus (tests/data/SOURCES.md)
+
+
 @pytest.fixture(scope="module")
 def corpus():
-    from nsconv.train.trainer import default_audio_root, load_corpus
+    from nsconv.train.trainer import held_out_names, load_corpus
 
-    if not default_audio_root().is_dir():
-        pytest.skip("shared training audio not available")
-    return load_corpus()
+    return load_corpus(TRAIN_AUDIO, held_out_names(DATA))
 
 
 # ------------------------------------------------------------------------------ model family
@@ -141,17 +142,44 @@ def test_keras_import_refuses_other_layers(tmp_path):
 
 
 def test_evaluation_utterances_are_held_out(corpus):
-    from nsconv.train.trainer import held_out_names
+    from nsconv.train.trainer import held_out_names, load_corpus
 
-    held = held_out_names()
+    held = held_out_names(DATA)
     assert held == {"0072", "0398", "0523", "p232_043", "p232_052", "p257_418"}
     used = [n for n, _ in corpus.train_speech + corpus.val_speech
             + corpus.train_noise + corpus.val_noise]
     for name in used:
         assert not any(h in name for h in held), name
+    speech = sorted(n for n, _ in corpus.train_speech + corpus.val_speech)
+    # the speech of the held-out VoiceBank speaker p232 is not used, the noise of its pair is
+    assert speech == ["arctic/cmu_arctic_us_aew_a0001.wav", "arctic/cmu_arctic_us_aew_a0002.wav",
+                      "arctic/cmu_arctic_us_axb_a0004.wav", "arctic/cmu_arctic_us_axb_a0006.wav",
+                      "dns3/0015_clean.wav"]
+    noise = {n for n, _ in corpus.train_noise + corpus.val_noise}
+    assert noise == {"dns3/0015_noisy.wav", "vbd/p232_010_noisy.wav",
+                     "noise/doing_the_dishes.wav", "noise/running_tap.wav"}
     train = {n for n, _ in corpus.train_speech}
     val = {n for n, _ in corpus.val_speech}
     assert train and val and not train & val  # split by utterance
+    # an utterance named in the held-out folder is left out even when it is in the corpus
+    again = load_corpus(TRAIN_AUDIO, {"0015"})
+    assert "dns3/0015_clean.wav" not in {n for n, _ in again.train_speech + again.val_speech}
+
+
+def test_training_data_is_an_explicit_argument(tmp_path, monkeypatch, baseline_onnx):
+    from nsconv.train.trainer import train
+
+    monkeypatch.delenv("NSCONV_AUDIO", raising=False)
+    with pytest.raises(NsconvError, match="--audio"):
+        train(baseline_onnx, tmp_path / "m.npz", held_out=DATA, **SMOKE)
+    with pytest.raises(NsconvError, match="--held-out"):
+        train(baseline_onnx, tmp_path / "m.npz", audio=TRAIN_AUDIO, **SMOKE)
+    with pytest.raises(NsconvError, match="training audio folder not found"):
+        train(baseline_onnx, tmp_path / "m.npz", audio=tmp_path / "none", held_out=DATA, **SMOKE)
+    with pytest.raises(NsconvError, match="held-out evaluation folder not found"):
+        train(baseline_onnx, tmp_path / "m.npz", audio=TRAIN_AUDIO, held_out=tmp_path / "none",
+              **SMOKE)
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_mixtures_have_the_drawn_snr_and_level():
@@ -200,8 +228,9 @@ def test_compressed_loss_is_zero_for_the_ideal_mask():
 
 # ------------------------------------------------------------------------------ training runs
 
-SMOKE = dict(epochs=1, steps_per_epoch=2, batch=2, seconds=0.5, progress=False,
+SMOKE = dict(epochs=1, steps_per_epoch=2, batch=2, seconds=0.5, val_mixtures=2, progress=False,
              log=lambda *_: None)
+DATA_ARGS = dict(audio=TRAIN_AUDIO, held_out=DATA)
 
 
 def _array(layer):
@@ -210,13 +239,14 @@ def _array(layer):
 
 @pytest.mark.parametrize("style", ["a", "c"])
 def test_layerwise_smoke(corpus, tmp_path, baseline_onnx, style):
+    from nsconv.model.onnx_import import import_onnx
     from nsconv.train.trainer import train
 
+    # style c without distillation: its separate teacher network is the joint test's business
     out = train(baseline_onnx, tmp_path / "m.npz", style=style, scheme="layerwise", seed=0,
-                **SMOKE)
+                **SMOKE, **DATA_ARGS, **({"distill": 0.0} if style == "c" else {}))
     spec = NetSpec.load(out)
-    base = dynamic.round_weights(dynamic.build(
-        __import__("nsconv.onnx_import", fromlist=["x"]).import_onnx(baseline_onnx), style))
+    base = dynamic.round_weights(dynamic.build(import_onnx(baseline_onnx), style))
     assert spec.meta["training"]["scheme"] == "layerwise"
     assert spec.meta["head_style"] == dynamic.style_name(style)
     with np.load(out) as z:
@@ -237,15 +267,20 @@ def test_layerwise_smoke(corpus, tmp_path, baseline_onnx, style):
         assert not np.array_equal(spec.layers["gru2"].w, base.layers["gru2"].w)
 
 
-def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx):
+def test_joint_fine_tuning_smoke(corpus, tmp_path, baseline_onnx, baseline_spec):
     from nsconv.train.trainer import train
 
-    first = train(baseline_onnx, tmp_path / "lw.npz", style="a", seed=1, **SMOKE)
+    first = tmp_path / "lw.npz"  # fresh heads stand in for a layer-wise model
+    dynamic.build(baseline_spec, "a", seed=1).save(first)
     out = train(baseline_onnx, tmp_path / "joint.npz", scheme="joint", init=first, seed=1,
-                exit_weights=(1, 1, 1, 2), **SMOKE)
+                exit_weights=(1, 1, 1, 2), **SMOKE, **DATA_ARGS)
     a, b = NetSpec.load(first), NetSpec.load(out)
     assert b.meta["training"]["scheme"] == "joint"
     assert b.meta["training"]["recipe"]["exit_weights"] == [1, 1, 1, 2]
+    p = _parse_train_command(b.meta["training"]["command"])  # a command the CLI accepts
+    assert (p["scheme"], p["init"], p["audio"], p["held_out"]) == ("joint", first, TRAIN_AUDIO,
+                                                                   DATA)
+    assert (p["epochs"], p["steps_per_epoch"], p["exit_weights"]) == (1, 2, (1, 1, 1, 2))
     for name in ("fc1", "gru1", "fc4", "exit_gru1_mask"):  # everything trains
         assert not np.array_equal(_array(a.layers[name]), _array(b.layers[name])), name
 
@@ -254,8 +289,81 @@ def test_bad_arguments_are_refused(tmp_path, baseline_onnx):
     from nsconv.train.trainer import train
 
     with pytest.raises(NsconvError, match="scheme"):
-        train(baseline_onnx, tmp_path / "m.npz", scheme="greedy", **SMOKE)
+        train(baseline_onnx, tmp_path / "m.npz", scheme="greedy", **SMOKE, **DATA_ARGS)
     with pytest.raises(NsconvError, match=".npz"):
-        train(baseline_onnx, tmp_path / "m.onnx", **SMOKE)
+        train(baseline_onnx, tmp_path / "m.onnx", **SMOKE, **DATA_ARGS)
     with pytest.raises(NsconvError, match="exit weights"):
-        train(baseline_onnx, tmp_path / "m.npz", exit_weights=(1, 1), **SMOKE)
+        train(baseline_onnx, tmp_path / "m.npz", exit_weights=(1, 1), **SMOKE, **DATA_ARGS)
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def _parse_train_command(command: str) -> dict:
+    """The parameters `nsconv train` gets from a recorded command line (click parses it)."""
+    import shlex
+
+    from nsconv.cli import main
+
+    args = shlex.split(command)
+    assert args[:2] == ["nsconv", "train"], command
+    return main.commands["train"].make_context("train", args[2:]).params
+
+
+def test_recorded_command_line_is_accepted_by_the_cli(tmp_path):
+    from nsconv.train.trainer import Recipe, _command_line
+
+    recipe = Recipe(style="channel", scheme="joint", seed=7, epochs=3, steps_per_epoch=5,
+                    batch=4, seconds=1.5, lr=2e-3, backbone_lr=3e-5, distill=0.5,
+                    train_final=True, channel_fraction=0.3, val_mixtures=8, weights="float32",
+                    exit_weights=(1.0, 1.0, 1.0, 2.5))
+    line = _command_line("nsnet2-baseline", tmp_path / "m.npz", tmp_path / "init.npz", recipe,
+                         TRAIN_AUDIO, DATA)
+    p = _parse_train_command(line)
+    assert (p["model"], p["out"], p["init"]) == ("nsnet2-baseline", tmp_path / "m.npz",
+                                                 tmp_path / "init.npz")
+    assert (p["audio"], p["held_out"]) == (TRAIN_AUDIO, DATA)
+    assert (p["style"], p["scheme"], p["seed"]) == ("channel", "joint", 7)
+    assert (p["epochs"], p["steps_per_epoch"], p["batch"], p["seconds"]) == (3, 5, 4, 1.5)
+    assert (p["lr"], p["backbone_lr"], p["distill"]) == (2e-3, 3e-5, 0.5)
+    assert p["train_final"] is True and p["channel_fraction"] == 0.3 and p["val_mixtures"] == 8
+    assert p["weights"] == "float32" and p["exit_weights"] == (1.0, 1.0, 1.0, 2.5)
+    # the defaults are left out, and still parse
+    p = _parse_train_command(_command_line("nsnet2-baseline", tmp_path / "m.npz", None,
+                                           Recipe(), TRAIN_AUDIO, DATA))
+    assert p["lr"] is None and p["train_final"] is False and p["init"] is None
+
+
+def test_cli_refuses_training_without_audio_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NSCONV_AUDIO"}
+    cmd = [sys.executable, "-m", "nsconv.cli", "train", "-o", str(tmp_path / "m.npz"),
+           "--held-out", str(DATA)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""  # bad input: status 1, one line on stderr
+    assert r.stderr.strip().splitlines() == [
+        "nsconv: error: no training audio folder: pass --audio DIR (or set NSCONV_AUDIO)"]
+    env["NSCONV_AUDIO"] = str(tmp_path / "gone")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "training audio folder not found" in r.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_documented_train_commands_are_accepted_by_the_cli():
+    """Every `nsconv train` line of the training docs parses (as written) with the CLI."""
+    import re
+
+    repo = DATA.parents[1]
+    docs = [repo / "docs" / "dynamic_nsnet2.md",
+            repo / "toolchain" / "nsconv" / "model" / "data" / "models" / "README.md"]
+    found = 0
+    for doc in docs:
+        text = doc.read_text().replace("\\\n", " ")
+        for line in re.findall(r"^(nsconv train .*)$", text, re.M):
+            p = _parse_train_command(line)
+            assert p["audio"] is not None and p["held_out"] is not None, line
+            found += 1
+    assert found >= 7

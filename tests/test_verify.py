@@ -14,7 +14,6 @@ from nsconv.check.verify import verify, verify_code
 from nsconv.compiler.codegen import generate
 from nsconv.errors import NsconvError
 from nsconv.quant.quantize import calibration_clips
-from test_ir import tiny_out  # noqa: F401
 
 
 def _check_report(rep, n_exits: int) -> dict:
@@ -27,13 +26,20 @@ def _check_report(rep, n_exits: int) -> dict:
         for key in ("name", "frames", "mismatches", "macs_per_frame", "macs_counted",
                     "weight_bytes", "weight_bytes_own", "weight_bytes_shared"):
             assert key in e, key
-        assert e["weight_bytes"] == e["weight_bytes_own"] + e["weight_bytes_shared"]
         assert e["macs_counted"] == e["macs_per_frame"] == e["manifest_macs"]
     assert "bit-exact" in rep.table()
+    exits = d["exits"]
+    # the exits' constants, counted in the merged graph, are those of their separate models
+    assert sum(e["weight_bytes"] for e in exits) == d["weight_bytes_separate"]
+    # every shared constant is on the backbone, which the last exit reads whole: the emitted
+    # constants are each exit's own plus the last exit's shared ones, each once
+    own = sum(e["weight_bytes_own"] for e in exits)
+    assert d["weight_bytes"] == own + exits[-1]["weight_bytes_shared"]
+    assert all(e["weight_bytes_shared"] <= exits[-1]["weight_bytes_shared"] for e in exits)
     return d
 
 
-def test_verify_tiny_fixed_and_random(tiny_out):  # noqa: F811
+def test_verify_tiny_fixed_and_random(tiny_out):
     clips = calibration_clips()[1:3]  # not the calibration clip of the tiny model
     rep = verify(tiny_out, frames=250, audio=clips, schedule="fixed", sanitize=True)
     d = _check_report(rep, 4)
@@ -53,7 +59,7 @@ def test_verify_tiny_fixed_and_random(tiny_out):  # noqa: F811
     assert len(d["audio"]) == 2
 
 
-def test_verify_names_the_first_differing_op(tiny_out, tmp_path):  # noqa: F811
+def test_verify_names_the_first_differing_op(tiny_out, tmp_path):
     """A wrong output zero point in gru2's hz FC: named, with the exit model's op index."""
     c_dir = tmp_path / "c"
     gen = generate(tiny_out, c_dir)
@@ -78,7 +84,7 @@ def test_verify_names_the_first_differing_op(tiny_out, tmp_path):  # noqa: F811
     assert "gru2.tflite op" in m.describe() and "gru2_hz" in rep.table()
 
 
-def test_verify_checks_the_exported_code(tiny_out, tmp_path):  # noqa: F811
+def test_verify_checks_the_exported_code(tiny_out, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(tiny_out, out)
     generate(out, out / "c", command_line="nsconv export out")
@@ -91,7 +97,7 @@ def test_verify_checks_the_exported_code(tiny_out, tmp_path):  # noqa: F811
     assert rep.c_matches_export is False and rep.bit_exact and not rep.ok
 
 
-def test_verify_arguments(tiny_out):  # noqa: F811
+def test_verify_arguments(tiny_out):
     with pytest.raises(NsconvError, match="schedule"):
         verify(tiny_out, frames=10, schedule="sometimes")
     with pytest.raises(NsconvError, match="at least 1"):

@@ -55,22 +55,22 @@ class Enhancer:
             spec = _float_spec(model, fe)
             if spec is not None:  # no conversion needed to run the float step model
                 spec.frontend.check_features(spec.input_size, model)
-                ex = spec.exit(exit_name) if exit_name else spec.exits[-1]
+                ex = spec.exit(exit_name) if exit_name else spec.default_exit()
                 self._stepper = FloatStepper(spec, ex)
                 self.exit_name = ex.name
                 self.frontend = spec.frontend
             else:  # onnx2tf route: its SavedModel lives in the converted output
                 m = Manifest.load(converted_dir(model, fe))
                 self._stepper = _SavedModelStepper(m.root / m.model_file,
-                                                   m.exit(exit_name or "final"))
-                self.exit_name = exit_name or m.exits[-1].name
+                                                   m.exit(exit_name) if exit_name else m.default)
+                self.exit_name = exit_name or m.default.name
                 self.frontend = m.frontend
         else:
             from nsconv.check.tflm_ref import TflmReference
 
             self._ref = TflmReference(converted_dir(model, fe))
             entry = (self._ref.manifest.exit(exit_name) if exit_name
-                     else self._ref.manifest.exits[-1])
+                     else self._ref.manifest.default)
             self.exit_name = entry.name
             self._entry = entry
             self.frontend = self._ref.manifest.frontend

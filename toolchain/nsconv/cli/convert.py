@@ -28,13 +28,15 @@ def _manifest_json(out: Path, m) -> dict:
               help="Output directory (replaced atomically).")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
+@click.option("--default-exit", "default_exit", default=None,
+              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
 @click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
               help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,n_fft=512,"
                    "window=sqrt-hann-periodic (any subset; the rest default to the DNS NSNet2 "
                    "front end), or a JSON file of the same keys. Default: the model's own.")
 @json_option
 def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None,
-            as_json: bool) -> None:
+            default_exit: str | None, as_json: bool) -> None:
     """Per-exit int8 TFLite models of MODEL (ONNX, nsconv .npz, or a built-in name)."""
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
@@ -43,7 +45,8 @@ def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)  # refuse bad calibration audio before any work
-    m = run(model, out, list(calib) or None, log=log.info, frontend=fe)
+    m = run(model, out, list(calib) or None, log=log.info, frontend=fe,
+            default_exit=default_exit)
     emit(as_json, _manifest_json(out, m),
          f"wrote {out}/manifest.json and {len(m.exits)} int8 model(s)")
 
@@ -57,6 +60,8 @@ def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None
                    "(default: host, or the core of --part).")
 @click.option("--calib", multiple=True, type=click.Path(path_type=Path),
               help="Calibration wav (repeatable; default: the bundled real noisy clips).")
+@click.option("--default-exit", "default_exit", default=None,
+              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
 @click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
               help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,n_fft=512,"
                    "window=sqrt-hann-periodic (any subset; the rest default to the DNS NSNet2 "
@@ -69,8 +74,8 @@ def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None
                    "`nsconv fit`), unless --exits is given; the target defaults to its core.")
 @json_option
 def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
-           frontend: str | None, exit_list: str | None, part_name: str | None,
-           as_json: bool) -> None:
+           default_exit: str | None, frontend: str | None, exit_list: str | None,
+           part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
@@ -98,7 +103,8 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                                  calib=calib)
     dropped: tuple[str, ...] = ()
     with atomic_output_dir(out) as tmp:
-        m = convert_into(model, tmp, list(calib) or None, log=log.info, frontend=fe)
+        m = convert_into(model, tmp, list(calib) or None, log=log.info, frontend=fe,
+                         default_exit=default_exit)
         if names is None and part is not None:
             names, dropped = _fitting_exits(tmp, part, model)
         if names is not None:

@@ -15,7 +15,8 @@ from nsconv.errors import NsconvError
 @click.argument("model")
 @click.argument("in_wav", type=click.Path(path_type=Path))
 @click.argument("out_wav", type=click.Path(path_type=Path))
-@click.option("--exit", "exit_name", default=None, help="Exit to run (default: the last).")
+@click.option("--exit", "exit_name", default=None,
+              help="Exit to run (default: the model's default exit).")
 @click.option("--engine", type=click.Choice(["float", "tflm"]), default="tflm", show_default=True)
 @click.option("--frontend", default=None, metavar="KEYS|FILE.json",
               help="The model's front end when MODEL does not carry it (as for convert).")

@@ -16,7 +16,8 @@ from nsconv.target.firmware import DEFAULT_CORE, TARGETS
 @click.argument("out", type=click.Path(path_type=Path))
 @click.argument("in_wav", type=click.Path(path_type=Path))
 @click.argument("out_wav", type=click.Path(path_type=Path))
-@click.option("--exit", "exit_name", default=None, help="Exit to run (default: the last).")
+@click.option("--exit", "exit_name", default=None,
+              help="Exit to run (default: the model's default exit).")
 @click.option("--schedule", default=None, help="Cyclic exit schedule instead: name[:n],...")
 @click.option("--target", type=click.Choice(list(TARGETS)), default=None,
               help=f"Core (default: the one OUT was exported for, else {DEFAULT_CORE}, built "

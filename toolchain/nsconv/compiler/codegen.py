@@ -37,6 +37,7 @@ from nsconv.compiler.graph_merge import (
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
 from nsconv.errors import NsconvError, bad_model
+from nsconv.names import identifier
 from nsconv.quant import params
 from nsconv.quant.manifest import Manifest
 from nsconv.resources import CODEGEN_TEMPLATE_DIR as TEMPLATE_DIR
@@ -380,7 +381,7 @@ def _value_names(merged: MergedGraph, names: _Names) -> list[str]:
             result.append("features")
             continue
         if v.kind is ValueKind.STATE:
-            result.append(f"m->state_{c_identifier(v.state or 'state')}")
+            result.append(f"m->state_{identifier(v.state or 'state')}")
             continue
         base = outputs.get(v.id) or layer_name(v.name)
         result.append(names.take("t_" + c_identifier(base)))
@@ -393,7 +394,7 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
     constants, folded biases, tensors, per op its parameters and tables, state requantize
     parameters), so the output does not depend on anything but the inputs."""
     names = _Names()
-    enum_names = [names.take(f"NSN_EXIT_{c_identifier(e.name).upper()}") for e in merged.exits]
+    enum_names = [names.take(f"NSN_EXIT_{identifier(e.name).upper()}") for e in merged.exits]
     mask_q, num_bins = _mask_format(manifest, merged)
     feat = merged.values[merged.exits[0].features]
     consts, const_names, folded_names = _const_views(merged, names)
@@ -595,7 +596,7 @@ class _StateRequantize:
         key = (layer, src, dst)
         if key not in self.symbols:
             rp = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
-            name = self.names.take(f"{SYMBOL_PREFIX}{c_identifier(layer)}_state_requantize")
+            name = self.names.take(f"{SYMBOL_PREFIX}{identifier(layer)}_state_requantize")
             self.symbols[key] = name
             self.views.append(RequantizeView(name, layer, _quant_text(src), _quant_text(dst),
                                              _fields(rp, _REQUANTIZE_FIELDS)))
@@ -606,7 +607,7 @@ class _StateRequantize:
 
 
 def _state_field(layer: str) -> str:
-    return f"state_{c_identifier(layer)}"
+    return f"state_{identifier(layer)}"
 
 
 def _state_views(merged: MergedGraph) -> tuple[StateView, ...]:
@@ -668,7 +669,7 @@ def _exit_views(merged: MergedGraph, enum_names: list[str]) -> tuple[ExitView, .
         views.append(ExitView(name=_comment_text(e.name), name_c=_c_string(e.name),
                               enum=enum_names[e.index], index=e.index, after=e.after,
                               macs=e.macs, const_bytes=own + shared, tflite=Path(e.path).name,
-                              sha256=e.sha256, upper=c_identifier(e.name).upper()))
+                              sha256=e.sha256, upper=identifier(e.name).upper()))
     return tuple(views)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.errors import NsconvError
+from nsconv.names import identifier
 from nsconv.quant.params import Activation
 
 #  TFLM LOGISTIC/TANH int8 require these output quantizations (micro/kernels/*_common.cc).
@@ -597,13 +598,9 @@ class _Reader:
 def c_identifier(name: str) -> str:
     """A lower-case C identifier from a TFLite tensor name (last ';' part, '/' joined).
 
-    Keras scope suffixes such as `_1` are dropped from each path part.
+    Keras scope suffixes such as `_1` are dropped from each path part; the rest is
+    `nsconv.names.identifier`, the one naming rule.
     """
     part = name.split(";")[-1]
     pieces = [re.sub(r"(_\d+)+$", "", p) for p in part.split("/") if p]
-    text = "_".join(p for p in pieces if p) or "t"
-    text = re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_").lower()
-    text = re.sub(r"_+", "_", text)
-    if not text or text[0].isdigit():
-        text = "t_" + text
-    return text
+    return identifier("_".join(p for p in pieces if p) or "t")

@@ -25,12 +25,15 @@ PyTorch-style ONNX graph that `onnx_import.import_onnx` reads back.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from nsconv.errors import NsconvError
 from nsconv.model.netspec import GRU, Dense, ExitSpec, Layer, NetSpec
+from nsconv.model.onnx_import import exit_names, tree_exits
+from nsconv.names import identifier
 
 EXIT_STAGES = ("gru1", "gru2", "fc2")
 STYLES = ("direct", "split", "channel")
@@ -404,24 +407,21 @@ def import_keras(model_or_path) -> NetSpec:
         out_layers.append(passthrough.get(n, n))
     if not out_names or len(out_names) != len(out_layers):
         out_names = [t._keras_history[0].name for t in model.outputs]
-    paths = [chain(n) for n in out_layers]
-    order = sorted(range(len(paths)), key=lambda i: len(paths[i]))
-    backbone = tuple(paths[order[-1]][:-1])
-    exits = []
-    for i in range(len(paths)):
-        p = paths[i]
-        common = 0
-        while common < min(len(p) - 1, len(backbone)) and p[common] == backbone[common]:
-            common += 1
-        if common == 0:
-            raise NsconvError(f"output {out_names[i]!r} shares no layer with the backbone", path)
-        name = out_names[i].removeprefix("mask_") if len(paths) > 1 else "final"
-        exits.append(ExitSpec(name, backbone[common - 1], tuple(p[common:])))
-    exits.sort(key=lambda e: backbone.index(e.after))
+    # layer names follow the one naming rule (nsconv.names)
+    ident = {k: identifier(k) for k in layers}
+    if len(set(ident.values())) != len(ident):
+        raise NsconvError("two layer names give the same identifier: "
+                          + ", ".join(sorted(ident)), path)
+    layers = {ident[k]: dataclasses.replace(v, name=ident[k]) for k, v in layers.items()}
+    paths = [[ident[k] for k in chain(o)] for o in out_layers]
+    try:
+        backbone, exits = tree_exits(paths, exit_names(out_names), layers)
+    except NsconvError as exc:
+        raise NsconvError(exc.problem, path) from None
     used = {n for p in paths for n in p}
     layers = {k: v for k, v in layers.items() if k in used}
     try:
-        return NetSpec(input_size, layers, backbone, tuple(exits))
+        return NetSpec(input_size, layers, backbone, exits)
     except NsconvError as exc:
         raise NsconvError(exc.problem, path) from None
 

@@ -168,6 +168,13 @@ class NetSpec:
         raise NsconvError(f"no exit named {name!r} (exits: "
                           + ", ".join(e.name for e in self.exits) + ")")
 
+    def default_exit(self) -> ExitSpec:
+        """meta["default_exit"] (set by `convert --default-exit`), else the deepest exit (most
+        MACs; on a tie, the later one)."""
+        if self.meta.get("default_exit"):
+            return self.exit(self.meta["default_exit"])
+        return max(reversed(self.exits), key=self.exit_macs)
+
     def exit_layers(self, ex: ExitSpec) -> list[Layer]:
         """Layers from the input to the exit's mask, in order."""
         stop = self.backbone.index(ex.after) + 1

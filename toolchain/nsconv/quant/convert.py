@@ -29,8 +29,9 @@ MODEL_FILE = "model.npz"
 def load_model(name_or_path: str | Path, work: Path | None = None):
     """Built-in name or file -> (resolved path, NetSpec or FramewiseModel).
 
-    .onnx of the nsNet2 family and nsconv .npz give a NetSpec; other ONNX graphs take the
-    onnx2tf route (needs `work`, a directory for the SavedModel) and give a FramewiseModel.
+    .onnx of the nsNet2 family, Keras .keras/.h5 and nsconv .npz give a NetSpec; other ONNX
+    graphs without a recurrence take the onnx2tf route (needs `work`, a directory for the
+    SavedModel) and give a FramewiseModel.
     """
     path = assets.resolve_model(str(name_or_path))
     suffix = path.suffix.lower()
@@ -47,24 +48,31 @@ def load_model(name_or_path: str | Path, work: Path | None = None):
             return path, convert_with_onnx2tf(path, why, work)
     if suffix == ".npz":
         return path, NetSpec.load(path)
+    if suffix in (".keras", ".h5"):
+        from nsconv.model.dynamic import import_keras
+
+        return path, import_keras(path)
     raise NsconvError(f"unsupported model format {suffix or '(no suffix)'!r} "
-                      "(expected .onnx or an nsconv .npz)", path)
+                      "(expected .onnx, .keras, .h5 or an nsconv .npz)", path)
 
 
 def convert(model: str | Path, out: Path, clips: list[Path] | None = None,
-            log=info, frontend: FrontendSpec | None = None) -> Manifest:
+            log=info, frontend: FrontendSpec | None = None,
+            default_exit: str | None = None) -> Manifest:
     """`nsconv convert`: OUT is replaced atomically by the new output."""
     with atomic_output_dir(out) as tmp:
-        convert_into(model, tmp, clips, log, frontend)
+        convert_into(model, tmp, clips, log, frontend, default_exit)
     return Manifest.load(out)
 
 
 def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
-                 log=info, frontend: FrontendSpec | None = None) -> Manifest:
+                 log=info, frontend: FrontendSpec | None = None,
+                 default_exit: str | None = None) -> Manifest:
     """Write tflite/, model file and manifest.json into the (new, empty) directory dest.
 
     The front end is `frontend` when given (--frontend), else the model's own (.npz spec,
-    ONNX metadata_props "nsconv.frontend"), else the DNS NSNet2 default."""
+    ONNX metadata_props "nsconv.frontend"), else the DNS NSNet2 default. default_exit: the
+    exit `enhance`/`run` use without --exit (default: the deepest)."""
     clips = clips or calibration_clips()
     if not clips:
         raise NsconvError("no calibration audio: the bundled clips are missing (pass --calib)")
@@ -74,6 +82,13 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
     fe.check_features(bins, path)
     if isinstance(spec, NetSpec):
         spec = replace(spec, frontend=fe)
+    if default_exit is not None:
+        names = [e.name for e in spec.exits] if isinstance(spec, NetSpec) else ["final"]
+        if default_exit not in names:
+            raise NsconvError(f"--default-exit {default_exit!r} is not an exit of the model "
+                              f"(exits: {', '.join(names)})", path)
+        if isinstance(spec, NetSpec):
+            spec = replace(spec, meta={**spec.meta, "default_exit": default_exit})
     if not fe.is_default:
         log(f"{path.name}: front end {fe.describe()}")
     with bad_model("cannot convert this model", path):
@@ -103,7 +118,8 @@ def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log, fe) ->
         entries.append(_write_exit(dest, q, "", (), macs, params, log))
         model_file = spec.saved_model.name
     manifest = Manifest(dest, str(path), assets.sha256_file(path), model_file,
-                        tuple(entries), tuple(p.name for p in clips), frames, fe)
+                        tuple(entries), tuple(p.name for p in clips), frames, fe,
+                        spec.default_exit().name if isinstance(spec, NetSpec) else None)
     manifest.save()
     return manifest
 

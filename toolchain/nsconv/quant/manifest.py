@@ -91,6 +91,16 @@ class Manifest:
     calibration_frames: int
     frontend: FrontendSpec = DEFAULT_FRONTEND  # manifests without one are the DNS default
 
+    # The exit `enhance` and `run` use without --exit: `convert --default-exit`, else the deepest
+    # exit (most MACs per frame; on a tie, the later one).
+    default_exit: str | None = None
+
+    @property
+    def default(self) -> ExitEntry:
+        if self.default_exit:
+            return self.exit(self.default_exit)
+        return max(reversed(self.exits), key=lambda e: e.macs_per_frame)
+
     def exit(self, name: str) -> ExitEntry:
         for e in self.exits:
             if e.name == name:
@@ -109,6 +119,7 @@ class Manifest:
             "state_policy": STATE_POLICY,
             "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
             "exits": [e.to_json() for e in self.exits],
+            "default_exit": self.default.name,
         }
 
     def save(self) -> None:
@@ -126,7 +137,7 @@ class Manifest:
             return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
                             d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
                             tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]),
-                            _frontend(d.get("frontend"), path))
+                            _frontend(d.get("frontend"), path), d.get("default_exit"))
         except NsconvError:
             raise
         except (ValueError, KeyError, TypeError) as exc:

@@ -3,7 +3,8 @@
 
 Only frame-wise (stateless) graphs can take this route: one input of shape (1, 1, bins) or
 (1, bins), one output of the same shape, no recurrent op (a recurrence would need the explicit
-state rewrite that only the nsNet2-family importer does). The graph becomes a TensorFlow
+state rewrite that only the nsNet2-family importer does: a graph with one is refused with the
+importer's own cause, e.g. op Tanh or a bidirectional GRU). The graph becomes a TensorFlow
 SavedModel with onnx2tf (pinned 1.28.8) and is then calibrated and quantized like any exit; it
 has the single exit `final` and no state. Anything onnx2tf cannot convert is refused with the op
 that made the graph leave the family.
@@ -23,8 +24,6 @@ import numpy as np
 from nsconv.errors import NsconvError
 from nsconv.model.onnx_import import OutsideFamily, load_onnx
 
-RECURRENT_OPS = {"LSTM", "RNN", "GRU", "Loop", "Scan", "If"}
-
 
 @dataclass(frozen=True)
 class FramewiseModel:
@@ -41,12 +40,10 @@ class FramewiseModel:
 
 
 def convert_with_onnx2tf(path: Path, why: OutsideFamily, work: Path) -> FramewiseModel:
+    if why.recurrent:  # only the nsNet2 importer can make a recurrence streaming: its cause
+        raise why
     model = load_onnx(path)
     graph = model.graph
-    for node in graph.node:
-        if node.op_type in RECURRENT_OPS:
-            raise NsconvError(f"op {node.op_type} (node {node.name!r}) is a recurrence outside "
-                              "the nsNet2 family; nsconv cannot make it streaming", path)
     inits = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
     if len(inputs) != 1 or len(graph.output) != 1:

@@ -317,7 +317,8 @@ def _bench_core(project: FirmwareProject, core: str, schedule: _Schedule, tmp_pa
     sizes = {key: sum(sections.get(s, 0) for s in names) for key, names in SECTIONS.items()}
     run_record = {"core": core, "board": project.board.name, "frames": run.frames,
                   "kernels_path": run.kernels_path,
-                  "qemu_seconds": round(run.seconds, 2), **sizes, "flash": flash}
+                  "qemu_seconds": round(run.seconds, 2),
+                  "constants_in": project.board.plan.const.describe(), **sizes, "flash": flash}
     stats = {s.exit: s for s in run.stats()}
     records = []
     for name in schedule.exits:

@@ -74,6 +74,9 @@ class Board:
     plan: MemoryPlan  # same placement on the real board and in QEMU
     real_memory: tuple[Region, ...]  # the physical board
     qemu_memory: tuple[Region, ...]  # what QEMU 7.2 maps (RAM/ROM only)
+    # The variant (same board, own board.ld) that keeps the constants in the board's large
+    # memory, used when they overflow `plan.const`; see `placement`.
+    large: str | None = None
 
     @property
     def directory(self) -> Path:
@@ -130,8 +133,13 @@ _MPS2_PLAN = MemoryPlan(code=_SSRAM1, const=_SSRAM1, ram=_SSRAM23, stack_size=64
                         heap_min=256 * KiB)
 
 
+def _psram(base: int) -> Region:
+    return Region("PSRAM", base, 16 * MiB, "constants that overflow SSRAM1 (like a part's "
+                  "external flash), else unused")
+
+
 def _mps2_memory(psram_base: int, mirrors: bool) -> tuple[Region, ...]:
-    regions = (_SSRAM1, _SSRAM23, Region("PSRAM", psram_base, 16 * MiB, "unused"))
+    regions = (_SSRAM1, _SSRAM23, _psram(psram_base))
     if mirrors:  # QEMU also maps the upper 4 MB of each SSRAM window as a mirror
         regions += (Region("ZBT SSRAM1 mirror", 0x0040_0000, 4 * MiB, "alias"),
                     Region("ZBT SSRAM2/3 mirror", 0x2040_0000, 4 * MiB, "alias"))
@@ -175,6 +183,7 @@ BOARDS: tuple[Board, ...] = (
         plan=_MPS2_PLAN,
         real_memory=_mps2_memory(0x2100_0000, mirrors=False),
         qemu_memory=_mps2_memory(0x2100_0000, mirrors=True),
+        large="mps2-an386-psram",
     ),
     Board(
         name="mps2-an500",
@@ -187,6 +196,7 @@ BOARDS: tuple[Board, ...] = (
         plan=_MPS2_PLAN,
         real_memory=_mps2_memory(0x6000_0000, mirrors=False),
         qemu_memory=_mps2_memory(0x6000_0000, mirrors=True),
+        large="mps2-an500-psram",
     ),
     Board(
         name="mps2-an505",
@@ -220,8 +230,36 @@ BOARDS: tuple[Board, ...] = (
 )
 
 
+def _large_variant(b: Board, name: str, psram_base: int) -> Board:
+    """b with its constants (.rodata, .data image) in PSRAM: boards/<name>/board.ld."""
+    plan = MemoryPlan(code=b.plan.code, const=_psram(psram_base), ram=b.plan.ram,
+                      stack_size=b.plan.stack_size, heap_min=b.plan.heap_min)
+    return Board(name=name, core=b.core, description=b.description + "; constants in PSRAM",
+                 qemu_machine=b.qemu_machine, qemu_cpu=b.qemu_cpu, cpu_flags=b.cpu_flags,
+                 cpu_hz=b.cpu_hz, plan=plan, real_memory=b.real_memory,
+                 qemu_memory=b.qemu_memory)
+
+
+# Variants of the boards above for models whose constants overflow the code memory (the 48 kHz
+# nsNet2 layout has ~6 MB of int8 weights; MPS2's SSRAM1 holds 4 MB). Not targets of their own:
+# `placement` picks one at export.
+LARGE_VARIANTS: tuple[Board, ...] = (
+    _large_variant(BOARDS[0], "mps2-an386-psram", 0x2100_0000),
+    _large_variant(BOARDS[1], "mps2-an500-psram", 0x6000_0000),
+)
+
+
+def placement(b: Board, size: ImageSize) -> Board:
+    """b, or its large-memory variant when only that one holds the image's constants."""
+    if b.large and b.fit_problems(size):
+        variant = board(b.large)
+        if not variant.fit_problems(size):
+            return variant
+    return b
+
+
 def board(name: str) -> Board:
-    for b in BOARDS:
+    for b in BOARDS + LARGE_VARIANTS:
         if b.name == name:
             return b
     known = ", ".join(b.name for b in BOARDS)

@@ -46,7 +46,7 @@ from nsconv.audio.spec import FrontendSpec
 from nsconv.errors import NsconvError
 from nsconv.resources import CALIB_DIR, CODEGEN_TEMPLATE_DIR, FIRMWARE_DIR, PACKAGE_DIR, PORTING_DOC
 from nsconv.resources import FIRMWARE_TEMPLATE_DIR as TEMPLATE_DIR
-from nsconv.target.boards import BOARDS, Board, ImageSize, board
+from nsconv.target.boards import BOARDS, Board, ImageSize, board, placement
 
 DEFAULT_INPUT = CALIB_DIR / "0015_noisy.wav"
 EXPORT_FORMAT = "nsconv-firmware-1"
@@ -232,6 +232,8 @@ def load_project(root: Path) -> FirmwareProject:
         if d.get("format") != EXPORT_FORMAT:
             raise NsconvError(f"unknown export format {d.get('format')!r}", path)
         target, b = resolve_target(d["target"])
+        if "board" in d and b is not None and d["board"] != b.name:
+            b = board(d["board"])  # the large-memory variant chosen at export (placement)
         return FirmwareProject(
             root=root, target=target, board=b,
             exits=tuple(ExitInfo(int(e["index"]), e["name"], e["after"],
@@ -293,8 +295,11 @@ def export_firmware(out_dir: Path, target: str, command_line: str = "",
         gen = generate(out_dir, tmp / "model", command_line=command_line)
         (tmp / "verify").mkdir()
         write_host_main(tmp / "verify")  # the frame runner of `make verify`
-        check_model_fits(board_profile or b, gen.merged.const_bytes,
-                         gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe))
+        ram = gen.plan.arena_bytes + gen.plan.state_bytes + frontend_state_bytes(fe)
+        if board_profile is None:  # constants too large for code memory: the large memory
+            b = placement(b, ImageSize(code=0, const=gen.merged.const_bytes, ram=ram,
+                                       weights=gen.merged.const_bytes))
+        check_model_fits(board_profile or b, gen.merged.const_bytes, ram)
         for src, rel in _firmware_files(b):
             target_path = tmp / rel
             target_path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from nsconv.audio import frontend
 from nsconv.errors import NsconvError
+from nsconv.quant.manifest import Manifest
 from nsconv.target.boards import measure_elf
 from nsconv.target.firmware import (
     DEFAULT_CORE,
@@ -422,10 +423,10 @@ def run_on_target(out_dir: Path, in_wav: Path, out_wav: Path, exit_name: str | N
                   frames: int | None = None, command_line: str = "", log=None) -> FirmwareRun:
     """`nsconv run`: the firmware for target (default: see default_target) from OUT, exported
     again if stale, or, if OUT holds none for that core, exported into a temporary directory
-    (never into OUT); build it, stream in_wav through it under QEMU at exit_name (default the last
-    exit) or a cyclic schedule "name[:n],...", for all frames or the first `frames`, and
-    write out_wav. The returned run has the per-frame counts (`steps`, `table()`) and the
-    firmware's own output (`stdout`: a line per network step)."""
+    (never into OUT); build it, stream in_wav through it under QEMU at exit_name (default the
+    manifest's default exit, the deepest) or a cyclic schedule "name[:n],...", for all frames
+    or the first `frames`, and write out_wav. The returned run has the per-frame counts
+    (`steps`, `table()`) and the firmware's own output (`stdout`: a line per network step)."""
     say = log or (lambda msg: None)
     if target is None:
         target = default_target(out_dir)
@@ -433,6 +434,8 @@ def run_on_target(out_dir: Path, in_wav: Path, out_wav: Path, exit_name: str | N
         project = ensure_exported(out_dir, target, command_line=command_line, log=say,
                                   scratch=Path(scratch))
         _check_schedule(project, exit_name, schedule)
+        if exit_name is None and schedule is None:  # the manifest's default exit (deepest)
+            exit_name = Manifest.load(out_dir).default.name
         say(f"building {project.elf}")
         build(project)
         say(f"running on {project.target} ({project.board.name}) in QEMU")

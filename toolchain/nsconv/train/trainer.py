@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Training Dynamic nsNet2 on CPU: layer-wise on the frozen pretrained backbone, or joint.
 
-Data: noisy mixtures made on the fly from the clean speech and the noise of the shared audio
-folder (`../shared/audio` beside the repository, or $NSCONV_AUDIO): each mixture is a random
+Data: noisy mixtures made on the fly from the clean speech and the noise of a training audio
+folder given explicitly (`audio`, or $NSCONV_AUDIO; never guessed): each mixture is a random
 3 s crop of one clean utterance (shorter ones are placed at a random offset in silence) plus a
 random crop of one noise at an SNR drawn uniformly in [-5, 20] dB, scaled to a level drawn
 uniformly in [-35, -15] dBFS. Clean utterances are split by utterance into training and
 validation (every `VAL_EVERY`-th utterance in name order); the long noises are split in time
 (last 20 % for validation), the noise of the clean/noisy pairs (noisy - clean) by pair.
-Utterances of the held-out evaluation pairs (tests/data) are never used.
+Utterances of the held-out evaluation pairs (the folder `held_out`, also explicit) are never
+used.
 
 Loss: the compressed spectral loss of the NSNet2 papers (Braun & Tashev): with c = 0.3 and
 X^c = |X|^c e^{j angle X}, per utterance
@@ -47,21 +48,35 @@ from nsconv.errors import NsconvError
 from nsconv.model import dynamic
 from nsconv.model.netspec import Dense, NetSpec
 
-REPO = Path(__file__).resolve().parents[2]
-EVAL_DIR = REPO / "tests" / "data"
 VAL_EVERY = 5
 NOISE_VAL_FRACTION = 0.2
 SCHEMES = ("layerwise", "joint")
 
 
-def default_audio_root() -> Path:
-    env = os.environ.get("NSCONV_AUDIO")
-    return Path(env) if env else REPO.parent / "shared" / "audio"
+AUDIO_ENV = "NSCONV_AUDIO"
 
 
-def held_out_names(eval_dir: Path = EVAL_DIR) -> set[str]:
-    """Utterance ids of the evaluation pairs (`<id>_clean.wav`), never used for training."""
-    return {p.name[: -len("_clean.wav")] for p in Path(eval_dir).glob("*_clean.wav")}
+def audio_root(audio: str | Path | None) -> Path:
+    """The training audio folder: `audio`, else $NSCONV_AUDIO; refused when neither names a
+    folder (no path is guessed from where nsconv is installed)."""
+    if audio is None:
+        env = os.environ.get(AUDIO_ENV)
+        if not env:
+            raise NsconvError(f"no training audio folder: pass --audio DIR (or set {AUDIO_ENV})")
+        audio = env
+    root = Path(audio)
+    if not root.is_dir():
+        raise NsconvError("training audio folder not found", root)
+    return root
+
+
+def held_out_names(eval_dir: str | Path) -> set[str]:
+    """Utterance ids of the evaluation pairs (`<id>_clean.wav`) in eval_dir, never used for
+    training. The folder must exist (it may hold no pairs)."""
+    eval_dir = Path(eval_dir)
+    if not eval_dir.is_dir():
+        raise NsconvError("held-out evaluation folder not found", eval_dir)
+    return {p.name[: -len("_clean.wav")] for p in eval_dir.glob("*_clean.wav")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,17 +118,16 @@ def speaker_of(uid: str) -> str | None:
     return m.group(1) if m else None
 
 
-def load_corpus(root: Path | None = None, exclude: set[str] | None = None,
+def load_corpus(root: str | Path, exclude: set[str],
                 exclude_speakers: bool = True) -> Corpus:
-    """Clean speech and noise of the shared audio folder, split for training/validation.
+    """Clean speech and noise of the training audio folder, split for training/validation.
 
-    `exclude`: utterance ids never used (default: the evaluation pairs); with
+    `exclude`: utterance ids never used (the evaluation pairs, `held_out_names`); with
     `exclude_speakers` the speech of their speakers is not used either (the noise of such a
     pair still is: it holds no speech)."""
-    root = Path(root) if root else default_audio_root()
+    root = Path(root)
     if not root.is_dir():
-        raise NsconvError("training audio folder not found (set NSCONV_AUDIO)", root)
-    exclude = held_out_names() if exclude is None else exclude
+        raise NsconvError("training audio folder not found", root)
     speakers = {speaker_of(u) for u in exclude} - {None} if exclude_speakers else set()
     speech: list[tuple[str, np.ndarray]] = []
     pair_noise: list[tuple[str, np.ndarray]] = []
@@ -297,8 +311,10 @@ class Recipe:
                               f"(choose from {', '.join(SCHEMES)})")
         if self.weights not in ("float16", "float32"):
             raise NsconvError(f"weights must be float16 or float32, not {self.weights!r}")
-        if min(self.epochs, self.steps_per_epoch, self.batch) < 1 or self.seconds < 0.1:
-            raise NsconvError("epochs, steps per epoch, batch and seconds must be positive")
+        if min(self.epochs, self.steps_per_epoch, self.batch, self.val_mixtures) < 1 \
+                or self.seconds < 0.1:
+            raise NsconvError("epochs, steps per epoch, batch, validation mixtures and seconds "
+                              "must be positive")
 
 
 @dataclass
@@ -361,11 +377,10 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
           exit_weights: tuple[float, ...] | None = None, lr: float | None = None,
           backbone_lr: float | None = None, distill: float | None = None,
           train_final: bool = False, channel_fraction: float | None = None,
-          weights: str = "float16",
-          audio: str | Path | None = None, progress: bool = True, log=print,
-          command: str | None = None) -> Path:
-    """Train a Dynamic nsNet2 and write it to `out` (an nsconv .npz that `nsconv convert`
-    takes). Returns `out`.
+          val_mixtures: int | None = None, weights: str = "float16",
+          audio: str | Path | None = None, held_out: str | Path | None = None,
+          progress: bool = True, log=print) -> Path:
+    """Train a Dynamic nsNet2 into `out` (an .npz that `nsconv convert` takes); returns `out`.
 
     model: the pretrained baseline (built-in name, .onnx or .npz) whose backbone is used.
     style: head style a/direct, b/split, c/channel. scheme: layerwise | joint.
@@ -374,83 +389,49 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     epochs, steps_per_epoch, batch, seconds (crop length), lr (heads), backbone_lr (backbone
       layers in joint), exit_weights (joint, one per exit), distill (self-distillation weight,
       0 = off), train_final (layer-wise: also retrain the final head), channel_fraction (style
-      c): None keeps the `Recipe` defaults.
-    weights: float16 (default; the file is the model) or float32 storage.
-    audio: the shared audio folder (default ../shared/audio or $NSCONV_AUDIO).
-    progress: tqdm bars on stderr; log: one line per phase/epoch; command: recorded in the
-      model's meta (default: this process's command line)."""
-    import keras
-    import tensorflow as tf
-
-    from nsconv.quant.convert import load_model
-
+      c), val_mixtures (size of the fixed validation set): None keeps the `Recipe` defaults.
+    weights: float16 (default; the file is the model) or float32 storage. audio: the training
+      audio folder (default $NSCONV_AUDIO; refused when neither is given).
+    held_out: the evaluation folder whose `<id>_clean.wav` utterances (and their VoiceBank
+      speakers) are kept out of training; required.
+    progress: tqdm bars on stderr; log: one line per phase/epoch. The model's meta records the
+      `nsconv train` command line that asks for this run."""
     recipe = Recipe(style=style, scheme=scheme, seed=seed, weights=weights,
                     train_final=train_final)
     for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch", batch),
                  ("seconds", seconds), ("exit_weights", exit_weights), ("lr", lr),
                  ("backbone_lr", backbone_lr), ("distill", distill),
-                 ("channel_fraction", channel_fraction)):
+                 ("channel_fraction", channel_fraction), ("val_mixtures", val_mixtures)):
         if v is not None:
             setattr(recipe, k, tuple(v) if k == "exit_weights" else v)
     recipe.check()
-    out = Path(out)
-    if out.suffix != ".npz":
-        raise NsconvError("the trained model is an .npz file", out)
-    if out.parent and not out.parent.exists():
-        raise NsconvError("output directory does not exist", out.parent)
+    root, held, out = _check_paths(audio, held_out, Path(out))
+    import keras
+    import tensorflow as tf
+
     t0 = time.time()
     keras.utils.set_random_seed(seed)
-
-    if init is not None:
-        spec = NetSpec.load(Path(init))
-        if len(spec.exits) != 4:
-            raise NsconvError("init model is not a 4-exit Dynamic nsNet2", Path(init))
-        recipe.style = spec.meta.get("head_style", recipe.style)
-        source = str(init)
-        teacher_spec = spec
-    else:
-        path, base = load_model(model)
-        if not isinstance(base, NetSpec):
-            raise NsconvError("the base model is not of the nsNet2 family", path)
-        if recipe.weights == "float16":
-            base = dynamic.round_weights(base)
-        spec = dynamic.build(base, recipe.style, seed=seed,
-                             channel_fraction=recipe.channel_fraction)
-        source = str(model)
-        teacher_spec = base
+    spec, teacher_spec = _start_model(model, init, recipe)
+    source = str(init if init is not None else model)
     if len(recipe.exit_weights) != len(spec.exits):
         raise NsconvError(f"{len(recipe.exit_weights)} exit weights for "
                           f"{len(spec.exits)} exits")
 
-    corpus = load_corpus(audio)
+    corpus = load_corpus(root, held)
     d = corpus.describe()
     log(f"data: {len(corpus.train_speech)} training / {len(corpus.val_speech)} validation "
         f"utterances ({d['seconds']['train_speech']} s / {d['seconds']['val_speech']} s), "
         f"{len(corpus.train_noise)} / {len(corpus.val_noise)} noises; "
-        f"held out for evaluation: {', '.join(sorted(held_out_names())) or 'none'}")
+        f"held out for evaluation: {', '.join(sorted(held)) or 'none'}")
     val = _val_set(corpus, recipe)
-    rng = np.random.default_rng(seed)
-    mixer = Mixer(corpus.train_speech, corpus.train_noise, recipe, rng)
+    mixer = Mixer(corpus.train_speech, corpus.train_noise, recipe, np.random.default_rng(seed))
 
     phases = _phases(spec, recipe)
     net = dynamic.KerasNet(spec, trainable=set().union(*(p.trainable for p in phases))
                            if phases else set())
     teacher = None
     if recipe.distill > 0:
-        final = spec.exits[-1]
-        path = set(spec.backbone[: spec.backbone.index(final.after) + 1]) | set(final.head)
-        touched = set().union(*(p.trainable for p in phases)) | set(net.zeros)
-        tspec = teacher_spec if teacher_spec is not None else spec
-        if not (path & touched):
-            teacher = ("shared", final.name)  # the final exit never changes: use it as it is
-        elif not (path & touched) - set(final.head) and all(
-                isinstance(tspec.layers[n], Dense) for n in tspec.exits[-1].head):
-            # only the final head trains: its pretrained copy on the shared backbone teaches
-            net.add_teacher([tspec.layers[n] for n in tspec.exits[-1].head], final.after)
-            teacher = ("shared", dynamic.TEACHER)
-        else:
-            tnet = dynamic.KerasNet(tspec)
-            teacher = ("separate", tnet, tspec.exits[-1].name)
+        teacher = _teacher(net, phases, teacher_spec)
         log(f"self-distillation from the {'pretrained ' if init is None else ''}final exit, "
             f"weight {recipe.distill}")
     history: dict[str, list] = {}
@@ -458,52 +439,116 @@ def train(model: str | Path = "nsnet2-baseline", out: str | Path = "dynamic-nsne
     for phase in phases:
         log(f"phase {phase.name}: training {', '.join(sorted(phase.trainable))} "
             f"on exit loss(es) {', '.join(phase.exits)}")
-        h, bv = _run_phase(net, phase, recipe, mixer, val, progress, log, tf, keras,
-                           teacher)
+        h, bv = _run_phase(net, phase, recipe, mixer, val, progress, log, tf, keras, teacher)
         history[phase.name] = h
         best_val.update(bv)
 
-    meta = {
+    meta = _meta(recipe, source, d, best_val, history, round(time.time() - t0, 1),
+                 _command_line(model, out, init, recipe, root, held_out))
+    _save(net.to_netspec(meta=meta), out, recipe.weights)
+    log(f"wrote {out} ({out.stat().st_size:,} bytes, {recipe.weights} weights) in "
+        f"{time.time() - t0:.0f} s")
+    return out
+
+
+def _check_paths(audio, held_out, out: Path) -> tuple[Path, set[str], Path]:
+    """(training audio folder, held-out utterance ids, out), or a one-line refusal."""
+    root = audio_root(audio)
+    if held_out is None:
+        raise NsconvError("no held-out evaluation folder: pass --held-out DIR")
+    held = held_out_names(held_out)
+    if out.suffix != ".npz":
+        raise NsconvError("the trained model is an .npz file", out)
+    if out.parent and not out.parent.exists():
+        raise NsconvError("output directory does not exist", out.parent)
+    return root, held, out
+
+
+def _meta(recipe: Recipe, source: str, data: dict, best_val: dict, history: dict,
+          seconds: float, command: str) -> dict:
+    """The trained model's meta: family, head style and the record of its training."""
+    return {
         "family": "dynamic-nsnet2",
         "head_style": recipe.style,
         "training": {
             "scheme": recipe.scheme, "source": source,
             "recipe": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in asdict(recipe).items()},
-            "data": d,
+            "data": data,
             "loss": f"compressed spectral, c={recipe.loss_c}, lambda={recipe.loss_lambda}, "
                     "per-utterance normalised",
             "best_val_loss": {k: round(v, 5) for k, v in best_val.items()},
             "history": history,
-            "seconds": round(time.time() - t0, 1),
-            "command": command or _command_line(model, out, init, recipe),
+            "seconds": seconds,
+            "command": command,
         },
     }
-    trained = net.to_netspec(meta=meta)
-    dtype = np.float16 if recipe.weights == "float16" else np.float32
+
+
+def _start_model(model, init, recipe: Recipe) -> tuple[NetSpec, NetSpec]:
+    """(the model to train, the network whose final exit teaches): `init` as it is, or fresh
+    heads of `recipe.style` on the base model (its weights rounded to float16 first when the
+    result is stored so)."""
+    from nsconv.quant.convert import load_model
+
+    if init is not None:
+        spec = NetSpec.load(Path(init))
+        if len(spec.exits) != 4:
+            raise NsconvError("init model is not a 4-exit Dynamic nsNet2", Path(init))
+        recipe.style = spec.meta.get("head_style", recipe.style)
+        return spec, spec
+    path, base = load_model(model)
+    if not isinstance(base, NetSpec):
+        raise NsconvError("the base model is not of the nsNet2 family", path)
     if recipe.weights == "float16":
+        base = dynamic.round_weights(base)
+    spec = dynamic.build(base, recipe.style, seed=recipe.seed,
+                         channel_fraction=recipe.channel_fraction)
+    return spec, base
+
+
+def _teacher(net, phases: list[_Phase], tspec: NetSpec) -> tuple:
+    """How the final exit teaches: ("shared", exit) when it is computed by the trained network
+    itself, ("separate", network, exit) when it needs its own copy."""
+    spec = net.spec
+    final = spec.exits[-1]
+    path = set(spec.backbone[: spec.backbone.index(final.after) + 1]) | set(final.head)
+    touched = set().union(*(p.trainable for p in phases)) | set(net.zeros)
+    if not (path & touched):
+        return ("shared", final.name)  # the final exit never changes: use it as it is
+    if not (path & touched) - set(final.head) and all(
+            isinstance(tspec.layers[n], Dense) for n in tspec.exits[-1].head):
+        # only the final head trains: its pretrained copy on the shared backbone teaches
+        net.add_teacher([tspec.layers[n] for n in tspec.exits[-1].head], final.after)
+        return ("shared", dynamic.TEACHER)
+    return ("separate", dynamic.KerasNet(tspec), tspec.exits[-1].name)
+
+
+def _save(trained: NetSpec, out: Path, weights: str) -> None:
+    """Write the model through a temporary file that must load before it replaces `out`."""
+    dtype = np.float16 if weights == "float16" else np.float32
+    if weights == "float16":
         trained = dynamic.round_weights(trained)
     tmp = out.with_name(f".{out.name}.part")
     trained.save(tmp, weight_dtype=dtype, compressed=True)
     NetSpec.load(tmp)  # refuse to leave a file that does not load
     tmp.replace(out)
-    log(f"wrote {out} ({out.stat().st_size:,} bytes, {recipe.weights} weights) in "
-        f"{time.time() - t0:.0f} s")
-    return out
 
 
-def _command_line(model, out: Path, init, recipe: Recipe) -> str:
-    """The `nsconv train` command line that asks for this recipe."""
+def _command_line(model, out: Path, init, recipe: Recipe, audio: Path, held_out) -> str:
+    """The `nsconv train` command line that asks for this recipe (a test parses it with the
+    CLI)."""
     args = ["nsconv", "train", str(model), "-o", str(out), "--style", recipe.style,
-            "--scheme", recipe.scheme, "--seed", str(recipe.seed)]
+            "--scheme", recipe.scheme, "--seed", str(recipe.seed), "--audio", str(audio),
+            "--held-out", str(held_out)]
     if init is not None:
         args += ["--init", str(init)]
     default = Recipe()
     for key in ("epochs", "steps_per_epoch", "batch", "seconds", "lr", "backbone_lr",
-                "distill", "channel_fraction", "weights"):
+                "distill", "channel_fraction", "val_mixtures", "weights"):
         v = getattr(recipe, key)
         if v != getattr(default, key):
-            args += [f"--{key.replace('_per_epoch', '').replace('_', '-')}", str(v)]
+            args += [f"--{key.replace('_', '-')}", str(v)]
     if tuple(recipe.exit_weights) != tuple(default.exit_weights):
         args += ["--exit-weights", ",".join(f"{w:g}" for w in recipe.exit_weights)]
     if recipe.train_final:
@@ -511,8 +556,12 @@ def _command_line(model, out: Path, init, recipe: Recipe) -> str:
     return shlex.join(args)
 
 
-def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict], progress,
-               log, tf, keras, teacher=None) -> tuple[list, dict]:
+_KEYS = ("feats", "s_re", "s_im", "y_re", "y_im")
+
+
+def _phase_steps(net, phase: _Phase, recipe: Recipe, tf, keras, teacher):
+    """The compiled training step and validation loss of a phase, and its learning rates:
+    (step(batch) -> (total, losses), evaluate(batch) -> summed loss per exit, lr, bb_lr)."""
     for name, layer in net.layers.items():
         layer.trainable = name in phase.trainable
     backbone = set(net.spec.backbone)
@@ -532,8 +581,7 @@ def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict]
     exits = phase.exits
     wsum = sum(phase.weights[e] for e in exits)
     c, lam = recipe.loss_c, recipe.loss_lambda
-    keys = ("feats", "s_re", "s_im", "y_re", "y_im")
-    spec_sig = {k: tf.TensorSpec((None, None, net.spec.input_size), tf.float32) for k in keys}
+    spec_sig = {k: tf.TensorSpec((None, None, net.spec.input_size), tf.float32) for k in _KEYS}
 
     gamma = recipe.distill
     final_name = net.spec.exits[-1].name
@@ -576,6 +624,16 @@ def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict]
     @tf.function(input_signature=[spec_sig])
     def evaluate(b):
         return {e: tf.reduce_sum(v) for e, v in exit_losses(b, False).items()}
+
+    return step, evaluate, lr, bb_lr
+
+
+def _run_phase(net, phase: _Phase, recipe: Recipe, mixer: Mixer, val: list[dict], progress,
+               log, tf, keras, teacher=None) -> tuple[list, dict]:
+    step, evaluate, lr, bb_lr = _phase_steps(net, phase, recipe, tf, keras, teacher)
+    keys, exits = _KEYS, phase.exits
+    backbone = set(net.spec.backbone)
+    wsum = sum(phase.weights[e] for e in exits)
 
     def val_losses() -> dict[str, float]:
         acc = {e: 0.0 for e in exits}
