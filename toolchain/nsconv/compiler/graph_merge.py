@@ -619,5 +619,7 @@ def keep_exits(out_dir: Path, names: tuple[str, ...] | list[str]) -> tuple[str, 
     for e in manifest.exits:
         if e.name in dropped and e.tflite not in kept_files:
             (Path(out_dir) / e.tflite).unlink(missing_ok=True)
-    dataclasses.replace(manifest, exits=kept).save()
+    # a dropped default exit gives way to the manifest's rule for none: the deepest kept exit
+    default = manifest.default_exit if manifest.default_exit in names else None
+    dataclasses.replace(manifest, exits=kept, default_exit=default).save()
     return dropped
