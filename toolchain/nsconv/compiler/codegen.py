@@ -16,15 +16,24 @@ the same bytes in any output folder.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from nsconv import __version__
-from nsconv.compiler.graph_merge import MergedGraph, MergedOp, ValueKind, merge_dir, scope_free
+from nsconv.compiler.graph_merge import (
+    Const,
+    MergedGraph,
+    MergedOp,
+    Value,
+    ValueKind,
+    merge_dir,
+    scope_free,
+)
 from nsconv.compiler.memplan import MemoryPlan, Storage, plan
 from nsconv.compiler.tflite_ir import LOGISTIC_OUT, TANH_OUT, Activation, DType, OpKind, Quant, c_identifier
 from nsconv.errors import NsconvError, bad_model
@@ -139,12 +148,224 @@ def layer_name(tensor_name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The view the templates render
+# The view the templates render: typed, frozen records. Jinja2 reads their attributes
+# (`{{ op.sym }}`) the way it reads dict keys.
 
 
-@dataclass
-class _View:
-    ctx: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class Field:
+    """One designated initializer of a parameter struct: `.name = value, /* note */`."""
+
+    name: str
+    value: int | str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StructView:
+    """A `static const ctype name = {...};` parameter struct."""
+
+    ctype: str
+    name: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class ArrayView:
+    """A `static const ctype name[size]` per-channel parameter array."""
+
+    ctype: str
+    name: str
+    size: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConstView:
+    """A constant of nsn_weights.[ch]: 2-D int8 weights one output row per block (`rows`),
+    everything else flat (`lines`)."""
+
+    name: str
+    source: str  # comment text: the source tensor, or what a folded bias is
+    dtype: str
+    ctype: str
+    shape_text: str
+    quant_text: str
+    users: str  # the exits that read it
+    dims: tuple[int, ...]
+    rows: tuple[tuple[str, ...], ...] | None
+    lines: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class LutView:
+    """A 256-entry LOGISTIC/TANH table for one input quantization."""
+
+    name: str
+    kind: str
+    scale_text: str
+    zero_point: int
+    out_scale_text: str
+    out_zero_point: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PointerView:
+    """A local pointer of the step function: into the arena, or an alias of another buffer."""
+
+    ptr: str
+    id: int  # value id
+    init: str
+    const: bool
+    alias: bool
+
+
+@dataclass(frozen=True)
+class OutView:
+    """An output of an op."""
+
+    id: int  # value id
+    ptr: str
+    size: int
+    offset: int  # where it starts in the input (SPLIT)
+    tensor: str
+
+
+@dataclass(frozen=True)
+class OpView:
+    """One merged op: its comment, its kernel call and its parameters."""
+
+    id: int
+    kind: str
+    sym: str  # prefix of its parameter symbols
+    activation: str  # the fused activation, "" for none
+    sources: str  # the TFLite ops it computes
+    title: str  # the exits that run it
+    ins: tuple[str, ...]  # data operands: activations and (ADD/SUB/MUL) constants
+    in_sizes: tuple[int, ...]
+    in_offsets: tuple[int, ...]  # where each starts in the output (CONCATENATION)
+    outs: tuple[OutView, ...]
+    shape_lines: tuple[str, ...]
+    structs: tuple[StructView, ...] = ()
+    arrays: tuple[ArrayView, ...] = ()
+    weights: str = ""  # FULLY_CONNECTED
+    bias: str = ""  # FULLY_CONNECTED: the folded bias
+    lut: str = ""  # LOGISTIC, TANH
+    is_end: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateView:
+    """A state write-back at the end of a step."""
+
+    field: str
+    src: str
+    size: int
+    params: str | None  # requantize parameters; None: a plain copy
+
+
+@dataclass(frozen=True)
+class EndView:
+    """The end of an exit's step: the state write-backs and the mask copy."""
+
+    name: str
+    enum: str
+    index: int
+    updates: tuple[UpdateView, ...]
+    mask: str
+    is_end: bool = True
+
+
+@dataclass(frozen=True)
+class RequantizeView:
+    """Parameters that requantize a state output into its state's quantization."""
+
+    name: str
+    layer: str
+    from_text: str
+    to_text: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class StateView:
+    layer: str
+    size: int
+    field: str
+    scale_text: str
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a block runs: exit_id >= exits[0] ("from"), <= exits[-1] ("upto"), or == one of
+    exits ("any")."""
+
+    kind: str
+    exits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    """Consecutive schedule entries that run for the same exits (one `if`, or none)."""
+
+    exits: frozenset[int]
+    cond: Condition | None
+    entries: tuple[OpView | EndView, ...]
+
+
+@dataclass(frozen=True)
+class ExitView:
+    name: str  # comment-safe
+    name_c: str  # C-string-safe
+    enum: str
+    index: int
+    after: str
+    macs: int
+    const_bytes: int
+    tflite: str
+    sha256: str
+    upper: str
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """Everything the templates render."""
+
+    version: str
+    model_title: str
+    num_features: int
+    num_bins: int
+    features_scale: str
+    features_zero_point: int
+    mask_scale: str
+    mask_zero_point: int
+    arena_bytes: int
+    alignment: int
+    state_bytes: int
+    scratch_bytes: int
+    max_fc_input: int
+    const_bytes: int
+    separate_const_bytes: int
+    exits: tuple[ExitView, ...]
+    states: tuple[StateView, ...]
+    consts: tuple[ConstView, ...]
+    luts: tuple[LutView, ...]
+    lut_index_text: str
+    ops: tuple[OpView, ...]
+    state_params: tuple[RequantizeView, ...]
+    pointers: tuple[PointerView, ...]
+    plan_lines: tuple[str, ...]
+    blocks: tuple[Block, ...]
+    source_path_text: str
+    source_sha256: str
+    command_text: str
+    command_c: str
+
+    def context(self) -> dict:
+        """The template variables (one per field, not copied)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def _value_names(merged: MergedGraph, names: _Names) -> list[str]:
@@ -168,25 +389,79 @@ def _value_names(merged: MergedGraph, names: _Names) -> list[str]:
 
 
 def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
-               command_line: str) -> dict:
+               command_line: str) -> ModelView:
+    """The view of the whole program. C names are taken in a fixed order (exit enums,
+    constants, folded biases, tensors, per op its parameters and tables, state requantize
+    parameters), so the output does not depend on anything but the inputs."""
     names = _Names()
-    exits = merged.exits
-    enum_names = [names.take(f"NSN_EXIT_{identifier(e.name).upper()}") for e in exits]
+    enum_names = [names.take(f"NSN_EXIT_{identifier(e.name).upper()}") for e in merged.exits]
+    mask_q, num_bins = _mask_format(manifest, merged)
+    feat = merged.values[merged.exits[0].features]
+    consts, const_names, folded_names = _const_views(merged, names)
+    vnames = _value_names(merged, names)
+    pointers, plan_lines = _arena_views(merged, mp, vnames)
+    cx = _OpContext(merged, vnames, const_names, folded_names, names, _Luts(names))
+    ops = tuple(_op_view(op, cx) for op in merged.ops)
+    requantize = _StateRequantize(names)
+    ends = _end_views(merged, vnames, enum_names, requantize)
+    return ModelView(
+        version=__version__,
+        model_title="Dynamic nsNet2 step",
+        num_features=feat.size,
+        num_bins=num_bins,
+        features_scale=_fmt(feat.quant.scale),
+        features_zero_point=feat.quant.zero_point,
+        mask_scale=_fmt(mask_q.scale),
+        mask_zero_point=mask_q.zero_point,
+        arena_bytes=mp.arena_bytes,
+        alignment=mp.alignment,
+        state_bytes=mp.state_bytes,
+        scratch_bytes=mp.scratch_bytes,
+        max_fc_input=max((merged.consts[op.inputs[1].const].shape[1] for op in merged.ops
+                          if op.kind is OpKind.FULLY_CONNECTED), default=0),
+        const_bytes=merged.const_bytes,
+        separate_const_bytes=merged.separate_const_bytes,
+        exits=_exit_views(merged, enum_names),
+        states=_state_views(merged),
+        consts=consts,
+        luts=tuple(cx.luts.views),
+        lut_index_text="(uint8_t)input",
+        ops=ops,
+        state_params=tuple(requantize.views),
+        pointers=pointers,
+        plan_lines=plan_lines,
+        blocks=_blocks(merged, ops, ends, enum_names),
+        source_path_text=_comment_text(Path(manifest.source_path).name),
+        source_sha256=manifest.source_sha256,
+        command_text=_comment_text(command_line),
+        command_c=_c_string(command_line),
+    )
 
-    # the mask quantization is one for all exits (the step API has one mask format)
+
+def _mask_format(manifest: Manifest, merged: MergedGraph) -> tuple[Quant, int]:
+    """The mask's quantization and size: one for all exits (the step API has one mask
+    format)."""
+    exits = merged.exits
     mask_q = {merged.values[e.mask].quant for e in exits}
     if len(mask_q) != 1:
         raise NsconvError("exits quantize their masks differently: "
                           + ", ".join(_quant_text(q) for q in mask_q), manifest.root)
-    mq = mask_q.pop()
-    feat = merged.values[exits[0].features]
     num_bins = merged.values[exits[0].mask].size
     for e in exits:
         if merged.values[e.mask].size != num_bins:
             raise NsconvError(f"exit {e.name} produces {merged.values[e.mask].size} mask bins, "
                               f"exit {exits[0].name} {num_bins}", manifest.root)
+    return mask_q.pop(), num_bins
 
-    # constants; FC biases are replaced by per-op folded biases (see _folded_biases)
+
+# -- constants (nsn_weights.[ch]) -------------------------------------------------------------
+
+
+def _const_views(merged: MergedGraph, names: _Names
+                 ) -> tuple[tuple[ConstView, ...], list[str], dict[int, str]]:
+    """The constants, FC biases replaced by per-op folded biases (see _folded_biases); the C
+    name of each merged constant ("" for a bias that only folded biases replace); and the
+    folded bias symbol of each FULLY_CONNECTED op index."""
     folded = _folded_biases(merged)
     fc_bias = {op.inputs[2].const for op in merged.ops
                if op.kind is OpKind.FULLY_CONNECTED and len(op.inputs) > 2}
@@ -194,53 +469,59 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
                  if not (op.kind is OpKind.FULLY_CONNECTED and j == 2)}
     bias_only = fc_bias - other_use
     const_names: list[str] = []
-    consts = []
+    views: list[ConstView] = []
     for c in merged.consts:
         if c.id in bias_only:
             const_names.append("")  # replaced by the folded bias of each FC that uses it
             continue
         name = names.take(SYMBOL_PREFIX + c_identifier(scope_free(c.name)))
         const_names.append(name)
-        arr = np.frombuffer(c.data, dtype=np.int8 if c.dtype is DType.INT8 else "<i4")
-        users = ", ".join(exits[k].name for k in sorted(c.exits))
-        entry = {"name": name, "source": _comment_text(c.name), "dtype": c.dtype.value,
-                 "ctype": "int8_t" if c.dtype is DType.INT8 else "int32_t",
-                 "shape_text": "[" + ", ".join(str(d) for d in c.shape) + "]",
-                 "quant_text": _quant_text(c.quant), "users": users}
-        if c.dtype is DType.INT8 and len(c.shape) == 2:
-            rows = arr.reshape(c.shape)
-            entry["dims"] = list(c.shape)
-            entry["rows"] = [_wrap(r, 16, 4) for r in rows]
-            entry["lines"] = None
-        else:
-            entry["dims"] = [int(arr.size)]
-            entry["rows"] = None
-            entry["lines"] = _wrap(arr, 7, 11) if c.dtype is DType.INT32 else _wrap(arr, 16, 4)
-        consts.append(entry)
-    folded_names: dict[int, str] = {}  # op index -> symbol of its folded bias
+        views.append(_const_view(c, name, merged))
+    folded_names: dict[int, str] = {}
     for (wid, raw), op_indices in folded.items():
-        data = np.frombuffer(raw, "<i4")
         name = names.take(const_names[wid] + "_bias_folded")
-        users = sorted({k for i in op_indices for k in merged.ops[i].exits})
-        consts.append({
-            "name": name, "ctype": "int32_t", "dtype": "int32", "dims": [int(data.size)],
-            "source": f"bias of {const_names[wid]}, input offset folded in "
-                      "(bias + input_offset * row sum)",
-            "shape_text": f"[{data.size}]", "quant_text": "scale input_scale * weight_scale[row]",
-            "users": ", ".join(exits[k].name for k in users), "rows": None,
-            "lines": _wrap(data, 7, 11)})
+        views.append(_folded_bias_view(name, const_names[wid], raw, op_indices, merged))
         for i in op_indices:
             folded_names[i] = name
+    return tuple(views), const_names, folded_names
 
-    vnames = _value_names(merged, names)
-    state_field = {s.layer: f"state_{identifier(s.layer)}" for s in merged.states}
 
-    def ptr(v: int) -> str:
-        return vnames[v]
+def _const_view(c: Const, name: str, merged: MergedGraph) -> ConstView:
+    arr = np.frombuffer(c.data, dtype=np.int8 if c.dtype is DType.INT8 else "<i4")
+    rows = lines = None
+    if c.dtype is DType.INT8 and len(c.shape) == 2:
+        dims = tuple(c.shape)
+        rows = tuple(tuple(_wrap(r, 16, 4)) for r in arr.reshape(c.shape))
+    else:
+        dims = (int(arr.size),)
+        lines = tuple(_wrap(arr, 7, 11) if c.dtype is DType.INT32 else _wrap(arr, 16, 4))
+    return ConstView(
+        name=name, source=_comment_text(c.name), dtype=c.dtype.value,
+        ctype="int8_t" if c.dtype is DType.INT8 else "int32_t",
+        shape_text="[" + ", ".join(str(d) for d in c.shape) + "]",
+        quant_text=_quant_text(c.quant),
+        users=", ".join(merged.exits[k].name for k in sorted(c.exits)),
+        dims=dims, rows=rows, lines=lines)
 
-    # pointers into the arena (and aliases)
-    pointers = []
-    plan_lines = []
+
+def _folded_bias_view(name: str, weights: str, raw: bytes, op_indices: list[int],
+                      merged: MergedGraph) -> ConstView:
+    data = np.frombuffer(raw, "<i4")
+    users = sorted({k for i in op_indices for k in merged.ops[i].exits})
+    return ConstView(
+        name=name, ctype="int32_t", dtype="int32", dims=(int(data.size),),
+        source=f"bias of {weights}, input offset folded in (bias + input_offset * row sum)",
+        shape_text=f"[{data.size}]", quant_text="scale input_scale * weight_scale[row]",
+        users=", ".join(merged.exits[k].name for k in users), rows=None,
+        lines=tuple(_wrap(data, 7, 11)))
+
+
+# -- the arena: pointers and the plan comment ---------------------------------------------------
+
+
+def _arena_views(merged: MergedGraph, mp: MemoryPlan, vnames: list[str]
+                 ) -> tuple[tuple[PointerView, ...], tuple[str, ...]]:
+    """The step's pointers into the arena (and aliases), and one plan line per activation."""
     first_use: dict[int, int] = {}
     last_use: dict[int, int] = {}
     for op in merged.ops:
@@ -249,175 +530,147 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         for x in op.inputs:
             if x.value >= 0:
                 last_use[x.value] = op.id
+    pointers: list[PointerView] = []
+    plan_lines = []
     for v in merged.values:
         p = mp.placements[v.id]
         if v.kind is not ValueKind.ACTIVATION:
             continue
         if p.alias_of is not None:
             root = merged.values[p.alias_of]
-            init_ref = ("features" if root.kind is ValueKind.FEATURES
-                        else ptr(p.alias_of))
-            pointers.append({"ptr": ptr(v.id), "id": v.id, "init": init_ref,
-                             "const": p.storage is Storage.FEATURES, "alias": True})
+            init_ref = "features" if root.kind is ValueKind.FEATURES else vnames[p.alias_of]
+            pointers.append(PointerView(vnames[v.id], v.id, init_ref,
+                                        p.storage is Storage.FEATURES, alias=True))
             where = f"alias of v{p.alias_of}"
         else:
-            pointers.append({"ptr": ptr(v.id), "id": v.id, "init": f"&m->arena[{p.offset}]",
-                             "const": False, "alias": False})
+            pointers.append(PointerView(vnames[v.id], v.id, f"&m->arena[{p.offset}]",
+                                        const=False, alias=False))
             where = f"[{p.offset}, {p.offset + p.size})"
         end = last_use.get(v.id, first_use.get(v.id, 0))
-        plan_lines.append(f"v{v.id:<3d} {ptr(v.id):<22s} {where:<12s} s {_fmt(v.quant.scale)} "
+        plan_lines.append(f"v{v.id:<3d} {vnames[v.id]:<22s} {where:<12s} s {_fmt(v.quant.scale)} "
                           f"zp {v.quant.zero_point}, ops {first_use.get(v.id, 0)}..{end}")
     # aliases must be declared after the pointer they alias (any order of ids works for the
     # arena ones, whose initialisers do not depend on each other)
-    pointers.sort(key=lambda p: (p["alias"], p["id"]))
+    pointers.sort(key=lambda p: (p.alias, p.id))
+    return tuple(pointers), tuple(plan_lines)
 
-    # tables
-    luts: dict[tuple, str] = {}
-    lut_list = []
 
-    def lut(kind: OpKind, q: Quant) -> str:
+# -- tables and parameters shared by several ops or exits ---------------------------------------
+
+
+class _Luts:
+    """The LOGISTIC/TANH tables, one per (kind, input quantization), in order of first use."""
+
+    def __init__(self, names: _Names) -> None:
+        self.names = names
+        self.symbols: dict[tuple, str] = {}
+        self.views: list[LutView] = []
+
+    def symbol(self, kind: OpKind, q: Quant) -> str:
         key = (kind, q.scale, q.zero_point)
-        if key not in luts:
+        if key not in self.symbols:
             if kind is OpKind.LOGISTIC:
-                table = params.logistic_table_s8(q.scale, q.zero_point)
-                out_q = LOGISTIC_OUT
+                table, out_q = params.logistic_table_s8(q.scale, q.zero_point), LOGISTIC_OUT
             else:
-                table = params.tanh_table_s8(q.scale, q.zero_point)
-                out_q = TANH_OUT
-            name = names.take(f"{SYMBOL_PREFIX}{kind.value.lower()}_table_{len(lut_list)}")
-            luts[key] = name
-            lut_list.append({"name": name, "kind": kind.value, "scale_text": _fmt(q.scale),
-                             "zero_point": q.zero_point, "out_scale_text": _fmt(out_q[0]),
-                             "out_zero_point": out_q[1],
-                             "lines": _wrap(np.asarray(table, dtype=np.int8), 16, 4)})
-        return luts[key]
+                table, out_q = params.tanh_table_s8(q.scale, q.zero_point), TANH_OUT
+            name = self.names.take(f"{SYMBOL_PREFIX}{kind.value.lower()}_table_{len(self.views)}")
+            self.symbols[key] = name
+            self.views.append(LutView(name, kind.value, _fmt(q.scale), q.zero_point,
+                                      _fmt(out_q[0]), out_q[1],
+                                      tuple(_wrap(np.asarray(table, dtype=np.int8), 16, 4))))
+        return self.symbols[key]
 
-    # ops
-    op_views = []
-    for op in merged.ops:
-        op_views.append(_op_view(op, merged, ptr, const_names, names, lut, enum_names,
-                                     folded_names))
 
-    # state write-back parameters
-    state_params = []
-    sp_names: dict[tuple, str] = {}
+class _StateRequantize:
+    """Requantize parameters of the state write-backs, one per (layer, from, to)."""
 
-    def update_params(layer: str, src: Quant, dst: Quant) -> str | None:
+    def __init__(self, names: _Names) -> None:
+        self.names = names
+        self.symbols: dict[tuple, str] = {}
+        self.views: list[RequantizeView] = []
+
+    def symbol(self, layer: str, src: Quant, dst: Quant) -> str | None:
+        """None when the quantizations are equal (the write-back is a copy)."""
         if src.scale == dst.scale and src.zero_point == dst.zero_point:
             return None
         key = (layer, src, dst)
-        if key not in sp_names:
+        if key not in self.symbols:
             rp = params.requantize_params(src.scale, src.zero_point, dst.scale, dst.zero_point)
-            name = names.take(f"{SYMBOL_PREFIX}{identifier(layer)}_state_requantize")
-            sp_names[key] = name
-            state_params.append({"name": name, "layer": layer,
-                                 "from_text": _quant_text(src), "to_text": _quant_text(dst),
-                                 "fields": _fields(rp, ("input_offset", "output_offset",
-                                                        "multiplier", "shift"))})
-        return sp_names[key]
+            name = self.names.take(f"{SYMBOL_PREFIX}{identifier(layer)}_state_requantize")
+            self.symbols[key] = name
+            self.views.append(RequantizeView(name, layer, _quant_text(src), _quant_text(dst),
+                                             _fields(rp, _REQUANTIZE_FIELDS)))
+        return self.symbols[key]
 
-    states = []
-    state_by_layer = {}
-    for s in merged.states:
-        entry = {"layer": s.layer, "size": s.size, "field": state_field[s.layer],
-                 "scale_text": _fmt(s.quant.scale), "zero_point": s.quant.zero_point}
-        states.append(entry)
-        state_by_layer[s.layer] = s
+
+# -- states, exits and the schedule -------------------------------------------------------------
+
+
+def _state_field(layer: str) -> str:
+    return f"state_{identifier(layer)}"
+
+
+def _state_views(merged: MergedGraph) -> tuple[StateView, ...]:
+    return tuple(StateView(s.layer, s.size, _state_field(s.layer), _fmt(s.quant.scale),
+                           s.quant.zero_point) for s in merged.states)
+
+
+def _end_views(merged: MergedGraph, vnames: list[str], enum_names: list[str],
+               requantize: _StateRequantize) -> list[EndView]:
+    """The end of each exit's step, in exit order."""
+    state_by_layer = {s.layer: s for s in merged.states}
     ends = []
-    for e in exits:
+    for e in merged.exits:
         updates = []
         for u in e.updates:
             s = state_by_layer[u.layer]
-            updates.append({"field": state_field[u.layer], "src": ptr(u.value), "size": s.size,
-                            "params": update_params(u.layer, u.quant, s.quant)})
-        ends.append({"is_end": True, "name": e.name, "enum": enum_names[e.index],
-                     "updates": updates, "mask": ptr(e.mask), "index": e.index})
+            updates.append(UpdateView(_state_field(u.layer), vnames[u.value], s.size,
+                                      requantize.symbol(u.layer, u.quant, s.quant)))
+        ends.append(EndView(e.name, enum_names[e.index], e.index, tuple(updates),
+                            vnames[e.mask]))
+    return ends
 
-    # schedule blocks: consecutive items with the same exit set share one `if`
-    items: list[tuple[frozenset[int], dict]] = []
+
+def _blocks(merged: MergedGraph, ops: tuple[OpView, ...], ends: list[EndView],
+            enum_names: list[str]) -> tuple[Block, ...]:
+    """The schedule: every op, each exit's end after its last op; consecutive entries with the
+    same exit set share one `if`."""
     end_after: dict[int, list[int]] = {}
-    for e in exits:
+    for e in merged.exits:
         end_after.setdefault(max(e.ops), []).append(e.index)
+    items: list[tuple[frozenset[int], OpView | EndView]] = []
     for op in merged.ops:
-        items.append((op.exits, op_views[op.id]))
-        for k in end_after.get(op.id, []):
-            items.append((frozenset({k}), ends[k]))
-    blocks = []
-    all_exits = frozenset(range(len(exits)))
-    for exit_set, item in items:
-        if blocks and blocks[-1]["set"] == exit_set:
-            blocks[-1]["entries"].append(item)
-        else:
-            blocks.append({"set": exit_set, "entries": [item],
-                           "cond": _condition(exit_set, all_exits, enum_names)})
-
-    exit_views = []
-    for e in exits:
-        own, shared = merged.exit_const_bytes(e.index)
-        exit_views.append({"name": _comment_text(e.name), "name_c": _c_string(e.name),
-                           "enum": enum_names[e.index], "index": e.index,
-                           "after": e.after, "macs": e.macs, "const_bytes": own + shared,
-                           "tflite": Path(e.path).name, "sha256": e.sha256,
-                           "upper": identifier(e.name).upper()})
-
-    return {
-        "version": __version__,
-        "model_title": "Dynamic nsNet2 step",
-        "num_features": feat.size,
-        "num_bins": num_bins,
-        "features_scale": _fmt(feat.quant.scale),
-        "features_zero_point": feat.quant.zero_point,
-        "mask_scale": _fmt(mq.scale),
-        "mask_zero_point": mq.zero_point,
-        "arena_bytes": mp.arena_bytes,
-        "alignment": mp.alignment,
-        "state_bytes": mp.state_bytes,
-        "scratch_bytes": mp.scratch_bytes,
-        "max_fc_input": max((merged.consts[op.inputs[1].const].shape[1] for op in merged.ops
-                             if op.kind is OpKind.FULLY_CONNECTED), default=0),
-        "const_bytes": merged.const_bytes,
-        "separate_const_bytes": merged.separate_const_bytes,
-        "exits": exit_views,
-        "states": states,
-        "consts": consts,
-        "luts": lut_list,
-        "lut_index_text": "(uint8_t)input",
-        "ops": op_views,
-        "state_params": state_params,
-        "pointers": pointers,
-        "plan_lines": plan_lines,
-        "blocks": blocks,
-        "source_path_text": _comment_text(Path(manifest.source_path).name),
-        "source_sha256": manifest.source_sha256,
-        "command_text": _comment_text(command_line),
-        "command_c": _c_string(command_line),
-    }
+        items.append((op.exits, ops[op.id]))
+        items.extend((frozenset({k}), ends[k]) for k in end_after.get(op.id, []))
+    all_exits = frozenset(range(len(merged.exits)))
+    return tuple(Block(exit_set, _condition(exit_set, all_exits, enum_names),
+                       tuple(item for _, item in group))
+                 for exit_set, group in itertools.groupby(items, key=lambda it: it[0]))
 
 
 def _condition(exit_set: frozenset[int], all_exits: frozenset[int],
-               enum_names: list[str]) -> dict | None:
+               enum_names: list[str]) -> Condition | None:
     if exit_set == all_exits:
         return None
     ks = sorted(exit_set)
     n = len(all_exits)
     contiguous = ks == list(range(ks[0], ks[-1] + 1))
     if len(ks) > 1 and contiguous and ks[-1] == n - 1:
-        return {"kind": "from", "exits": [enum_names[ks[0]]]}
+        return Condition("from", (enum_names[ks[0]],))
     if len(ks) > 1 and contiguous and ks[0] == 0:
-        return {"kind": "upto", "exits": [enum_names[ks[-1]]]}
-    return {"kind": "any", "exits": [enum_names[k] for k in ks]}
+        return Condition("upto", (enum_names[ks[-1]],))
+    return Condition("any", tuple(enum_names[k] for k in ks))
 
 
-def _fields(obj, names: tuple[str, ...], notes: dict[str, str] | None = None) -> list[dict]:
-    notes = notes or {}
-    return [{"name": n, "value": int(getattr(obj, n)), "note": notes.get(n, "")} for n in names]
-
-
-_ADD_FIELDS = ("input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
-               "input2_multiplier", "input2_shift", "left_shift", "output_offset",
-               "output_multiplier", "output_shift", "activation_min", "activation_max")
-_MUL_FIELDS = ("input1_offset", "input2_offset", "output_offset", "output_multiplier",
-               "output_shift", "activation_min", "activation_max")
+def _exit_views(merged: MergedGraph, enum_names: list[str]) -> tuple[ExitView, ...]:
+    views = []
+    for e in merged.exits:
+        own, shared = merged.exit_const_bytes(e.index)
+        views.append(ExitView(name=_comment_text(e.name), name_c=_c_string(e.name),
+                              enum=enum_names[e.index], index=e.index, after=e.after,
+                              macs=e.macs, const_bytes=own + shared, tflite=Path(e.path).name,
+                              sha256=e.sha256, upper=identifier(e.name).upper()))
+    return tuple(views)
 
 
 def _folded_biases(merged: MergedGraph) -> dict[tuple[int, bytes], list[int]]:
@@ -445,125 +698,189 @@ def _folded_biases(merged: MergedGraph) -> dict[tuple[int, bytes], list[int]]:
     return out
 
 
-def _op_view(op: MergedOp, merged: MergedGraph, ptr, const_names: list[str], names: _Names,
-             lut, enum_names: list[str], folded_names: dict[int, str]) -> dict:
-    vals = merged.values
-    consts = merged.consts
-    # data operands: activations and (ADD/SUB/MUL) constants; FC weights and bias apart
+# -- ops: the common part, then one builder per kernel, like the kernels in C -------------------
+
+
+@dataclass(frozen=True)
+class _OpContext:
+    """What the op builders read: the graph, the C names, the shared tables."""
+
+    merged: MergedGraph
+    vnames: list[str]  # by value id
+    const_names: list[str]  # by const id
+    folded_names: dict[int, str]  # op id -> its folded bias
+    names: _Names
+    luts: _Luts
+
+
+@dataclass(frozen=True)
+class _DataOperand:
+    name: str
+    size: int
+    quant: Quant | None
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """What an op kind adds to its view."""
+
+    structs: tuple[StructView, ...] = ()
+    arrays: tuple[ArrayView, ...] = ()
+    shape_lines: tuple[str, ...] = ()  # after the input lines
+    weights: str = ""
+    bias: str = ""
+    lut: str = ""
+
+
+def _fields(obj, names: tuple[str, ...]) -> tuple[Field, ...]:
+    return tuple(Field(n, int(getattr(obj, n))) for n in names)
+
+
+def _shape_text(dims) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+_FC_FIELDS = ("input_offset", "output_offset", "activation_min", "activation_max")
+_ADD_FIELDS = ("input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
+               "input2_multiplier", "input2_shift", "left_shift", "output_offset",
+               "output_multiplier", "output_shift", "activation_min", "activation_max")
+_MUL_FIELDS = ("input1_offset", "input2_offset", "output_offset", "output_multiplier",
+               "output_shift", "activation_min", "activation_max")
+_REQUANTIZE_FIELDS = ("input_offset", "output_offset", "multiplier", "shift")
+
+
+def _data_operands(op: MergedOp, cx: _OpContext) -> list[_DataOperand]:
+    """Activations and (ADD/SUB/MUL) constants; FC weights and bias apart."""
     data_ops = op.inputs[:1] if op.kind is OpKind.FULLY_CONNECTED else op.inputs
-    in_names, in_sizes, in_quants, in_shapes = [], [], [], []
+    out = []
     for x in data_ops:
         if x.value >= 0:
-            in_names.append(ptr(x.value))
-            in_sizes.append(vals[x.value].size)
-            in_quants.append(vals[x.value].quant)
-            in_shapes.append(vals[x.value].shape)
+            v = cx.merged.values[x.value]
+            out.append(_DataOperand(cx.vnames[x.value], v.size, v.quant, v.shape))
         else:
-            c = consts[x.const]
-            in_names.append(const_names[c.id])
-            in_sizes.append(c.nbytes)
-            in_quants.append(c.quant)
-            in_shapes.append(c.shape)
-    outs = [vals[o] for o in op.outputs]
-    base = names.take(SYMBOL_PREFIX + ptr(outs[0].id)[2:])
-    sources = ", ".join(f"{merged.exits[k].name} op {i}" for k, i in op.sources)
-    view = {
-        "is_end": False, "id": op.id, "kind": op.kind.value, "sym": base,
-        "activation": "" if op.activation is Activation.NONE else op.activation.name,
-        "sources": sources,
-        "title": ("(all exits)" if len(op.exits) == len(merged.exits) else
-                  "(exit" + ("s " if len(op.exits) > 1 else " ")
-                  + ", ".join(merged.exits[k].name for k in sorted(op.exits)) + ")"),
-        "ins": in_names,
-        "in_sizes": in_sizes,
-        "outs": [], "structs": [], "arrays": [], "shape_lines": [],
-    }
+            c = cx.merged.consts[x.const]
+            out.append(_DataOperand(cx.const_names[c.id], c.nbytes, c.quant, c.shape))
+    return out
+
+
+def _op_title(op: MergedOp, exits) -> str:
+    if len(op.exits) == len(exits):
+        return "(all exits)"
+    return ("(exit" + ("s " if len(op.exits) > 1 else " ")
+            + ", ".join(exits[k].name for k in sorted(op.exits)) + ")")
+
+
+def _op_view(op: MergedOp, cx: _OpContext) -> OpView:
+    merged, vnames = cx.merged, cx.vnames
+    ins = _data_operands(op, cx)
+    outs = [merged.values[o] for o in op.outputs]
+    base = cx.names.take(SYMBOL_PREFIX + vnames[outs[0].id][2:])
+    kernel = _KERNELS.get(op.kind, _no_kernel)(op, cx, base, ins, outs[0])
+    out_views = []
     offset = 0
     for o in outs:
-        view["outs"].append({"id": o.id, "ptr": ptr(o.id), "size": o.size, "offset": offset,
-                             "tensor": ptr(o.id)})
+        out_views.append(OutView(o.id, vnames[o.id], o.size, offset, vnames[o.id]))
         offset += o.size
-    offs = []
-    acc = 0
-    for size in in_sizes:
-        offs.append(acc)
-        acc += size
-    view["in_offsets"] = offs
+    sizes = tuple(x.size for x in ins)
+    shape_lines = ([f"in  {x.name} {_shape_text(x.shape)}, {_quant_text(x.quant)}" for x in ins]
+                   + list(kernel.shape_lines)
+                   + [f"out {vnames[o.id]} {_shape_text(o.shape)}, {_quant_text(o.quant)}"
+                      for o in outs])
+    return OpView(
+        id=op.id, kind=op.kind.value, sym=base,
+        activation="" if op.activation is Activation.NONE else op.activation.name,
+        sources=", ".join(f"{merged.exits[k].name} op {i}" for k, i in op.sources),
+        title=_op_title(op, merged.exits),
+        ins=tuple(x.name for x in ins), in_sizes=sizes,
+        in_offsets=tuple(sum(sizes[:i]) for i in range(len(sizes))),
+        outs=tuple(out_views), shape_lines=tuple(shape_lines),
+        structs=kernel.structs, arrays=kernel.arrays,
+        weights=kernel.weights, bias=kernel.bias, lut=kernel.lut)
 
-    def shape(dims) -> str:
-        return "[" + ", ".join(str(d) for d in dims) + "]"
 
-    for name, dims, q in zip(in_names, in_shapes, in_quants, strict=True):
-        view["shape_lines"].append(f"in  {name} {shape(dims)}, {_quant_text(q)}")
-    for o in outs:
-        view["shape_lines"].append(f"out {ptr(o.id)} {shape(o.shape)}, {_quant_text(o.quant)}")
+def _fc_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
+               y: Value) -> _Kernel:
+    """nsn_fully_connected_s8: per-channel requantization, the input offset folded into the
+    bias."""
+    x = cx.merged.values[op.inputs[0].value]
+    wc = cx.merged.consts[op.inputs[1].const]
+    n_out, n_in = wc.shape
+    assert wc.quant is not None
+    p = params.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
+                         y.quant.scale, y.quant.zero_point, n_out, op.activation)
+    p = dataclasses.replace(p, input_offset=0)  # folded into the bias
+    weights, bias = cx.const_names[wc.id], cx.folded_names[op.id]
+    return _Kernel(
+        weights=weights, bias=bias,
+        shape_lines=(f"weights {weights} [{n_out}, {n_in}], {n_in * n_out:,} MACs",
+                     f"bias {bias} [{n_out}] (input offset {-x.quant.zero_point} folded in)"),
+        arrays=(ArrayView("int32_t", f"{base}_multiplier", n_out,
+                          tuple(_wrap(p.multipliers, 7, 11))),
+                ArrayView("int32_t", f"{base}_shift", n_out, tuple(_wrap(p.shifts, 16, 3)))),
+        structs=(StructView("nsn_fc_params", f"{base}_params", _fields(p, _FC_FIELDS)),
+                 StructView("nsn_per_channel_quant_params", f"{base}_quant",
+                            (Field("multiplier", f"{base}_multiplier"),
+                             Field("shift", f"{base}_shift"))),
+                 StructView("nsn_fc_dims", f"{base}_dims",
+                            (Field("input_features", n_in), Field("output_features", n_out)))))
 
-    act = op.activation
-    kind = op.kind
-    if kind is OpKind.FULLY_CONNECTED:
-        x = vals[op.inputs[0].value]
-        wc = merged.consts[op.inputs[1].const]
-        y = outs[0]
-        n_out, n_in = wc.shape
-        assert wc.quant is not None
-        p = params.fc_params(x.quant.scale, x.quant.zero_point, list(wc.quant.scales),
-                            y.quant.scale, y.quant.zero_point, n_out, act)
-        view["weights"] = const_names[wc.id]
-        view["bias"] = folded_names[op.id]
-        p = dataclasses.replace(p, input_offset=0)  # folded into the bias
-        view["shape_lines"].insert(1, f"weights {const_names[wc.id]} [{n_out}, {n_in}], "
-                                   f"{n_in * n_out:,} MACs")
-        view["shape_lines"].insert(2, f"bias {view['bias']} [{n_out}] (input offset "
-                                   f"{-x.quant.zero_point} folded in)")
-        view["arrays"] = [
-            {"ctype": "int32_t", "name": f"{base}_multiplier", "size": n_out,
-             "lines": _wrap(p.multipliers, 7, 11)},
-            {"ctype": "int32_t", "name": f"{base}_shift", "size": n_out,
-             "lines": _wrap(p.shifts, 16, 3)},
-        ]
-        view["structs"] = [
-            {"ctype": "nsn_fc_params", "name": f"{base}_params",
-             "fields": _fields(p, ("input_offset", "output_offset", "activation_min",
-                                   "activation_max"))},
-            {"ctype": "nsn_per_channel_quant_params", "name": f"{base}_quant",
-             "fields": [{"name": "multiplier", "value": f"{base}_multiplier", "note": ""},
-                        {"name": "shift", "value": f"{base}_shift", "note": ""}]},
-            {"ctype": "nsn_fc_dims", "name": f"{base}_dims",
-             "fields": [{"name": "input_features", "value": n_in, "note": ""},
-                        {"name": "output_features", "value": n_out, "note": ""}]},
-        ]
-    elif kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
-        qa, qb = in_quants
-        y = outs[0]
-        args = (qa.scale, qa.zero_point, qb.scale, qb.zero_point, y.quant.scale,
-                y.quant.zero_point, act)
-        if kind is OpKind.ADD:
-            p, ctype, fields = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
-        elif kind is OpKind.SUB:
-            p, ctype, fields = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
-        else:
-            p, ctype, fields = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
-        view["structs"] = [{"ctype": ctype, "name": f"{base}_params",
-                            "fields": _fields(p, fields)}]
-    elif kind in (OpKind.LOGISTIC, OpKind.TANH):
-        view["lut"] = lut(kind, vals[op.inputs[0].value].quant)
-    elif kind is OpKind.QUANTIZE:
-        x = vals[op.inputs[0].value]
-        y = outs[0]
-        p = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
-                                    y.quant.zero_point)
-        view["structs"] = [{"ctype": "nsn_requantize_params", "name": f"{base}_params",
-                            "fields": _fields(p, ("input_offset", "output_offset", "multiplier",
-                                                  "shift"))}]
-    return view
+
+def _elementwise_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
+                        y: Value) -> _Kernel:
+    """nsn_elementwise_{add,sub,mul}_s8."""
+    qa, qb = (x.quant for x in ins)
+    args = (qa.scale, qa.zero_point, qb.scale, qb.zero_point, y.quant.scale,
+            y.quant.zero_point, op.activation)
+    if op.kind is OpKind.ADD:
+        p, ctype, fields = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
+    elif op.kind is OpKind.SUB:
+        p, ctype, fields = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
+    else:
+        p, ctype, fields = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
+    return _Kernel(structs=(StructView(ctype, f"{base}_params", _fields(p, fields)),))
+
+
+def _lut_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
+                y: Value) -> _Kernel:
+    """nsn_lut_s8 with the table of the input quantization."""
+    return _Kernel(lut=cx.luts.symbol(op.kind, cx.merged.values[op.inputs[0].value].quant))
+
+
+def _requantize_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
+                       y: Value) -> _Kernel:
+    """nsn_requantize_s8 (int8 -> int8 QUANTIZE)."""
+    x = cx.merged.values[op.inputs[0].value]
+    p = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                 y.quant.zero_point)
+    return _Kernel(structs=(StructView("nsn_requantize_params", f"{base}_params",
+                                       _fields(p, _REQUANTIZE_FIELDS)),))
+
+
+def _no_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
+               y: Value) -> _Kernel:
+    """SPLIT, CONCATENATION (copies), RESHAPE (an alias): no parameters."""
+    return _Kernel()
+
+
+_KERNELS = {
+    OpKind.FULLY_CONNECTED: _fc_kernel,
+    OpKind.ADD: _elementwise_kernel,
+    OpKind.SUB: _elementwise_kernel,
+    OpKind.MUL: _elementwise_kernel,
+    OpKind.LOGISTIC: _lut_kernel,
+    OpKind.TANH: _lut_kernel,
+    OpKind.QUANTIZE: _requantize_kernel,
+}
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def render(view: dict) -> dict[str, str]:
+def render(view: ModelView) -> dict[str, str]:
     env = environment()
-    return {name: env.get_template(name + ".j2").render(**view) for name in GENERATED_FILES}
+    context = view.context()
+    return {name: env.get_template(name + ".j2").render(**context) for name in GENERATED_FILES}
 
 
 def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",

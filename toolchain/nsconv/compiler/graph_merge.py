@@ -36,7 +36,7 @@ from nsconv.compiler.tflite_ir import (
     read_tflite,
 )
 from nsconv.errors import NsconvError
-from nsconv.quant.manifest import ExitEntry, Manifest
+from nsconv.quant.manifest import ExitEntry, Manifest, StateRef
 
 
 class ValueKind(enum.Enum):
@@ -277,6 +277,17 @@ class _OpBuild:
     name: str  # scope-free output tensor name, for the diagnostics
 
 
+@dataclass
+class _ExitScope:
+    """The exit being added."""
+
+    k: int  # its index
+    name: str
+    graph: Graph
+    tmap: dict[int, int]  # tensor index -> value id
+    corr: dict[int, int]  # tensor -> the value it corresponds to (for the diagnostics)
+
+
 class _Merger:
     def __init__(self) -> None:
         self.values: list[Value] = []
@@ -314,10 +325,33 @@ class _Merger:
         return cid
 
     def add_exit(self, k: int, model: ExitModel) -> None:
+        """Merge exit k's ops into the graph (sharing every op an earlier exit computes)."""
         e, g = model.entry, model.graph
-        tmap: dict[int, int] = {}
+        tmap, declared = self.bind_inputs(e, g)
+        self.graphs.append(g)
+        self.exits_names.append(e.name)
+        scope = _ExitScope(k, e.name, g, tmap, dict(tmap))
+        op_ids = [self.add_op(scope, op) for op in g.ops]
+        self.exits.append(self.finish_exit(scope, e, declared, op_ids))
+
+    def bind_inputs(self, e: ExitEntry, g: Graph) -> tuple[dict[int, int], set[int]]:
+        """The values of the exit's model inputs (tensor index -> value id), checked against
+        the manifest and the earlier exits, and the input tensors the manifest declares."""
         feat = _check_ref(g, e.features.index, e.features.name, e.features.scale,
                           e.features.zero_point, "features")
+        tmap = {feat.index: self.bind_features(e, g, feat)}
+        for s in e.states:
+            t_in = self.bind_state(e, g, s)
+            tmap[t_in.index] = self.states[s.layer].value
+        declared = {feat.index} | {s.input.index for s in e.states}
+        for name, idx in g.inputs:
+            if idx not in declared:
+                raise NsconvError(f"model input {name!r} is neither the features nor a state "
+                                  "in the manifest", g.path)
+        return tmap, declared
+
+    def bind_features(self, e: ExitEntry, g: Graph, feat: Tensor) -> int:
+        """The FEATURES value: one frame, quantized alike, for every exit."""
         if self.features is None:
             self.features = self.new_value(ValueKind.FEATURES, feat)
         elif self.values[self.features].quant != feat.quant or \
@@ -327,78 +361,89 @@ class _Merger:
                               f"{feat.quant.zero_point}) unlike the first exit "
                               f"({first.quant.scale:g}, {first.quant.zero_point}); the step "
                               "takes one feature frame", g.path)
-        tmap[feat.index] = self.features
-        for s in e.states:
-            t_in = _check_ref(g, s.input.index, s.input.name, s.input.scale,
-                              s.input.zero_point, f"state {s.layer} input")
-            _check_ref(g, s.output.index, s.output.name, s.output.scale, s.output.zero_point,
-                       f"state {s.layer} output")
-            if t_in.size != s.size:
-                raise NsconvError(f"state {s.layer}: tensor {t_in.name!r} has {t_in.size} "
-                                  f"elements, manifest says {s.size}", g.path)
-            known = self.states.get(s.layer)
-            if known is None:
-                vid = self.new_value(ValueKind.STATE, t_in, s.layer)
-                self.states[s.layer] = MergedState(s.layer, s.size, vid, t_in.quant)
-            elif known.quant != t_in.quant or known.size != s.size:
-                raise NsconvError(f"exit {e.name}: state {s.layer} input quantized "
-                                  f"({t_in.quant.scale:g}, {t_in.quant.zero_point}) unlike in "
-                                  f"an earlier exit ({known.quant.scale:g}, "
-                                  f"{known.quant.zero_point}); there is one state buffer",
-                                  g.path)
-            tmap[t_in.index] = self.states[s.layer].value
-        declared = {feat.index} | {s.input.index for s in e.states}
-        for name, idx in g.inputs:
-            if idx not in declared:
-                raise NsconvError(f"model input {name!r} is neither the features nor a state "
-                                  "in the manifest", g.path)
+        return self.features
 
-        self.graphs.append(g)
-        self.exits_names.append(e.name)
-        corr = dict(tmap)  # tensor -> the value it corresponds to (for the diagnostics)
-        op_ids: list[int] = []
-        for op in g.ops:
-            operands: list[Operand] = []
-            for i in op.inputs:
-                if i < 0:
-                    operands.append(Operand())
-                elif g.tensors[i].is_const:
-                    operands.append(Operand(const=self.const(g.tensors[i], k)))
-                else:
-                    if i not in tmap:
-                        raise NsconvError(f"op {op.index} ({op.kind.value}) reads tensor "
-                                          f"{g.tensors[i].name!r} before it is computed", g.path)
-                    operands.append(Operand(value=tmap[i]))
-            outs = [g.tensors[o] for o in op.outputs]
-            key = (op.kind, op.options, tuple(operands),
-                   tuple((t.shape, t.quant) for t in outs))
-            mid = self.op_keys.get(key)
-            if mid is None:
-                twin = self.counterpart(g, op, corr)
-                if twin is not None:
-                    self.diagnose(k, e.name, g, op, key, twin)
-                skey = self.struct_key(g, op, tmap)
-                out_ids = tuple(self.new_value(ValueKind.ACTIVATION, t) for t in outs)
-                mid = len(self.ops)
-                self.ops.append(_OpBuild(op.kind, tuple(operands), out_ids, op.options, {k},
-                                         [(k, op.index)], key, scope_free(outs[0].name)))
-                self.op_keys[key] = mid
-                if skey is not None:
-                    self.by_struct.setdefault(skey, []).append(mid)
-                twin_outs = self.ops[twin].outputs if twin is not None else ()
-                for t, vid in zip(outs, twin_outs, strict=False):
-                    corr[t.index] = vid
+    def bind_state(self, e: ExitEntry, g: Graph, s: StateRef) -> Tensor:
+        """Checks state `s` of the exit and adds its STATE value when it is the first exit that
+        has it; returns the state input tensor."""
+        t_in = _check_ref(g, s.input.index, s.input.name, s.input.scale,
+                          s.input.zero_point, f"state {s.layer} input")
+        _check_ref(g, s.output.index, s.output.name, s.output.scale, s.output.zero_point,
+                   f"state {s.layer} output")
+        if t_in.size != s.size:
+            raise NsconvError(f"state {s.layer}: tensor {t_in.name!r} has {t_in.size} "
+                              f"elements, manifest says {s.size}", g.path)
+        known = self.states.get(s.layer)
+        if known is None:
+            vid = self.new_value(ValueKind.STATE, t_in, s.layer)
+            self.states[s.layer] = MergedState(s.layer, s.size, vid, t_in.quant)
+        elif known.quant != t_in.quant or known.size != s.size:
+            raise NsconvError(f"exit {e.name}: state {s.layer} input quantized "
+                              f"({t_in.quant.scale:g}, {t_in.quant.zero_point}) unlike in "
+                              f"an earlier exit ({known.quant.scale:g}, "
+                              f"{known.quant.zero_point}); there is one state buffer",
+                              g.path)
+        return t_in
+
+    def operands(self, scope: _ExitScope, op: Op) -> tuple[Operand, ...]:
+        g = scope.graph
+        operands: list[Operand] = []
+        for i in op.inputs:
+            if i < 0:
+                operands.append(Operand())
+            elif g.tensors[i].is_const:
+                operands.append(Operand(const=self.const(g.tensors[i], scope.k)))
             else:
-                self.ops[mid].exits.add(k)
-                self.ops[mid].sources.append((k, op.index))
-                for t, vid in zip(outs, self.ops[mid].outputs, strict=True):
-                    corr[t.index] = vid
-            for t, vid in zip(outs, self.ops[mid].outputs, strict=True):
-                if t.index in tmap:
-                    raise NsconvError(f"tensor {t.name!r} is written twice", g.path)
-                tmap[t.index] = vid
-            op_ids.append(mid)
+                if i not in scope.tmap:
+                    raise NsconvError(f"op {op.index} ({op.kind.value}) reads tensor "
+                                      f"{g.tensors[i].name!r} before it is computed", g.path)
+                operands.append(Operand(value=scope.tmap[i]))
+        return tuple(operands)
 
+    def add_op(self, scope: _ExitScope, op: Op) -> int:
+        """The merged op that computes `op`: an existing one with the same key, else a new one.
+        Binds the op's output tensors to its values."""
+        operands = self.operands(scope, op)
+        outs = [scope.graph.tensors[o] for o in op.outputs]
+        key = (op.kind, op.options, operands, tuple((t.shape, t.quant) for t in outs))
+        mid = self.op_keys.get(key)
+        if mid is None:
+            mid = self.new_op(scope, op, key, outs)
+        else:
+            self.ops[mid].exits.add(scope.k)
+            self.ops[mid].sources.append((scope.k, op.index))
+            for t, vid in zip(outs, self.ops[mid].outputs, strict=True):
+                scope.corr[t.index] = vid
+        for t, vid in zip(outs, self.ops[mid].outputs, strict=True):
+            if t.index in scope.tmap:
+                raise NsconvError(f"tensor {t.name!r} is written twice", scope.graph.path)
+            scope.tmap[t.index] = vid
+        return mid
+
+    def new_op(self, scope: _ExitScope, op: Op, key: tuple, outs: list[Tensor]) -> int:
+        """A merged op no earlier exit has; when an earlier exit has its counterpart, why they
+        differ is recorded."""
+        g = scope.graph
+        twin = self.counterpart(g, op, scope.corr)
+        if twin is not None:
+            self.diagnose(scope.k, scope.name, g, op, key, twin)
+        skey = self.struct_key(g, op, scope.tmap)
+        out_ids = tuple(self.new_value(ValueKind.ACTIVATION, t) for t in outs)
+        mid = len(self.ops)
+        self.ops.append(_OpBuild(op.kind, key[2], out_ids, op.options, {scope.k},
+                                 [(scope.k, op.index)], key, scope_free(outs[0].name)))
+        self.op_keys[key] = mid
+        if skey is not None:
+            self.by_struct.setdefault(skey, []).append(mid)
+        twin_outs = self.ops[twin].outputs if twin is not None else ()
+        for t, vid in zip(outs, twin_outs, strict=False):
+            scope.corr[t.index] = vid
+        return mid
+
+    def finish_exit(self, scope: _ExitScope, e: ExitEntry, declared: set[int],
+                    op_ids: list[int]) -> MergedExit:
+        """The merged exit: its mask, its state updates and its ops."""
+        g, tmap = scope.graph, scope.tmap
         mask = _check_ref(g, e.mask.index, e.mask.name, e.mask.scale, e.mask.zero_point, "mask")
         if mask.index not in tmap or mask.index in declared:
             raise NsconvError(f"mask tensor {mask.name!r} is not computed", g.path)
@@ -409,10 +454,11 @@ class _Merger:
             quant = g.tensors[s.output.index].quant
             assert quant is not None
             updates.append(StateUpdate(s.layer, tmap[s.output.index], quant))
-        self.exits.append(MergedExit(
-            k, e.name, e.after, g.path, g.sha256, self.features, tmap[mask.index],
+        assert self.features is not None
+        return MergedExit(
+            scope.k, e.name, e.after, g.path, g.sha256, self.features, tmap[mask.index],
             tuple(sorted(set(op_ids))), tuple(updates), g.macs, e.macs_per_frame,
-            tuple(sorted(tmap.items()))))
+            tuple(sorted(tmap.items())))
 
     # -- diagnostics -------------------------------------------------------------------------
 
@@ -573,7 +619,7 @@ def keep_exits(out_dir: Path, names: tuple[str, ...] | list[str]) -> tuple[str, 
     for e in manifest.exits:
         if e.name in dropped and e.tflite not in kept_files:
             (Path(out_dir) / e.tflite).unlink(missing_ok=True)
-    # a default exit that is dropped gives way to the deepest kept one (Manifest.default)
+    # a dropped default exit gives way to the manifest's rule for none: the deepest kept exit
     default = manifest.default_exit if manifest.default_exit in names else None
     dataclasses.replace(manifest, exits=kept, default_exit=default).save()
     return dropped

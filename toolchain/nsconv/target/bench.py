@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,14 @@ from nsconv.errors import NsconvError
 from nsconv.log import progress
 from nsconv.target import qemu
 from nsconv.target.boards import elf_sections
-from nsconv.target.firmware import TARGETS, ensure_exported, exported_cores, resolve_target
+from nsconv.target.firmware import (
+    TARGETS,
+    ExitInfo,
+    FirmwareProject,
+    ensure_exported,
+    exported_cores,
+    resolve_target,
+)
 
 FRAMES_PER_SECOND = 100  # 10 ms hops at 16 kHz: the default front end's (project.frontend)
 DEFAULT_FRAMES = 100
@@ -198,117 +206,21 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
     say = log or (lambda msg: None)
     if frames < 1:
         raise NsconvError(f"frames must be at least 1, got {frames}")
-    cores = list(cores) if cores else (exported_cores(out_dir) or list(TARGETS))
-    resolved = []
-    for c in cores:
-        core, b = resolve_target(c)
-        if b is None:
-            raise NsconvError("bench measures Cortex-M cores under QEMU; host is not one "
-                              f"(choose from {', '.join(TARGETS)})")
-        resolved.append(core)
+    resolved = _resolve_cores(out_dir, cores)
     results: list[dict] = []
     runs: list[dict] = []
+    schedule: _Schedule | None = None
     with tempfile.TemporaryDirectory(prefix="nsconv-bench-") as tmp:
         tmp_path = Path(tmp)
-        chosen: list[str] | None = None
-        total = 0
-        source = None
         for core in progress(resolved, "bench"):
             project = ensure_exported(out_dir, core, log=say, scratch=tmp_path / "firmware")
-            names = [e.name for e in project.exits]
-            if chosen is None:
-                chosen = list(exits) if exits else names
-                for name in chosen:
-                    project.exit(name)  # refuses unknown names, listing the exits
-                if len(set(chosen)) != len(chosen):
-                    raise NsconvError("an exit is named twice")
-                total = frames * len(chosen)
-                source = Path(audio) if audio is not None else \
-                    _bench_audio(tmp_path / "bench.wav", total, project.frontend)
-                available = frontend.num_frames(len(_samples(source, project.frontend)),
-                                                project.frontend)
-                if available < total:
-                    raise NsconvError(f"{available} frames of audio, the bench needs {total} "
-                                      f"({frames} per exit)", source)
-            say(f"bench: building {core}")
-            qemu.build(project)
-            prof_elf = qemu.build(project, variant="prof", cflags=PROFILE_CFLAGS)
-            schedule = ",".join(chosen)
-            say(f"bench: {core}, {total} frames, schedule {schedule}")
-            run = qemu.run(project, source, tmp_path / f"{core}.wav", schedule=schedule,
-                           frames=total)
-            if run.unit != "instructions":
-                raise NsconvError(f"the firmware counted {run.unit}, not instructions "
-                                  "(built with NSN_PORT_COUNTER_DWT?)", project.elf)
-            say(f"bench: {core}, profiled run (op split, stack)")
-            prof = qemu.run(project, source, tmp_path / f"{core}-prof.wav", schedule=schedule,
-                            frames=total, program=prof_elf)
-            model_bytes, stack, ops = _profile(prof.stdout)
-            prof_stats = {s.exit: s for s in prof.stats()}
-            code = code_sizes(project.elf.with_suffix(".map"))
-            flash = flash_regions(project.elf.with_suffix(".map"), project.board)
-            sections = elf_sections(project.elf)
-            sizes = {key: sum(sections.get(s, 0) for s in names_)
-                     for key, names_ in SECTIONS.items()}
-            runs.append({"core": core, "board": project.board.name, "frames": run.frames,
-                         "kernels_path": run.kernels_path,
-                         "qemu_seconds": round(run.seconds, 2),
-                         "constants_in": project.board.plan.const.describe(), **sizes,
-                         "flash": flash})
-            stats = {s.exit: s for s in run.stats()}
-            for name in chosen:
-                info = project.exit(name)
-                s = stats[name]
-                per_frame = s.mean + s.frontend_mean
-                results.append({
-                    "core": core,
-                    "board": project.board.name,
-                    "kernels_path": run.kernels_path,
-                    "exit": name,
-                    "frames": s.frames,
-                    "instructions_per_frame": round(s.mean, 1),
-                    "instructions_per_frame_min": s.min,
-                    "instructions_per_frame_max": s.max,
-                    "macs_per_frame": info.macs_per_frame,
-                    "instructions_per_mac": round(s.mean / info.macs_per_frame, 3)
-                    if info.macs_per_frame else None,
-                    "frontend_instructions_per_frame": round(s.frontend_mean, 1),
-                    "mhz_for_real_time_estimate": round(
-                        per_frame * project.frontend.rate / project.frontend.hop / 1e6, 2),
-                    "weights_bytes": info.const_bytes,
-                    **sizes,
-                    "flash_bytes": flash["flash_bytes"],
-                    "flash": flash,
-                })
-                if name not in stack or name not in ops:
-                    raise NsconvError(f"the profiled firmware printed no stack or op counts for "
-                                      f"exit {name}", prof_elf)
-                by_op = {k: ops[name].get(k, 0) for k in OP_KINDS}
-                by_op["OTHER"] = max(0, round(prof_stats[name].mean) - sum(by_op.values()))
-                rec = results[-1]
-                rec.update({
-                    "ram_bytes": model_bytes + stack[name],
-                    "model_bytes": model_bytes,
-                    "stack_peak_bytes": stack[name],
-                    "stack_peak_method": "run-time stack painting (profiled build)",
-                    "code_bytes": code["kernels_text_bytes"] + code["model_text_bytes"],
-                    "params_bytes": code["model_rodata_bytes"],
-                    "code_breakdown": code,
-                    "instructions_by_op": by_op,
-                    "instructions_per_frame_profiled": round(prof_stats[name].mean, 1),
-                })
-                ref = TFLM_CMSIS_NN_REFERENCE
-                if info.macs_per_frame == ref["macs_per_frame"] and \
-                        core in ref["instructions_per_frame"]:
-                    rec["ratio_to_tflm_cmsis_nn"] = round(
-                        s.mean / ref["instructions_per_frame"][core], 4)
-                    rec["tflm_cmsis_nn_reference"] = {
-                        "source": ref["source"],
-                        "instructions_per_frame": ref["instructions_per_frame"][core],
-                        "arena_bytes": ref["arena_bytes"][core],
-                    }
-        audio_name = Path(audio).name if audio is not None else \
-            "bundled noisy speech (nsconv/quant/data/calib)"
+            if schedule is None:  # the first core's exits and front end decide for all
+                schedule = _schedule(project, exits, frames, audio, tmp_path)
+            run_record, records = _bench_core(project, core, schedule, tmp_path, say)
+            runs.append(run_record)
+            results.extend(records)
+    audio_name = Path(audio).name if audio is not None else \
+        "bundled noisy speech (nsconv/quant/data/calib)"
     return {
         "tool": "nsconv",
         "version": __version__,
@@ -318,10 +230,165 @@ def bench(out_dir: Path, cores: Sequence[str] | None = None, exits: Sequence[str
         "memory_note": MEMORY_NOTE,
         "tflm_cmsis_nn_reference": TFLM_CMSIS_NN_REFERENCE,
         "frames_per_exit": frames,
-        "schedule": "exits cycled frame by frame: " + ",".join(chosen or []),
+        "schedule": "exits cycled frame by frame: "
+                    + ",".join(schedule.exits if schedule is not None else []),
         "audio": audio_name,
         "runs": runs,
         "results": results,
+    }
+
+
+def _resolve_cores(out_dir: Path, cores: Sequence[str] | None) -> list[str]:
+    """The cores to bench (default: those OUT was exported for, else all), as core names."""
+    cores = list(cores) if cores else (exported_cores(out_dir) or list(TARGETS))
+    resolved = []
+    for c in cores:
+        core, b = resolve_target(c)
+        if b is None:
+            raise NsconvError("bench measures Cortex-M cores under QEMU; host is not one "
+                              f"(choose from {', '.join(TARGETS)})")
+        resolved.append(core)
+    return resolved
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What every core runs: the exits cycled frame by frame, the frames in all, the audio."""
+
+    exits: tuple[str, ...]
+    frames: int
+    source: Path
+
+
+def _schedule(project: FirmwareProject, exits: Sequence[str] | None, frames: int,
+              audio: Path | None, tmp_path: Path) -> _Schedule:
+    """The exits to bench (default all, checked against the project) and audio for `frames`
+    frames of each (default: the bundled clips)."""
+    chosen = list(exits) if exits else [e.name for e in project.exits]
+    for name in chosen:
+        project.exit(name)  # refuses unknown names, listing the exits
+    if len(set(chosen)) != len(chosen):
+        raise NsconvError("an exit is named twice")
+    total = frames * len(chosen)
+    source = Path(audio) if audio is not None else \
+        _bench_audio(tmp_path / "bench.wav", total, project.frontend)
+    available = frontend.num_frames(len(_samples(source, project.frontend)), project.frontend)
+    if available < total:
+        raise NsconvError(f"{available} frames of audio, the bench needs {total} "
+                          f"({frames} per exit)", source)
+    return _Schedule(tuple(chosen), total, source)
+
+
+@dataclass(frozen=True)
+class _Profiled:
+    """The profiled run (-DNSN_PROFILE_OPS): sizeof nsn_model_t, and per exit the stack peak,
+    the per-op split and the step statistics; the linked code sizes."""
+
+    elf: Path
+    model_bytes: int
+    stack: dict[str, int]
+    ops: dict[str, dict[str, int]]
+    stats: dict[str, qemu.ExitStats]
+    code: dict[str, int]
+
+
+def _bench_core(project: FirmwareProject, core: str, schedule: _Schedule, tmp_path: Path,
+                say) -> tuple[dict, list[dict]]:
+    """Build the firmware and its profiled build for one core, run both under QEMU; the run's
+    record and one record per exit."""
+    say(f"bench: building {core}")
+    qemu.build(project)
+    prof_elf = qemu.build(project, variant="prof", cflags=PROFILE_CFLAGS)
+    order = ",".join(schedule.exits)
+    say(f"bench: {core}, {schedule.frames} frames, schedule {order}")
+    run = qemu.run(project, schedule.source, tmp_path / f"{core}.wav", schedule=order,
+                   frames=schedule.frames)
+    if run.unit != "instructions":
+        raise NsconvError(f"the firmware counted {run.unit}, not instructions "
+                          "(built with NSN_PORT_COUNTER_DWT?)", project.elf)
+    say(f"bench: {core}, profiled run (op split, stack)")
+    prof = qemu.run(project, schedule.source, tmp_path / f"{core}-prof.wav", schedule=order,
+                    frames=schedule.frames, program=prof_elf)
+    model_bytes, stack, ops = _profile(prof.stdout)
+    profiled = _Profiled(prof_elf, model_bytes, stack, ops, {s.exit: s for s in prof.stats()},
+                         code_sizes(project.elf.with_suffix(".map")))
+    flash = flash_regions(project.elf.with_suffix(".map"), project.board)
+    sections = elf_sections(project.elf)
+    sizes = {key: sum(sections.get(s, 0) for s in names) for key, names in SECTIONS.items()}
+    run_record = {"core": core, "board": project.board.name, "frames": run.frames,
+                  "kernels_path": run.kernels_path,
+                  "qemu_seconds": round(run.seconds, 2),
+                  "constants_in": project.board.plan.const.describe(), **sizes, "flash": flash}
+    stats = {s.exit: s for s in run.stats()}
+    records = []
+    for name in schedule.exits:
+        info = project.exit(name)
+        s = stats[name]
+        records.append({**_exit_record(core, project, run, s, info, sizes, flash),
+                        **_profile_fields(name, profiled),
+                        **_reference_fields(core, info, s)})
+    return run_record, records
+
+
+def _exit_record(core: str, project: FirmwareProject, run: qemu.FirmwareRun,
+                 s: qemu.ExitStats, info: ExitInfo, sizes: dict[str, int], flash: dict) -> dict:
+    """The measured counts of one exit, and the firmware's sizes."""
+    per_frame = s.mean + s.frontend_mean
+    return {
+        "core": core,
+        "board": project.board.name,
+        "kernels_path": run.kernels_path,
+        "exit": info.name,
+        "frames": s.frames,
+        "instructions_per_frame": round(s.mean, 1),
+        "instructions_per_frame_min": s.min,
+        "instructions_per_frame_max": s.max,
+        "macs_per_frame": info.macs_per_frame,
+        "instructions_per_mac": round(s.mean / info.macs_per_frame, 3)
+        if info.macs_per_frame else None,
+        "frontend_instructions_per_frame": round(s.frontend_mean, 1),
+        "mhz_for_real_time_estimate": round(
+            per_frame * project.frontend.rate / project.frontend.hop / 1e6, 2),
+        "weights_bytes": info.const_bytes,
+        **sizes,
+        "flash_bytes": flash["flash_bytes"],
+        "flash": flash,
+    }
+
+
+def _profile_fields(name: str, prof: _Profiled) -> dict:
+    """Memory, code size and the per-op split of one exit, from the profiled run."""
+    if name not in prof.stack or name not in prof.ops:
+        raise NsconvError(f"the profiled firmware printed no stack or op counts for "
+                          f"exit {name}", prof.elf)
+    by_op = {k: prof.ops[name].get(k, 0) for k in OP_KINDS}
+    by_op["OTHER"] = max(0, round(prof.stats[name].mean) - sum(by_op.values()))
+    code = prof.code
+    return {
+        "ram_bytes": prof.model_bytes + prof.stack[name],
+        "model_bytes": prof.model_bytes,
+        "stack_peak_bytes": prof.stack[name],
+        "stack_peak_method": "run-time stack painting (profiled build)",
+        "code_bytes": code["kernels_text_bytes"] + code["model_text_bytes"],
+        "params_bytes": code["model_rodata_bytes"],
+        "code_breakdown": code,
+        "instructions_by_op": by_op,
+        "instructions_per_frame_profiled": round(prof.stats[name].mean, 1),
+    }
+
+
+def _reference_fields(core: str, info: ExitInfo, s: qemu.ExitStats) -> dict:
+    """The ratio to the quoted TFLM + CMSIS-NN figures, for the model they were quoted for."""
+    ref = TFLM_CMSIS_NN_REFERENCE
+    if info.macs_per_frame != ref["macs_per_frame"] or core not in ref["instructions_per_frame"]:
+        return {}
+    return {
+        "ratio_to_tflm_cmsis_nn": round(s.mean / ref["instructions_per_frame"][core], 4),
+        "tflm_cmsis_nn_reference": {
+            "source": ref["source"],
+            "instructions_per_frame": ref["instructions_per_frame"][core],
+            "arena_bytes": ref["arena_bytes"][core],
+        },
     }
 
 
@@ -357,8 +424,8 @@ def table(report: dict) -> str:
         lines.append(f"{run['core']} ({run['board']}, kernel path {run['kernels_path']}): "
                      f"text {run['text_bytes']:,} B, rodata "
                      f"{run['rodata_bytes']:,} B, data {run['data_bytes']:,} B, bss "
-                     f"{run['bss_bytes']:,} B; constants in {run['constants_in']}; QEMU "
-                     f"{run['qemu_seconds']} s for {run['frames']} frames")
+                     f"{run['bss_bytes']:,} B; QEMU {run['qemu_seconds']} s for "
+                     f"{run['frames']} frames")
         f = run.get("flash")
         if f:
             lines.append(f"  flash for network + front end {f['flash_bytes']:,} B: code "
