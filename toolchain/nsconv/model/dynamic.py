@@ -331,99 +331,110 @@ def import_keras(model_or_path) -> NetSpec:
     output is an exit (named after the output, `mask_` prefix dropped), the backbone is the path
     to the last output, as in the ONNX import.
     """
-    import keras
-
-    if isinstance(model_or_path, (str, Path)):
-        path = Path(model_or_path)
-        try:
-            model = keras.saving.load_model(str(path), compile=False)
-        except Exception as exc:
-            raise NsconvError(f"not a readable Keras model ({type(exc).__name__}: {exc})",
-                              path) from None
-    else:
-        model, path = model_or_path, Path(getattr(model_or_path, "name", "keras-model"))
+    model, path = _load_keras(model_or_path)
     if len(model.inputs) != 1:
         raise NsconvError(f"expected one input (features), found {len(model.inputs)}", path)
-    input_size = int(model.inputs[0].shape[-1])
-    parent: dict[str, str | None] = {}
-    layers: dict[str, Layer] = {}
-    input_names = {t.name for t in model.inputs} | {lyr.name for lyr in model.layers
-                                                     if isinstance(lyr, keras.layers.InputLayer)}
-    passthrough: dict[str, str | None] = {}
+    walk = _KerasWalk(model, path)
+    out_names = list(model.output_names) if hasattr(model, "output_names") else []
+    out_layers = []
+    for t in model.outputs:
+        n = t._keras_history[0].name
+        out_layers.append(walk.passthrough.get(n, n))
+    if not out_names or len(out_names) != len(out_layers):
+        out_names = [t._keras_history[0].name for t in model.outputs]
+    # layer names follow the one naming rule (nsconv.names)
+    ident = {k: identifier(k) for k in walk.layers}
+    if len(set(ident.values())) != len(ident):
+        raise NsconvError("two layer names give the same identifier: "
+                          + ", ".join(sorted(ident)), path)
+    layers = {ident[k]: dataclasses.replace(v, name=ident[k]) for k, v in walk.layers.items()}
+    paths = [[ident[k] for k in walk.chain(o)] for o in out_layers]
+    try:
+        backbone, exits = tree_exits(paths, exit_names(out_names), layers)
+        used = {n for p in paths for n in p}
+        layers = {k: v for k, v in layers.items() if k in used}
+        return NetSpec(int(model.inputs[0].shape[-1]), layers, backbone, exits)
+    except NsconvError as exc:
+        raise NsconvError(exc.problem, path) from None
 
-    def src_of(layer) -> str | None:
+
+def _load_keras(model_or_path):
+    """(model, path): a `.keras`/`.h5` file loaded, or a model passed in with its name."""
+    import keras
+
+    if not isinstance(model_or_path, (str, Path)):
+        return model_or_path, Path(getattr(model_or_path, "name", "keras-model"))
+    path = Path(model_or_path)
+    try:
+        return keras.saving.load_model(str(path), compile=False), path
+    except Exception as exc:
+        raise NsconvError(f"not a readable Keras model ({type(exc).__name__}: {exc})",
+                          path) from None
+
+
+class _KerasWalk:
+    """The model's layers in order: each mapped layer (`layers`) and its source (`parent`);
+    Identity layers pass their source through (`passthrough`)."""
+
+    def __init__(self, model, path: Path) -> None:
+        import keras
+
+        self.path = path
+        self.parent: dict[str, str | None] = {}
+        self.layers: dict[str, Layer] = {}
+        self.passthrough: dict[str, str | None] = {}
+        self.input_names = {t.name for t in model.inputs} | {
+            lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.InputLayer)}
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if isinstance(layer, keras.layers.Identity):
+                self.passthrough[layer.name] = self.src_of(layer)
+                continue
+            src = self.src_of(layer)
+            self.layers[layer.name] = self.layer(layer)
+            self.parent[layer.name] = src
+
+    def src_of(self, layer) -> str | None:
         node = layer._inbound_nodes[0]
         srcs = [t._keras_history[0].name for t in node.input_tensors]
         if len(srcs) != 1:
             raise NsconvError(f"layer {layer.name!r} has {len(srcs)} inputs: outside the "
-                              "nsNet2 family", path)
+                              "nsNet2 family", self.path)
         s = srcs[0]
-        if s in input_names:
-            return None
-        return passthrough.get(s, s)
+        return None if s in self.input_names else self.passthrough.get(s, s)
 
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.layers.Identity):
-            passthrough[layer.name] = src_of(layer)
-            continue
-        src = src_of(layer)
+    def layer(self, layer) -> Layer:
+        import keras
+
         if isinstance(layer, keras.layers.Dense):
             act = layer.activation.__name__
             if act not in ("linear", "relu", "sigmoid"):
                 raise NsconvError(f"Dense {layer.name!r}: activation {act} outside the family",
-                                  path)
+                                  self.path)
             w = [np.asarray(a, np.float32) for a in layer.get_weights()]
             bias = w[1] if len(w) > 1 else np.zeros(w[0].shape[1], np.float32)
-            layers[layer.name] = Dense(layer.name, w[0], bias, act)
-        elif isinstance(layer, keras.layers.GRU):
+            return Dense(layer.name, w[0], bias, act)
+        if isinstance(layer, keras.layers.GRU):
             cell = layer.cell
             if (not cell.reset_after or layer.go_backwards
                     or cell.activation.__name__ != "tanh"
                     or cell.recurrent_activation.__name__ != "sigmoid"):
                 raise NsconvError(f"GRU {layer.name!r}: needs reset_after=True, forward, "
-                                  "tanh/sigmoid", path)
+                                  "tanh/sigmoid", self.path)
             k, rk, b = [np.asarray(a, np.float32) for a in layer.get_weights()]
-            layers[layer.name] = GRU(layer.name, np.ascontiguousarray(k.T),
-                                     np.ascontiguousarray(rk.T), b[0].copy(), b[1].copy())
-        else:
-            raise NsconvError(f"layer {layer.name!r} ({type(layer).__name__}) is outside the "
-                              "nsNet2 family", path)
-        parent[layer.name] = src
+            return GRU(layer.name, np.ascontiguousarray(k.T), np.ascontiguousarray(rk.T),
+                       b[0].copy(), b[1].copy())
+        raise NsconvError(f"layer {layer.name!r} ({type(layer).__name__}) is outside the "
+                          "nsNet2 family", self.path)
 
-    def chain(name: str) -> list[str]:
+    def chain(self, name: str) -> list[str]:
         out = []
         cur: str | None = name
         while cur is not None:
             out.append(cur)
-            cur = parent[cur]
+            cur = self.parent[cur]
         return out[::-1]
-
-    out_names = list(model.output_names) if hasattr(model, "output_names") else []
-    out_layers = []
-    for t in model.outputs:
-        n = t._keras_history[0].name
-        out_layers.append(passthrough.get(n, n))
-    if not out_names or len(out_names) != len(out_layers):
-        out_names = [t._keras_history[0].name for t in model.outputs]
-    # layer names follow the one naming rule (nsconv.names)
-    ident = {k: identifier(k) for k in layers}
-    if len(set(ident.values())) != len(ident):
-        raise NsconvError("two layer names give the same identifier: "
-                          + ", ".join(sorted(ident)), path)
-    layers = {ident[k]: dataclasses.replace(v, name=ident[k]) for k, v in layers.items()}
-    paths = [[ident[k] for k in chain(o)] for o in out_layers]
-    try:
-        backbone, exits = tree_exits(paths, exit_names(out_names), layers)
-    except NsconvError as exc:
-        raise NsconvError(exc.problem, path) from None
-    used = {n for p in paths for n in p}
-    layers = {k: v for k, v in layers.items() if k in used}
-    try:
-        return NetSpec(input_size, layers, backbone, exits)
-    except NsconvError as exc:
-        raise NsconvError(exc.problem, path) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,9 +151,20 @@ def _param_owners(model) -> dict[str, str]:
 
 
 def _import(model, path: Path, owners: dict[str, str]) -> NetSpec:
+    graph = model.graph
+    walk = _Walk(model, path, owners)
+    for node in graph.node:
+        walk.node(node)
+    outputs = [o.name for o in graph.output]
+    if any(o not in walk.alias or walk.alias[o] is None for o in outputs):
+        raise NsconvError("a graph output is not computed from the input by mapped layers", path)
+    return _netspec(walk, outputs)
+
+
+def _graph_constants(graph) -> tuple[dict, dict]:
+    """(initializers, initializers and Constant node values) by tensor name."""
     from onnx import numpy_helper
 
-    graph = model.graph
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     consts = dict(inits)
     for node in graph.node:
@@ -161,75 +172,94 @@ def _import(model, path: Path, owners: dict[str, str]) -> NetSpec:
             for attr in node.attribute:
                 if attr.name == "value":
                     consts[node.output[0]] = numpy_helper.to_array(attr.t)
-    producers = {out: node for node in graph.node for out in node.output}
-    inputs = [i for i in graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise NsconvError(f"expected one input (features), found {len(inputs)}", path)
-    in_dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-    if not in_dims or in_dims[-1] <= 0:
-        raise NsconvError("input's last dimension (frequency bins) is not fixed", path)
-    input_size = in_dims[-1]
-    recurrent = has_recurrence(model)
+    return inits, consts
 
-    def outside(op: str, node, why: str = "") -> OutsideFamily:
-        return OutsideFamily(op, node.name, path, why, recurrent)
 
-    alias: dict[str, str | None] = {inputs[0].name: None}  # data tensor -> producing layer
-    builders: dict[str, _Builder] = {}
+class _Walk:
+    """One pass over the graph's nodes in order: which layer produces each data tensor
+    (`alias`), and the layers being built (`builders`, named by position until the end)."""
 
-    def new_layer(kind: str, parent: str | None, arrays: dict, node) -> str:
-        name = f"_{len(builders)}"  # renamed once all layers are known
-        source = _module_path(node) or owners.get(node.name)
-        builders[name] = _Builder(kind, parent, arrays, source)
+    def __init__(self, model, path: Path, owners: dict[str, str]) -> None:
+        graph = model.graph
+        inits, self.consts = _graph_constants(graph)
+        self.producers = {out: node for node in graph.node for out in node.output}
+        inputs = [i for i in graph.input if i.name not in inits]
+        if len(inputs) != 1:
+            raise NsconvError(f"expected one input (features), found {len(inputs)}", path)
+        in_dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+        if not in_dims or in_dims[-1] <= 0:
+            raise NsconvError("input's last dimension (frequency bins) is not fixed", path)
+        self.input_size = in_dims[-1]
+        self.path, self.owners = path, owners
+        self.recurrent = has_recurrence(model)
+        self.alias: dict[str, str | None] = {inputs[0].name: None}  # tensor -> its layer
+        self.builders: dict[str, _Builder] = {}
+
+    def outside(self, op: str, node, why: str = "") -> OutsideFamily:
+        return OutsideFamily(op, node.name, self.path, why, self.recurrent)
+
+    def new_layer(self, kind: str, parent: str | None, arrays: dict, node) -> str:
+        name = f"_{len(self.builders)}"  # renamed once all layers are known
+        source = _module_path(node) or self.owners.get(node.name)
+        self.builders[name] = _Builder(kind, parent, arrays, source)
         return name
 
-    for node in graph.node:
-        data_in = [i for i in node.input if i in alias]
+    def node(self, node) -> None:
+        data_in = [i for i in node.input if i in self.alias]
         op = node.op_type
-        if not data_in:
-            continue  # shape arithmetic or an unfolded computation: checked where it is used
-        src = alias[data_in[0]]
-        if op in ("Shape", "Size"):
-            continue  # a shape, not data: what it feeds is shape arithmetic
+        if not data_in or op in ("Shape", "Size"):
+            return  # shape arithmetic, or an unfolded computation checked where it is used
+        src = self.alias[data_in[0]]
         if op in LAYOUT_OPS:
             if len(data_in) != 1 or node.input[0] != data_in[0]:
-                raise outside(op, node, "a data tensor is used as a shape")
-            alias[node.output[0]] = src
+                raise self.outside(op, node, "a data tensor is used as a shape")
+            self.alias[node.output[0]] = src
         elif op in ("MatMul", "Gemm"):
-            alias[node.output[0]] = _dense(node, op, src, consts, builders, new_layer, outside)
+            self.alias[node.output[0]] = _dense(node, op, src, self.consts, self.builders,
+                                                self.new_layer, self.outside)
         elif op == "Add":
-            other = [i for i in node.input if i not in alias]
-            b = builders.get(src) if src else None
-            if (len(data_in) != 1 or not other or other[0] not in consts or b is None
-                    or b.kind != "dense" or b.stage != "matmul"):
-                raise outside(op, node, "only a bias add after MatMul is mapped")
-            b.arrays["bias"] = b.arrays["bias"] + np.broadcast_to(consts[other[0]],
-                                                                  b.arrays["bias"].shape)
-            b.stage = "bias"
-            alias[node.output[0]] = src
+            self.bias_add(node, src, data_in)
         elif op in ("Relu", "Sigmoid"):
-            b = builders.get(src) if src else None
-            if b is None or b.kind != "dense" or b.stage == "act":
-                raise outside(op, node, "an activation is mapped only right after a dense layer")
-            b.activation = op.lower()
-            b.stage = "act"
-            alias[node.output[0]] = src
+            self.activation(node, src)
         elif op == "GRU":
-            arrays = _gru_arrays(node, consts, producers, path, outside)
-            name = new_layer("gru", src, arrays, node)
-            alias[node.output[0]] = name
-            # Y_h (second output) equals the last Y step; also a data tensor.
-            if len(node.output) > 1 and node.output[1]:
-                alias[node.output[1]] = name
+            self.gru(node, src)
         elif op in DATA_PATH_HINTS:
-            raise outside(op, node, DATA_PATH_HINTS[op])
+            raise self.outside(op, node, DATA_PATH_HINTS[op])
         else:
-            raise outside(op, node, "the family has dense layers with ReLU or sigmoid and "
-                          "GRU layers only")
+            raise self.outside(op, node, "the family has dense layers with ReLU or sigmoid "
+                               "and GRU layers only")
 
-    outputs = [o.name for o in graph.output]
-    if any(o not in alias or alias[o] is None for o in outputs):
-        raise NsconvError("a graph output is not computed from the input by mapped layers", path)
+    def bias_add(self, node, src: str | None, data_in: list[str]) -> None:
+        other = [i for i in node.input if i not in self.alias]
+        b = self.builders.get(src) if src else None
+        if (len(data_in) != 1 or not other or other[0] not in self.consts or b is None
+                or b.kind != "dense" or b.stage != "matmul"):
+            raise self.outside("Add", node, "only a bias add after MatMul is mapped")
+        b.arrays["bias"] = b.arrays["bias"] + np.broadcast_to(self.consts[other[0]],
+                                                              b.arrays["bias"].shape)
+        b.stage = "bias"
+        self.alias[node.output[0]] = src
+
+    def activation(self, node, src: str | None) -> None:
+        b = self.builders.get(src) if src else None
+        if b is None or b.kind != "dense" or b.stage == "act":
+            raise self.outside(node.op_type, node,
+                               "an activation is mapped only right after a dense layer")
+        b.activation = node.op_type.lower()
+        b.stage = "act"
+        self.alias[node.output[0]] = src
+
+    def gru(self, node, src: str | None) -> None:
+        arrays = _gru_arrays(node, self.consts, self.producers, self.path, self.outside)
+        name = self.new_layer("gru", src, arrays, node)
+        self.alias[node.output[0]] = name
+        if len(node.output) > 1 and node.output[1]:  # Y_h equals the last Y step: data too
+            self.alias[node.output[1]] = name
+
+
+def _netspec(walk: _Walk, outputs: list[str]) -> NetSpec:
+    """The layers under their final names and the exits the outputs define."""
+    builders = walk.builders
     rename = _layer_names(builders)
     layers = {}
     for key, b in builders.items():
@@ -248,12 +278,12 @@ def _import(model, path: Path, owners: dict[str, str]) -> NetSpec:
             cur = builders[cur].parent
         return out[::-1]
 
-    paths = [chain(alias[o]) for o in outputs]
+    paths = [chain(walk.alias[o]) for o in outputs]
     names = exit_names(outputs)
     try:
-        return NetSpec(input_size, layers, *tree_exits(paths, names, layers))
+        return NetSpec(walk.input_size, layers, *tree_exits(paths, names, layers))
     except NsconvError as exc:
-        raise NsconvError(exc.problem, path) from None
+        raise NsconvError(exc.problem, walk.path) from None
 
 
 def _dense(node, op, src, consts, builders, new_layer, outside) -> str:
