@@ -22,18 +22,26 @@ def _manifest_json(out: Path, m) -> dict:
                        "params": e.params} for e in m.exits]}
 
 
+def _conversion_options(f):
+    """The options convert and export share: calibration audio, default exit, front end."""
+    f = click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
+                     help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,"
+                          "n_fft=512,window=sqrt-hann-periodic (any subset; the rest default to "
+                          "the DNS NSNet2 front end), or a JSON file of the same keys. Default: "
+                          "the model's own.")(f)
+    f = click.option("--default-exit", "default_exit", default=None,
+                     help="Exit that enhance/run use without --exit (default: the deepest, "
+                          "most MACs).")(f)
+    return click.option("--calib", multiple=True, type=click.Path(path_type=Path),
+                        help="Calibration wav (repeatable; default: the bundled real noisy "
+                             "clips).")(f)
+
+
 @main.command()
 @click.argument("model")
 @click.option("-o", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output directory (replaced atomically).")
-@click.option("--calib", multiple=True, type=click.Path(path_type=Path),
-              help="Calibration wav (repeatable; default: the bundled real noisy clips).")
-@click.option("--default-exit", "default_exit", default=None,
-              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
-@click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
-              help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,n_fft=512,"
-                   "window=sqrt-hann-periodic (any subset; the rest default to the DNS NSNet2 "
-                   "front end), or a JSON file of the same keys. Default: the model's own.")
+@_conversion_options
 @json_option
 def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None,
             default_exit: str | None, as_json: bool) -> None:
@@ -58,14 +66,7 @@ def convert(model: str, out: Path, calib: tuple[Path, ...], frontend: str | None
 @click.option("--target", type=click.Choice([HOST, *TARGETS]), default=None,
               help="host: OUT/c only; a core: also a firmware project in OUT/firmware/<core> "
                    "(default: host, or the core of --part).")
-@click.option("--calib", multiple=True, type=click.Path(path_type=Path),
-              help="Calibration wav (repeatable; default: the bundled real noisy clips).")
-@click.option("--default-exit", "default_exit", default=None,
-              help="Exit that enhance/run use without --exit (default: the deepest, most MACs).")
-@click.option("--frontend", "frontend", default=None, metavar="KEYS|FILE.json",
-              help="The model's STFT front end, e.g. rate=16000,win=512,hop=256,n_fft=512,"
-                   "window=sqrt-hann-periodic (any subset; the rest default to the DNS NSNet2 "
-                   "front end), or a JSON file of the same keys. Default: the model's own.")
+@_conversion_options
 @click.option("--exits", "exit_list", default=None,
               help="Keep only these exits (comma-separated, e.g. gru1,gru2): the constants and "
                    "ops only other exits use are not emitted.")
