@@ -8,7 +8,6 @@ errors on stderr, each line prefixed `nsconv: ` (nsconv.log). Exit status: 0 ok,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 
 from nsconv import log
 from nsconv.errors import NsconvError
+from nsconv.model.assets import sha256_file
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -56,10 +56,6 @@ def emit(as_json: bool, data: dict, text: str) -> None:
     click.echo(json.dumps(data, indent=2, allow_nan=False) if as_json else text)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def provenance_command(command: str, model: str, *options: str,
                        calib: tuple[Path, ...] = ()) -> str:
     """The command line recorded in generated files: no paths, so the same model and options
@@ -68,5 +64,5 @@ def provenance_command(command: str, model: str, *options: str,
     model_word = Path(model).name if Path(model).exists() else model
     words = ["nsconv", command, model_word, *options]
     for c in calib:
-        words += ["--calib", f"{Path(c).name}@sha256:{_sha256(c)}"]
+        words += ["--calib", f"{Path(c).name}@sha256:{sha256_file(Path(c))}"]
     return " ".join(words)

@@ -46,12 +46,13 @@
 /* bits of float32(sqrt(2)) */
 #define SQRT2_BITS 0x3fb504f3u
 
-float nsn_frontend_log10(float x)
+/* x = m * 2^e with m in [sqrt(1/2), sqrt(2)): returns ln(m) and sets *fe = e. */
+static inline float log_split(float x, float *fe)
 {
     /*
      * x = m * 2^e with m in [sqrt(1/2), sqrt(2)); ln(m) = 2 atanh(s), s = (m-1)/(m+1),
      * |s| < 0.172, and 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 + ...); five terms leave a
-     * truncation error below 1e-10 relative. log10(x) = e log10(2) + ln(m) / ln(10).
+     * truncation error below 1e-10 relative. log(x) = e log(2) + ln(m) in any base.
      */
     uint32_t bits;
     int32_t e;
@@ -60,8 +61,6 @@ float nsn_frontend_log10(float x)
     float s;
     float z;
     float poly;
-    float ln_m;
-    float fe;
 
     memcpy(&bits, &x, sizeof bits);
     e = (int32_t)((bits >> 23) & 0xffu) - 127;
@@ -76,40 +75,23 @@ float nsn_frontend_log10(float x)
     s = f / (2.0f + f);
     z = s * s;
     poly = INV3 + z * (INV5 + z * (INV7 + z * (INV9 + z * INV11)));
-    ln_m = 2.0f * s + 2.0f * s * (z * poly);
-    fe = (float)e;
+    *fe = (float)e;
+    return 2.0f * s + 2.0f * s * (z * poly);
+}
+
+/* log10(x) = e log10(2) + ln(m) / ln(10) */
+float nsn_frontend_log10(float x)
+{
+    float fe;
+    const float ln_m = log_split(x, &fe);
     return (fe * LOG10_2_LO + ln_m * LOG10_E) + fe * LOG10_2_HI;
 }
 
-/* ln(x): the series of nsn_frontend_log10 (kept separate so that the default front end's
- * code is unchanged), then ln(x) = e ln(2) + ln(m). */
+/* ln(x) = e ln(2) + ln(m) */
 float nsn_frontend_ln(float x)
 {
-    uint32_t bits;
-    int32_t e;
-    float m;
-    float f;
-    float s;
-    float z;
-    float poly;
-    float ln_m;
     float fe;
-
-    memcpy(&bits, &x, sizeof bits);
-    e = (int32_t)((bits >> 23) & 0xffu) - 127;
-    bits = (bits & 0x007fffffu) | 0x3f800000u;
-    if (bits > SQRT2_BITS)
-    {
-        bits -= 0x00800000u;
-        e += 1;
-    }
-    memcpy(&m, &bits, sizeof m);
-    f = m - 1.0f;
-    s = f / (2.0f + f);
-    z = s * s;
-    poly = INV3 + z * (INV5 + z * (INV7 + z * (INV9 + z * INV11)));
-    ln_m = 2.0f * s + 2.0f * s * (z * poly);
-    fe = (float)e;
+    const float ln_m = log_split(x, &fe);
     return (fe * LN2_LO + ln_m) + fe * LN2_HI;
 }
 
