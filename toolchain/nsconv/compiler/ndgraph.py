@@ -103,6 +103,7 @@ class NdGraph:
     ops: tuple[NdOp, ...]
     inputs: tuple[tuple[str, int], ...]  # (signature name, tensor index)
     outputs: tuple[tuple[str, int], ...]
+    raw: bytes = field(default=b"", repr=False, compare=False)  # the flatbuffer
 
     def where(self, op: NdOp) -> str:
         out = self.tensors[op.outputs[0]].name if op.outputs else "?"
@@ -110,6 +111,15 @@ class NdGraph:
 
     def fail(self, op: NdOp, problem: str) -> NsconvError:
         return NsconvError(f"{self.where(op)}: {problem}", self.path)
+
+    def index_of(self, name: str, outputs: bool = False) -> int:
+        """The tensor of a signature input (or output) name."""
+        table = self.outputs if outputs else self.inputs
+        for key, idx in table:
+            if key == name:
+                return idx
+        raise NsconvError(f"model has no {'output' if outputs else 'input'} named {name!r} "
+                          "(has: " + ", ".join(k for k, _ in table) + ")", self.path)
 
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -251,4 +261,4 @@ class _NdReader:
         else:
             ins = tuple((tensors[int(i)].name, int(i)) for i in self.sg.inputs)
             outs = tuple((tensors[int(i)].name, int(i)) for i in self.sg.outputs)
-        return NdGraph(self.path, sha, tuple(tensors), ops, ins, outs)
+        return NdGraph(self.path, sha, tuple(tensors), ops, ins, outs, bytes(self.buf))

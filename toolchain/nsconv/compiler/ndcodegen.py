@@ -1,0 +1,711 @@
+# SPDX-License-Identifier: Apache-2.0
+"""C for a single-exit N-D step model (GTCRN's core): kernels, copy tables, a static memory plan.
+
+The model is read by ndgraph.py; layout.py folds its data movement. What remains are compute
+ops, each mapped to a kernel of the nsn_ library (`KERNELS`); an op kind without a kernel
+refuses the whole model at generation time, naming the op, its output tensor and the file, so
+nothing half-works. Every tensor a kernel reads is a buffer and an element offset: the caller's
+feature frame (int8, read in place), a state buffer of the model struct, the arena (activations
+and copies), or a constant. Views that are not aliases are copied (a `CopyStep`) just before
+their first reader; at the end of a step every state output is gathered, then requantized into
+its state's input quantization (the state rule of nsNet2's GRU states, see quant/quantize.py)
+and stored, and the mask is copied out.
+
+The C API is the one of the nsNet2 models, counted in bytes (NSN_NUM_FEATURES and NSN_NUM_BINS
+are the byte sizes of the feature frame and of the mask), with one exit, so the same host
+runner and verification plumbing stream it. Templates: nsn_nd_model.[ch].j2, and the nsNet2
+weights templates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nsconv import __version__
+from nsconv.compiler import layout
+from nsconv.compiler.codegen import (
+    ArrayView,
+    ConstView,
+    Field,
+    StructView,
+    _c_string,
+    _comment_text,
+    _fields,
+    _fmt,
+    _Names,
+    _wrap,
+    environment,
+)
+from nsconv.compiler.memplan import plan_intervals
+from nsconv.compiler.ndgraph import NdGraph, NdOp, NdQuant, NdTensor
+from nsconv.compiler.tflm_tables import LUT_OPS, lut_s8
+from nsconv.errors import NsconvError
+from nsconv.names import identifier
+from nsconv.quant import params
+
+GENERATED_FILES = ("nsn_model.h", "nsn_model.c", "nsn_weights.h", "nsn_weights.c")
+INLINE_RUNS = 8  # a copy of more runs than this uses a constant run table
+_CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+_ADD_FIELDS = ("input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
+               "input2_multiplier", "input2_shift", "left_shift", "output_offset",
+               "output_multiplier", "output_shift", "activation_min", "activation_max")
+_MUL_FIELDS = ("input1_offset", "input2_offset", "output_offset", "output_multiplier",
+               "output_shift", "activation_min", "activation_max")
+_REQUANTIZE_FIELDS = ("input_offset", "output_offset", "multiplier", "shift")
+_FC_FIELDS = ("input_offset", "output_offset", "activation_min", "activation_max")
+
+
+@dataclass(frozen=True)
+class StatePair:
+    """A state: the model input it is read from and the output its next value comes from."""
+
+    name: str
+    input: str  # signature names
+    output: str
+
+
+@dataclass(frozen=True)
+class NdSpec:
+    features: str  # signature input name
+    mask: str  # signature output name
+    states: tuple[StatePair, ...]
+    title: str = "step model"
+
+
+# -- buffers and operands ----------------------------------------------------------------------
+
+
+@dataclass
+class Buf:
+    id: int
+    kind: str  # "features", "state", "arena", "const"
+    dtype: str
+    size: int  # elements
+    name: str  # C pointer (arena/features), state field, or constant symbol
+    tensor: str  # source tensor name (comments)
+    start: int = -1  # first step writing it (arena)
+    end: int = -1  # last step reading it (arena)
+    offset: int = 0  # arena byte offset
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+    @property
+    def expr(self) -> str:
+        return f"m->{self.name}" if self.kind == "state" else self.name
+
+
+@dataclass(frozen=True)
+class Operand:
+    buf: int
+    offset: int = 0  # elements
+
+
+# -- steps (what the template emits) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunView:
+    dst: int  # bytes
+    src: str  # C pointer expression of the source ("" for the zero point)
+    slot: int  # index into the step's sources, -1 for the zero point
+    offset: int  # bytes into the source
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "copy", "fc", "add", "sub", "mul", "lut", "requantize", ...
+    id: int
+    comment: str
+    out: str = ""  # C pointer expression written
+    ins: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+    sym: str = ""
+    rows: int = 1
+    n_in: int = 0
+    n_out: int = 0
+    weights: str = ""
+    bias: str = ""
+    table: str = ""
+    zero_byte: int = 0
+    runs: tuple[RunView, ...] = ()
+    sources: tuple[str, ...] = ()
+    nbytes: int = 0
+    debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
+
+
+@dataclass(frozen=True)
+class UpdateStep:
+    field: str
+    src: str
+    size: int  # elements
+    nbytes: int
+    params: str | None
+
+
+@dataclass(frozen=True)
+class RunTable:
+    name: str
+    runs: tuple[tuple[int, int, int, int], ...]  # (dst, slot, src, bytes)
+
+
+@dataclass(frozen=True)
+class LutTable:
+    name: str
+    note: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateField:
+    name: str
+    field: str
+    ctype: str
+    size: int
+    nbytes: int
+    quant_text: str
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class PointerLine:
+    name: str
+    ctype: str
+    offset: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class NdView:
+    version: str
+    model_title: str
+    source_text: str
+    sha256: str
+    command_text: str
+    command_c: str
+    features_bytes: int
+    features_ctype: str
+    features_in_place: bool
+    features_ptr: str
+    mask_bytes: int
+    mask_ctype: str
+    arena_bytes: int
+    unshared_bytes: int
+    state_bytes: int
+    max_fc_input: int
+    const_bytes: int
+    states: tuple[StateField, ...]
+    pointers: tuple[PointerLine, ...]
+    steps: tuple[Step, ...]
+    updates: tuple[UpdateStep, ...]
+    mask_src: str
+    structs: tuple[StructView, ...]
+    arrays: tuple[ArrayView, ...]
+    luts: tuple[LutTable, ...]
+    run_tables: tuple[RunTable, ...]
+    consts: tuple[ConstView, ...]
+    op_counts: tuple[tuple[str, int], ...]
+    folded_counts: tuple[tuple[str, int], ...]
+    separate_const_bytes: int = 0
+
+    def context(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+# -- the compiler ---------------------------------------------------------------------------------
+
+
+def _qtext(q: NdQuant | None) -> str:
+    if q is None:
+        return "not quantized"
+    if q.per_channel:
+        return f"per-channel scales {_fmt(min(q.scales))}..{_fmt(max(q.scales))}"
+    return f"scale {_fmt(q.scale)}, zero point {q.zero_point}"
+
+
+@dataclass
+class _Program:
+    g: NdGraph
+    lay: layout.LayoutResult
+    spec: NdSpec
+    names: _Names = field(default_factory=_Names)
+    bufs: list[Buf] = field(default_factory=list)
+    tensor_buf: dict[int, int] = field(default_factory=dict)  # root tensor -> buf
+    gathered: dict[int, int] = field(default_factory=dict)  # view tensor -> buf
+    consts: dict[tuple, int] = field(default_factory=dict)  # (dtype, shape, data) -> buf
+    const_data: dict[int, tuple[NdTensor, bytes]] = field(default_factory=dict)
+    steps: list[dict] = field(default_factory=list)  # Step fields, buffers resolved later
+    reads: list[set[int]] = field(default_factory=list)
+    writes: list[set[int]] = field(default_factory=list)
+    structs: list[StructView] = field(default_factory=list)
+    arrays: list[ArrayView] = field(default_factory=list)
+    luts: dict[bytes, LutTable] = field(default_factory=dict)
+    lut_cache: dict[tuple, str] = field(default_factory=dict)
+    run_tables: list[RunTable] = field(default_factory=list)
+    state_of_input: dict[int, StatePair] = field(default_factory=dict)
+
+    # buffers
+    def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
+        b = Buf(len(self.bufs), kind, t.dtype, t.size if size is None else size, name, t.name)
+        self.bufs.append(b)
+        return b.id
+
+    def const_buf(self, t: NdTensor, data: bytes) -> int:
+        key = (t.dtype, t.shape, data)
+        if key not in self.consts:
+            name = self.names.take("nsn_" + identifier(t.name.split(";")[-1])[:40])
+            bid = self.new_buf("const", t, name)
+            self.consts[key] = bid
+            self.const_data[bid] = (t, data)
+        return self.consts[key]
+
+    def operand(self, i: int) -> Operand:
+        """The buffer holding tensor i (materializing a copied view before this step)."""
+        t = self.g.tensors[i]
+        v = self.lay.views.get(i)
+        if v is None:
+            if t.is_const:
+                return Operand(self.const_buf(t, t.data))
+            return Operand(self.tensor_buf[i])
+        if v.kind == "alias":
+            return Operand(self.root_buf(v.root), v.offset)
+        if v.kind == "const":
+            return Operand(self.const_buf(t, v.data))
+        if i not in self.gathered:
+            self.gathered[i] = self.copy(v, t)
+        return Operand(self.gathered[i])
+
+    def root_buf(self, r: int) -> int:
+        t = self.g.tensors[r]
+        if t.is_const:
+            return self.const_buf(t, t.data)
+        if r not in self.tensor_buf:
+            raise NsconvError(f"tensor {t.name!r} is read before it is written", self.g.path)
+        return self.tensor_buf[r]
+
+    def copy(self, v: layout.View, t: NdTensor) -> int:
+        """A copy step writing view v into a new arena buffer."""
+        dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
+        item = np.dtype(t.dtype).itemsize
+        roots = sorted({r.root for r in v.runs if r.root != layout.ZERO})
+        slots = {r: k for k, r in enumerate(roots)}
+        src_bufs = [self.root_buf(r) for r in roots]
+        runs = tuple((r.dst * item, slots.get(r.root, -1), r.src * item, r.length * item)
+                     for r in v.runs)
+        zp = t.quant.zero_point if t.quant is not None else 0
+        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(runs)} runs)",
+                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs,
+                           zero_byte=zp & 0xFF, nbytes=t.nbytes),
+                      reads=set(src_bufs), writes={dst})
+        return dst
+
+    def add_step(self, fields: dict, reads: set[int], writes: set[int]) -> None:
+        self.steps.append(fields)
+        self.reads.append(reads)
+        self.writes.append(writes)
+
+
+def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
+    return g.fail(op, why)
+
+
+def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8",)) -> NdTensor:
+    t = g.tensors[i]
+    if t.dtype not in dtypes:
+        raise _refuse(g, op, f"operand {t.name!r} is {t.dtype}; the nsn_ kernel for "
+                      f"{op.kind} takes {'/'.join(dtypes)} (no {t.dtype} kernel yet)")
+    return t
+
+
+def _activation(g: NdGraph, op: NdOp) -> params.Activation:
+    code = op.opt("fusedActivationFunction", 0)
+    try:
+        return params.Activation(code)
+    except ValueError:
+        raise _refuse(g, op, f"fused activation {code} is not supported") from None
+
+
+def _fc(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    if not w.is_const or w.dtype != "int8" or len(w.shape) != 2:
+        raise _refuse(g, op, f"weights {w.name!r} must be constant int8 [out, in]")
+    n_out, n_in = w.shape
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
+    if x.size % n_in or y.size != x.size // n_in * n_out:
+        raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
+    scales = list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
+    pr = params.fc_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                          y.quant.zero_point, n_out, _activation(g, op))
+    pr = dataclasses.replace(pr, input_offset=0)
+    wa = w.array().astype(np.int64)
+    bias = np.zeros(n_out, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
+    folded = bias - x.quant.zero_point * wa.sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        raise _refuse(g, op, "folded bias overflows int32")
+    bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
+    bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
+    wbuf = p.const_buf(w, w.data)
+    xin = p.operand(op.inputs[0])
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
+                           tuple(_wrap(pr.multipliers, 7, 11))),
+                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
+                  StructView("nsn_per_channel_quant_params", f"{sym}_quant",
+                             (Field("multiplier", f"{sym}_multiplier"),
+                              Field("shift", f"{sym}_shift"))),
+                  StructView("nsn_fc_dims", f"{sym}_dims",
+                             (Field("input_features", n_in), Field("output_features", n_out)))]
+    p.add_step(dict(kind="fc", comment=_op_comment(g, op), sym=sym, rows=x.size // n_in,
+                    n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
+                    tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _elementwise(p: _Program, op: NdOp) -> None:
+    g = p.g
+    a, b, y = (_act_of(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    ops = []
+    for i, t in ((op.inputs[0], a), (op.inputs[1], b)):
+        if t.size in (1, y.size) and (t.size == 1 or t.shape == y.shape or
+                                      _same_flat_order(t.shape, y.shape)):
+            ops.append(p.operand(i))
+            continue
+        try:
+            v = layout.broadcast_view(g, i, y.shape, p.lay.views.get(i))
+        except ValueError:
+            raise _refuse(g, op, f"{list(t.shape)} does not broadcast to {list(y.shape)}"
+                          ) from None
+        ops.append(_view_operand(p, i, v))
+    act = _activation(g, op)
+    args = (a.quant.scale, a.quant.zero_point, b.quant.scale, b.quant.zero_point,
+            y.quant.scale, y.quant.zero_point, act)
+    kind = op.kind.lower()
+    if op.kind == "ADD":
+        pr, ctype, names = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
+    elif op.kind == "SUB":
+        pr, ctype, names = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
+    else:
+        pr, ctype, names = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
+    sizes = tuple(1 if t.size == 1 else y.size for t in (a, b))
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView(ctype, f"{sym}_params", _fields(pr, names)))
+    p.add_step(dict(kind=kind, comment=_op_comment(g, op), sym=sym, a=ops[0], b=ops[1],
+                    sizes=sizes, out=out, tensor=op.outputs[0]),
+               reads={o.buf for o in ops}, writes={out})
+
+
+def _same_flat_order(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal sizes and the same element order (shapes differing by ones only)."""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def _view_operand(p: _Program, i: int, v: layout.View) -> Operand:
+    t = dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
+    if v.kind == "alias":
+        return Operand(p.root_buf(v.root), v.offset)
+    if v.kind == "const":
+        return Operand(p.const_buf(t, v.data))
+    return Operand(p.copy(v, t))
+
+
+def _lut(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    if x.size != y.size:
+        raise _refuse(g, op, f"{x.size} inputs but {y.size} outputs")
+    key = (op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = lut_s8(g, op)
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
+                                   f"{_qtext(y.quant)} (TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    xin = p.operand(op.inputs[0])
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    p.add_step(dict(kind="lut", comment=_op_comment(g, op), table=p.lut_cache[key], x=xin,
+                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _quantize(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    pr = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                  y.quant.zero_point)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView("nsn_requantize_params", f"{sym}_params",
+                                _fields(pr, _REQUANTIZE_FIELDS)))
+    xin = p.operand(op.inputs[0])
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    p.add_step(dict(kind="requantize", comment=_op_comment(g, op), sym=sym, x=xin,
+                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+KERNELS = {"FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
+           "MUL": _elementwise, "QUANTIZE": _quantize, "LOGISTIC": _lut, "TANH": _lut,
+           **{k: _lut for k in LUT_OPS}}
+
+
+def _op_comment(g: NdGraph, op: NdOp) -> str:
+    ins = ", ".join(f"{g.tensors[i].name} {list(g.tensors[i].shape)}" for i in op.inputs
+                    if i >= 0 and not g.tensors[i].is_const)
+    outs = ", ".join(f"{g.tensors[o].name} {list(g.tensors[o].shape)} {g.tensors[o].dtype}, "
+                     f"{_qtext(g.tensors[o].quant)}" for o in op.outputs)
+    return _comment_text(f"op {op.index}: {op.kind} ({ins}) -> {outs}")
+
+
+# -- building the program ------------------------------------------------------------------------
+
+
+def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
+    """Fold the layout, map every compute op to its kernel (refusing the first without one),
+    add the end of the step; buffers are not placed yet."""
+    for op in g.ops:
+        if op.kind not in layout.DATA_MOVEMENT and op.kind not in KERNELS:
+            raise NsconvError(f"{g.where(op)}: no nsn_ kernel for {op.kind} yet (kernels: "
+                              + ", ".join(sorted(k for k in KERNELS if k not in LUT_OPS))
+                              + " and int8 tables of " + ", ".join(sorted(LUT_OPS)) + ")",
+                              g.path)
+    p = _Program(g, layout.fold(g), spec)
+    feat = g.tensors[g.index_of(spec.features)]
+    if feat.dtype == "int8":  # read in place from the caller's frame
+        p.tensor_buf[feat.index] = p.new_buf("features", feat, "features_in")
+    else:  # the caller's bytes may be unaligned: copied into the arena first
+        b = p.new_buf("arena", feat, "features_in")
+        p.tensor_buf[feat.index] = b
+        p.add_step(dict(kind="load", comment="the feature frame into the arena", out=b,
+                        nbytes=feat.nbytes), reads=set(), writes={b})
+    for s in spec.states:
+        t = g.tensors[g.index_of(s.input)]
+        p.state_of_input[t.index] = s
+        p.tensor_buf[t.index] = p.new_buf("state", t, "state_" + identifier(s.name))
+    known = {feat.index} | set(p.state_of_input)
+    for name, i in g.inputs:
+        if i not in known:
+            raise NsconvError(f"model input {name!r} is neither the features nor a state",
+                              g.path)
+    for op in p.lay.compute:
+        KERNELS[op.kind](p, op)
+    _end(p)
+    return p
+
+
+def _end(p: _Program) -> None:
+    """Gather every state output (before any state is written), then the write-backs."""
+    g = p.g
+    srcs = []
+    for s in p.spec.states:
+        i_in, i_out = g.index_of(s.input), g.index_of(s.output, outputs=True)
+        t_in, t_out = g.tensors[i_in], g.tensors[i_out]
+        if t_in.size != t_out.size or t_in.dtype != t_out.dtype:
+            raise NsconvError(f"state {s.name}: output {t_out.name!r} {t_out.dtype} "
+                              f"{list(t_out.shape)} does not fit input {t_in.name!r} "
+                              f"{t_in.dtype} {list(t_in.shape)}", g.path)
+        o = p.operand(i_out)
+        if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
+            v = p.lay.views.get(i_out) or layout.make_view(
+                g, i_out, layout.root_ids(t_out).reshape(-1))
+            o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(
+                v.ids)), t_out))
+        srcs.append((s, t_in, t_out, o))
+    mask_i = g.index_of(p.spec.mask, outputs=True)
+    mask = p.operand(mask_i)
+    updates = []
+    for s, t_in, t_out, o in srcs:
+        rq = None
+        if t_in.quant != t_out.quant:
+            if t_in.dtype != "int8":
+                raise NsconvError(f"state {s.name}: {t_in.dtype} state output quantized "
+                                  "unlike its input; no int16 requantize kernel yet", g.path)
+            pr = params.requantize_params(t_out.quant.scale, t_out.quant.zero_point,
+                                          t_in.quant.scale, t_in.quant.zero_point)
+            rq = p.names.take(f"nsn_{identifier(s.name)}_state_requantize")
+            p.structs.append(StructView("nsn_requantize_params", rq,
+                                        _fields(pr, _REQUANTIZE_FIELDS)))
+        updates.append((s, o, rq, t_in))
+    p.add_step(dict(kind="end", comment="end of the step", updates=tuple(updates), mask=mask,
+                    mask_tensor=mask_i),
+               reads={u[1].buf for u in updates} | {mask.buf},
+               writes=set())
+
+
+def _lifetimes(p: _Program) -> None:
+    for t, (reads, writes) in enumerate(zip(p.reads, p.writes, strict=True)):
+        for b in writes:
+            if p.bufs[b].start < 0:
+                p.bufs[b].start = t
+            p.bufs[b].end = max(p.bufs[b].end, t)
+        for b in reads:
+            p.bufs[b].end = max(p.bufs[b].end, t)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _ptr(p: _Program, o: Operand) -> str:
+    b = p.bufs[o.buf]
+    return b.expr if o.offset == 0 else f"({b.expr} + {o.offset})"
+
+
+def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
+    kind = s["kind"]
+    out = p.bufs[s["out"]] if "out" in s else None
+    debug = ()
+    if "tensor" in s and out is not None:
+        t = p.g.tensors[s["tensor"]]
+        debug = ((t.index, _c_string(t.name[:60]), out.expr, out.nbytes),)
+    if kind == "copy":
+        srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
+        runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
+                     for d, slot, o, n in s["raw_runs"])
+        table = ""
+        if len(runs) > INLINE_RUNS:
+            table = p.names.take(f"nsn_runs_{k}")
+            p.run_tables.append(RunTable(table, s["raw_runs"]))
+        return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
+                    table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
+                    sizes=(len(runs),), debug=debug)
+    if kind == "load":
+        return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
+    if kind == "fc":
+        return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+                    rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
+                    weights=p.bufs[s["wbuf"]].name, bias=p.bufs[s["bbuf"]].name, debug=debug)
+    if kind in ("add", "sub", "mul"):
+        return Step(kind, k, s["comment"], out=out.expr,
+                    ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
+                    debug=debug)
+    if kind in ("lut", "requantize"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
+                    sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
+                    debug=debug)
+    raise AssertionError(kind)
+
+
+def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
+    arr = np.frombuffer(data, np.dtype(t.dtype).newbyteorder("<"))
+    wide = t.dtype == "int32"
+    return ConstView(name=name, source=_comment_text(t.name), dtype=t.dtype,
+                     ctype=_CTYPE[t.dtype], shape_text="[" + ", ".join(map(str, t.shape)) + "]",
+                     quant_text=_qtext(t.quant), users="the step", dims=(int(arr.size),),
+                     rows=None, lines=tuple(_wrap(arr, 7 if wide else 16, 11 if wide else 6)))
+
+
+def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> NdView:
+    _lifetimes(p)
+    arena = [b for b in p.bufs if b.kind == "arena"]
+    offsets, arena_bytes = plan_intervals([(b.nbytes, b.start, b.end) for b in arena],
+                                          alignment)
+    for b, off in zip(arena, offsets, strict=True):
+        b.offset = off
+    steps: list[Step] = []
+    updates: list[UpdateStep] = []
+    mask_src = ""
+    for k, s in enumerate(p.steps):
+        if s["kind"] == "end":
+            for st, o, rq, t_in in s["updates"]:
+                updates.append(UpdateStep("state_" + identifier(st.name), _ptr(p, o), t_in.size,
+                                          t_in.nbytes, rq))
+            mask_src = _ptr(p, s["mask"])
+            continue
+        steps.append(_step_view(p, k, s))
+    g = p.g
+    feat = p.bufs[p.tensor_buf[g.index_of(p.spec.features)]]
+    mask_t = g.tensors[g.index_of(p.spec.mask, outputs=True)]
+    states = []
+    for s in p.spec.states:
+        t = g.tensors[g.index_of(s.input)]
+        states.append(StateField(s.name, "state_" + identifier(s.name), _CTYPE[t.dtype], t.size,
+                                 t.nbytes, _qtext(t.quant), t.quant.zero_point))
+    consts = tuple(_const_view(p.bufs[b].name, t, d) for b, (t, d) in p.const_data.items())
+    pointers = tuple(PointerLine(b.name, _CTYPE[b.dtype], b.offset,
+                                 _comment_text(f"{b.tensor[:70]}: {b.nbytes} bytes, steps "
+                                               f"{b.start}..{b.end}"))
+                     for b in arena)
+    counts: dict[str, int] = {}
+    for op in p.lay.compute:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    return NdView(
+        version=__version__, model_title=p.spec.title,
+        source_text=_comment_text(Path(g.path).name), sha256=g.sha256,
+        command_text=_comment_text(command_line), command_c=_c_string(command_line),
+        features_bytes=feat.nbytes, features_ctype=_CTYPE[feat.dtype],
+        features_in_place=feat.kind == "features", features_ptr=feat.name,
+        mask_bytes=mask_t.nbytes, mask_ctype=_CTYPE[mask_t.dtype],
+        arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
+        state_bytes=sum(s.nbytes for s in states),
+        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        const_bytes=sum(len(d) for _, d in p.const_data.values()),
+        states=tuple(states), pointers=pointers, steps=tuple(steps), updates=tuple(updates),
+        mask_src=mask_src, structs=tuple(p.structs), arrays=tuple(p.arrays),
+        luts=tuple(p.luts.values()), run_tables=tuple(p.run_tables), consts=consts,
+        op_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        folded_counts=tuple(p.lay.folded.items()))
+
+
+def render_nd(view: NdView) -> dict[str, str]:
+    env = environment()
+    ctx = view.context()
+    ctx["exits"] = ()
+    ctx["model_title"] = view.model_title
+    ctx["separate_const_bytes"] = view.const_bytes
+    files = {"nsn_model.h": "nsn_nd_model.h.j2", "nsn_model.c": "nsn_nd_model.c.j2",
+             "nsn_weights.h": "nsn_weights.h.j2", "nsn_weights.c": "nsn_weights.c.j2"}
+    return {name: env.get_template(tpl).render(**ctx) for name, tpl in files.items()}
+
+
+@dataclass(frozen=True)
+class NdResult:
+    files: tuple[Path, ...]
+    view: NdView
+
+    def summary(self) -> str:
+        v = self.view
+        ops = ", ".join(f"{k} {n}" for k, n in v.op_counts)
+        folded = ", ".join(f"{k} {n}" for k, n in v.folded_counts)
+        copies = sum(1 for s in v.steps if s.kind == "copy")
+        return (f"wrote {', '.join(p.name for p in self.files)} to {self.files[0].parent}\n"
+                f"kernel calls: {ops}; copies {copies}\n"
+                f"data movement folded: {folded}\n"
+                f"memory plan: arena {v.arena_bytes:,} bytes (no reuse: {v.unshared_bytes:,}), "
+                f"states {v.state_bytes:,} bytes, constants {v.const_bytes:,} bytes")
+
+
+def generate_nd(tflite: Path, spec: NdSpec, dest: Path, command_line: str = "") -> NdResult:
+    from nsconv.compiler.ndgraph import read_nd
+
+    g = read_nd(tflite)
+    view = build_nd_view(compile_program(g, spec), command_line=command_line)
+    texts = render_nd(view)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, text in texts.items():
+        path = dest / name
+        tmp = path.with_name(f".{name}.part")
+        tmp.write_text(text)
+        tmp.replace(path)
+        files.append(path)
+    return NdResult(tuple(files), view)
