@@ -104,6 +104,13 @@ class NdGraph:
     inputs: tuple[tuple[str, int], ...]  # (signature name, tensor index)
     outputs: tuple[tuple[str, int], ...]
     raw: bytes = field(default=b"", repr=False, compare=False)  # the flatbuffer
+    sg_inputs: tuple[int, ...] = ()  # the subgraph's input tensors, in interpreter order
+    sg_outputs: tuple[int, ...] = ()
+
+    def position(self, name: str, outputs: bool = False) -> int:
+        """The interpreter's input (output) position of a signature name."""
+        i = self.index_of(name, outputs)
+        return (self.sg_outputs if outputs else self.sg_inputs).index(i)
 
     def where(self, op: NdOp) -> str:
         out = self.tensors[op.outputs[0]].name if op.outputs else "?"
@@ -261,4 +268,6 @@ class _NdReader:
         else:
             ins = tuple((tensors[int(i)].name, int(i)) for i in self.sg.inputs)
             outs = tuple((tensors[int(i)].name, int(i)) for i in self.sg.outputs)
-        return NdGraph(self.path, sha, tuple(tensors), ops, ins, outs, bytes(self.buf))
+        return NdGraph(self.path, sha, tuple(tensors), ops, ins, outs, bytes(self.buf),
+                       tuple(int(i) for i in self.sg.inputs),
+                       tuple(int(i) for i in self.sg.outputs))

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The N-D step-model compiler (compiler/ndcodegen.py) against TFLM, bit for bit.
+
+A small stateful int8 step model from the real TFLite converter (batched FULLY_CONNECTED rows,
+broadcast ADD, LEAKY_RELU/RELU/LOGISTIC/TANH, a GRU-like state update whose output is
+requantized into the state input's quantization, strided slice + pad + concatenation folded
+into copies) is compiled to C, built for the host under ASan/UBSan and streamed against the TFLM
+interpreter: every mask and state after every frame equal. Unsupported ops are refused at
+generation time, naming the op, the tensor and the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _small_step(seed: int = 0):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    w1 = tf.constant(rng.normal(0, .4, (6, 5)).astype(np.float32))
+    w2 = tf.constant(rng.normal(0, .4, (3, 5)).astype(np.float32))
+    w3 = tf.constant(rng.normal(0, .4, (5, 3)).astype(np.float32))
+    bias = tf.constant(rng.normal(0, .2, (1, 1, 5)).astype(np.float32))
+
+    def step(feat, h):
+        a = tf.matmul(feat, w1) + tf.matmul(h, w2) + bias  # [1, 4, 5]: 4 rows per FC
+        a = tf.nn.leaky_relu(a, 0.2)
+        z = tf.sigmoid(tf.matmul(a, w3))
+        n = tf.tanh(tf.matmul(tf.nn.relu(a), w3))
+        h_new = n + z * (h - n)
+        side = tf.pad(feat[:, :, ::2], [[0, 0], [0, 0], [1, 0]])  # [1, 4, 4]
+        return {"mask": tf.sigmoid(tf.concat([h_new, side], 2)), "h_out": h_new}
+
+    return step
+
+
+def _convert_small(step) -> bytes:
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((1, 4, 6), tf.float32, name="feat"),
+            tf.TensorSpec((1, 4, 3), tf.float32, name="h")]
+    f = tf.function(step, input_signature=spec)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    rng = np.random.default_rng(1)
+    conv.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 4, 6)).astype(np.float32),
+         rng.uniform(-1, 1, (1, 4, 3)).astype(np.float32)] for _ in range(32))
+    return conv.convert()
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("nd") / "small.tflite"
+    path.write_bytes(_convert_small(_small_step()))
+    return path
+
+
+def _spec():
+    from nsconv.compiler.ndcodegen import NdSpec, StatePair
+
+    # outputs are Identity, Identity_1, ... in the order of the sorted output keys
+    return NdSpec("feat", "Identity_1", (StatePair("h", "h", "Identity"),), "small step")
+
+
+def test_small_step_bit_exact(small_model, tmp_path):
+    from nsconv.check.nd_verify import verify_frames
+    from nsconv.compiler.ndcodegen import generate_nd
+    from nsconv.compiler.ndgraph import read_nd
+
+    g = read_nd(small_model)
+    res = generate_nd(small_model, _spec(), tmp_path / "c")
+    counts = dict(res.view.op_counts)
+    assert counts["FULLY_CONNECTED"] == 4 and counts["LEAKY_RELU"] == 1
+    assert any(s.kind == "copy" for s in res.view.steps)  # slice + pad + concat
+    h_in = g.tensors[g.index_of("h")]
+    h_out = g.tensors[g.index_of("Identity", outputs=True)]
+    assert h_in.quant != h_out.quant  # the state is requantized at the end of each step
+    assert res.view.updates[0].params is not None
+    rng = np.random.default_rng(2)
+    frames = rng.integers(-128, 128, (60, 24)).astype(np.int8)
+    resets = np.zeros(60, bool)
+    resets[30] = True
+    rep = verify_frames(g, _spec(), tmp_path / "c", tmp_path / "build", frames, sanitize=True,
+                        resets=resets)
+    assert rep.bit_exact, rep.first_mismatch
+    assert rep.frames == 60 and rep.mismatched_frames == 0
+
+
+def test_corrupted_weight_is_caught(small_model, tmp_path):
+    """The comparison can fail: one weight byte changed in the generated C gives mismatches."""
+    from nsconv.check.nd_verify import verify_frames
+    from nsconv.compiler.ndcodegen import generate_nd
+    from nsconv.compiler.ndgraph import read_nd
+
+    generate_nd(small_model, _spec(), tmp_path / "c")
+    w = tmp_path / "c" / "nsn_weights.c"
+    lines = w.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("const int8_t")) + 1
+    first = lines[k].split(",")[0]
+    lines[k] = lines[k].replace(first, " " + str(-1 - int(first)), 1)
+    w.write_text("\n".join(lines) + "\n")
+    frames = np.random.default_rng(3).integers(-128, 128, (8, 24)).astype(np.int8)
+    rep = verify_frames(read_nd(small_model), _spec(), tmp_path / "c", tmp_path / "build",
+                        frames)
+    assert not rep.bit_exact and rep.mismatched_frames > 0
+
+
+def test_unsupported_op_refused(small_model, tmp_path):
+    import dataclasses
+
+    from nsconv.compiler.ndcodegen import compile_program
+    from nsconv.compiler.ndgraph import read_nd
+    from nsconv.errors import NsconvError
+
+    g = read_nd(small_model)
+    ops = list(g.ops)
+    k = next(i for i, op in enumerate(ops) if op.kind == "TANH")
+    ops[k] = dataclasses.replace(ops[k], kind="SOFTMAX")
+    with pytest.raises(NsconvError) as info:
+        compile_program(dataclasses.replace(g, ops=tuple(ops)), _spec())
+    text = str(info.value)
+    assert text.startswith(f"{small_model}: op {k} (SOFTMAX, output ")
+    assert "no nsn_ kernel for SOFTMAX" in text
