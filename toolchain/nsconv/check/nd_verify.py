@@ -67,7 +67,7 @@ class TflmNd:
         g = self.g
         self.interp.set_input(np.asarray(features, _np(self.feat)).reshape(self.feat.shape),
                               g.position(self.spec.features))
-        for s, t_in, _ in self.pairs:
+        for s, _, _ in self.pairs:
             self.interp.set_input(self.states[s.name], g.position(s.input))
         self.interp.invoke()
         for s, t_in, t_out in self.pairs:
