@@ -199,6 +199,9 @@ class NdView:
     unshared_bytes: int
     state_bytes: int
     max_fc_input: int
+    conv_scratch: int
+    conv_dims: tuple[str, ...]
+    uses_conv: bool
     const_bytes: int
     states: tuple[StateField, ...]
     pointers: tuple[PointerLine, ...]
@@ -249,6 +252,8 @@ class _Program:
     lut_cache: dict[tuple, str] = field(default_factory=dict)
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
+    conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
+    conv_dims: list[str] = field(default_factory=list)  # nsn_conv_dims symbols of CONV_2D
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -463,7 +468,107 @@ def _quantize(p: _Program, op: NdOp) -> None:
                reads={xin.buf}, writes={out})
 
 
-KERNELS = {"FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
+_CONV_PARAM_FIELDS = ("input_offset", "output_offset", "stride_h", "stride_w", "pad_h", "pad_w",
+                      "dilation_h", "dilation_w", "activation_min", "activation_max")
+_CONV_DIM_FIELDS = ("input_h", "input_w", "input_c", "filter_h", "filter_w", "output_h",
+                    "output_w", "output_c", "groups")
+
+
+def conv_kernels_ready() -> bool:
+    """The conv/depthwise/mean kernels (branch gtcrn-kernels) are in the kernel library."""
+    from nsconv.resources import KERNEL_DIR
+
+    return ((KERNEL_DIR / "include" / "nsn_nnfunctions_conv.h").is_file()
+            and hasattr(params, "conv_geometry") and hasattr(params, "mean_params"))
+
+
+def _conv(p: _Program, op: NdOp) -> None:
+    """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
+    out]): nsn_conv_s8 / nsn_depthwise_conv_s8, TFLM's per-channel requantization."""
+    g = p.g
+    if not conv_kernels_ready():
+        raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    if len(x.shape) != 4 or x.shape[0] != 1 or len(w.shape) != 4 or not w.is_const:
+        raise _refuse(g, op, "needs a batch-1 NHWC input and constant 4-D weights")
+    depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    n_out = y.shape[3]
+    kh, kw = w.shape[1], w.shape[2]
+    groups = 1 if depthwise else x.shape[3] // w.shape[3]
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
+    try:
+        geo = params.conv_geometry(
+            x.shape[1:], (kh, kw), n_out, padding="same" if op.opt("padding", 0) == 0 else "valid",
+            stride=(op.opt("strideH", 1), op.opt("strideW", 1)),
+            dilation=(op.opt("dilationHFactor", 1), op.opt("dilationWFactor", 1)), groups=groups)
+    except ValueError as exc:
+        raise _refuse(g, op, str(exc)) from None
+    if (geo.output_h, geo.output_w) != tuple(y.shape[1:3]):
+        raise _refuse(g, op, f"output {list(y.shape)} is not TFLM's geometry")
+    scales = list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
+    pr = params.conv_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                            y.quant.zero_point, n_out, _activation(g, op))
+    xin = p.operand(op.inputs[0])
+    wbuf = p.const_buf(w, w.data)
+    bbuf = None
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = g.tensors[op.inputs[2]]
+        bbuf = p.const_buf(b, b.data)
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    sym = p.names.take(f"nsn_op{op.index}")
+    conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
+                   "activation_min": pr.activation_min, "activation_max": pr.activation_max,
+                   **{f: getattr(geo, f) for f in _CONV_PARAM_FIELDS[2:8]}}
+    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
+                           tuple(_wrap(pr.multipliers, 7, 11))),
+                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
+                             tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)),
+                  StructView("nsn_per_channel_quant_params", f"{sym}_quant",
+                             (Field("multiplier", f"{sym}_multiplier"),
+                              Field("shift", f"{sym}_shift"))),
+                  StructView("nsn_conv_dims", f"{sym}_dims", _fields(geo, _CONV_DIM_FIELDS))]
+    patch = kh * kw * (x.shape[3] // groups)
+    k4 = (patch + 3) & ~3
+    if not depthwise:
+        p.conv_scratch = max(p.conv_scratch, 9 * k4, 4 * n_out + k4)
+        p.conv_dims.append(f"{sym}_dims")
+    p.add_step(dict(kind="dwconv" if depthwise else "conv", comment=_op_comment(g, op),
+                    sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _mean(p: _Program, op: NdOp) -> None:
+    """MEAN over contiguous axes: nsn_mean_s8 on the [outer][count][inner] view."""
+    g = p.g
+    if not conv_kernels_ready():
+        raise _refuse(g, op, "no nsn_ kernel for MEAN in this kernel library yet")
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    axes = sorted({int(a) % len(x.shape) for a in g.tensors[op.inputs[1]].array().reshape(-1)})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise _refuse(g, op, f"reduces axes {axes}; only contiguous axes are supported")
+    outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+    pr = params.mean_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                            y.quant.zero_point, count)
+    xin = p.operand(op.inputs[0])
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView("nsn_mean_params", f"{sym}_params",
+                                _fields(pr, ("input_offset", "output_offset", "multiplier",
+                                             "shift"))))
+    p.add_step(dict(kind="mean", comment=_op_comment(g, op), sym=sym, x=xin,
+                    sizes=(outer, count, inner), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+KERNELS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "MEAN": _mean,
+           "FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
            "MUL": _elementwise, "QUANTIZE": _quantize, "LOGISTIC": _lut, "TANH": _lut,
            **{k: _lut for k in LUT_OPS}}
 
@@ -597,6 +702,14 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
                     debug=debug)
+    if kind in ("conv", "dwconv"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+                    weights=p.bufs[s["wbuf"]].name,
+                    bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
+                    debug=debug)
+    if kind == "mean":
+        return Step("mean", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
+                    sizes=s["sizes"], sym=s["sym"], debug=debug)
     if kind in ("lut", "requantize"):
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
@@ -657,6 +770,8 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
         state_bytes=sum(s.nbytes for s in states),
         max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
+        uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
         const_bytes=sum(len(d) for _, d in p.const_data.values()),
         states=tuple(states), pointers=pointers, steps=tuple(steps), updates=tuple(updates),
         mask_src=mask_src, structs=tuple(p.structs), arrays=tuple(p.arrays),

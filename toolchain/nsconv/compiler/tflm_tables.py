@@ -20,12 +20,24 @@ LUT_OPS = frozenset({"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "RSQRT", "S
                      "NEG", "LEAKY_RELU", "HARD_SWISH", "ELU", "EXP", "LOG", "SIN", "COS"})
 
 
+_PARSED: dict[str, object] = {}  # sha256 -> the model's object tree (parsed once)
+
+
+def _parsed(g: NdGraph):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    if g.sha256 not in _PARSED:
+        _PARSED.clear()
+        _PARSED[g.sha256] = schema.ModelT.InitFromPackedBuf(g.raw, 0)
+    return _PARSED[g.sha256]
+
+
 def one_op_model(g: NdGraph, op: NdOp, length: int = 256) -> bytes:
     """The op alone, its input and output flattened to [length], as a TFLite flatbuffer."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(g.raw, 0)
+    model = _parsed(g)
     sg = model.subgraphs[0]
     raw_op = sg.operators[op.index]
     out = schema.ModelT()
