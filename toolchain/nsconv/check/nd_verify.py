@@ -144,3 +144,48 @@ def _define(c_dir: Path, name: str) -> int:
         if line.startswith(f"#define {name} "):
             return int(line.split()[2])
     raise NsconvError(f"{name} not defined", Path(c_dir) / "nsn_model.h")
+
+
+def gtcrn_frames(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
+                 ) -> np.ndarray:
+    """Real speech -> GTCRN feature frames (numpy front end), quantized as TFLite QUANTIZE does
+    (float32 x / scale, rounded half away from zero, + zero point, saturated)."""
+    from nsconv.audio import gtcrn_frontend as fe
+    from nsconv.audio.wav import read_wav
+
+    t = g.tensors[g.index_of(spec.features)]
+    rows = []
+    for path in audio:
+        for frame in fe.stft(read_wav(path)):
+            rows.append(fe.features(frame).reshape(-1))
+            if frames is not None and len(rows) >= frames:
+                break
+        if frames is not None and len(rows) >= frames:
+            break
+    x = np.asarray(rows, np.float32) / np.float32(t.quant.scale)
+    q = np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)) + t.quant.zero_point
+    info = np.iinfo(np.dtype(t.dtype))
+    return np.clip(q, info.min, info.max).astype(np.dtype(t.dtype))
+
+
+def verify_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None,
+                 sanitize: bool = False, log=lambda *_: None) -> tuple[NdVerifyReport, dict]:
+    """OUT/c of a GTCRN export against TFLM on OUT/gtcrn_core.tflite, over real speech."""
+    import tempfile
+    import time
+
+    from nsconv.compiler.gtcrn_export import load_spec
+    from nsconv.compiler.ndgraph import read_nd
+    from nsconv.quant.quantize import calibration_clips
+
+    out_dir = Path(out_dir)
+    spec, core, meta = load_spec(out_dir)
+    g = read_nd(core)
+    clips = list(audio) if audio else calibration_clips()
+    x = gtcrn_frames(g, spec, clips, frames)
+    log(f"verifying {len(x)} frames of {len(clips)} clip(s): host C vs TFLM")
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="nsconv-gtcrn-") as tmp:
+        rep = verify_frames(g, spec, out_dir / "c", Path(tmp), x, sanitize=sanitize)
+    return rep, {"audio": [p.name for p in clips], "seconds": round(time.time() - t0, 1),
+                 "source_model": meta.get("source_model")}

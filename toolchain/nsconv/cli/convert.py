@@ -89,6 +89,14 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)
+    from nsconv.compiler.gtcrn_export import is_gtcrn
+
+    if is_gtcrn(model):
+        _export_gtcrn(model, out, target, calib, as_json,
+                      refused=[n for n, v in (("--frontend", frontend), ("--exits", exit_list),
+                                              ("--part", part_name),
+                                              ("--default-exit", default_exit)) if v])
+        return
     names = parse_exit_names(exit_list) if exit_list is not None else None
     part = None
     if part_name is not None:
@@ -130,6 +138,33 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                    else "") + "\n")
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
+
+
+def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
+                  as_json: bool, refused: list[str]) -> None:
+    """GTCRN (an ONNX model with its streaming interface): its quantized core compiled to C."""
+    from nsconv.compiler.gtcrn_export import export_gtcrn
+    from nsconv.errors import NsconvError
+    from nsconv.outdir import atomic_output_dir
+
+    if refused:
+        raise NsconvError(f"{', '.join(refused)}: not available for GTCRN (one exit, its own "
+                          "front end)", model)
+    if target not in (None, HOST):
+        raise NsconvError(f"--target {target}: GTCRN firmware is not generated yet; export "
+                          "for the host", model)
+    command = provenance_command("export", model, "--target", HOST, calib=calib)
+    with atomic_output_dir(out) as tmp:
+        exp = export_gtcrn(Path(model), tmp, list(calib) or None, log=log.info,
+                           command_line=command)
+    v = exp.result.view
+    data = {"out": str(out), "kind": "gtcrn", "tflite": str(out / exp.tflite.name),
+            "c": str(out / "c"), "c_files": [p.name for p in exp.result.files],
+            "kernel_calls": dict(v.op_counts), "folded": dict(v.folded_counts),
+            "copies": sum(1 for s in v.steps if s.kind == "copy"),
+            "arena_bytes": v.arena_bytes, "state_bytes": v.state_bytes,
+            "const_bytes": v.const_bytes, "calibration": exp.meta["calibration"]}
+    emit(as_json, data, exp.result.summary().replace(str(tmp), str(out)) + f"\nwrote {out}/c")
 
 
 def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
