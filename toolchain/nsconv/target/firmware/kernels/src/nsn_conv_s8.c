@@ -100,6 +100,22 @@ static void conv_reference(const nsn_conv_params *p,
 
 #if defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)
 
+/* n bytes, a word at a time (the library memcpy costs more than these short runs) */
+static inline void conv_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4)
+    {
+        const int32_t v = nsn_read_s8x4(src);
+        memcpy(dst, &v, sizeof v);
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; --n)
+    {
+        *dst++ = *src++;
+    }
+}
+
 /* The int8 patch of output pixel `pixel` (row-major over output_h x output_w), channels
  * [cin0, cin0 + cin_g) of every tap in filter order; taps outside the input, and the slack up
  * to `len`, hold `fill` (the input zero point: x + input_offset = 0 there). */
@@ -125,10 +141,10 @@ static void conv_gather_s8(const nsn_conv_params *p,
             const int32_t ix = ix0 + kx * p->dilation_w;
             if (iy >= 0 && iy < d->input_h && ix >= 0 && ix < d->input_w)
             {
-                memcpy(dst,
-                       input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c +
-                           cin0,
-                       (size_t)cin_g);
+                conv_copy_s8(dst,
+                             input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) *
+                                         (size_t)d->input_c + cin0,
+                             cin_g);
             }
             else
             {
@@ -220,14 +236,47 @@ static const int8_t *conv_dot4_dsp(const int8_t *row, const int32_t *xbuf, int32
 /* The last 1..3 weights of a row (tail = their count) against the padded last group. */
 static void conv_tail_dsp(const int8_t *row, int32_t tail, const int32_t *xbuf, int32_t *acc)
 {
-    uint32_t bytes = 0;
+    uint32_t bytes = (uint8_t)row[0]; /* little-endian word, the missing weights 0 */
     int32_t wa, wb, q;
-    memcpy(&bytes, row, (size_t)tail); /* little-endian: the missing weights are 0 */
+    if (tail > 1)
+    {
+        bytes |= (uint32_t)(uint8_t)row[1] << 8;
+    }
+    if (tail > 2)
+    {
+        bytes |= (uint32_t)(uint8_t)row[2] << 16;
+    }
     wa = __sxtb16((int32_t)bytes);
     wb = nsn_sxtab16_ror8(0, (int32_t)bytes);
     for (q = 0; q < CONV_DSP_PIXELS; ++q)
     {
         acc[q] = __smlad(wa, xbuf[2 * q], __smlad(wb, xbuf[2 * q + 1], acc[q]));
+    }
+}
+
+/* out[q * stride] = clamp(requantize(acc[q]) + output_offset) for the first `pixels` of 4 */
+static inline void conv_store4_dsp(const int32_t *acc, int32_t m, int32_t s,
+                                   const nsn_conv_params *p, int32_t pixels, int wide,
+                                   int8_t *out, int32_t stride)
+{
+    const int32_t zo = p->output_offset;
+    int32_t q;
+    if (wide && pixels == CONV_DSP_PIXELS)
+    {
+        const int32_t y0 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[0], m, s), zo));
+        const int32_t y1 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[1], m, s), zo));
+        const int32_t y2 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[2], m, s), zo));
+        const int32_t y3 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[3], m, s), zo));
+        out[0] = (int8_t)y0;
+        out[stride] = (int8_t)y1;
+        out[2 * stride] = (int8_t)y2;
+        out[3 * stride] = (int8_t)y3;
+        return;
+    }
+    for (q = 0; q < pixels; ++q)
+    {
+        const int32_t y = nsn_wrapping_add(nsn_requantize_dsp(acc[q], m, s), zo);
+        out[(size_t)q * (size_t)stride] = (int8_t)nsn_clamp(y, p->activation_min, p->activation_max);
     }
 }
 
@@ -247,7 +296,7 @@ static void conv_channels_dsp(const nsn_conv_params *p,
     const int32_t words = k >> 2;
     const int32_t *xtail = xbuf + words * 2 * CONV_DSP_PIXELS;
     const int wide = p->activation_min == INT8_MIN && p->activation_max == INT8_MAX;
-    int32_t c, q;
+    int32_t c;
     for (c = c0; c < c0 + count; ++c)
     {
         int32_t acc[CONV_DSP_PIXELS];
@@ -261,12 +310,7 @@ static void conv_channels_dsp(const nsn_conv_params *p,
         {
             conv_tail_dsp(row, k & 3, xtail, acc);
         }
-        for (q = 0; q < pixels; ++q)
-        {
-            const int32_t out = nsn_wrapping_add(nsn_requantize_dsp(acc[q], m, s), p->output_offset);
-            output[(size_t)q * (size_t)d->output_c + (size_t)c] =
-                (int8_t)(wide ? nsn_ssat8(out) : nsn_clamp(out, p->activation_min, p->activation_max));
-        }
+        conv_store4_dsp(acc, m, s, p, pixels, wide, output + c, d->output_c);
     }
 }
 
