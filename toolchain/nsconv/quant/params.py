@@ -378,3 +378,109 @@ def tanh_table_s8(input_scale: float, input_zero_point: int) -> Int8Array:
 
 # --------------------------------------------------------------------------------------------
 # Reference ops (TFLM Eval), for debugging and for checking the C kernels
+
+
+# --------------------------------------------------------------------------------------------
+# CONV_2D, DEPTHWISE_CONV_2D, MEAN (GTCRN, issue 14)
+# --------------------------------------------------------------------------------------------
+
+
+def conv_out_size(padding: str, size: int, kernel: int, stride: int, dilation: int) -> int:
+    """ComputeOutSize (kernels/padding.h): "same" or "valid" padding."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return (size + stride - 1) // stride
+    if padding == "valid":
+        return (size + stride - effective) // stride
+    raise ValueError(f"padding {padding!r}: expected 'same' or 'valid'")
+
+
+def conv_padding(size: int, kernel: int, stride: int, dilation: int, out_size: int) -> int:
+    """ComputePaddingWithOffset: the padding before the first element (the reference kernels
+    never read the odd extra element at the end; they bound-check every tap)."""
+    effective = (kernel - 1) * dilation + 1
+    return max((out_size - 1) * stride + effective - size, 0) // 2
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """nsn_conv_dims and the spatial fields of nsn_conv_params: one image (batch 1), NHWC."""
+
+    input_h: int
+    input_w: int
+    input_c: int
+    filter_h: int
+    filter_w: int
+    output_h: int
+    output_w: int
+    output_c: int
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+    groups: int = 1  # CONV_2D: input_c / filter input depth; DEPTHWISE: unused (1)
+
+
+def conv_geometry(
+    input_hwc: Sequence[int],
+    filter_hw: Sequence[int],
+    output_c: int,
+    *,
+    padding: str,
+    stride: Sequence[int] = (1, 1),
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+) -> ConvGeometry:
+    """The geometry TFLM's conv Prepare derives from the tensors and the builtin options."""
+    (h, w, c), (kh, kw) = input_hwc, filter_hw
+    oh = conv_out_size(padding, h, kh, stride[0], dilation[0])
+    ow = conv_out_size(padding, w, kw, stride[1], dilation[1])
+    if oh < 1 or ow < 1 or c % groups != 0 or output_c % groups != 0:
+        raise ValueError(f"conv geometry {input_hwc} {filter_hw} -> {output_c}: no output")
+    return ConvGeometry(
+        h, w, c, kh, kw, oh, ow, output_c, stride[0], stride[1], dilation[0], dilation[1],
+        conv_padding(h, kh, stride[0], dilation[0], oh),
+        conv_padding(w, kw, stride[1], dilation[1], ow), groups,
+    )
+
+
+def conv_params(
+    input_scale: float,
+    input_zero_point: int,
+    weight_scales: Sequence[float],
+    output_scale: float,
+    output_zero_point: int,
+    output_channels: int,
+    activation: Activation = Activation.NONE,
+) -> FcParams:
+    """CONV_2D / DEPTHWISE_CONV_2D Prepare (PopulateConvolutionQuantizationParams): per channel
+    double(x_s) * double(w_s[c]) / double(y_s), exactly FULLY_CONNECTED's per-channel rule."""
+    return fc_params(input_scale, input_zero_point, weight_scales, output_scale,
+                     output_zero_point, output_channels, activation)
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    """nsn_mean_params: the multiplier and shift already fold in 1 / count (reduce.h)."""
+
+    input_offset: int  # -input zero point
+    output_offset: int
+    multiplier: int
+    shift: int
+    count: int  # elements averaged per output
+
+
+def mean_params(
+    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+    count: int,
+) -> MeanParams:
+    """MEAN Prepare (double(in_s) / double(out_s)), then QuantizedMeanOrSum's Eval-time fold of
+    1 / count: shift = min(floor(log2(count)), 32, 31 + shift), multiplier * 2**shift // count
+    (int64, truncating)."""
+    if count < 1:
+        raise ValueError("MEAN over no elements")
+    m, s = quantize_multiplier(_f64(input_scale) / _f64(output_scale))
+    extra = min(count.bit_length() - 1, 32, 31 + s)
+    return MeanParams(-input_zero_point, output_zero_point, (m << extra) // count, s - extra, count)
