@@ -306,13 +306,11 @@ def build_compact(graph: OpGraph, input_name: str = "feat", output_name: str = "
     sig = [tf.TensorSpec(shapes[n], tf.float32, name=_safe(n)) for n in names]
     ops = _Ops(tf)
 
+    outs = [output_name] + sorted(m.state_shapes)
+
     def step(*args):
-        v = dict(zip(names, args, strict=True))
-        new: dict = {}
-        mask = _forward(ops, m, v[input_name], v, new)
-        out = {_safe(output_name): mask}
-        out.update({_safe(k): t for k, t in new.items()})
-        return out
+        got = _forward(ops, m, dict(zip(names, args, strict=True)), input_name, output_name)
+        return {_safe(k): got[k] for k in outs}
 
     return tf.function(step, input_signature=sig, autograph=False), names, m
 
@@ -381,8 +379,9 @@ class _Ops:
         return tf.pad(y, [[0, 0], [0, 0], [before, after - 1], [0, 0]])
 
 
-def _block(ops: _Ops, b: Block, x, v: dict, new: dict):
+def _block(ops: _Ops, b: Block, x, v: dict, out_name: str) -> dict:
     tf = ops.tf
+    new: dict = {}
     x1, x2 = tf.split(x, 2, axis=-1)
     h = ops.prelu(ops.conv(x1, b.w1, b.b1, padding="SAME"), b.a1)
     frames = tf.concat([v[b.hist], h], axis=1)  # (1, 2d + 1, 33, 16): oldest first
@@ -399,10 +398,12 @@ def _block(ops: _Ops, b: Block, x, v: dict, new: dict):
     h = h * att
     # shuffle: channel 2c <- h[c], 2c + 1 <- x2[c]
     pair = tf.concat([tf.reshape(h, [1, 33, 8, 1]), tf.reshape(x2, [1, 33, 8, 1])], axis=-1)
-    return tf.reshape(pair, [1, 1, 33, 16])
+    new[out_name] = tf.reshape(pair, [1, 1, 33, 16])
+    return new
 
 
-def _dpgrnn(ops: _Ops, d: Dpgrnn, x, v: dict, new: dict):
+def _intra(ops: _Ops, d: Dpgrnn, x):
+    """Intra-frame GRNN + linear + LayerNorm + residual: (1, 1, 33, 16) -> (33, 16)."""
     tf = ops.tf
     X = tf.reshape(x, [33, 16])
     # intra-frame: bidirectional over the 33 bands, both groups, one step per band
@@ -415,16 +416,62 @@ def _dpgrnn(ops: _Ops, d: Dpgrnn, x, v: dict, new: dict):
         hs.append(h)
     H = ops.concat(hs, 0)  # (33, 16): forward at position t, backward at position 32 - t
     Y = tf.concat([H[:, :8], H[::-1, 8:]], axis=1)
-    X = X + ops.layer_norm(ops.fc(Y, d.intra_fc, d.intra_b), d.ln1)
-    # inter-frame: one step per band, states carried
+    return X + ops.layer_norm(ops.fc(Y, d.intra_fc, d.intra_b), d.ln1)
+
+
+def _inter(ops: _Ops, d: Dpgrnn, X, v: dict, out_name: str) -> dict:
+    """Inter-frame GRNN (one step per band, states carried) + linear + LayerNorm + residual."""
+    tf = ops.tf
+    new: dict = {}
     s1, s2 = d.inter_states
     hn = ops.gru_step(d.inter, X, tf.concat([v[s1], v[s2]], axis=1))
     new[s1], new[s2] = tf.split(hn, 2, axis=1)
-    X = X + ops.layer_norm(ops.fc(hn, d.inter_fc, d.inter_b), d.ln2)
-    return tf.reshape(X, [1, 1, 33, 16])
+    new[out_name] = tf.reshape(X + ops.layer_norm(ops.fc(hn, d.inter_fc, d.inter_b), d.ln2),
+                               [1, 1, 33, 16])
+    return new
 
 
-def _forward(ops: _Ops, m: CompactGtcrn, feat, v: dict, new: dict):
+@dataclass(frozen=True)
+class Stage:
+    """A run of the core with named inputs and outputs (activations, states, the mask).
+
+    The model is these stages chained; a quantization mix converts runs of stages separately."""
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    fn: object  # (ops, CompactGtcrn, values: dict) -> dict of written tensors
+
+
+def stages(m: CompactGtcrn, input_name: str = "feat", output_name: str = "m_feat") -> list[Stage]:
+    out = [Stage("input", (input_name,), ("e0", "e1"),
+                 lambda ops, m, a: _input_stage(ops, m, a[input_name]))]
+    for i, b in enumerate(m.encoder):
+        out.append(Stage(f"encoder{i}", (f"e{i + 1}", b.hist, b.tra_state),
+                         (f"e{i + 2}", b.hist, b.tra_state),
+                         lambda ops, m, a, i=i, b=b: _block(ops, b, a[f"e{i + 1}"], a,
+                                                            f"e{i + 2}")))
+    x = "e4"
+    for k, d in enumerate(m.dp):
+        out.append(Stage(f"intra{k}", (x,), (f"p{k}",),
+                         lambda ops, m, a, d=d, x=x, k=k: {f"p{k}": _intra(ops, d, a[x])}))
+        out.append(Stage(f"inter{k}", (f"p{k}",) + d.inter_states,
+                         (f"q{k}",) + d.inter_states,
+                         lambda ops, m, a, d=d, k=k: _inter(ops, d, a[f"p{k}"], a, f"q{k}")))
+        x = f"q{k}"
+    for i, b in enumerate(m.decoder):
+        skip = f"e{4 - i}"
+        out.append(Stage(f"decoder{i}", (x, skip, b.hist, b.tra_state),
+                         (f"d{i}", b.hist, b.tra_state),
+                         lambda ops, m, a, b=b, x=x, skip=skip, i=i:
+                         _block(ops, b, a[x] + a[skip], a, f"d{i}")))
+        x = f"d{i}"
+    out.append(Stage("output", (x, "e1", "e0"), (output_name,),
+                     lambda ops, m, a, x=x: {output_name: _output_stage(ops, m, a[x] + a["e1"],
+                                                                        a["e0"])}))
+    return out
+
+
+def _input_stage(ops: _Ops, m: CompactGtcrn, feat) -> dict:
     tf = ops.tf
     f = tf.reshape(feat, [3, 257])
     bands = tf.concat([f[:, :LOW], ops.fc(f[:, LOW:], m.erb)], axis=1)  # (3, 129)
@@ -432,19 +479,60 @@ def _forward(ops: _Ops, m: CompactGtcrn, feat, v: dict, new: dict):
     xp = tf.pad(x, [[0, 0], [0, 0], [1, 1], [0, 0]])
     x = tf.concat([xp[:, :, k:k + 129] for k in range(3)], axis=-1)  # SFE, channel k*3+c
     e0 = ops.prelu(ops.conv(x, m.c1[0], m.c1[1], (1, 2), "SAME"), m.c1[2])  # (1, 1, 65, 16)
-    x = ops.prelu(ops.grouped(e0, m.c2[0], m.c2[1], (1, 2), "SAME"), m.c2[2])  # (1,1,33,16)
-    skips = [e0, x]
-    for b in m.encoder:
-        x = _block(ops, b, x, v, new)
-        skips.append(x)
-    for d in m.dp:
-        x = _dpgrnn(ops, d, x, v, new)
-    for i, b in enumerate(m.decoder):
-        x = _block(ops, b, x + skips[4 - i], v, new)
-    x = ops.stuff2(x + skips[1], 2, 2)  # (1, 1, 69, 16)
+    e1 = ops.prelu(ops.grouped(e0, m.c2[0], m.c2[1], (1, 2), "SAME"), m.c2[2])  # (1,1,33,16)
+    return {"e0": e0, "e1": e1}
+
+
+def _output_stage(ops: _Ops, m: CompactGtcrn, x, e0):
+    tf = ops.tf
+    x = ops.stuff2(x, 2, 2)  # (1, 1, 69, 16)
     x = ops.prelu(ops.grouped(x, m.d1[0], m.d1[1]), m.d1[2]) + e0  # (1, 1, 65, 16)
     x = ops.conv(ops.stuff2(x, 2, 2), m.d2[0], m.d2[1])  # (1, 1, 129, 2)
     return tf.transpose(tf.tanh(x), [0, 3, 1, 2])  # (1, 2, 1, 129)
+
+
+def _forward(ops: _Ops, m: CompactGtcrn, values: dict, input_name: str = "feat",
+             output_name: str = "m_feat") -> dict:
+    """All stages chained; values holds the input and states; returns what the stages write."""
+    values = dict(values)
+    new = {}
+    for st in stages(m, input_name, output_name):
+        got = st.fn(ops, m, values)
+        values.update(got)
+        new.update(got)
+    return new
+
+
+def stage_reads(sts: list[Stage]) -> list[str]:
+    """What a run of stages reads from outside itself, in first-read order."""
+    made: set = set()
+    reads: list[str] = []
+    for st in sts:
+        reads += [r for r in st.reads if r not in made and r not in reads]
+        made |= set(st.writes)
+    return reads
+
+
+def build_segment(m: CompactGtcrn, sts: list[Stage], shapes: dict, outputs: list[str]):
+    """A run of stages as its own tf.function: (function, input names in signature order).
+
+    Inputs are what the run reads from outside (sorted), outputs the named writes (a state's
+    name gives its new value)."""
+    import tensorflow as tf
+
+    from nsconv.model.opgraph_tf import _safe
+
+    names = sorted(stage_reads(sts))
+    sig = [tf.TensorSpec(shapes[n], tf.float32, name=_safe(n)) for n in names]
+    ops = _Ops(tf)
+
+    def step(*args):
+        a = dict(zip(names, args, strict=True))
+        for st in sts:
+            a.update(st.fn(ops, m, a))
+        return {_safe(k): a[k] for k in outputs}
+
+    return tf.function(step, input_signature=sig, autograph=False), names
 
 
 class CompactStepper:
