@@ -78,8 +78,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=ROOT / "docs" / "gtcrn_quant.json")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "gtcrn.md")
     ap.add_argument("--mode", choices=("int8", "16x8"), default="int8")
-    ap.add_argument("--layout", choices=("gather", "slices"), default="gather",
-                    help="Assemble ops as GATHER, or as slices/reshapes/transposes/concats")
+    ap.add_argument("--layout", choices=("compact", "gather", "slices"), default="compact",
+                    help="the compact GTCRN core (model/gtcrn_compact.py), or the generic one "
+                         "with Assemble ops as GATHER or as slices/reshapes/transposes/concats")
     ap.add_argument("--engine", choices=("tflm", "litert"), default="tflm",
                     help="interpreter running the quantized core (tflm is the reference)")
     ap.add_argument("--render", action="store_true",
@@ -94,8 +95,7 @@ def main() -> None:
     from nsconv.audio import gtcrn_frontend as fe
     from nsconv.audio.wav import read_wav
     from nsconv.eval.evaluate import pesq_wb
-    from nsconv.model.gtcrn import FEATURES, MASK, load_gtcrn
-    from nsconv.model.opgraph_tf import TfStepper
+    from nsconv.model.gtcrn import load_gtcrn
     from nsconv.quant import gtcrn_quant as gq
     from nsconv.quant.quantize import calibration_clips
 
@@ -104,7 +104,7 @@ def main() -> None:
     calib = [p for p in calibration_clips() if not any(p.name.startswith(n + "_") for n in names)]
     model = load_gtcrn(args.shared / "models" / "gtcrn" / "gtcrn_simple.onnx")
     saved = args.out / f"gtcrn_core_{args.mode}_{args.layout}.tflite"
-    cache = args.out / "calibration.npz"
+    cache = args.out / f"calibration_{'compact' if args.layout == 'compact' else 'graph'}.npz"
     report = json.loads(args.json.read_text()) if args.json.is_file() else {}
     if args.reuse and saved.is_file() and cache.is_file():
         tflite, n_samples = saved.read_bytes(), len(np.load(cache)["0"])
@@ -115,7 +115,8 @@ def main() -> None:
             samples = [list(row) for row in zip(*(flat[k] for k in sorted(flat.files,
                                                   key=int)), strict=True)]
         else:
-            samples = gq.record_calibration(model, [read_wav(p) for p in calib])
+            samples = gq.record_calibration(model, [read_wav(p) for p in calib],
+                                            layout=args.layout)
             args.out.mkdir(parents=True, exist_ok=True)
             np.savez(cache, **{str(i): np.stack([smp[i] for smp in samples])
                                for i in range(len(samples[0]))})
@@ -142,7 +143,7 @@ def main() -> None:
         rows = {}
         for n in names:
             clean, noisy = read_wav(dns3 / f"{n}_clean.wav"), read_wav(dns3 / f"{n}_noisy.wav")
-            fl = fe.stream(noisy, TfStepper(model.core, FEATURES, MASK), model.synthesis)
+            fl = fe.stream(noisy, gq.float_stepper(model, args.layout), model.synthesis)
             qn = fe.stream(noisy, core(model, tflite), model.synthesis)
             rows[n] = {"noisy": pesq_wb(clean, noisy), "float": pesq_wb(clean, fl),
                        "quantized": pesq_wb(clean, qn)}
