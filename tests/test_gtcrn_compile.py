@@ -131,3 +131,56 @@ def test_unsupported_op_refused(small_model, tmp_path):
     text = str(info.value)
     assert text.startswith(f"{small_model}: op {k} (SOFTMAX, output ")
     assert "no nsn_ kernel for SOFTMAX" in text
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+# ../shared of the checkout (a git worktree under ../wt/NAME looks two levels up)
+SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
+               if p.is_dir()), _ROOT.parent / "shared")
+GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
+                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+
+
+@pytest.fixture(scope="module")
+def gtcrn_core(tmp_path_factory):
+    """GTCRN's int8 compact core from the real converter, calibrated on the first 48 frames of
+    one package clip (enough for a bit-exactness check, not for quality)."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.compiler.gtcrn_export import MODE, core_spec
+    from nsconv.model.gtcrn import load_gtcrn
+    from nsconv.quant import gtcrn_quant as gq
+    from nsconv.quant.quantize import calibration_clips
+
+    if not GTCRN_ONNX.is_file():
+        pytest.fail(f"{GTCRN_ONNX} missing (set NSCONV_GTCRN_ONNX)")
+    model = load_gtcrn(GTCRN_ONNX)
+    clip = read_wav(calibration_clips()[-1])[: 48 * 256]
+    core = gq.convert_core(GTCRN_ONNX, mode=MODE, records=gq.record_values(model, [clip]),
+                           model=model)
+    path = tmp_path_factory.mktemp("gtcrn") / "core.tflite"
+    path.write_bytes(core.tflite)
+    return path, core_spec(core)
+
+
+def test_gtcrn_core_bit_exact(gtcrn_core, tmp_path):
+    """The whole GTCRN core: generated C (host, ASan/UBSan) equals TFLM on the mask and all 16
+    states, frame by frame, over real speech."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.check.nd_verify import gtcrn_frames, verify_frames
+    from nsconv.compiler.ndcodegen import generate_nd
+    from nsconv.compiler.ndgraph import read_nd
+    from nsconv.quant.quantize import calibration_clips
+
+    path, spec = gtcrn_core
+    res = generate_nd(path, spec, tmp_path / "c")
+    counts = dict(res.view.op_counts)
+    for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"):
+        assert counts.get(kind, 0) > 0, counts
+    assert len(spec.states) == 16 and res.view.state_bytes == 18048
+    g = read_nd(path)
+    clip = calibration_clips()[0]
+    assert read_wav(clip).size > 40 * 256
+    x = gtcrn_frames(g, spec, [clip], 40)
+    rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", x, sanitize=True)
+    assert rep.bit_exact, rep.first_mismatch
+    assert rep.frames == 40 and len(rep.state_mismatched_frames) == 16

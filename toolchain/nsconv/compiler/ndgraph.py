@@ -125,6 +125,9 @@ class NdGraph:
         for key, idx in table:
             if key == name:
                 return idx
+        for idx in self.sg_outputs if outputs else self.sg_inputs:  # the tensor's own name
+            if self.tensors[idx].name == name:
+                return idx
         raise NsconvError(f"model has no {'output' if outputs else 'input'} named {name!r} "
                           "(has: " + ", ".join(k for k, _ in table) + ")", self.path)
 
