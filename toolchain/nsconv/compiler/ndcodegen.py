@@ -49,7 +49,7 @@ from nsconv.quant import params
 
 GENERATED_FILES = ("nsn_model.h", "nsn_model.c", "nsn_weights.h", "nsn_weights.c")
 INLINE_RUNS = 8  # a copy of more runs than this uses a constant run table
-_CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+_CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 _ADD_FIELDS = ("input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
                "input2_multiplier", "input2_shift", "left_shift", "output_offset",
                "output_multiplier", "output_shift", "activation_min", "activation_max")
@@ -138,6 +138,8 @@ class Step:
     sources: tuple[str, ...] = ()
     nbytes: int = 0
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
+    sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
+    fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class UpdateStep:
     size: int  # elements
     nbytes: int
     params: str | None
+    sfx: str = "s8"  # nsn_requantize_<sfx>
 
 
 @dataclass(frozen=True)
@@ -200,8 +203,9 @@ class NdView:
     state_bytes: int
     max_fc_input: int
     conv_scratch: int
-    conv_dims: tuple[str, ...]
+    conv_dims: tuple[tuple[str, str], ...]
     uses_conv: bool
+    uses_s16: bool
     const_bytes: int
     states: tuple[StateField, ...]
     pointers: tuple[PointerLine, ...]
@@ -253,7 +257,7 @@ class _Program:
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
-    conv_dims: list[str] = field(default_factory=list)  # nsn_conv_dims symbols of CONV_2D
+    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -320,12 +324,35 @@ def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
     return g.fail(op, why)
 
 
-def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8",)) -> NdTensor:
+def s16_kernels_ready() -> bool:
+    """The int16 (16x8) kernels (branch gtcrn-kernels) are in the kernel library."""
+    from nsconv.resources import KERNEL_DIR
+
+    return ((KERNEL_DIR / "include" / "nsn_nnfunctions_s16.h").is_file()
+            and hasattr(params, "conv_params_s16") and hasattr(params, "unary_params_s16"))
+
+
+def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8", "int16")) -> NdTensor:
     t = g.tensors[i]
     if t.dtype not in dtypes:
         raise _refuse(g, op, f"operand {t.name!r} is {t.dtype}; the nsn_ kernel for "
                       f"{op.kind} takes {'/'.join(dtypes)} (no {t.dtype} kernel yet)")
+    if t.dtype == "int16" and not s16_kernels_ready():
+        raise _refuse(g, op, f"operand {t.name!r} is int16: no int16 nsn_ kernel for "
+                      f"{op.kind} in this kernel library yet")
     return t
+
+
+def _same_dtype(g: NdGraph, op: NdOp, *ts: NdTensor) -> str:
+    kinds = {t.dtype for t in ts}
+    if len(kinds) != 1:
+        raise _refuse(g, op, "operands of different types: " + ", ".join(
+            f"{t.name!r} {t.dtype}" for t in ts))
+    return kinds.pop()
+
+
+def _sfx(dtype: str) -> str:
+    return "s16" if dtype == "int16" else "s8"
 
 
 def _activation(g: NdGraph, op: NdOp) -> params.Activation:
@@ -336,53 +363,87 @@ def _activation(g: NdGraph, op: NdOp) -> params.Activation:
         raise _refuse(g, op, f"fused activation {code} is not supported") from None
 
 
+def _out_buf(p: _Program, op: NdOp, y: NdTensor) -> int:
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    return out
+
+
+def _per_channel(p: _Program, sym: str, pr, n_out: int) -> None:
+    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
+                           tuple(_wrap(pr.multipliers, 7, 11))),
+                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    p.structs.append(StructView("nsn_per_channel_quant_params", f"{sym}_quant",
+                                (Field("multiplier", f"{sym}_multiplier"),
+                                 Field("shift", f"{sym}_shift"))))
+
+
+def _weights(g: NdGraph, op: NdOp, w: NdTensor) -> list[float]:
+    if not w.is_const or w.dtype != "int8":
+        raise _refuse(g, op, f"weights {w.name!r} must be constant int8")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
+    n_out = w.shape[0] if op.kind != "DEPTHWISE_CONV_2D" else w.shape[-1]
+    return list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
+
+
+def _bias16(p: _Program, op: NdOp, n_out: int, name: str) -> int | None:
+    """The int64 bias of a 16x8 op (None without one)."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return None
+    b = p.g.tensors[op.inputs[2]]
+    data = b.array().astype("<i8").reshape(-1)
+    if data.size != n_out:
+        raise _refuse(p.g, op, f"bias {b.name!r} has {data.size} values for {n_out} outputs")
+    return p.const_buf(NdTensor(-1, name + "_bias64", (n_out,), "int64", None), data.tobytes())
+
+
 def _fc(p: _Program, op: NdOp) -> None:
     g = p.g
     x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
                _act_of(g, op, op.outputs[0]))
-    if not w.is_const or w.dtype != "int8" or len(w.shape) != 2:
-        raise _refuse(g, op, f"weights {w.name!r} must be constant int8 [out, in]")
+    dt = _same_dtype(g, op, x, y)
+    scales = _weights(g, op, w)
+    if len(w.shape) != 2:
+        raise _refuse(g, op, f"weights {w.name!r} must be [out, in]")
     n_out, n_in = w.shape
-    if any(z != 0 for z in w.quant.zero_points):
-        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
     if x.size % n_in or y.size != x.size // n_in * n_out:
         raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
-    scales = list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
-    pr = params.fc_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
-                          y.quant.zero_point, n_out, _activation(g, op))
-    pr = dataclasses.replace(pr, input_offset=0)
-    wa = w.array().astype(np.int64)
-    bias = np.zeros(n_out, np.int64)
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
-    folded = bias - x.quant.zero_point * wa.sum(axis=1)
-    if np.abs(folded).max(initial=0) >= 1 << 31:
-        raise _refuse(g, op, "folded bias overflows int32")
-    bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
-    bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
+    if dt == "int16":
+        pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
+                                    _activation(g, op))
+        bbuf = _bias16(p, op, n_out, w.name)
+    else:
+        pr = params.fc_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                              y.quant.zero_point, n_out, _activation(g, op))
+        pr = dataclasses.replace(pr, input_offset=0)
+        wa = w.array().astype(np.int64)
+        bias = np.zeros(n_out, np.int64)
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
+        folded = bias - x.quant.zero_point * wa.sum(axis=1)
+        if np.abs(folded).max(initial=0) >= 1 << 31:
+            raise _refuse(g, op, "folded bias overflows int32")
+        bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
+        bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
     wbuf = p.const_buf(w, w.data)
     xin = p.operand(op.inputs[0])
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
+    out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
-    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
-                           tuple(_wrap(pr.multipliers, 7, 11))),
-                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    _per_channel(p, sym, pr, n_out)
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
-                  StructView("nsn_per_channel_quant_params", f"{sym}_quant",
-                             (Field("multiplier", f"{sym}_multiplier"),
-                              Field("shift", f"{sym}_shift"))),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
-    p.add_step(dict(kind="fc", comment=_op_comment(g, op), sym=sym, rows=x.size // n_in,
-                    n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
-                    tensor=op.outputs[0]),
+    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
+                    rows=x.size // n_in, n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf,
+                    out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
 
 def _elementwise(p: _Program, op: NdOp) -> None:
     g = p.g
     a, b, y = (_act_of(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    dt = _same_dtype(g, op, a, b, y)
     ops = []
     for i, t in ((op.inputs[0], a), (op.inputs[1], b)):
         if t.size in (1, y.size) and (t.size == 1 or t.shape == y.shape or
@@ -398,20 +459,21 @@ def _elementwise(p: _Program, op: NdOp) -> None:
     act = _activation(g, op)
     args = (a.quant.scale, a.quant.zero_point, b.quant.scale, b.quant.zero_point,
             y.quant.scale, y.quant.zero_point, act)
-    kind = op.kind.lower()
-    if op.kind == "ADD":
-        pr, ctype, names = params.add_params(*args), "nsn_add_params", _ADD_FIELDS
-    elif op.kind == "SUB":
-        pr, ctype, names = params.sub_params(*args), "nsn_add_params", _ADD_FIELDS
+    if op.kind in ("ADD", "SUB"):
+        if dt == "int16":
+            pr = params.add_params_s16(*args)
+        else:
+            pr = params.add_params(*args) if op.kind == "ADD" else params.sub_params(*args)
+        ctype, names = "nsn_add_params", _ADD_FIELDS
     else:
-        pr, ctype, names = params.mul_params(*args), "nsn_mul_params", _MUL_FIELDS
+        pr = params.mul_params_s16(*args) if dt == "int16" else params.mul_params(*args)
+        ctype, names = "nsn_mul_params", _MUL_FIELDS
     sizes = tuple(1 if t.size == 1 else y.size for t in (a, b))
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
+    out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     p.structs.append(StructView(ctype, f"{sym}_params", _fields(pr, names)))
-    p.add_step(dict(kind=kind, comment=_op_comment(g, op), sym=sym, a=ops[0], b=ops[1],
-                    sizes=sizes, out=out, tensor=op.outputs[0]),
+    p.add_step(dict(kind=op.kind.lower(), sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
+                    a=ops[0], b=ops[1], sizes=sizes, out=out, tensor=op.outputs[0]),
                reads={o.buf for o in ops}, writes={out})
 
 
@@ -434,6 +496,9 @@ def _lut(p: _Program, op: NdOp) -> None:
     x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
     if x.size != y.size:
         raise _refuse(g, op, f"{x.size} inputs but {y.size} outputs")
+    if _same_dtype(g, op, x, y) == "int16":
+        _unary16(p, op, x, y)
+        return
     key = (op.kind, x.quant, y.quant, op.options)
     if key not in p.lut_cache:
         table = lut_s8(g, op)
@@ -445,11 +510,49 @@ def _lut(p: _Program, op: NdOp) -> None:
                                    tuple(_wrap(table, 16, 4)))
         p.lut_cache[key] = p.luts[raw].name
     xin = p.operand(op.inputs[0])
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
+    out = _out_buf(p, op, y)
     p.add_step(dict(kind="lut", comment=_op_comment(g, op), table=p.lut_cache[key], x=xin,
                     sizes=(x.size,), out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
+
+
+_UNARY16 = {"LOGISTIC": ("logistic", "nsn_unary_s16_params"),
+            "TANH": ("tanh", "nsn_unary_s16_params"),
+            "LEAKY_RELU": ("leaky_relu", "nsn_leaky_relu_params"),
+            "RSQRT": ("rsqrt", "nsn_rsqrt_params")}
+
+
+def _unary16(p: _Program, op: NdOp, x: NdTensor, y: NdTensor) -> None:
+    """int16 LOGISTIC/TANH (TFLM's interpolated table), LEAKY_RELU, RSQRT."""
+    g = p.g
+    if op.kind not in _UNARY16:
+        raise _refuse(g, op, f"no int16 nsn_ kernel for {op.kind}")
+    fn, ctype = _UNARY16[op.kind]
+    if op.kind == "LOGISTIC":
+        pr = params.unary_params_s16(x.quant.scale, (0,))
+    elif op.kind == "TANH":
+        pr = params.unary_params_s16(x.quant.scale, (0, 1))
+    elif op.kind == "LEAKY_RELU":
+        pr = params.leaky_relu_params(x.quant.scale, x.quant.zero_point, op.opt("alpha", 0.2),
+                                      y.quant.scale, y.quant.zero_point)
+    else:
+        pr = params.rsqrt_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                 y.quant.zero_point)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView(ctype, f"{sym}_params",
+                                _fields(pr, tuple(f.name for f in dataclasses.fields(pr)))))
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    p.add_step(dict(kind="unary16", fn=fn, comment=_op_comment(g, op), sym=sym, x=xin,
+                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _requantize_fn(src: str, dst: str) -> str:
+    """The suffix of the nsn_requantize_* kernel from one integer type to another."""
+    if src == dst:
+        return _sfx(src)
+    return f"{_sfx(src)}_{_sfx(dst)}"
 
 
 def _quantize(p: _Program, op: NdOp) -> None:
@@ -461,10 +564,10 @@ def _quantize(p: _Program, op: NdOp) -> None:
     p.structs.append(StructView("nsn_requantize_params", f"{sym}_params",
                                 _fields(pr, _REQUANTIZE_FIELDS)))
     xin = p.operand(op.inputs[0])
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
-    p.add_step(dict(kind="requantize", comment=_op_comment(g, op), sym=sym, x=xin,
-                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+    out = _out_buf(p, op, y)
+    p.add_step(dict(kind="requantize", sfx=_requantize_fn(x.dtype, y.dtype),
+                    comment=_op_comment(g, op), sym=sym, x=xin, sizes=(x.size,), out=out,
+                    tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
 
@@ -482,71 +585,78 @@ def conv_kernels_ready() -> bool:
             and hasattr(params, "conv_geometry") and hasattr(params, "mean_params"))
 
 
-def _conv(p: _Program, op: NdOp) -> None:
-    """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
-    out]): nsn_conv_s8 / nsn_depthwise_conv_s8, TFLM's per-channel requantization."""
-    g = p.g
-    if not conv_kernels_ready():
-        raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
-    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
-               _act_of(g, op, op.outputs[0]))
-    if len(x.shape) != 4 or x.shape[0] != 1 or len(w.shape) != 4 or not w.is_const:
-        raise _refuse(g, op, "needs a batch-1 NHWC input and constant 4-D weights")
-    depthwise = op.kind == "DEPTHWISE_CONV_2D"
-    n_out = y.shape[3]
-    kh, kw = w.shape[1], w.shape[2]
-    groups = 1 if depthwise else x.shape[3] // w.shape[3]
-    if any(z != 0 for z in w.quant.zero_points):
-        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
+def _conv_geometry(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor, groups: int):
     try:
         geo = params.conv_geometry(
-            x.shape[1:], (kh, kw), n_out, padding="same" if op.opt("padding", 0) == 0 else "valid",
+            x.shape[1:], (w.shape[1], w.shape[2]), y.shape[3],
+            padding="same" if op.opt("padding", 0) == 0 else "valid",
             stride=(op.opt("strideH", 1), op.opt("strideW", 1)),
             dilation=(op.opt("dilationHFactor", 1), op.opt("dilationWFactor", 1)), groups=groups)
     except ValueError as exc:
         raise _refuse(g, op, str(exc)) from None
     if (geo.output_h, geo.output_w) != tuple(y.shape[1:3]):
         raise _refuse(g, op, f"output {list(y.shape)} is not TFLM's geometry")
-    scales = list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
-    pr = params.conv_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
-                            y.quant.zero_point, n_out, _activation(g, op))
+    return geo
+
+
+def _conv(p: _Program, op: NdOp) -> None:
+    """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
+    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization."""
+    g = p.g
+    if not conv_kernels_ready():
+        raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    dt = _same_dtype(g, op, x, y)
+    if len(x.shape) != 4 or x.shape[0] != 1 or len(w.shape) != 4:
+        raise _refuse(g, op, "needs a batch-1 NHWC input and 4-D weights")
+    depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    n_out = y.shape[3]
+    scales = _weights(g, op, w)
+    groups = 1 if depthwise else x.shape[3] // w.shape[3]
+    geo = _conv_geometry(g, op, x, w, y, groups)
+    if dt == "int16":
+        pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
+                                    _activation(g, op))
+        bbuf = _bias16(p, op, n_out, w.name)
+    else:
+        pr = params.conv_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                                y.quant.zero_point, n_out, _activation(g, op))
+        bbuf = None
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            b = g.tensors[op.inputs[2]]
+            bbuf = p.const_buf(b, b.data)
     xin = p.operand(op.inputs[0])
     wbuf = p.const_buf(w, w.data)
-    bbuf = None
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        b = g.tensors[op.inputs[2]]
-        bbuf = p.const_buf(b, b.data)
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
+    out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
                    "activation_min": pr.activation_min, "activation_max": pr.activation_max,
                    **{f: getattr(geo, f) for f in _CONV_PARAM_FIELDS[2:8]}}
-    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
-                           tuple(_wrap(pr.multipliers, 7, 11))),
-                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    _per_channel(p, sym, pr, n_out)
     p.structs += [StructView("nsn_conv_params", f"{sym}_params",
                              tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)),
-                  StructView("nsn_per_channel_quant_params", f"{sym}_quant",
-                             (Field("multiplier", f"{sym}_multiplier"),
-                              Field("shift", f"{sym}_shift"))),
                   StructView("nsn_conv_dims", f"{sym}_dims", _fields(geo, _CONV_DIM_FIELDS))]
-    patch = kh * kw * (x.shape[3] // groups)
-    k4 = (patch + 3) & ~3
+    k4 = (w.shape[1] * w.shape[2] * (x.shape[3] // groups) + 3) & ~3
     if not depthwise:
-        p.conv_scratch = max(p.conv_scratch, 9 * k4, 4 * n_out + k4)
-        p.conv_dims.append(f"{sym}_dims")
-    p.add_step(dict(kind="dwconv" if depthwise else "conv", comment=_op_comment(g, op),
-                    sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0]),
+        # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
+        # init against the kernel library's own get_buffer_size)
+        need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        p.conv_scratch = max(p.conv_scratch, need)
+        p.conv_dims.append((f"{sym}_dims", _sfx(dt)))
+    p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
+                    comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
+                    tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
 
 def _mean(p: _Program, op: NdOp) -> None:
-    """MEAN over contiguous axes: nsn_mean_s8 on the [outer][count][inner] view."""
+    """MEAN over contiguous axes: nsn_mean_s8/s16 on the [outer][count][inner] view."""
     g = p.g
     if not conv_kernels_ready():
         raise _refuse(g, op, "no nsn_ kernel for MEAN in this kernel library yet")
     x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    dt = _same_dtype(g, op, x, y)
     axes = sorted({int(a) % len(x.shape) for a in g.tensors[op.inputs[1]].array().reshape(-1)})
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise _refuse(g, op, f"reduces axes {axes}; only contiguous axes are supported")
@@ -556,13 +666,12 @@ def _mean(p: _Program, op: NdOp) -> None:
     pr = params.mean_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
                             y.quant.zero_point, count)
     xin = p.operand(op.inputs[0])
-    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
-    p.tensor_buf[op.outputs[0]] = out
+    out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     p.structs.append(StructView("nsn_mean_params", f"{sym}_params",
                                 _fields(pr, ("input_offset", "output_offset", "multiplier",
                                              "shift"))))
-    p.add_step(dict(kind="mean", comment=_op_comment(g, op), sym=sym, x=xin,
+    p.add_step(dict(kind="mean", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym, x=xin,
                     sizes=(outer, count, inner), out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
@@ -624,7 +733,7 @@ def _end(p: _Program) -> None:
     for s in p.spec.states:
         i_in, i_out = g.index_of(s.input), g.index_of(s.output, outputs=True)
         t_in, t_out = g.tensors[i_in], g.tensors[i_out]
-        if t_in.size != t_out.size or t_in.dtype != t_out.dtype:
+        if t_in.size != t_out.size or t_out.dtype not in ("int8", "int16"):
             raise NsconvError(f"state {s.name}: output {t_out.name!r} {t_out.dtype} "
                               f"{list(t_out.shape)} does not fit input {t_in.name!r} "
                               f"{t_in.dtype} {list(t_in.shape)}", g.path)
@@ -640,16 +749,17 @@ def _end(p: _Program) -> None:
     updates = []
     for s, t_in, t_out, o in srcs:
         rq = None
-        if t_in.quant != t_out.quant:
-            if t_in.dtype != "int8":
-                raise NsconvError(f"state {s.name}: {t_in.dtype} state output quantized "
-                                  "unlike its input; no int16 requantize kernel yet", g.path)
+        if t_in.quant != t_out.quant or t_in.dtype != t_out.dtype:
+            if "int16" in (t_in.dtype, t_out.dtype) and not s16_kernels_ready():
+                raise NsconvError(f"state {s.name}: an int16 state requantized at the end of "
+                                  "a step needs the int16 kernels (not in this kernel "
+                                  "library yet)", g.path)
             pr = params.requantize_params(t_out.quant.scale, t_out.quant.zero_point,
                                           t_in.quant.scale, t_in.quant.zero_point)
             rq = p.names.take(f"nsn_{identifier(s.name)}_state_requantize")
             p.structs.append(StructView("nsn_requantize_params", rq,
                                         _fields(pr, _REQUANTIZE_FIELDS)))
-        updates.append((s, o, rq, t_in))
+        updates.append((s, o, rq, t_in, _requantize_fn(t_out.dtype, t_in.dtype)))
     p.add_step(dict(kind="end", comment="end of the step", updates=tuple(updates), mask=mask,
                     mask_tensor=mask_i),
                reads={u[1].buf for u in updates} | {mask.buf},
@@ -697,29 +807,31 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
     if kind == "fc":
         return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
-                    weights=p.bufs[s["wbuf"]].name, bias=p.bufs[s["bbuf"]].name, debug=debug)
+                    weights=p.bufs[s["wbuf"]].name,
+                    bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
+                    debug=debug, sfx=s["sfx"])
     if kind in ("add", "sub", "mul"):
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
-                    debug=debug)
+                    debug=debug, sfx=s["sfx"])
     if kind in ("conv", "dwconv"):
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     weights=p.bufs[s["wbuf"]].name,
                     bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
-                    debug=debug)
+                    debug=debug, sfx=s["sfx"])
     if kind == "mean":
         return Step("mean", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
-                    sizes=s["sizes"], sym=s["sym"], debug=debug)
-    if kind in ("lut", "requantize"):
+                    sizes=s["sizes"], sym=s["sym"], debug=debug, sfx=s["sfx"])
+    if kind in ("lut", "requantize", "unary16"):
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
-                    debug=debug)
+                    debug=debug, sfx=s.get("sfx", "s8"), fn=s.get("fn", ""))
     raise AssertionError(kind)
 
 
 def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
     arr = np.frombuffer(data, np.dtype(t.dtype).newbyteorder("<"))
-    wide = t.dtype == "int32"
+    wide = t.dtype in ("int32", "int64")
     return ConstView(name=name, source=_comment_text(t.name), dtype=t.dtype,
                      ctype=_CTYPE[t.dtype], shape_text="[" + ", ".join(map(str, t.shape)) + "]",
                      quant_text=_qtext(t.quant), users="the step", dims=(int(arr.size),),
@@ -738,9 +850,9 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
     mask_src = ""
     for k, s in enumerate(p.steps):
         if s["kind"] == "end":
-            for st, o, rq, t_in in s["updates"]:
+            for st, o, rq, t_in, sfx in s["updates"]:
                 updates.append(UpdateStep("state_" + identifier(st.name), _ptr(p, o), t_in.size,
-                                          t_in.nbytes, rq))
+                                          t_in.nbytes, rq, sfx))
             mask_src = _ptr(p, s["mask"])
             continue
         steps.append(_step_view(p, k, s))
@@ -772,6 +884,7 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
         conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
         uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
+        uses_s16=any(b.dtype == "int16" for b in p.bufs),
         const_bytes=sum(len(d) for _, d in p.const_data.values()),
         states=tuple(states), pointers=pointers, steps=tuple(steps), updates=tuple(updates),
         mask_src=mask_src, structs=tuple(p.structs), arrays=tuple(p.arrays),
