@@ -177,6 +177,45 @@ static void conv_expand_dsp(const int8_t *patch, int32_t groups4, int32_t offset
     }
 }
 
+/* The expanded patch of one pixel straight from the input, when the group's channel count is
+ * a multiple of 4 (every tap starts a new word group): no int8 copy. Taps outside the input
+ * expand to zero pairs. */
+static void conv_expand_direct_dsp(const nsn_conv_params *p,
+                                   const nsn_conv_dims *d,
+                                   const int8_t *input,
+                                   int32_t pixel,
+                                   int32_t cin0,
+                                   int32_t *buf)
+{
+    const int32_t groups4 = (d->input_c / d->groups) >> 2;
+    const int32_t iy0 = (pixel / d->output_w) * p->stride_h - p->pad_h;
+    const int32_t ix0 = (pixel % d->output_w) * p->stride_w - p->pad_w;
+    int32_t ky, kx, j;
+    for (ky = 0; ky < d->filter_h; ++ky)
+    {
+        const int32_t iy = iy0 + ky * p->dilation_h;
+        for (kx = 0; kx < d->filter_w; ++kx)
+        {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            if (iy >= 0 && iy < d->input_h && ix >= 0 && ix < d->input_w)
+            {
+                conv_expand_dsp(input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) *
+                                            (size_t)d->input_c + cin0,
+                                groups4, p->input_offset, buf);
+            }
+            else
+            {
+                for (j = 0; j < groups4; ++j)
+                {
+                    buf[2 * CONV_DSP_PIXELS * j] = 0;
+                    buf[2 * CONV_DSP_PIXELS * j + 1] = 0;
+                }
+            }
+            buf += 2 * CONV_DSP_PIXELS * groups4;
+        }
+    }
+}
+
 /* One weight word against the four pixels' pair words: 16 MACs. */
 #define CONV_MAC_WORD                                                                          \
     "ldr %[w], [%[pw]], #4\n\t"                                                                \
@@ -337,9 +376,17 @@ static void conv_dsp(const nsn_conv_params *p,
             for (q = 0; q < CONV_DSP_PIXELS; ++q)
             {
                 /* missing pixels of the last block repeat the last one (results dropped) */
-                conv_gather_s8(p, d, input, p0 + (q < n ? q : n - 1), g * cin_g,
-                               (int8_t)-p->input_offset, k4, patch);
-                conv_expand_dsp(patch, k4 >> 2, p->input_offset, buf + 2 * q);
+                const int32_t pixel = p0 + (q < n ? q : n - 1);
+                if ((cin_g & 3) == 0)
+                {
+                    conv_expand_direct_dsp(p, d, input, pixel, g * cin_g, buf + 2 * q);
+                }
+                else
+                {
+                    conv_gather_s8(p, d, input, pixel, g * cin_g, (int8_t)-p->input_offset, k4,
+                                   patch);
+                    conv_expand_dsp(patch, k4 >> 2, p->input_offset, buf + 2 * q);
+                }
             }
             conv_channels_dsp(p, quant, d, filter, bias, buf, g * cout_g, cout_g, n,
                               output + (size_t)p0 * (size_t)d->output_c);
