@@ -184,3 +184,21 @@ def test_gtcrn_core_bit_exact(gtcrn_core, tmp_path):
     rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", x, sanitize=True)
     assert rep.bit_exact, rep.first_mismatch
     assert rep.frames == 40 and len(rep.state_mismatched_frames) == 16
+
+
+def test_missing_kernel_refused(small_model, monkeypatch):
+    """An op whose kernel the library does not define (declared or not) refuses the model at
+    generation time, naming the op, its output tensor, the kernel and the file."""
+    from nsconv.compiler import ndcodegen
+    from nsconv.compiler.ndgraph import read_nd
+    from nsconv.errors import NsconvError
+
+    ndcodegen.kernel_defined("")  # fill the table of defined kernels
+    monkeypatch.setattr(ndcodegen, "_DEFINED", ndcodegen._DEFINED - {"nsn_fully_connected_s8"})
+    g = read_nd(small_model)
+    with pytest.raises(NsconvError) as info:
+        ndcodegen.compile_program(g, _spec())
+    first = next(op for op in g.ops if op.kind == "FULLY_CONNECTED")
+    text = str(info.value)
+    assert text.startswith(f"{small_model}: op {first.index} (FULLY_CONNECTED, output ")
+    assert "no kernel nsn_fully_connected_s8" in text

@@ -358,12 +358,32 @@ def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
     return g.fail(op, why)
 
 
-def s16_kernels_ready() -> bool:
-    """The int16 (16x8) kernels (branch gtcrn-kernels) are in the kernel library."""
-    from nsconv.resources import KERNEL_DIR
+_DEFINED: set[str] = set()
 
-    return ((KERNEL_DIR / "include" / "nsn_nnfunctions_s16.h").is_file()
-            and hasattr(params, "conv_params_s16") and hasattr(params, "unary_params_s16"))
+
+def kernel_defined(fn: str) -> bool:
+    """The kernel library's sources define nsn_status `fn`(...) (a kernel declared in a header
+    but not written yet is not there)."""
+    if not _DEFINED:
+        import re
+
+        from nsconv.resources import KERNEL_DIR
+
+        for src in sorted((KERNEL_DIR / "src").glob("*.c")):
+            _DEFINED.update(re.findall(r"^nsn_status\s+(nsn_\w+)\s*\(", src.read_text(),
+                                       re.M))
+        _DEFINED.add("")  # computed once
+    return fn in _DEFINED
+
+
+def _need(g: NdGraph, op: NdOp, fn: str) -> None:
+    if not kernel_defined(fn):
+        raise _refuse(g, op, f"no kernel {fn} for {op.kind} in this kernel library yet")
+
+
+def s16_kernels_ready() -> bool:
+    """The int16 (16x8) parameters (branch gtcrn-kernels) are in nsconv.quant.params."""
+    return hasattr(params, "conv_params_s16") and hasattr(params, "unary_params_s16")
 
 
 def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8", "int16")) -> NdTensor:
@@ -372,8 +392,8 @@ def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8", "int16")) -> NdTensor:
         raise _refuse(g, op, f"operand {t.name!r} is {t.dtype}; the nsn_ kernel for "
                       f"{op.kind} takes {'/'.join(dtypes)} (no {t.dtype} kernel yet)")
     if t.dtype == "int16" and not s16_kernels_ready():
-        raise _refuse(g, op, f"operand {t.name!r} is int16: no int16 nsn_ kernel for "
-                      f"{op.kind} in this kernel library yet")
+        raise _refuse(g, op, f"operand {t.name!r} is int16: no int16 parameters for "
+                      f"{op.kind} in nsconv.quant.params yet")
     return t
 
 
@@ -443,6 +463,7 @@ def _fc(p: _Program, op: NdOp) -> None:
     n_out, n_in = w.shape
     if x.size % n_in or y.size != x.size // n_in * n_out:
         raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
+    _need(g, op, f"nsn_fully_connected_{_sfx(dt)}")
     if dt == "int16":
         pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
                                     _activation(g, op))
@@ -478,6 +499,7 @@ def _elementwise(p: _Program, op: NdOp) -> None:
     g = p.g
     a, b, y = (_act_of(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     dt = _same_dtype(g, op, a, b, y)
+    _need(g, op, f"nsn_elementwise_{op.kind.lower()}_{_sfx(dt)}")
     ops = []
     for i, t in ((op.inputs[0], a), (op.inputs[1], b)):
         if t.size in (1, y.size) and (t.size == 1 or t.shape == y.shape or
@@ -562,6 +584,7 @@ def _unary16(p: _Program, op: NdOp, x: NdTensor, y: NdTensor) -> None:
     if op.kind not in _UNARY16:
         raise _refuse(g, op, f"no int16 nsn_ kernel for {op.kind}")
     fn, ctype = _UNARY16[op.kind]
+    _need(g, op, f"nsn_{fn}_s16")
     if op.kind == "LOGISTIC":
         pr = params.unary_params_s16(x.quant.scale, (0,))
     elif op.kind == "TANH":
@@ -592,6 +615,7 @@ def _requantize_fn(src: str, dst: str) -> str:
 def _quantize(p: _Program, op: NdOp) -> None:
     g = p.g
     x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    _need(g, op, f"nsn_requantize_{_requantize_fn(x.dtype, y.dtype)}")
     pr = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
                                   y.quant.zero_point)
     sym = p.names.take(f"nsn_op{op.index}")
@@ -645,6 +669,7 @@ def _conv(p: _Program, op: NdOp) -> None:
     if len(x.shape) != 4 or x.shape[0] != 1 or len(w.shape) != 4:
         raise _refuse(g, op, "needs a batch-1 NHWC input and 4-D weights")
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    _need(g, op, f"nsn_{'depthwise_conv' if depthwise else 'conv'}_{_sfx(dt)}")
     n_out = y.shape[3]
     scales = _weights(g, op, w)
     groups = 1 if depthwise else x.shape[3] // w.shape[3]
@@ -691,6 +716,7 @@ def _mean(p: _Program, op: NdOp) -> None:
         raise _refuse(g, op, "no nsn_ kernel for MEAN in this kernel library yet")
     x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
     dt = _same_dtype(g, op, x, y)
+    _need(g, op, f"nsn_mean_{_sfx(dt)}")
     axes = sorted({int(a) % len(x.shape) for a in g.tensors[op.inputs[1]].array().reshape(-1)})
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise _refuse(g, op, f"reduces axes {axes}; only contiguous axes are supported")
@@ -784,10 +810,10 @@ def _end(p: _Program) -> None:
     for s, t_in, t_out, o in srcs:
         rq = None
         if t_in.quant != t_out.quant or t_in.dtype != t_out.dtype:
-            if "int16" in (t_in.dtype, t_out.dtype) and not s16_kernels_ready():
-                raise NsconvError(f"state {s.name}: an int16 state requantized at the end of "
-                                  "a step needs the int16 kernels (not in this kernel "
-                                  "library yet)", g.path)
+            fn = f"nsn_requantize_{_requantize_fn(t_out.dtype, t_in.dtype)}"
+            if not kernel_defined(fn):
+                raise NsconvError(f"state {s.name}: no kernel {fn} for its requantization at "
+                                  "the end of a step in this kernel library yet", g.path)
             pr = params.requantize_params(t_out.quant.scale, t_out.quant.zero_point,
                                           t_in.quant.scale, t_in.quant.zero_point)
             rq = p.names.take(f"nsn_{identifier(s.name)}_state_requantize")
