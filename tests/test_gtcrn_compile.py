@@ -113,6 +113,8 @@ def test_corrupted_weight_is_caught(small_model, tmp_path):
     rep = verify_frames(read_nd(small_model), _spec(), tmp_path / "c", tmp_path / "build",
                         frames)
     assert not rep.bit_exact and rep.mismatched_frames > 0
+    # the first differing op is named: a FULLY_CONNECTED (the corrupted weight's)
+    assert "(FULLY_CONNECTED), tensor" in rep.first_mismatch, rep.first_mismatch
 
 
 def test_unsupported_op_refused(small_model, tmp_path):

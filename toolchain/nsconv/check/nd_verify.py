@@ -116,9 +116,12 @@ def verify_frames(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path,
     state_bad = {s.name: 0 for s in spec.states}
     bad_frames = 0
     first = None
+    before = None
     for k in range(n):
         if resets[k]:
             ref.reset()
+        if first is None:
+            before = {name: v.copy() for name, v in ref.states.items()}
         mask = ref.step(frames[k]).astype(_np(ref.mask).newbyteorder("<")).view(np.int8)
         states = np.frombuffer(ref.state_bytes(), np.int8)
         bad = []
@@ -134,9 +137,49 @@ def verify_frames(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path,
             bad_frames += 1
             if first is None:
                 first = f"frame {k}: " + ", ".join(bad) + " differ"
+                where = locate(g, spec, Path(c_dir), Path(build_dir), raw[: k + 1],
+                               resets[: k + 1], frames[k], before)
+                first += f"; {where}" if where else ""
     return NdVerifyReport(bad_frames == 0, n, bad_frames, mask_bad, state_bad, first, sanitize,
                           run.kernels_path, _define(c_dir, "NSN_ARENA_BYTES"),
                           _define(c_dir, "NSN_STATE_BYTES"))
+
+
+def locate(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path, raw: np.ndarray,
+           resets: np.ndarray, frame: np.ndarray, states: dict[str, np.ndarray]) -> str:
+    """The first compute op whose output differs in the last of `raw`'s frames: the C debug
+    build's tensor dump against the TFLite interpreter's intermediates for that frame from the
+    same states (TFLM keeps no intermediates of a model this size; the interpreter's
+    reference kernels stand in for them, so this names a suspect, the verdict is TFLM's)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from nsconv.compiler import layout
+
+    prog = hostbuild.build(c_dir, build_dir, debug_tensors=True)
+    k = len(raw) - 1
+    dump = hostbuild.run(prog, build_dir / "work", raw, np.zeros(len(raw), np.uint8), resets,
+                         dump_frame=k, tag="locate").tensors
+    it = Interpreter(model_content=g.raw, experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    feat = g.tensors[g.index_of(spec.features)]
+    it.set_tensor(feat.index, np.asarray(frame, _np(feat)).reshape(feat.shape))
+    for s in spec.states:
+        t = g.tensors[g.index_of(s.input)]
+        it.set_tensor(t.index, states[s.name].reshape(t.shape))
+    it.invoke()
+    for op in layout.fold(g).compute:
+        for o in op.outputs:
+            if o not in dump:
+                continue
+            want = it.get_tensor(o).astype(_np(g.tensors[o]).newbyteorder("<")).view(np.int8)
+            got = dump[o]
+            if not np.array_equal(want.reshape(-1), got):
+                n_bad = int(np.count_nonzero(want.reshape(-1) != got))
+                return (f"first difference at op {op.index} ({op.kind}), tensor {o} "
+                        f"{g.tensors[o].name!r}: {n_bad} of {got.size} bytes differ "
+                        "(intermediates from the TFLite interpreter)")
+    return ""
 
 
 def _define(c_dir: Path, name: str) -> int:
