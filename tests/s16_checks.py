@@ -16,14 +16,24 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import flatbuffers
 import numpy as np
 import oneop
 import pytest
 import tensorflow as tf
-from conv_checks import CONV_CASES, ConvCase, _keras_layer, conv_setup, with_dilation
+from conv_checks import (
+    CONV_CASES,
+    NSN_OK,
+    ConvCase,
+    ConvHarness,
+    _i32,
+    _keras_layer,
+    conv_header,
+    conv_setup,
+    with_dilation,
+)
 from kernel_checks import assert_same, assert_varied, random_scales
 from nsconv.quant import params, refops
 from tensorflow.lite.python import schema_py_generated as schema
@@ -71,6 +81,58 @@ class Tflm:
 def _samples(rng: np.random.Generator, shapes: Mapping[str, tuple], lo=-1.0, hi=1.0, n=24):
     return [{k: rng.uniform(lo, hi, (1, *s)).astype(np.float32) for k, s in shapes.items()}
             for _ in range(n)]
+
+
+# --------------------------------------------------------------------------------------------
+# Harness records (tests/kernel_harness/conv_harness.c)
+# --------------------------------------------------------------------------------------------
+
+OP_CONV16, OP_DEPTHWISE16, OP_FC16, OP_ADD16, OP_SUB16, OP_MUL16, OP_UNARY = 6, 7, 8, 9, 10, 11, 12
+UNARY = {"logistic": 0, "tanh": 1, "rsqrt": 2, "leaky8": 3, "leaky16": 4, "s8_s16": 5,
+         "s16_s8": 6, "s16_s16": 7, "mean16": 8}
+
+
+def conv16_record(op: int, p: params.FcParams, g, x: np.ndarray, w: np.ndarray,
+                  bias: np.ndarray | None, ctx: int = 0) -> bytes:
+    body = _i32(op, ctx) + conv_header(p, g) + _i32(int(bias is not None))
+    body += _i32(*p.multipliers) + _i32(*p.shifts)
+    if bias is not None:
+        body += np.asarray(bias, dtype="<i8").tobytes()
+    w = np.ascontiguousarray(w, np.int8)
+    return body + _i32(w.size) + w.tobytes() + np.ascontiguousarray(x, "<i2").tobytes()
+
+
+def fc16_record(p: params.FcParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> bytes:
+    x = np.atleast_2d(x)
+    out_f, in_f = w.shape
+    body = _i32(OP_FC16, p.input_offset, p.output_offset, p.activation_min, p.activation_max,
+                in_f, out_f, int(bias is not None), len(x))
+    body += _i32(*p.multipliers) + _i32(*p.shifts)
+    if bias is not None:
+        body += np.asarray(bias, dtype="<i8").tobytes()
+    return body + np.ascontiguousarray(w, np.int8).tobytes() + np.ascontiguousarray(x, "<i2").tobytes()
+
+
+def binary16_record(op: str, p, x1: np.ndarray, x2: np.ndarray) -> bytes:
+    code = {"add": OP_ADD16, "sub": OP_SUB16, "mul": OP_MUL16}[op]
+    return (_i32(code, *astuple(p), x1.size, x2.size) + np.asarray(x1, "<i2").tobytes()
+            + np.asarray(x2, "<i2").tobytes())
+
+
+def unary_record(kind: str, p, x: np.ndarray, extra: tuple[int, ...] = ()) -> bytes:
+    fields = (*astuple(p)[: 4 if kind == "mean16" else None], *extra)
+    fields = fields + (0,) * (6 - len(fields))
+    width = "<i1" if kind in ("leaky8", "s8_s16") else "<i2"
+    return _i32(OP_UNARY, UNARY[kind], *fields, x.size) + np.asarray(x, width).tobytes()
+
+
+def c_outputs(harness: ConvHarness | None, records: list[bytes]) -> list[np.ndarray] | None:
+    """The harness's outputs (asserting NSN_OK), or None without a harness."""
+    if harness is None:
+        return None
+    replies = harness.run(records)
+    assert all(r.status == NSN_OK for r in replies), [r.status for r in replies]
+    return [r.values for r in replies]
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +263,8 @@ def s16_models() -> Models:
 # --------------------------------------------------------------------------------------------
 
 
-def test_refops_conv16_match_tflm(s16_models: Models) -> None:
+def test_conv16_match_tflm(conv_harness: ConvHarness, s16_models: Models) -> None:
+    """16x8 CONV_2D / DEPTHWISE_CONV_2D: refops and the C kernels against TFLM."""
     for name, model in s16_models.conv.items():
         x, w = model.inputs[0], model.inputs[1]
         b = model.inputs[2] if len(model.inputs) > 2 else None
@@ -212,9 +275,15 @@ def test_refops_conv16_match_tflm(s16_models: Models) -> None:
         ref = refops.depthwise_conv_s16 if model.opcode == "DEPTHWISE_CONV_2D" else refops.conv_s16
         tflm = Tflm(model)
         rng = np.random.default_rng(len(name))
-        for v in rng.integers(-32768, 32768, (4, *x.shape[1:])):
-            assert_same(tflm({x.index: v}), ref(p, g, v, w.data, None if b is None else b.data),
-                        f"refops 16x8 {name}")
+        vectors = rng.integers(-32768, 32768, (4, *x.shape[1:]))
+        vectors[0] = 32767
+        bias = None if b is None else b.data
+        expected = [tflm({x.index: v}) for v in vectors]
+        op = OP_DEPTHWISE16 if model.opcode == "DEPTHWISE_CONV_2D" else OP_CONV16
+        got = c_outputs(conv_harness, [conv16_record(op, p, g, v, w.data, bias) for v in vectors])
+        for k, v in enumerate(vectors):
+            assert_same(expected[k], ref(p, g, v, w.data, bias), f"refops 16x8 {name}")
+            assert_same(expected[k], got[k], f"C 16x8 {name}")
 
 
 def fc16_setup(model: oneop.OneOp) -> tuple[params.FcParams, np.ndarray, np.ndarray | None]:
@@ -225,14 +294,17 @@ def fc16_setup(model: oneop.OneOp) -> tuple[params.FcParams, np.ndarray, np.ndar
     return p, w.data, None if b is None else b.data
 
 
-def test_refops_fc16_match_tflm(s16_models: Models) -> None:
+def test_fc16_match_tflm(conv_harness: ConvHarness, s16_models: Models) -> None:
     for name, model in s16_models.fc.items():
         x = model.inputs[0]
         p, w, b = fc16_setup(model)
         tflm = Tflm(model)
         rng = np.random.default_rng(len(name))
-        for v in rng.integers(-32768, 32768, (6, x.shape[-1])):
-            assert_same(tflm({x.index: v}), refops.fc_s16(p, v, w, b), f"refops fc16 {name}")
+        vectors = rng.integers(-32768, 32768, (6, x.shape[-1]))
+        expected = np.stack([tflm({x.index: v}) for v in vectors])
+        assert_same(expected, refops.fc_s16(p, vectors, w, b), f"refops fc16 {name}")
+        assert_same(expected, c_outputs(conv_harness, [fc16_record(p, vectors, w, b)])[0],
+                    f"C fc16 {name}")
 
 
 def binary16_params(op: str, model: oneop.OneOp):
@@ -246,17 +318,19 @@ def binary16_params(op: str, model: oneop.OneOp):
 BINARY16_REF = {"add": refops.add_s16, "sub": refops.sub_s16, "mul": refops.mul_s16}
 
 
-def test_refops_binary16_match_tflm(s16_models: Models) -> None:
+def test_binary16_match_tflm(conv_harness: ConvHarness, s16_models: Models) -> None:
     for (op, n), model in s16_models.binary.items():
         a, b = model.inputs
         p = binary16_params(op, model)
         tflm = Tflm(model)
         rng = np.random.default_rng(n)
-        for _ in range(4):
-            x1 = rng.integers(-32768, 32768, a.shape[-1])
-            x2 = rng.integers(-32768, 32768, b.shape[-1])
-            assert_same(tflm({a.index: x1, b.index: x2}), BINARY16_REF[op](p, x1, x2),
-                        f"refops {op}16 {n}")
+        runs = [(rng.integers(-32768, 32768, a.shape[-1]), rng.integers(-32768, 32768, b.shape[-1]))
+                for _ in range(4)]
+        got = c_outputs(conv_harness, [binary16_record(op, p, x1, x2) for x1, x2 in runs])
+        for k, (x1, x2) in enumerate(runs):
+            expected = tflm({a.index: x1, b.index: x2})
+            assert_same(expected, BINARY16_REF[op](p, x1, x2), f"refops {op}16 {n}")
+            assert_same(expected, got[k], f"C {op}16 {n}")
 
 
 def unary16_models(s16_models: Models, which: str, count: int, seed: int):
@@ -272,20 +346,26 @@ def unary16_models(s16_models: Models, which: str, count: int, seed: int):
 
 
 @pytest.mark.parametrize("which", ["logistic", "tanh"])
-def test_refops_sigmoid_tanh16_match_tflm(s16_models: Models, which: str) -> None:
+def test_sigmoid_tanh16_match_tflm(conv_harness: ConvHarness, s16_models: Models,
+                                   which: str) -> None:
+    """All 65536 inputs under random input scales and the power-of-two ones."""
     ref = refops.logistic_s16 if which == "logistic" else refops.tanh_s16
     pots = 0
-    for model, p in unary16_models(s16_models, which, 6, 3):
+    cases = list(unary16_models(s16_models, which, 6, 3))
+    got = c_outputs(conv_harness, [unary_record(which, p, ALL_INT16) for _, p in cases])
+    for k, (model, p) in enumerate(cases):
         x = model.inputs[0]
         tflm = Tflm(model)
         out = np.concatenate([tflm({x.index: c}) for c in ALL_INT16.reshape(-1, x.shape[-1])])
         assert_same(out, ref(p, ALL_INT16), f"refops {which}16 scale {x.scale} {p}")
+        if got is not None:
+            assert_same(out, got[k], f"C {which}16 scale {x.scale} {p}")
         pots += p.input_multiplier == 0
     assert pots >= 1, "the power-of-two path was not exercised"
 
 
 @pytest.mark.parametrize("int16", [False, True], ids=["int8", "int16"])
-def test_refops_leaky_relu_match_tflm(s16_models: Models, int16: bool) -> None:
+def test_leaky_relu_match_tflm(conv_harness: ConvHarness, s16_models: Models, int16: bool) -> None:
     dtype = np.int16 if int16 else np.int8
     values = ALL_INT16 if int16 else np.arange(-128, 128)
     for (alpha, i16), model in s16_models.leaky.items():
@@ -300,19 +380,26 @@ def test_refops_leaky_relu_match_tflm(s16_models: Models, int16: bool) -> None:
         vals = np.resize(values, (len(values) + n - 1) // n * n)
         out = np.concatenate([tflm({x.index: c}, dtype) for c in vals.reshape(-1, n)])
         assert_same(out, refops.leaky_relu(p, vals, dtype), f"refops leaky alpha {alpha}")
+        got = c_outputs(conv_harness, [unary_record("leaky16" if int16 else "leaky8", p, vals)])
+        assert_same(out, got[0], f"C leaky alpha {alpha}")
 
 
-def test_refops_mean16_match_tflm(s16_models: Models) -> None:
+def test_mean16_match_tflm(conv_harness: ConvHarness, s16_models: Models) -> None:
     model = s16_models.mean
     x = model.inputs[0]
     p = params.mean_params(x.scale, x.zero_point, model.output.scale, model.output.zero_point, 33)
     tflm = Tflm(model)
-    for v in np.random.default_rng(4).integers(-32768, 32768, (6, 1, 33, 16)):
-        assert_same(tflm({x.index: v}), refops.mean_s16(p, v.reshape(1, 33, 16)), "mean16")
+    vectors = np.random.default_rng(4).integers(-32768, 32768, (6, 1, 33, 16))
+    vectors[0] = -32768
+    got = c_outputs(conv_harness, [unary_record("mean16", p, v.ravel(), (1, 16)) for v in vectors])
+    for k, v in enumerate(vectors):
+        expected = tflm({x.index: v})
+        assert_same(expected, refops.mean_s16(p, v.reshape(1, 33, 16)), "refops mean16")
+        assert_same(expected, got[k], "C mean16")
 
 
 @pytest.mark.parametrize("int16", [False, True], ids=["int8", "int16"])
-def test_refops_rsqrt_match_tflm(s16_models: Models, int16: bool) -> None:
+def test_rsqrt_match_tflm(conv_harness: ConvHarness, s16_models: Models, int16: bool) -> None:
     model = s16_models.rsqrt[int16]
     assert model.opcode == "RSQRT"
     x = model.inputs[0]
@@ -326,6 +413,8 @@ def test_refops_rsqrt_match_tflm(s16_models: Models, int16: bool) -> None:
     out = np.concatenate([tflm({x.index: c}, dtype) for c in values.reshape(-1, n)])
     assert_same(out, refops.rsqrt(p, values, dtype), "refops rsqrt")
     assert_varied(out, "rsqrt outputs")
+    if int16:
+        assert_same(out, c_outputs(conv_harness, [unary_record("rsqrt", p, values)])[0], "C rsqrt")
 
 
 QUANTIZE_TYPES = {"s8_s16": (schema.TensorType.INT8, schema.TensorType.INT16),
@@ -334,7 +423,7 @@ QUANTIZE_TYPES = {"s8_s16": (schema.TensorType.INT8, schema.TensorType.INT16),
 
 
 @pytest.mark.parametrize("kind", QUANTIZE_TYPES)
-def test_refops_quantize_match_tflm(s16_models: Models, kind: str) -> None:
+def test_quantize_match_tflm(conv_harness: ConvHarness, s16_models: Models, kind: str) -> None:
     base = s16_models.rsqrt[False]
     tin, tout = QUANTIZE_TYPES[kind]
     rng = np.random.default_rng(len(kind))
@@ -353,3 +442,4 @@ def test_refops_quantize_match_tflm(s16_models: Models, kind: str) -> None:
         tflm = Tflm(model)
         out = np.concatenate([tflm({x.index: c}, din) for c in vals.reshape(-1, n)])
         assert_same(out, refops.requantize(p, vals, dout), f"refops quantize {kind}")
+        assert_same(out, c_outputs(conv_harness, [unary_record(kind, p, vals)])[0], f"C {kind}")

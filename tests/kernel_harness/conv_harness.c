@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nsn_nnfunctions_conv.h"
+#include "nsn_nnfunctions_s16.h"
 
 enum
 {
@@ -21,7 +21,29 @@ enum
     OP_DEPTHWISE = 2,   /* as OP_CONV; filter [kh][kw][oc] */
     OP_MEAN = 3,        /* nsn_mean_params, outer, count, inner, int8 input */
     OP_CONV_BUFFER = 4, /* nsn_conv_dims: replies with the scratch size (int32) */
-    OP_PATH = 5         /* replies with the kernel path name (bytes) */
+    OP_PATH = 5,        /* replies with the kernel path name (bytes) */
+    OP_CONV16 = 6,      /* as OP_CONV; int64 bias, int16 input and output */
+    OP_DEPTHWISE16 = 7, /* as OP_DEPTHWISE; int64 bias, int16 input and output */
+    OP_FC16 = 8,        /* nsn_fc_params, in, out, has_bias, batches, M[out], S[out],
+                           [int64 bias[out]], int8 w[out*in], int16 x[batches*in] */
+    OP_ADD16 = 9,       /* nsn_add_params, size1, size2, int16 x1, int16 x2 */
+    OP_SUB16 = 10,      /* as OP_ADD16 */
+    OP_MUL16 = 11,      /* nsn_mul_params, size1, size2, int16 x1, int16 x2 */
+    OP_UNARY = 12       /* kind (UNARY_*), 6 int32 parameters (the kind's struct, then 0s),
+                           size, input[size] (int8 or int16 by kind) */
+};
+
+enum
+{
+    UNARY_LOGISTIC16 = 0, /* nsn_unary_s16_params */
+    UNARY_TANH16 = 1,
+    UNARY_RSQRT16 = 2,  /* nsn_rsqrt_params */
+    UNARY_LEAKY8 = 3,   /* nsn_leaky_relu_params */
+    UNARY_LEAKY16 = 4,
+    UNARY_REQ_8_16 = 5, /* nsn_requantize_params */
+    UNARY_REQ_16_8 = 6,
+    UNARY_REQ_16_16 = 7,
+    UNARY_MEAN16 = 8    /* nsn_mean_params, outer, inner (count = size / (outer * inner)) */
 };
 
 enum
@@ -147,6 +169,8 @@ static const nsn_context *make_ctx(int32_t mode, int32_t need, nsn_context *ctx,
     }
 }
 
+static void run_conv16(int32_t op);
+
 static void run_conv(int32_t op)
 {
     nsn_conv_params p;
@@ -187,6 +211,197 @@ static void run_conv(int32_t op)
     free(input);
     free(output);
     free(scratch);
+}
+
+static void run_conv16(int32_t op)
+{
+    nsn_conv_params p;
+    nsn_conv_dims d;
+    nsn_per_channel_quant_params quant;
+    nsn_context ctx;
+    const nsn_context *use;
+    int32_t *multiplier, *shift, *scratch;
+    int64_t *bias = NULL;
+    int8_t *filter;
+    int16_t *input, *output;
+    size_t oc, out_size;
+    nsn_status status;
+    const int32_t mode = read_i32();
+    int32_t has_bias;
+    read_conv_header(&p, &d);
+    has_bias = read_i32();
+    oc = count_of(d.output_c);
+    multiplier = read_array(oc * sizeof(int32_t));
+    shift = read_array(oc * sizeof(int32_t));
+    if (has_bias)
+    {
+        bias = read_array(oc * sizeof(int64_t));
+    }
+    filter = read_array(count_of(read_i32()));
+    input = read_array(count_of(d.input_h) * count_of(d.input_w) * count_of(d.input_c) * 2u);
+    out_size = count_of(d.output_h) * count_of(d.output_w) * oc;
+    output = alloc_exact(out_size * 2u);
+    quant.multiplier = multiplier;
+    quant.shift = shift;
+    use = make_ctx(mode, op == OP_CONV16 ? nsn_conv_s16_get_buffer_size(&d) : 0, &ctx, &scratch);
+    status = op == OP_CONV16
+                 ? nsn_conv_s16(use, &p, &quant, &d, input, filter, bias, output)
+                 : nsn_depthwise_conv_s16(use, &p, &quant, &d, input, filter, bias, output);
+    reply(status, out_size, 2, output);
+    free(multiplier);
+    free(shift);
+    free(bias);
+    free(filter);
+    free(input);
+    free(output);
+    free(scratch);
+}
+
+static void run_fc16(void)
+{
+    nsn_fc_params p;
+    nsn_fc_dims dims;
+    nsn_per_channel_quant_params quant;
+    int32_t has_bias, batches, b, *multiplier, *shift;
+    int64_t *bias = NULL;
+    int8_t *weights;
+    int16_t *input, *output;
+    size_t in, out;
+    nsn_status status = NSN_OK;
+    p.input_offset = read_i32();
+    p.output_offset = read_i32();
+    p.activation_min = read_i32();
+    p.activation_max = read_i32();
+    dims.input_features = read_i32();
+    dims.output_features = read_i32();
+    has_bias = read_i32();
+    batches = read_i32();
+    in = count_of(dims.input_features);
+    out = count_of(dims.output_features);
+    multiplier = read_array(out * sizeof(int32_t));
+    shift = read_array(out * sizeof(int32_t));
+    if (has_bias)
+    {
+        bias = read_array(out * sizeof(int64_t));
+    }
+    weights = read_array(in * out);
+    input = read_array(count_of(batches) * in * 2u);
+    output = alloc_exact(count_of(batches) * out * 2u);
+    quant.multiplier = multiplier;
+    quant.shift = shift;
+    for (b = 0; b < batches && status == NSN_OK; ++b)
+    {
+        status = nsn_fully_connected_s16(NULL, &p, &quant, &dims, input + (size_t)b * in, weights,
+                                         bias, output + (size_t)b * out);
+    }
+    reply(status, count_of(batches) * out, 2, output);
+    free(multiplier);
+    free(shift);
+    free(bias);
+    free(weights);
+    free(input);
+    free(output);
+}
+
+static void run_binary16(int32_t op)
+{
+    int32_t v[12], size1, size2, i;
+    int16_t *x1, *x2, *out;
+    size_t n;
+    nsn_status status;
+    const int32_t fields = op == OP_MUL16 ? 7 : 12;
+    for (i = 0; i < fields; ++i)
+    {
+        v[i] = read_i32();
+    }
+    size1 = read_i32();
+    size2 = read_i32();
+    x1 = read_array(count_of(size1) * 2u);
+    x2 = read_array(count_of(size2) * 2u);
+    n = count_of(size1 > size2 ? size1 : size2);
+    out = alloc_exact(n * 2u);
+    if (op == OP_MUL16)
+    {
+        const nsn_mul_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+        status = nsn_elementwise_mul_s16(&p, x1, size1, x2, size2, out);
+    }
+    else
+    {
+        const nsn_add_params p = {v[0], v[1], v[2], v[3], v[4], v[5],
+                                  v[6], v[7], v[8], v[9], v[10], v[11]};
+        status = op == OP_ADD16 ? nsn_elementwise_add_s16(&p, x1, size1, x2, size2, out)
+                                : nsn_elementwise_sub_s16(&p, x1, size1, x2, size2, out);
+    }
+    reply(status, n, 2, out);
+    free(x1);
+    free(x2);
+    free(out);
+}
+
+/* OP_UNARY: the kernel of `kind` on v (its parameters); returns the status. */
+static nsn_status unary_call(int32_t kind, const int32_t *v, int32_t size, const void *in,
+                             void *out)
+{
+    const nsn_unary_s16_params u = {v[0], v[1]};
+    const nsn_rsqrt_params r = {v[0], v[1], v[2], v[3]};
+    const nsn_leaky_relu_params l = {v[0], v[1], v[2], v[3], v[4], v[5]};
+    const nsn_requantize_params q = {v[0], v[1], v[2], v[3]};
+    const nsn_mean_params m = {v[0], v[1], v[2], v[3]};
+    switch (kind)
+    {
+    case UNARY_LOGISTIC16:
+        return nsn_logistic_s16(&u, in, size, out);
+    case UNARY_TANH16:
+        return nsn_tanh_s16(&u, in, size, out);
+    case UNARY_RSQRT16:
+        return nsn_rsqrt_s16(&r, in, size, out);
+    case UNARY_LEAKY8:
+        return nsn_leaky_relu_s8(&l, in, size, out);
+    case UNARY_LEAKY16:
+        return nsn_leaky_relu_s16(&l, in, size, out);
+    case UNARY_REQ_8_16:
+        return nsn_requantize_s8_s16(&q, in, size, out);
+    case UNARY_REQ_16_8:
+        return nsn_requantize_s16_s8(&q, in, size, out);
+    case UNARY_REQ_16_16:
+        return nsn_requantize_s16(&q, in, size, out);
+    case UNARY_MEAN16:
+        if (v[4] < 1 || v[5] < 1 || size % (v[4] * v[5]) != 0)
+        {
+            return NSN_ARG_ERROR;
+        }
+        return nsn_mean_s16(&m, v[4], size / (v[4] * v[5]), v[5], in, out);
+    default:
+        die("bad unary kind");
+        return NSN_ARG_ERROR;
+    }
+}
+
+static void run_unary(void)
+{
+    const int32_t kind = read_i32();
+    int32_t v[6], i, size;
+    size_t in_bytes, out_n, out_bytes;
+    void *in, *out;
+    nsn_status status;
+    for (i = 0; i < 6; ++i)
+    {
+        v[i] = read_i32();
+    }
+    size = read_i32();
+    in_bytes = kind == UNARY_LEAKY8 || kind == UNARY_REQ_8_16 ? 1u : 2u;
+    out_bytes = kind == UNARY_LEAKY8 || kind == UNARY_REQ_16_8 ? 1u : 2u;
+    out_n = count_of(size);
+    if (kind == UNARY_MEAN16)
+    {
+        out_n = v[4] > 0 && v[5] > 0 ? count_of(v[4]) * count_of(v[5]) : 0u;
+    }
+    in = read_array(count_of(size) * in_bytes);
+    out = alloc_exact(out_n * out_bytes);
+    status = unary_call(kind, v, size, in, out);
+    reply(status, out_n, (int32_t)out_bytes, out);
+    free(in);
+    free(out);
 }
 
 static void run_mean(void)
@@ -237,6 +452,22 @@ int main(int argc, char **argv)
         else if (op == OP_MEAN)
         {
             run_mean();
+        }
+        else if (op == OP_CONV16 || op == OP_DEPTHWISE16)
+        {
+            run_conv16(op);
+        }
+        else if (op == OP_FC16)
+        {
+            run_fc16();
+        }
+        else if (op == OP_ADD16 || op == OP_SUB16 || op == OP_MUL16)
+        {
+            run_binary16(op);
+        }
+        else if (op == OP_UNARY)
+        {
+            run_unary();
         }
         else if (op == OP_CONV_BUFFER)
         {
