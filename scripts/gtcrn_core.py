@@ -21,28 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
-
-
-def records(model, shared: Path, cache: Path, gq) -> list[dict]:
-    if cache.is_file():
-        flat = np.load(cache)
-        n = len(flat[flat.files[0]])
-        return [{k: flat[k][i] for k in flat.files} for i in range(n)]
-    names = sorted(p.name[:-len("_noisy.wav")] for p in (shared / "audio" / "dns3").glob(
-        "*_noisy.wav"))
-    t = time.time()
-    recs, used = gq.calibration_records(model, tuple(n + "_" for n in names))
-    log(f"calibration: {len(recs)} frames of {used} in {time.time() - t:.0f} s")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **{k: np.stack([r[k] for r in recs]) for k in recs[0]})
-    return recs
 
 
 def float_core(model) -> bytes:
@@ -74,7 +57,10 @@ def main() -> None:
         dest.write_bytes(blob)
         desc = {"mode": "float", "tflite_bytes": len(blob)}
     else:
-        recs = records(model, args.shared, args.out / "calibration_records.npz", gq)
+        names = sorted(p.name[:-len("_noisy.wav")]
+                       for p in (args.shared / "audio" / "dns3").glob("*_noisy.wav"))
+        recs, _ = gq.calibration_records(model, tuple(n + "_" for n in names),
+                                         args.out / "calibration_records.npz")
         core = gq.convert_core(None, dest, args.mode, recs, model)
         blob, desc = core.tflite, core.to_json()
     counts = gq.op_counts(blob)
