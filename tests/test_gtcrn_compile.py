@@ -145,8 +145,9 @@ GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
 
 @pytest.fixture(scope="module")
 def gtcrn_core(tmp_path_factory):
-    """GTCRN's int8 compact core from the real converter, calibrated on the first 48 frames of
-    one package clip (enough for a bit-exactness check, not for quality)."""
+    """GTCRN's compact core as export converts it (mixed: the input stage int16, the rest
+    int8) by the real converter, calibrated on the first 48 frames of one package clip (enough
+    for a bit-exactness check, not for quality)."""
     from nsconv.audio.wav import read_wav
     from nsconv.compiler.gtcrn_export import MODE, core_spec
     from nsconv.model.gtcrn import load_gtcrn
@@ -176,8 +177,11 @@ def test_gtcrn_core_bit_exact(gtcrn_core, tmp_path):
     path, spec = gtcrn_core
     res = generate_nd(path, spec, tmp_path / "c")
     counts = dict(res.view.op_counts)
-    for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"):
+    for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "QUANTIZE"):
         assert counts.get(kind, 0) > 0, counts
+    kernels = {(s.kind, s.sfx) for s in res.view.steps}
+    assert ("fc", "s16") in kernels and ("fc", "s8") in kernels  # both widths in one step
+    assert ("requantize", "s16_s8") in kernels
     assert len(spec.states) == 16 and res.view.state_bytes == 18048
     g = read_nd(path)
     clip = calibration_clips()[0]
