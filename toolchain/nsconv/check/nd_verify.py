@@ -30,17 +30,25 @@ def _np(t: NdTensor) -> np.dtype:
 
 
 def next_state(g: NdGraph, t_in: NdTensor, t_out: NdTensor, q: np.ndarray) -> np.ndarray:
-    """A state output (its quantization) -> the state input's quantization (the state rule)."""
-    if t_in.quant == t_out.quant:
+    """A state output (its quantization) -> the state input's quantization (the state rule):
+    TFLM's QUANTIZE (reference_ops::Requantize) between int8 and int16, a copy when equal."""
+    if t_in.quant == t_out.quant and t_in.dtype == t_out.dtype:
         return q.astype(_np(t_in)).reshape(t_in.shape).copy()
-    if t_in.dtype != "int8" or t_out.dtype != "int8":
-        raise NsconvError(f"state {t_in.name!r}: {t_out.dtype} output quantized unlike its "
-                          "input; no int16 requantize rule yet", g.path)
-    from nsconv.quant import params, refops
+    from nsconv.quant import params
+    from nsconv.quant.fixedpoint import (
+        as_int64,
+        clamp,
+        multiply_by_quantized_multiplier,
+        wrap_int32,
+    )
 
     rq = params.requantize_params(t_out.quant.scale, t_out.quant.zero_point, t_in.quant.scale,
                                   t_in.quant.zero_point)
-    return refops.requantize_s8(rq, q.reshape(-1)).reshape(t_in.shape)
+    out = multiply_by_quantized_multiplier(as_int64(q.reshape(-1)) + rq.input_offset,
+                                           rq.multiplier, rq.shift)
+    info = np.iinfo(_np(t_in))
+    out = clamp(wrap_int32(out + rq.output_offset), int(info.min), int(info.max))
+    return out.astype(_np(t_in)).reshape(t_in.shape)
 
 
 class TflmNd:
