@@ -33,13 +33,13 @@ BENCH_MODEL := nsnet2-baseline
 test-models: setup
 	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
 
-# GTCRN whole: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C), then
-# the host C against TFLM bit for bit (tests/test_gtcrn_compile.py, NSCONV_TEST_GTCRN=1), and
-# `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's other
-# calibration clips); the figures of docs/gtcrn-compiler.md from both.
+# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
+# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
+# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
+# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
 GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
 test-gtcrn: setup
-	NSCONV_TEST_GTCRN=1 $(PY) -m pytest -q tests/test_gtcrn_compile.py
+	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
 
 verify-gtcrn: setup
 	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json

@@ -208,3 +208,31 @@ def test_missing_kernel_refused(small_model, monkeypatch):
     text = str(info.value)
     assert text.startswith(f"{small_model}: op {first.index} (FULLY_CONNECTED, output ")
     assert "no kernel nsn_fully_connected_s8" in text
+
+
+def test_gtcrn_cli_refusals(tmp_path):
+    """GTCRN's export refuses what it does not do yet in one line (status 1, nothing written);
+    verify refuses a broken GTCRN export the same way."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "nsconv.cli", *map(str, args)],
+                              capture_output=True, text=True, cwd=tmp_path)
+
+    out = tmp_path / "out"
+    for extra, words in ((("--target", "cortex-m4"), "GTCRN firmware is not generated yet"),
+                         (("--exits", "gru1"), "--exits: not available for GTCRN")):
+        r = run("export", GTCRN_ONNX, "-o", out, *extra)
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr.strip().splitlines() == [
+            line for line in r.stderr.strip().splitlines() if line.startswith("nsconv: ")]
+        assert r.stderr.strip().splitlines()[-1].startswith(f"nsconv: error: {GTCRN_ONNX}: ")
+        assert words in r.stderr and "Traceback" not in r.stderr
+        assert not out.exists()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "gtcrn.json").write_text("{")
+    r = run("verify", bad)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{bad / 'gtcrn.json'}: not a GTCRN export" in r.stderr

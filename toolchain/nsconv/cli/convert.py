@@ -89,13 +89,8 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)
-    from nsconv.compiler.gtcrn_export import is_gtcrn
-
-    if is_gtcrn(model):
-        _export_gtcrn(model, out, target, calib, as_json,
-                      refused=[n for n, v in (("--frontend", frontend), ("--exits", exit_list),
-                                              ("--part", part_name),
-                                              ("--default-exit", default_exit)) if v])
+    if _gtcrn_dispatch(model, out, target, calib, as_json, frontend=frontend,
+                       exits=exit_list, part=part_name, default_exit=default_exit):
         return
     names = parse_exit_names(exit_list) if exit_list is not None else None
     part = None
@@ -138,6 +133,18 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                    else "") + "\n")
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
+
+
+def _gtcrn_dispatch(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
+                    as_json: bool, **nsnet2_only: str | None) -> bool:
+    """Export GTCRN if MODEL is its ONNX streaming model (True), else leave it to nsNet2's."""
+    from nsconv.compiler.gtcrn_export import is_gtcrn
+
+    if not is_gtcrn(model):
+        return False
+    refused = ["--" + k.replace("_", "-") for k, v in nsnet2_only.items() if v]
+    _export_gtcrn(model, out, target, calib, as_json, refused)
+    return True
 
 
 def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
