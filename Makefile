@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test test-models test-gtcrn verify-gtcrn wheel-check bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,22 +32,6 @@ BENCH_MODEL := nsnet2-baseline
 # Keras, each whole: export, verify on all frames, M4 and M55 in QEMU, enhance (tests/test_byom.py).
 test-models: setup
 	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
-
-# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
-# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
-# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
-# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
-GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
-test-gtcrn: setup
-	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
-
-verify-gtcrn: setup
-	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
-	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
-	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
-	  || { cat out/gtcrn-verify.json; exit 1; }
-	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
-	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json
 
 bench: setup
 	$(NSCONV) export $(BENCH_MODEL) -o out/bench
@@ -76,3 +60,20 @@ fuzz: setup
 
 clean:
 	rm -rf out build .pytest_cache
+
+.PHONY: test-gtcrn verify-gtcrn
+# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
+# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
+# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
+# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
+GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
+test-gtcrn: setup
+	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
+
+verify-gtcrn: setup
+	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
+	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
+	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
+	  || { cat out/gtcrn-verify.json; exit 1; }
+	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
+	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json

@@ -78,6 +78,9 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
            default_exit: str | None, frontend: str | None, exit_list: str | None,
            part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
+    if _gtcrn_dispatch(model, out, target, calib, as_json, frontend=frontend,
+                       exits=exit_list, part=part_name, default_exit=default_exit):
+        return  # GTCRN's ONNX streaming model: compiler/gtcrn_export.py
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
     from nsconv.compiler.codegen import generate
@@ -89,9 +92,6 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)
-    if _gtcrn_dispatch(model, out, target, calib, as_json, frontend=frontend,
-                       exits=exit_list, part=part_name, default_exit=default_exit):
-        return
     names = parse_exit_names(exit_list) if exit_list is not None else None
     part = None
     if part_name is not None:
@@ -135,6 +135,16 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
 
 
+def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
+    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
+    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
+
+    report = fit(converted, part, default_work_dir(model), log=log.info)
+    log.info(report.table())
+    return deepest_fitting_exits(report)
+
+
 def _gtcrn_dispatch(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                     as_json: bool, **nsnet2_only: str | None) -> bool:
     """Export GTCRN if MODEL is its ONNX streaming model (True), else leave it to nsNet2's."""
@@ -172,13 +182,3 @@ def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, 
             "arena_bytes": v.arena_bytes, "state_bytes": v.state_bytes,
             "const_bytes": v.const_bytes, "calibration": exp.meta["calibration"]}
     emit(as_json, data, exp.result.summary().replace(str(tmp), str(out)) + f"\nwrote {out}/c")
-
-
-def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
-    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
-    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
-
-    report = fit(converted, part, default_work_dir(model), log=log.info)
-    log.info(report.table())
-    return deepest_fitting_exits(report)
