@@ -198,15 +198,18 @@ def _define(c_dir: Path, name: str) -> int:
 
 
 def gtcrn_frames(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
-                 ) -> np.ndarray:
+                 ) -> tuple[np.ndarray, list[Path]]:
     """Real speech -> GTCRN feature frames (numpy front end), quantized as TFLite QUANTIZE does
-    (float32 x / scale, rounded half away from zero, + zero point, saturated)."""
+    (float32 x / scale, rounded half away from zero, + zero point, saturated), and the clips
+    they come from (the first `frames` frames of the clips back to back)."""
     from nsconv.audio import gtcrn_frontend as fe
     from nsconv.audio.wav import read_wav
 
     t = g.tensors[g.index_of(spec.features)]
     rows = []
+    used = []
     for path in audio:
+        used.append(path)
         for frame in fe.stft(read_wav(path)):
             rows.append(fe.features(frame).reshape(-1))
             if frames is not None and len(rows) >= frames:
@@ -216,7 +219,7 @@ def gtcrn_frames(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
     x = np.asarray(rows, np.float32) / np.float32(t.quant.scale)
     q = np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)) + t.quant.zero_point
     info = np.iinfo(np.dtype(t.dtype))
-    return np.clip(q, info.min, info.max).astype(np.dtype(t.dtype))
+    return np.clip(q, info.min, info.max).astype(np.dtype(t.dtype)), used
 
 
 def verify_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None,
@@ -233,7 +236,7 @@ def verify_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None,
     spec, core, meta = load_spec(out_dir)
     g = read_nd(core)
     clips = list(audio) if audio else calibration_clips()
-    x = gtcrn_frames(g, spec, clips, frames)
+    x, clips = gtcrn_frames(g, spec, clips, frames)
     log(f"verifying {len(x)} frames of {len(clips)} clip(s): host C vs TFLM")
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="nsconv-gtcrn-") as tmp:

@@ -78,9 +78,11 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
            default_exit: str | None, frontend: str | None, exit_list: str | None,
            part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
-    if _gtcrn_dispatch(model, out, target, calib, as_json, frontend=frontend,
-                       exits=exit_list, part=part_name, default_exit=default_exit):
-        return  # GTCRN's ONNX streaming model: compiler/gtcrn_export.py
+    from nsconv.cli.gtcrn import gtcrn_export
+
+    if gtcrn_export(model, out, target, calib, as_json, frontend=frontend, exits=exit_list,
+                    part=part_name, default_exit=default_exit):
+        return  # GTCRN's ONNX streaming model (nsconv/cli/gtcrn.py)
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
     from nsconv.compiler.codegen import generate
@@ -143,42 +145,3 @@ def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], 
     report = fit(converted, part, default_work_dir(model), log=log.info)
     log.info(report.table())
     return deepest_fitting_exits(report)
-
-
-def _gtcrn_dispatch(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
-                    as_json: bool, **nsnet2_only: str | None) -> bool:
-    """Export GTCRN if MODEL is its ONNX streaming model (True), else leave it to nsNet2's."""
-    from nsconv.compiler.gtcrn_export import is_gtcrn
-
-    if not is_gtcrn(model):
-        return False
-    refused = ["--" + k.replace("_", "-") for k, v in nsnet2_only.items() if v]
-    _export_gtcrn(model, out, target, calib, as_json, refused)
-    return True
-
-
-def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
-                  as_json: bool, refused: list[str]) -> None:
-    """GTCRN (an ONNX model with its streaming interface): its quantized core compiled to C."""
-    from nsconv.compiler.gtcrn_export import export_gtcrn
-    from nsconv.errors import NsconvError
-    from nsconv.outdir import atomic_output_dir
-
-    if refused:
-        raise NsconvError(f"{', '.join(refused)}: not available for GTCRN (one exit, its own "
-                          "front end)", model)
-    if target not in (None, HOST):
-        raise NsconvError(f"--target {target}: GTCRN firmware is not generated yet; export "
-                          "for the host", model)
-    command = provenance_command("export", model, "--target", HOST, calib=calib)
-    with atomic_output_dir(out) as tmp:
-        exp = export_gtcrn(Path(model), tmp, list(calib) or None, log=log.info,
-                           command_line=command)
-    v = exp.result.view
-    data = {"out": str(out), "kind": "gtcrn", "tflite": str(out / exp.tflite.name),
-            "c": str(out / "c"), "c_files": [p.name for p in exp.result.files],
-            "kernel_calls": dict(v.op_counts), "folded": dict(v.folded_counts),
-            "copies": sum(1 for s in v.steps if s.kind == "copy"),
-            "arena_bytes": v.arena_bytes, "state_bytes": v.state_bytes,
-            "const_bytes": v.const_bytes, "calibration": exp.meta["calibration"]}
-    emit(as_json, data, exp.result.summary().replace(str(tmp), str(out)) + f"\nwrote {out}/c")

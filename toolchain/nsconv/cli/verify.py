@@ -34,11 +34,10 @@ def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str
 
     for a in audio:
         read_wav_any_rate(a)  # the rate is checked against the model's front end later
-    from nsconv.compiler.gtcrn_export import is_gtcrn_out
+    from nsconv.cli.gtcrn import gtcrn_verify
 
-    if is_gtcrn_out(out):
-        _verify_gtcrn(out, frames, audio, sanitize, targets, as_json)
-        return
+    if gtcrn_verify(out, frames, audio, sanitize, targets, as_json):
+        return  # a GTCRN export (nsconv/cli/gtcrn.py)
     if targets:
         from nsconv.check.target_verify import verify_targets
         from nsconv.errors import NsconvError
@@ -61,32 +60,6 @@ def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str
         ok = report.ok
         click.echo(report.dumps() if as_json else report.table())
     if not ok:
-        if not as_json:
-            log.info("verification FAILED: the C differs from TFLM (exit status 3)")
-        sys.exit(EXIT_MISMATCH)
-
-
-def _verify_gtcrn(out: Path, frames: int | None, audio: tuple[Path, ...], sanitize: bool,
-                  targets: tuple[str, ...], as_json: bool) -> None:
-    from nsconv.check.nd_verify import verify_gtcrn
-    from nsconv.errors import NsconvError
-
-    if targets:
-        raise NsconvError("--target: GTCRN firmware is not generated yet", out)
-    rep, info = verify_gtcrn(out, frames, list(audio) or None, sanitize, log=log.info)
-    if as_json:
-        click.echo(json.dumps({"ok": rep.bit_exact, **rep.to_json(), **info}, indent=2))
-    else:
-        bad = {k: v for k, v in rep.state_mismatched_frames.items() if v}
-        click.echo(f"GTCRN core, host C vs TFLM: {rep.frames} frames of "
-                   f"{', '.join(info['audio'])}\n"
-                   f"  bit_exact {str(rep.bit_exact).lower()}: {rep.mismatched_frames} mismatched "
-                   f"frames (mask {rep.mask_mismatched_frames}, states "
-                   f"{sum(bad.values())} over {len(rep.state_mismatched_frames)} states)\n"
-                   f"  kernels {rep.kernels_path}, arena {rep.arena_bytes:,} bytes, states "
-                   f"{rep.state_bytes:,} bytes, {info['seconds']} s"
-                   + (f"\n  first mismatch: {rep.first_mismatch}" if rep.first_mismatch else ""))
-    if not rep.bit_exact:
         if not as_json:
             log.info("verification FAILED: the C differs from TFLM (exit status 3)")
         sys.exit(EXIT_MISMATCH)
