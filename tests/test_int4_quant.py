@@ -139,3 +139,18 @@ def test_patch_rejects_unknown_layers_and_shapes(tiny_out, tiny_rtn):
                                                                    w4.scales, w4.bias)})
     with pytest.raises(ValueError, match=r"\[-7, 7\]"):
         int4.Int4Weights(np.full((2, 2), 8, np.int8), np.ones(2, np.float32))
+
+
+def test_patch_by_tensor_index_and_own_bias(tiny_out, tiny_rtn):
+    """Keys may be weight tensor indices; bias None re-quantizes the model's own int32 bias
+    (dequantized with the int8 scales), within one step of quantizing the float bias."""
+    model = (tiny_out / "tflite/gru1.tflite").read_bytes()
+    index = int4.fc_weight_tensors(model)["gru1_xn"]
+    w4 = tiny_rtn["gru1_xn"]
+    by_index = int4.patch_fc_weights(model, {index: int4.Int4Weights(w4.values, w4.scales)})
+    by_name = int4.patch_fc_weights(model, {"gru1_xn": w4})
+    g1, g2 = parse_tflite(by_index), parse_tflite(by_name)
+    op = next(op for op in _fc_ops(g1) if op.inputs[1] == index)
+    assert g1.tensors[index].data == g2.tensors[index].data
+    diff = g1.tensors[op.inputs[2]].array().astype(int) - g2.tensors[op.inputs[2]].array()
+    assert np.abs(diff).max() <= 1

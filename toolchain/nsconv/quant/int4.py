@@ -25,6 +25,7 @@ Round-to-nearest (`rtn`): per output channel, symmetric, s = max|w_row| / 7, q =
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -165,13 +166,18 @@ def int4_tensor_names(tflite: bytes, names) -> list[str]:
 
 
 def patch_fc_weights(tflite: bytes, layers: Mapping[str, Int4Weights]) -> bytes:
-    """The model with int4-grid weights in the FULLY_CONNECTED ops of `layers` (Keras layer
-    name -> Int4Weights), written in place: filter values, filter scales, int32 bias and bias
-    scales. Layers the model does not hold are an error; other bytes are left as they were.
+    """The model with int4-grid weights in the FULLY_CONNECTED ops of `layers`, written in
+    place: filter values, filter scales, int32 bias and bias scales. Keys: the Keras layer name
+    of the FC ("fc3", "gru1_xz", ...) or its weight tensor's index. Layers the model does not
+    hold are an error; every other byte is left as it was.
     """
     fb = _Flatbuffer(tflite)
-    ops = {_keras_layer(fb.name(w)): (x, w, b) for x, w, b in fb.fc_ops()}
-    missing = sorted(set(layers) - set(ops))
+    ops: dict[str | int, tuple[int, int, int]] = {}
+    for x, w, b in fb.fc_ops():
+        ops[w] = (x, w, b)
+        with contextlib.suppress(ValueError):  # a name that is not a step model's: index only
+            ops[_keras_layer(fb.name(w))] = (x, w, b)
+    missing = sorted(str(k) for k in set(layers) - set(ops))
     if missing:
         raise ValueError(f"the model has no FULLY_CONNECTED for {', '.join(missing)}")
     for name, w4 in layers.items():
@@ -240,7 +246,7 @@ class _Flatbuffer:
 
     def scales(self, tensor: int) -> np.ndarray:
         q = self.sg.Tensors(tensor).Quantization()
-        return np.asarray(q.ScaleAsNumpy(), np.float32) if q is not None else np.zeros(0)
+        return np.array(q.ScaleAsNumpy(), np.float32) if q is not None else np.zeros(0)  # a copy
 
     def _data_span(self, tensor: int) -> tuple[int, int]:
         t = self.sg.Tensors(tensor)
