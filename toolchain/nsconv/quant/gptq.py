@@ -28,11 +28,13 @@ Its figure of merit is the layer's output error on calibration inputs, ||(W - Q 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from nsconv.model.netspec import GRU, Dense, NetSpec
+from nsconv.model.stepmodel import state_input_name
 from nsconv.quant.int4 import INT4_MAX, FcMatrix, Int4Weights, layer_matrices, rtn, rtn_scales
 
 DAMP = 0.01
@@ -122,13 +124,17 @@ def gptq_layer(spec: NetSpec, layer: str, inputs: LayerInputs, **kw) -> dict[str
 # Recording the float inputs of every layer on the calibration audio
 
 
-def record_layer_inputs(spec: NetSpec, feats: list[np.ndarray]) -> dict[str, LayerInputs]:
+def record_layer_inputs(spec: NetSpec, feats: list[np.ndarray],
+                        samples: Mapping[str, list[dict]] | None = None) -> dict[str, LayerInputs]:
     """Every layer's input Hessians, from closed-loop float runs on the calibration features.
 
     The backbone's float trajectory does not depend on the exit, so one recording of an exit
     that holds every backbone GRU serves all; an exit with a GRU of its own head is recorded
-    too."""
+    too. samples: the recordings (quantize.record_closed_loop) `convert` already made, by exit
+    name; exits missing from it are recorded here."""
     from nsconv.quant.quantize import record_closed_loop
+
+    samples = samples or {}
 
     recordings: list[tuple[set[str], np.ndarray, dict[str, np.ndarray]]] = []
     result: dict[str, LayerInputs] = {}
@@ -136,9 +142,9 @@ def record_layer_inputs(spec: NetSpec, feats: list[np.ndarray]) -> dict[str, Lay
         grus = {g.name for g in spec.grus(ex)}
         rec = next((r for r in recordings if grus <= r[0]), None)
         if rec is None:
-            samples = record_closed_loop(spec, ex, feats)
-            states = {g: np.concatenate([s[f"state_{g}"] for s in samples]) for g in grus}
-            rec = (grus, np.concatenate([s["features"] for s in samples]), states)
+            got = samples.get(ex.name) or record_closed_loop(spec, ex, feats)
+            states = {g: np.concatenate([s[state_input_name(g)] for s in got]) for g in grus}
+            rec = (grus, np.concatenate([s["features"] for s in got]), states)
             recordings.append(rec)
         for name, arrays in _forward_inputs(spec, ex, rec[1], rec[2]).items():
             if name not in result:
