@@ -58,5 +58,13 @@ fuzz: setup
 	$(NSCONV) export dynamic-nsnet2 -o out/soak
 	$(PY) scripts/soak.py out/soak --frames 360000 --json docs/SOAK_REPORT.json
 
+# Round-to-nearest vs GPTQ int4 on gru1, gru2 and fc3 of dynamic-nsnet2, every exit in TFLM on
+# tests/data: mask RMS difference from all-int8, PESQ-wb/STOI/SI-SDR per clip
+.PHONY: int4-rounding
+int4-rounding: setup
+	$(NSCONV) convert dynamic-nsnet2 -o out/int4-int8
+	$(PY) scripts/int4_rounding.py --int8 out/int4-int8 --json docs/int4_rounding.json \
+	  --markdown docs/int4_rounding.md
+
 clean:
 	rm -rf out build .pytest_cache
