@@ -55,6 +55,17 @@ def tiny_rtn(tiny_spec) -> dict[str, int4.Int4Weights]:
     return {**int4.rtn_layer(tiny_spec, "gru1"), **int4.rtn_layer(tiny_spec, "fc3")}
 
 
+def test_int4_bytes(tiny_spec):
+    """Packed int4 rows are padded to 16 weights (8 bytes per 16)."""
+    from nsconv.quant.weights import int4_row_bytes, layer_weight_bytes
+
+    assert [int4_row_bytes(n) for n in (1, 16, 17, 161, 400, 600)] == [8, 8, 16, 88, 200, 304]
+    # fc1 161 -> 24 with a bias; gru1 (24 -> 16): six filters, four biases of 16
+    assert layer_weight_bytes(tiny_spec, "fc1", "int8") == 24 * 161 + 4 * 24
+    assert layer_weight_bytes(tiny_spec, "fc1", "int4") == 24 * 88 + 4 * 24
+    assert layer_weight_bytes(tiny_spec, "gru1", "int4") == 3 * 16 * 16 + 3 * 16 * 8 + 4 * 4 * 16
+
+
 def test_rtn_grid():
     rng = np.random.default_rng(3)
     w = rng.normal(0, 1, (9, 13)).astype(np.float32)
@@ -211,9 +222,54 @@ def test_recorded_layer_inputs_follow_the_float_model(tiny_spec):
 # convert / export with weight formats
 
 
-# Bytes over the all-int4 size: only fc2 (int4 saves 160 bytes, every other layer of the tiny
-# model 200 or more) can stay int8 within the budget, and the clean-up pass returns it to int8.
-INT4_FLOOR_SLACK = 170
+@pytest.fixture(scope="module")
+def tiny_int4(tiny_int4_out) -> Path:
+    """The tiny model with gru1 and fc3 in int4 (GPTQ): conftest.py's tiny_int4_out."""
+    return tiny_int4_out
+
+
+def _by_layer(root: Path, entry) -> tuple[dict, dict]:
+    """{Keras FC name: (filter tensor, bias tensor | None)} of an exit, and its graph."""
+    graph = parse_tflite((root / entry.tflite).read_bytes())
+    fcs = {}
+    for op in _fc_ops(graph):
+        fcs[_layer_of(graph, op)] = (graph.tensors[op.inputs[1]],
+                                     graph.tensors[op.inputs[2]] if op.inputs[2] >= 0 else None)
+    return fcs, graph
+
+
+def test_convert_with_int4_layers(tiny_out, tiny_int4):
+    m, m8 = Manifest.load(tiny_int4), Manifest.load(tiny_out)
+    assert m.weight_formats == {"fc1": "int8", "gru1": "int4", "gru2": "int8", "fc2": "int8",
+                                "fc3": "int4", "fc4": "int8", "exit_gru1_mask": "int8",
+                                "exit_gru2_mask": "int8", "exit_fc2_mask": "int8"}
+    assert m.int4_rounding == "gptq"
+    seen: dict[str, tuple] = {}
+    for e, e8 in zip(m.exits, m8.exits, strict=True):
+        fcs, graph = _by_layer(tiny_int4, e)
+        fcs8, graph8 = _by_layer(tiny_out, e8)
+        int4_fcs = {k for k in fcs if k.split("_")[0] in ("gru1", "fc3")}
+        assert len(int4_fcs) == (7 if e.name == "final" else 6)
+        assert sorted(e.int4_weights) == sorted(fcs[k][0].name for k in int4_fcs)
+        for k, (w, b) in fcs.items():
+            if k in int4_fcs:
+                arr = w.array()
+                assert arr.min() >= -7 and arr.max() <= 7 and np.abs(arr).max() == 7
+                # the same int4 values, scales and bias in every exit that holds the layer
+                key = (w.data, w.quant, None if b is None else (b.data, b.quant))
+                assert seen.setdefault(k, key) == key
+            else:  # int8 layers are the converter's, byte for byte
+                w8, b8 = fcs8[k]
+                assert (w.data, w.quant) == (w8.data, w8.quant)
+                assert (b is None) or (b.data, b.quant) == (b8.data, b8.quant)
+        assert len(graph.tensors) == len(graph8.tensors) and graph.ops == graph8.ops
+    assert set(seen) == {"fc3", *(f"gru1_{k}" for k in int4.GRU_MATRICES)}
+
+
+# Bytes over the all-int4 size: only fc3 (20 x 20: int4 rows of 16 bytes save 80 bytes; every
+# other layer of the tiny model 160 or more) can stay int8 within the budget, and the clean-up
+# pass returns it to int8.
+INT4_FLOOR_SLACK = 90
 
 
 @pytest.fixture(scope="module")
@@ -230,65 +286,32 @@ def int4_cache(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = old
 
 
-@pytest.fixture(scope="module")
-def tiny_int4(tiny_out, tiny_spec, tmp_path_factory, int4_cache) -> Path:
-    """The tiny model converted as tiny_out (same clip) with --weights auto and a budget that
-    only fits with nearly every layer int4 (GPTQ)."""
-    from nsconv.quant.convert import convert
-    from nsconv.quant.quantize import calibration_clips
+def test_auto_formats_fit_the_budget(tiny_out, tiny_spec, int4_cache):
+    """--weights auto as convert runs it (on tiny_out's int8 exits): the ranking is measured
+    once and cached, the formats fit the budget, and the patched exits hold the int4 layers."""
+    from nsconv.quant.convert import _with_formats
+    from nsconv.quant.int4_choose import choose_formats, converted_exits
+    from nsconv.quant.quantize import calibration_clips, calibration_features
     from nsconv.quant.weights import WeightsRequest, layer_weight_bytes
 
+    clips = calibration_clips()[:1]
+    feats = calibration_features(clips, tiny_spec.frontend)
     budget = sum(layer_weight_bytes(tiny_spec, n, "int4") for n in tiny_spec.layers)
-    out = tmp_path_factory.mktemp("tiny_int4") / "out"
-    convert(tiny_out / "model.npz", out, calibration_clips()[:1], log=lambda *_: None,
-            weights=WeightsRequest.parse("auto", budget + INT4_FLOOR_SLACK))
-    return out
-
-
-def _by_layer(root: Path, entry) -> tuple[dict, dict]:
-    """{Keras FC name: (filter tensor, bias tensor | None)} of an exit, and its graph."""
-    graph = parse_tflite((root / entry.tflite).read_bytes())
-    fcs = {}
-    for op in _fc_ops(graph):
-        fcs[_layer_of(graph, op)] = (graph.tensors[op.inputs[1]],
-                                     graph.tensors[op.inputs[2]] if op.inputs[2] >= 0 else None)
-    return fcs, graph
-
-
-def test_convert_with_int4_layers(tiny_out, tiny_int4, tiny_spec):
-    from nsconv.quant.int4_choose import choose_formats, converted_exits
-    from nsconv.quant.quantize import calibration_clips
-    from nsconv.quant.weights import layer_weight_bytes
-
-    m, m8 = Manifest.load(tiny_int4), Manifest.load(tiny_out)
-    budget = sum(layer_weight_bytes(tiny_spec, n, "int4") for n in tiny_spec.layers)
-    choice = choose_formats(tiny_spec, budget + INT4_FLOOR_SLACK,
-                            converted=converted_exits(tiny_out), clips=calibration_clips()[:1])
-    assert m.weight_formats == choice.formats and m.int4_rounding == "gptq"
-    int4_layers = set(choice.int4_layers)
-    assert set(tiny_spec.layers) - int4_layers == {"fc2"}
-    assert choice.fits and choice.weight_bytes == sum(
-        layer_weight_bytes(tiny_spec, n, m.weight_format(n)) for n in tiny_spec.layers)
-    seen: dict[str, tuple] = {}
-    for e, e8 in zip(m.exits, m8.exits, strict=True):
-        fcs, graph = _by_layer(tiny_int4, e)
-        fcs8, graph8 = _by_layer(tiny_out, e8)
-        int4_fcs = {m_.name for n in int4_layers for m_ in int4.layer_matrices(tiny_spec, n)
-                    if m_.name in fcs}
-        assert int4_fcs and sorted(e.int4_weights) == sorted(fcs[k][0].name for k in int4_fcs)
-        for k, (w, b) in fcs.items():
-            if k in int4_fcs:
-                arr = w.array()
-                assert arr.min() >= -7 and arr.max() <= 7 and np.abs(arr).max() == 7
-                # the same int4 values, scales and bias in every exit that holds the layer
-                key = (w.data, w.quant, None if b is None else (b.data, b.quant))
-                assert seen.setdefault(k, key) == key
-            else:  # int8 layers are the converter's, byte for byte
-                w8, b8 = fcs8[k]
-                assert (w.data, w.quant) == (w8.data, w8.quant)
-                assert (b is None) or (b.data, b.quant) == (b8.data, b8.quant)
-        assert len(graph.tensors) == len(graph8.tensors) and graph.ops == graph8.ops
-    assert {f"gru1_{k}" for k in int4.GRU_MATRICES} | {"fc3"} <= set(seen)
+    request = WeightsRequest.parse("auto", budget + INT4_FLOOR_SLACK)
+    converted = converted_exits(tiny_out)
+    formats, patched, names = _with_formats(tiny_spec, converted, request, clips, feats, {},
+                                            None, lambda *_: None)
+    assert set(tiny_spec.layers) - {k for k, v in formats.items() if v == "int4"} == {"fc3"}
+    assert sum(layer_weight_bytes(tiny_spec, n, f) for n, f in formats.items()) <= budget + 90
+    assert names[0] and all("/MatMul" in n for n in names[0])
+    assert len(names[3]) == 6 * 2 + 3  # final: fc1, gru1, gru2, fc2, fc4 (fc3 stays int8)
+    rankings = list((int4_cache / "nsconv" / "int4").glob("ranking-*.json"))
+    assert len(rankings) == 1
+    again = choose_formats(tiny_spec, budget + INT4_FLOOR_SLACK, converted=converted, clips=clips)
+    assert again.formats == formats and again.ranking.measured_with == "tflm"
+    assert all(c.cost > 0 for c in again.ranking.layers)
+    for q, q8 in zip(patched, converted, strict=True):
+        assert q.tflite != q8.tflite and len(q.tflite) == len(q8.tflite)
 
 
 def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4):

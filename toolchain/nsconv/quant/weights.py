@@ -139,11 +139,17 @@ def apply_formats(spec: NetSpec, converted: list, formats: Mapping[str, str],
 
 
 def layer_weight_bytes(spec: NetSpec, layer: str, fmt: str) -> int:
-    """Flash bytes of a layer's FULLY_CONNECTED filters and int32 biases in a format; an int4
-    filter (out, in) packs each row on its own: out * ceil(in / 2) bytes."""
+    """Flash bytes of a layer's FULLY_CONNECTED filters and int32 biases in a format."""
     total = 0
     for m in layer_matrices(spec, layer):
         out_f, in_f = m.weight.shape
-        total += out_f * (in_f if fmt == "int8" else (in_f + 1) // 2)
+        total += out_f * (in_f if fmt == "int8" else int4_row_bytes(in_f))
         total += 0 if m.bias is None else 4 * int(np.asarray(m.bias).size)
     return total
+
+
+def int4_row_bytes(in_features: int) -> int:
+    """Bytes of one packed int4 filter row: rows are padded to 16 weights, 8 bytes each
+    (the layout of compiler/packing.py and nsn_fully_connected_s4, NSN_FC_S4_ROW_BYTES; a
+    test checks the two agree)."""
+    return 8 * -(-in_features // 16)
