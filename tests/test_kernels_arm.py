@@ -428,9 +428,9 @@ def test_bench(name: str, tmp_path: Path) -> None:
     per_mac = {}
     for f, r in zip(fast[1:], ref[1:], strict=True):
         assert f["status"] == "0" and r["status"] == "0"
-        if f["kind"] == "fc":
+        if f["kind"] in ("fc", "fc_s4"):
             work = int(f["in"]) * int(f["out"])
-            label = f"fc {f['in']}x{f['out']}"
+            label = f"{f['kind']} {f['in']}x{f['out']}"
             if f["misalign"] != "0":
                 label += f" misalign {f['misalign']}"
             if f["input_offset"] != "0":

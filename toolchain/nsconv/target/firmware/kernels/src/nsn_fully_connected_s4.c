@@ -211,6 +211,42 @@ static const int8_t *fc_s4_pairs_dsp(const int8_t *row,
 
 #define S4_DSP_BLOCK 32
 
+/* output[i] = clamp(requantize(acc[i] / 16 + bias[i], M[i], S[i]) + output_offset): the sums
+ * are 16 * the dot product (mod 2^32, and |16 dot| < 2^31), so the shift is exact. */
+static void fc_s4_requantize_dsp(int32_t *acc,
+                                 int32_t count,
+                                 const int32_t *bias,
+                                 const int32_t *multiplier,
+                                 const int32_t *shift,
+                                 const nsn_fc_params *params,
+                                 int8_t *output)
+{
+    const int32_t output_offset = params->output_offset;
+    const int32_t act_min = params->activation_min;
+    const int32_t act_max = params->activation_max;
+    int32_t i;
+    for (i = 0; i < count; ++i)
+    {
+        acc[i] = nsn_wrapping_add(acc[i] >> 4, bias != NULL ? bias[i] : 0);
+    }
+    if (act_min == INT8_MIN && act_max == INT8_MAX)
+    {
+        for (i = 0; i < count; ++i)
+        {
+            const int32_t out = nsn_requantize_dsp(acc[i], multiplier[i], shift[i]);
+            output[i] = (int8_t)nsn_ssat8(nsn_wrapping_add(out, output_offset));
+        }
+    }
+    else
+    {
+        for (i = 0; i < count; ++i)
+        {
+            const int32_t out = nsn_requantize_dsp(acc[i], multiplier[i], shift[i]);
+            output[i] = (int8_t)nsn_clamp(nsn_wrapping_add(out, output_offset), act_min, act_max);
+        }
+    }
+}
+
 static void fc_s4_dsp(const nsn_fc_params *params,
                       const nsn_per_channel_quant_params *quant,
                       const nsn_fc_dims *dims,
@@ -224,9 +260,6 @@ static void fc_s4_dsp(const nsn_fc_params *params,
     const int32_t n_out = dims->output_features;
     const int32_t chunks = (n + S4_CHUNK - 1) / S4_CHUNK;
     const int32_t stride = NSN_FC_S4_ROW_BYTES(n);
-    const int32_t output_offset = params->output_offset;
-    const int32_t act_min = params->activation_min;
-    const int32_t act_max = params->activation_max;
     const int32_t init = s4_expand_input_dsp(input, n, params->input_offset, xbuf);
     const int8_t *row = weights;
     int32_t acc[S4_DSP_BLOCK + 1]; /* + 1: the second copy of a last odd row */
@@ -234,7 +267,6 @@ static void fc_s4_dsp(const nsn_fc_params *params,
     for (block = 0; block < n_out; block += S4_DSP_BLOCK)
     {
         const int32_t count = n_out - block < S4_DSP_BLOCK ? n_out - block : S4_DSP_BLOCK;
-        int32_t j;
         if (count > 1)
         {
             row = fc_s4_pairs_dsp(row, stride, count >> 1, init, acc, xbuf, chunks >> 1,
@@ -245,18 +277,9 @@ static void fc_s4_dsp(const nsn_fc_params *params,
             row = fc_s4_pairs_dsp(row, 0, 1, init, acc + count - 1, xbuf, chunks >> 1,
                                   chunks & 1);
         }
-        for (j = 0; j < count; ++j)
-        {
-            /* the sums are 16 * the dot product (mod 2^32, and |16 dot| < 2^31): exact */
-            int32_t sum = acc[j] >> 4;
-            if (bias != NULL)
-            {
-                sum = nsn_wrapping_add(sum, bias[block + j]);
-            }
-            sum = nsn_requantize_dsp(sum, quant->multiplier[block + j], quant->shift[block + j]);
-            output[block + j] =
-                (int8_t)nsn_clamp(nsn_wrapping_add(sum, output_offset), act_min, act_max);
-        }
+        fc_s4_requantize_dsp(acc, count, bias != NULL ? bias + block : NULL,
+                             quant->multiplier + block, quant->shift + block, params,
+                             output + block);
     }
 }
 
