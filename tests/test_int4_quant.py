@@ -5,11 +5,14 @@ a flash budget, and convert/export with --weights."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from nsconv.compiler.tflite_ir import OpKind, parse_tflite
 from nsconv.model.netspec import NetSpec
 from nsconv.quant import int4, refops
+from nsconv.quant.manifest import Manifest
 from nsconv.quant.params import fc_params
 
 
@@ -154,3 +157,138 @@ def test_patch_by_tensor_index_and_own_bias(tiny_out, tiny_rtn):
     assert g1.tensors[index].data == g2.tensors[index].data
     diff = g1.tensors[op.inputs[2]].array().astype(int) - g2.tensors[op.inputs[2]].array()
     assert np.abs(diff).max() <= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Error-compensating rounding (GPTQ)
+
+
+def test_gptq_beats_round_to_nearest_on_correlated_inputs():
+    """Inputs with strongly correlated features (as audio features are): GPTQ's output error
+    on fresh inputs of the same distribution is well below round-to-nearest's."""
+    from nsconv.quant import gptq
+
+    rng = np.random.default_rng(5)
+    mix = rng.normal(0, 1, (12, 48))
+    fit_x = rng.normal(0, 1, (2000, 12)) @ mix + 0.05 * rng.normal(0, 1, (2000, 48))
+    new_x = rng.normal(0, 1, (2000, 12)) @ mix + 0.05 * rng.normal(0, 1, (2000, 48))
+    w = rng.normal(0, 1, (30, 48)).astype(np.float32)
+    q, s = gptq.gptq(w, gptq.hessian(fit_x))
+    assert q.dtype == np.int8 and q.min() >= -7 and q.max() <= 7 and s.dtype == np.float32
+    qr, sr = int4.rtn(w)
+    h_new = gptq.hessian(new_x)
+    assert gptq.output_error(w, q, s, h_new) < 0.5 * gptq.output_error(w, qr, sr, h_new)
+    # and no worse than the plain rounding with H = I (white inputs): the damped solution
+    q_i, s_i = gptq.gptq(w, np.eye(48) * 2000)
+    eye = np.eye(48)
+    assert gptq.output_error(w, q_i, s_i, eye) <= gptq.output_error(w, qr, sr, eye) * 1.0001
+
+
+def test_recorded_layer_inputs_follow_the_float_model(tiny_spec):
+    """The batched numpy forward over recorded states gives the float step model's masks,
+    and each layer's Hessian is the second moment of its recorded inputs (x and GRU h)."""
+    from nsconv.model.stepmodel import FloatStepper
+    from nsconv.quant import gptq
+    from nsconv.quant.quantize import calibration_clips, calibration_features
+
+    feats = [f[:60] for f in calibration_features(calibration_clips()[:1], tiny_spec.frontend)]
+    inputs = gptq.record_layer_inputs(tiny_spec, feats)
+    assert set(inputs) == set(tiny_spec.layers)
+    assert set(inputs["gru2"].hessians) == {"x", "h"} and set(inputs["fc3"].hessians) == {"x"}
+    ex = tiny_spec.exit("final")
+    record: list = []
+    masks = FloatStepper(tiny_spec, ex).run(feats[0], record)
+    states = {g: np.stack([r[1][g] for r in record]) for g in ("gru1", "gru2")}
+    layer_in = gptq._forward_inputs(tiny_spec, ex, np.stack([r[0] for r in record]), states)
+    fc4 = tiny_spec.layers["fc4"]
+    mine = 1 / (1 + np.exp(-(layer_in["fc4"]["x"] @ fc4.weight + fc4.bias)))
+    np.testing.assert_allclose(mine, masks, atol=2e-5)
+    np.testing.assert_allclose(inputs["gru2"].hessians["h"], gptq.hessian(states["gru2"]),
+                               rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# convert / export with weight formats
+
+
+@pytest.fixture(scope="module")
+def tiny_int4(tiny_out, tmp_path_factory) -> Path:
+    """The tiny model converted as tiny_out (same clip) with gru1 and fc3 in int4 (GPTQ)."""
+    from nsconv.quant.convert import convert
+    from nsconv.quant.quantize import calibration_clips
+    from nsconv.quant.weights import WeightsRequest
+
+    out = tmp_path_factory.mktemp("tiny_int4") / "out"
+    convert(tiny_out / "model.npz", out, calibration_clips()[:1], log=lambda *_: None,
+            weights=WeightsRequest.parse("gru1=int4,fc3=int4"))
+    return out
+
+
+def _by_layer(root: Path, entry) -> tuple[dict, dict]:
+    """{Keras FC name: (filter tensor, bias tensor | None)} of an exit, and its graph."""
+    graph = parse_tflite((root / entry.tflite).read_bytes())
+    fcs = {}
+    for op in _fc_ops(graph):
+        fcs[_layer_of(graph, op)] = (graph.tensors[op.inputs[1]],
+                                     graph.tensors[op.inputs[2]] if op.inputs[2] >= 0 else None)
+    return fcs, graph
+
+
+def test_convert_with_int4_layers(tiny_out, tiny_int4):
+    m, m8 = Manifest.load(tiny_int4), Manifest.load(tiny_out)
+    assert m.weight_formats == {"fc1": "int8", "gru1": "int4", "gru2": "int8", "fc2": "int8",
+                                "fc3": "int4", "fc4": "int8", "exit_gru1_mask": "int8",
+                                "exit_gru2_mask": "int8", "exit_fc2_mask": "int8"}
+    assert m.int4_rounding == "gptq"
+    seen: dict[str, tuple] = {}
+    for e, e8 in zip(m.exits, m8.exits, strict=True):
+        fcs, graph = _by_layer(tiny_int4, e)
+        fcs8, graph8 = _by_layer(tiny_out, e8)
+        int4_fcs = {k for k in fcs if k.split("_")[0] in ("gru1", "fc3")}
+        assert len(int4_fcs) == (7 if e.name == "final" else 6)
+        assert sorted(e.int4_weights) == sorted(fcs[k][0].name for k in int4_fcs)
+        for k, (w, b) in fcs.items():
+            if k in int4_fcs:
+                arr = w.array()
+                assert arr.min() >= -7 and arr.max() <= 7 and np.abs(arr).max() == 7
+                # the same int4 values, scales and bias in every exit that holds the layer
+                key = (w.data, w.quant, None if b is None else (b.data, b.quant))
+                assert seen.setdefault(k, key) == key
+            else:  # int8 layers are the converter's, byte for byte
+                w8, b8 = fcs8[k]
+                assert (w.data, w.quant) == (w8.data, w8.quant)
+                assert (b is None) or (b.data, b.quant) == (b8.data, b8.quant)
+        assert len(graph.tensors) == len(graph8.tensors) and graph.ops == graph8.ops
+    assert set(seen) == {"fc3", *(f"gru1_{k}" for k in int4.GRU_MATRICES)}
+
+
+def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4):
+    from nsconv.compiler.graph_merge import merge_dir
+
+    _, merged = merge_dir(tiny_int4)
+    _, merged8 = merge_dir(tiny_out)
+    assert not merged.unshared
+    assert len(merged.ops) == len(merged8.ops) and merged.const_bytes == merged8.const_bytes
+
+
+def test_default_conversion_is_the_converters_output(tiny_out, tiny_spec):
+    """The all-int8 default writes the converter's models untouched (the deepest exit, which
+    holds every backbone layer, re-converted here with the quantize primitives alone) and a
+    manifest without weight formats."""
+    import json
+
+    from nsconv.quant.quantize import (
+        calibration_clips,
+        calibration_features,
+        convert_exit,
+        record_closed_loop,
+    )
+
+    feats = calibration_features(calibration_clips()[:1], tiny_spec.frontend)
+    m = Manifest.load(tiny_out)
+    assert all(e.int4_weights == () for e in m.exits)
+    ex = tiny_spec.exit("final")
+    direct = convert_exit(tiny_spec, ex, record_closed_loop(tiny_spec, ex, feats)).tflite
+    assert (tiny_out / m.exit("final").tflite).read_bytes() == direct
+    raw = json.loads((tiny_out / "manifest.json").read_text())
+    assert "weight_formats" not in raw and not any("int4_weights" in e for e in raw["exits"])
