@@ -33,10 +33,19 @@ BENCH_MODEL := nsnet2-baseline
 test-models: setup
 	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
 
+# and, next to it, issue 11's int4 speed: the FULLY_CONNECTED kernels per MAC, int8 (s8) and
+# packed int4 (s4), on every core (scripts/kernel_bench.py), and dynamic-nsnet2 with gru1, gru2
+# and fc3 in int4, final exit, on every core (limit on Cortex-M7: 0.70 x TFLM + CMSIS-NN)
+BENCH_INT4 := gru1=int4,gru2=int4,fc3=int4
 bench: setup
 	$(NSCONV) export $(BENCH_MODEL) -o out/bench
 	$(NSCONV) bench out/bench --json > out/bench.json
-	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL)
+	$(NSCONV) export dynamic-nsnet2 -o out/bench-int4 --weights $(BENCH_INT4)
+	$(NSCONV) bench out/bench-int4 --exit final --core cortex-m4 --core cortex-m7 \
+	  --core cortex-m33 --core cortex-m55 --json > out/bench-int4.json
+	$(PY) scripts/kernel_bench.py out/kernel_bench.json
+	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL) \
+	  --kernels out/kernel_bench.json --int4 out/bench-int4.json --int4-weights $(BENCH_INT4)
 
 # Both built-in models on every core in QEMU against TFLM, 2000 frames, fixed and random exit
 # schedules (`nsconv verify --target`); `make test` runs a short form (tests/test_verify_target.py).
