@@ -77,7 +77,11 @@ def test_fit_figures_are_benchs_for_the_same_export(dynamic_out, tmp_path):
     (r,) = b["results"]
     assert e.flash_bytes == r["flash_bytes"] == r["flash"]["code_bytes"] + \
         r["flash"]["constants_bytes"]
-    assert e.ram_bytes == r["ram_bytes"]
+    # RAM: the network's (bench ram_bytes) and the front end's state, as bench measures both
+    assert e.ram_bytes == r["ram_with_frontend_bytes"] == r["ram_bytes"] + \
+        r["frontend_state_bytes"]
+    assert (e.network_ram_bytes, e.frontend_state_bytes) == (r["ram_bytes"],
+                                                             r["frontend_state_bytes"])
     assert e.instructions_per_frame == pytest.approx(
         r["instructions_per_frame"] + r["frontend_instructions_per_frame"], abs=0.2)
     assert e.mhz_needed == r["mhz_for_real_time_estimate"]
@@ -98,3 +102,11 @@ def test_fit_figures_are_benchs_for_the_same_export(dynamic_out, tmp_path):
     assert deepest_fitting_exits(report) == (("gru1",), ())
     as_json = json.loads(json.dumps(report.to_json()))
     assert {"fits", "flash_bytes", "ram_bytes", "mhz_needed"} <= set(as_json["exits"][0])
+
+
+def test_export_refuses_a_default_exit_it_does_not_keep(tmp_path):
+    out = CliRunner().invoke(main, ["export", "dynamic-nsnet2", "-o", str(tmp_path / "o"),
+                                    "--exits", "gru1,gru2", "--default-exit", "final"])
+    assert out.exit_code == 1, out.output
+    assert "--default-exit final is not among the kept exits (gru1, gru2: --exits)" in out.output
+    assert not (tmp_path / "o").exists()

@@ -9,6 +9,7 @@ import click
 
 from nsconv import log
 from nsconv.cli.base import emit, json_option, main, provenance_command
+from nsconv.errors import NsconvError
 from nsconv.target.firmware import HOST, TARGETS
 from nsconv.target.parts import PARTS
 
@@ -90,6 +91,7 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     for c in calib:
         read_wav_any_rate(c)
     names = parse_exit_names(exit_list) if exit_list is not None else None
+    _check_default_exit(default_exit, names)
     part = None
     if part_name is not None:
         from nsconv.target.parts import part as find_part
@@ -108,6 +110,7 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                          default_exit=default_exit)
         if names is None and part is not None:
             names, dropped = _fitting_exits(tmp, part, model)
+            _check_default_exit(default_exit, names, part_name)
         if names is not None:
             dropped = keep_exits(tmp, names)
             m = Manifest.load(tmp)
@@ -130,6 +133,15 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
                    else "") + "\n")
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
+
+
+def _check_default_exit(default_exit: str | None, kept, part_name: str | None = None) -> None:
+    """--default-exit must name a kept exit: refused rather than silently replaced."""
+    if default_exit is None or kept is None or default_exit in kept:
+        return
+    why = f"the exits that fit {part_name}" if part_name else "--exits"
+    raise NsconvError(f"--default-exit {default_exit} is not among the kept exits "
+                      f"({', '.join(kept)}: {why}); name a kept exit or keep {default_exit}")
 
 
 def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -9,8 +9,9 @@ export with `nsconv bench` (target/bench.py: build, QEMU -icount run, link map):
     flash_bytes  code + constants of the network and the front end as linked (bench
                  flash_bytes), against the part's internal flash, or its external flash
                  window for parts that execute in place from external flash
-    ram_bytes    arena + GRU states + kernel scratch + peak stack of a step (bench ram_bytes),
-                 against the part's SRAM
+    ram_bytes    arena + GRU states + kernel scratch + peak stack of a step + the front
+                 end's static state (bench ram_with_frontend_bytes = ram_bytes +
+                 frontend_state_bytes), against the part's SRAM
     mhz_needed   (network + front end instructions per frame) x frames per second / 1e6 at
                  one instruction per cycle (bench mhz_for_real_time_estimate: an ESTIMATE),
                  against the part's maximum clock
@@ -35,6 +36,7 @@ from nsconv.target.parts import Part
 
 DEFAULT_FRAMES = 20
 BENCH_FILE = "bench.json"
+RECORD_VERSION = "r2"  # bench records with frontend_state_bytes
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class ExitFit:
     flash_bytes: int
     code_bytes: int
     constants_bytes: int
-    ram_bytes: int
+    ram_bytes: int  # network (arena, states, scratch, step stack) + front end state
+    network_ram_bytes: int
+    frontend_state_bytes: int
     instructions_per_frame: float  # network + front end
     mhz_needed: float
     fits_flash: bool
@@ -107,7 +111,8 @@ class FitReport:
         lines.append(f"deepest exit that fits: {best.exit}" if best else
                      "no exit fits this part")
         lines.append("flash = code + constants of network and front end as linked; RAM = "
-                     "arena + states + scratch + peak stack; MHz = instructions per frame x "
+                     "arena + states + scratch + peak stack of a step + front-end state; "
+                     "MHz = instructions per frame x "
                      f"frames/s (an estimate at 1 instruction/cycle); measured by nsconv bench, "
                      f"{self.frames} frames per exit")
         if p.note:
@@ -157,7 +162,7 @@ def measure(export: Path, core: str, exit_name: str, frames: int, log=None) -> d
 
     cache = export / BENCH_FILE
     fp = fingerprint(export, core)
-    key = f"{core} {exit_name} {frames}"
+    key = f"{core} {exit_name} {frames} {RECORD_VERSION}"
     cached = json.loads(cache.read_text()) if cache.is_file() else {}
     if cached.get("fingerprint") == fp and key in cached.get("records", {}):
         return cached["records"][key]
@@ -227,8 +232,11 @@ def _measure_exits(converted: Path, names: list[str], part: Part, work: Path, fr
         results.append(ExitFit(
             exit=name, kept_exits=kept, export_dir=str(export), flash_bytes=flash,
             code_bytes=r["flash"]["code_bytes"], constants_bytes=r["flash"]["constants_bytes"],
-            ram_bytes=r["ram_bytes"], instructions_per_frame=round(instr, 1), mhz_needed=mhz,
-            fits_flash=flash <= part.flash_bytes, fits_ram=r["ram_bytes"] <= part.sram_bytes,
+            ram_bytes=r["ram_with_frontend_bytes"], network_ram_bytes=r["ram_bytes"],
+            frontend_state_bytes=r["frontend_state_bytes"],
+            instructions_per_frame=round(instr, 1), mhz_needed=mhz,
+            fits_flash=flash <= part.flash_bytes,
+            fits_ram=r["ram_with_frontend_bytes"] <= part.sram_bytes,
             fits_mhz=mhz <= part.max_mhz))
     return results
 
