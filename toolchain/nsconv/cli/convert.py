@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -105,12 +106,18 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     command = provenance_command("export", model, "--target", target, *fe_words, *sub_words,
                                  calib=calib)
     dropped: tuple[str, ...] = ()
+    chosen = None
     with atomic_output_dir(out) as tmp:
         m = convert_into(model, tmp, list(calib) or None, log=log.info, frontend=fe,
                          default_exit=default_exit)
-        if names is None and part is not None:
-            names, dropped = _fitting_exits(tmp, part, model)
-            _check_default_exit(default_exit, names, part_name)
+        if part is not None:
+            chosen = _part_choice(tmp, part, model, names, list(calib) or None)
+            names = chosen.kept_exits
+            _check_default_exit(default_exit, names, None if exit_list else part_name)
+            if chosen.int4_layers:  # the conversion fit measured, with its int4 layers
+                shutil.rmtree(tmp)
+                shutil.copytree(chosen.converted_dir, tmp,
+                                ignore=shutil.ignore_patterns("key.json"))
         if names is not None:
             dropped = keep_exits(tmp, names)
             m = Manifest.load(tmp)
@@ -125,14 +132,31 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
             "firmware": None if firmware is None else str(firmware),
             "const_bytes": gen.merged.const_bytes, "arena_bytes": gen.plan.arena_bytes,
             "state_bytes": gen.plan.state_bytes, "scratch_bytes": gen.plan.scratch_bytes,
-            "dropped_exits": list(dropped)}
+            "dropped_exits": list(dropped),
+            "fit": None if chosen is None else {"part": part.name, **chosen.to_json()}}
     note = ""
     if dropped:
         note = (f"dropped exits {', '.join(dropped)}"
                 + (f" (they do not fit {part.name})" if part is not None and exit_list is None
                    else "") + "\n")
+    if chosen is not None:
+        note += _fit_note(chosen, part) + "\n"
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
+
+
+def _fit_note(chosen, part) -> str:
+    """What `export --part` chose, in the figures fit measured (bench) for this export."""
+    fmt = ("int4 layers " + ", ".join(chosen.int4_layers) + ", the rest int8"
+           if chosen.int4_layers else "every layer int8")
+    text = (f"{part.name}: weights {fmt}; measured flash {chosen.flash_bytes:,} of "
+            f"{part.flash_bytes:,} B, RAM {chosen.ram_bytes:,} of {part.sram_bytes:,} B, "
+            f"{chosen.mhz_needed:.1f} of {part.max_mhz} MHz (estimate)")
+    if not chosen.fits_mhz:
+        text += (f"\nwarning: {chosen.exit} needs about {chosen.mhz_needed:.0f} MHz at one "
+                 f"instruction per cycle, more than {part.name}'s {part.max_mhz} MHz: not real "
+                 "time on this part")
+    return text
 
 
 def _check_default_exit(default_exit: str | None, kept, part_name: str | None = None) -> None:
@@ -144,11 +168,24 @@ def _check_default_exit(default_exit: str | None, kept, part_name: str | None = 
                       f"({', '.join(kept)}: {why}); name a kept exit or keep {default_exit}")
 
 
-def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
-    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
-    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
+def _part_choice(converted: Path, part, model: str, names, calib):
+    """fit's measurement (ExitFit) of the exits to keep for the part: the exits up to the
+    deepest that fits, or the exits named by --exits (refused when they do not fit the part's
+    flash or RAM even with int4 layers), in the weight formats they fit in. Measured as
+    `nsconv fit MODEL` does and in its work directory (out/fit/<model>), so either reuses the
+    other's measurements."""
+    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit, fit_kept
 
-    report = fit(converted, part, default_work_dir(model), log=log.info)
-    log.info(report.table())
-    return deepest_fitting_exits(report)
+    work = default_work_dir(model)
+    if names is None:
+        report = fit(converted, part, work, log=log.info, calib=calib)
+        log.info(report.table())
+        kept, _ = deepest_fitting_exits(report)
+        return next(e for e in report.exits if e.kept_exits == kept)
+    chosen = fit_kept(converted, part, work, names, log=log.info, calib=calib)
+    if not (chosen.fits_flash and chosen.fits_ram):
+        raise NsconvError(f"exits {', '.join(chosen.kept_exits)} do not fit {part.name}: "
+                          f"flash {chosen.flash_bytes:,} B ({chosen.format}) of "
+                          f"{part.flash_bytes:,}, RAM {chosen.ram_bytes:,} B of "
+                          f"{part.sram_bytes:,}" + (f"; {chosen.note}" if chosen.note else ""))
+    return chosen

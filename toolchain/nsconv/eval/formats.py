@@ -51,6 +51,7 @@ def int8_reference(out_dir: Path, reference: str | Path | None = None, log=None)
     from nsconv.check.engine import converted_dir
     from nsconv.quant.manifest import Manifest
     from nsconv.quant.quantize import calibration_clips
+    from nsconv.target.fit import source_file
 
     m = Manifest.load(out_dir)
     if reference is not None:
@@ -68,35 +69,13 @@ def int8_reference(out_dir: Path, reference: str | Path | None = None, log=None)
         raise NsconvError("calibrated on other clips than the bundled ones ("
                           + ", ".join(m.calibration) + "): give --reference DIR, an all-int8 "
                           "`nsconv convert` of the same model with the same --calib", out_dir)
-    source = _source_file(m)
+    source = source_file(m)
     if log:
         log(f"evaluate: all-int8 reference: {source.name} converted (once, then cached)")
     ref = converted_dir(source)  # the model's own front end: enhance's and evaluate's cache
     if Manifest.load(ref).frontend != m.frontend:
         ref = converted_dir(source, m.frontend)
     return ref
-
-
-def _source_file(m) -> Path:
-    """The model file OUT was converted from: a built-in model or the recorded source file
-    when its sha256 still matches (so the cache of converted_dir is shared with enhance and
-    evaluate of that model), else OUT's own float model file."""
-    from nsconv.model import assets
-
-    candidates = [Path(m.source_path)]
-    for name, where in assets.BUILTIN_MODELS.items():
-        try:
-            candidates.append(where(fetch=False) if name == assets.BASELINE_NAME else where())
-        except NsconvError:
-            continue
-    for c in candidates:
-        if c.is_file() and assets.sha256_file(c) == m.source_sha256:
-            return c
-    own = m.root / m.model_file
-    if own.suffix != ".npz" or not own.is_file():
-        raise NsconvError("the source model is not at hand and the export holds no nsconv "
-                          "float model to convert: give --reference DIR", m.root)
-    return own
 
 
 def mask_stats(masks: list[np.ndarray], ref: list[np.ndarray]) -> dict[str, float]:
