@@ -271,13 +271,16 @@ def converted_model(model: str, work: Path, log=None) -> Path:
 
 
 def formats_conversion(converted: Path, formats: dict[str, str], work: Path,
-                       calib: Sequence[Path] | None = None, log=None) -> Path:
+                       calib: Sequence[Path] | None = None, log=None,
+                       rounding: str = "gptq") -> Path:
     """The conversion of `converted`'s source model, front end and calibration with the
-    weight formats `formats`, in work/formats/<key> (made once per choice)."""
+    weight formats `formats` (int4 layers rounded by `rounding`), in work/formats/<key> (made
+    once per choice)."""
     from nsconv.outdir import atomic_output_dir
     from nsconv.quant.convert import convert_into
     from nsconv.quant.manifest import Manifest
     from nsconv.quant.quantize import calibration_clips
+    from nsconv.quant.weights import WeightsRequest
 
     m = Manifest.load(converted)
     clips = list(calib) if calib else calibration_clips()
@@ -286,7 +289,7 @@ def formats_conversion(converted: Path, formats: dict[str, str], work: Path,
                           + ", ".join(m.calibration) + ")", converted)
     key = {"source_sha256": m.source_sha256, "frontend": m.frontend.to_json(),
            "calibration": list(m.calibration), "default_exit": m.default.name,
-           "weight_formats": dict(sorted(formats.items()))}
+           "weight_formats": dict(sorted(formats.items())), "rounding": rounding}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     dest = Path(work) / "formats" / digest
     if (dest / "manifest.json").is_file() and (dest / "key.json").is_file() and \
@@ -297,14 +300,17 @@ def formats_conversion(converted: Path, formats: dict[str, str], work: Path,
             + ",".join(k for k, v in sorted(formats.items()) if v == "int4"))
     with atomic_output_dir(dest) as tmp:
         convert_into(source_file(m), tmp, clips, log=log or (lambda *_: None),
-                     frontend=m.frontend, default_exit=m.default.name, weight_formats=formats)
+                     frontend=m.frontend, default_exit=m.default.name,
+                     weights=WeightsRequest("layers", tuple(sorted(formats.items())),
+                                            rounding=rounding))
         (tmp / "key.json").write_text(json.dumps(key, indent=2) + "\n")
     return dest
 
 
 def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
         exits: Sequence[str] | None = None, model_name: str = "", log=None,
-        weights: str = "auto", calib: Sequence[Path] | None = None) -> FitReport:
+        weights: str = "auto", calib: Sequence[Path] | None = None,
+        rounding: str = "gptq") -> FitReport:
     """Measure every exit (or the named ones) of the converted model against the part; with
     weights="auto", an exit whose all-int8 export is too large for the part's flash is
     measured again with int4 layers chosen to fit."""
@@ -319,7 +325,7 @@ def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
     for n in exits or ():
         manifest.exit(n)
     Path(work).mkdir(parents=True, exist_ok=True)
-    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log)
+    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log, rounding)
     with open(Path(work) / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one fit at a time per work directory
         results = [plan.exit_fit(tuple(names[: k + 1])) for k, name in enumerate(names)
@@ -329,7 +335,7 @@ def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
 
 def fit_kept(converted: Path, part: Part, work: Path, kept: Sequence[str],
              frames: int = DEFAULT_FRAMES, log=None, weights: str = "auto",
-             calib: Sequence[Path] | None = None) -> ExitFit:
+             calib: Sequence[Path] | None = None, rounding: str = "gptq") -> ExitFit:
     """The exits `kept` (any subset, in backbone order) measured together against the part,
     as fit measures a prefix (`export --part P --exits a,b`)."""
     from nsconv.quant.manifest import Manifest
@@ -340,7 +346,7 @@ def fit_kept(converted: Path, part: Part, work: Path, kept: Sequence[str],
             Manifest.load(converted).exit(n)  # refuses it, listing the exits
     ordered = tuple(n for n in names if n in kept)
     Path(work).mkdir(parents=True, exist_ok=True)
-    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log)
+    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log, rounding)
     with open(Path(work) / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return plan.exit_fit(ordered)
@@ -357,6 +363,7 @@ class _Plan:
     weights: str
     calib: Sequence[Path] | None
     log: object
+    rounding: str = "gptq"
 
     def exit_fit(self, kept: tuple[str, ...]) -> ExitFit:
         """The deepest of `kept` measured on an export of `kept`: all int8, or when that is
@@ -383,20 +390,24 @@ class _Plan:
         from nsconv.model.netspec import NetSpec
         from nsconv.quant.int4_choose import choose_formats
         from nsconv.quant.manifest import Manifest
+        from nsconv.quant.quantize import calibration_clips
 
         m = Manifest.load(self.converted)
         spec = NetSpec.load(self.converted / m.model_file)
+        clips = list(self.calib) if self.calib else calibration_clips()
         budget = self.part.flash_bytes - (e8.flash_bytes - e8.weights_bytes)
         best = e8
         for _ in range(INT4_ATTEMPTS):
             try:
-                formats = choose_formats(spec, budget, exits=list(kept))
+                choice = choose_formats(spec, budget, exits=list(kept), rounding=self.rounding,
+                                        clips=clips, log=self.log)
             except NsconvError as exc:
-                return _with_note(best, f"no int4 choice fits: {exc}")
+                return _with_note(best, f"no int4 choice fits: {exc.problem}")
+            formats = choice.formats
             if "int4" not in formats.values():
                 return _with_note(best, "the format choice kept every layer int8")
             conv = formats_conversion(self.converted, formats, self.work, self.calib,
-                                      self.log)
+                                      self.log, self.rounding)
             best = self.measured(conv, kept, f"{'+'.join(kept)}@{conv.name}", formats,
                                  e8.flash_bytes)
             if best.fits_flash:
