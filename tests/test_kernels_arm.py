@@ -59,6 +59,13 @@ from kernel_checks import (  # noqa: F401
     test_scale_ratios_are_double,
     unary_models,
 )
+from kernel_checks_s4 import (  # noqa: F401 -- the s4 kernel's checks, this module's harness
+    s4_models,
+    test_fc_s4_extreme_accumulators,
+    test_fc_s4_matches_tflm,
+    test_fc_s4_scratch_and_arguments,
+    test_fc_s4_shapes_match_qmath,
+)
 from nsconv.quant import fixedpoint, params, refops
 from nsconv.quant.fixedpoint import INT32_MAX, INT32_MIN
 from nsconv.target import boards
@@ -113,7 +120,7 @@ class QemuHarness(tk.Harness):
         for record in records:
             status, count = np.frombuffer(out, dtype="<i4", count=2, offset=pos)
             op = record[:4]
-            width = 4 if op in (tk._i32(tk.OP_REQUANTIZE_SCALAR), tk._i32(tk.OP_FC_BUFFER_SIZE)) else 1
+            width = 4 if op in tk.INT32_REPLIES else 1
             end = pos + 8 + int(count) * width
             replies.append(tk.Reply(int(status), out[pos + 8 : end]))
             pos = end
@@ -421,9 +428,9 @@ def test_bench(name: str, tmp_path: Path) -> None:
     per_mac = {}
     for f, r in zip(fast[1:], ref[1:], strict=True):
         assert f["status"] == "0" and r["status"] == "0"
-        if f["kind"] == "fc":
+        if f["kind"] in ("fc", "fc_s4"):
             work = int(f["in"]) * int(f["out"])
-            label = f"fc {f['in']}x{f['out']}"
+            label = f"{f['kind']} {f['in']}x{f['out']}"
             if f["misalign"] != "0":
                 label += f" misalign {f['misalign']}"
             if f["input_offset"] != "0":
@@ -499,7 +506,7 @@ def test_kernels_compile_without_warnings_on_more_cores(
         cmd = ["arm-none-eabi-gcc", *flags, *tk.WARNINGS, opt, "-I", str(tk.INCLUDE), "-c",
                str(source), "-o", str(tmp_path / f"{source.stem}.o")]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if opt == "-O0" and fast and source.name == "nsn_fully_connected_s8.c":
+        if opt == "-O0" and fast and source.name.startswith("nsn_fully_connected_"):
             assert result.returncode != 0
             assert "need an optimized build" in result.stderr
             assert "NSN_KERNELS_FORCE_REFERENCE" in result.stderr
