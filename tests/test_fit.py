@@ -110,3 +110,25 @@ def test_export_refuses_a_default_exit_it_does_not_keep(tmp_path):
     assert out.exit_code == 1, out.output
     assert "--default-exit final is not among the kept exits (gru1, gru2: --exits)" in out.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--weights", "gru1=int4"], "with --part the weight formats are chosen"),
+    (["--flash-budget", "1M"], "with --part the weight formats are chosen"),
+])
+def test_export_part_leaves_the_formats_to_fit(tmp_path, args, needle):
+    out = CliRunner().invoke(main, ["export", "dynamic-nsnet2", "-o", str(tmp_path / "o"),
+                                    "--part", "nrf5340", *args])
+    assert out.exit_code == 1 and needle in out.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_refuses_unknown_weights_and_other_calibration(dynamic_out, tmp_path):
+    from nsconv.target.fit import formats_conversion
+
+    part = parts.part("nrf5340")
+    with pytest.raises(NsconvError, match="fit weights 'int4'"):
+        fit(dynamic_out, part, tmp_path, weights="int4")
+    with pytest.raises(NsconvError, match="other calibration clips"):
+        formats_conversion(dynamic_out, {"gru1": "int4"}, tmp_path,
+                           calib=[ROOT / "tests" / "data" / "0072_noisy.wav"])
