@@ -124,14 +124,16 @@ def apply_int4(tflite: bytes, spec: NetSpec, exit_name: str,
     return patch_fc_weights(tflite, mine), tuple(int4_tensor_names(tflite, mine))
 
 
-def apply_formats(spec: NetSpec, converted: list, formats: Mapping[str, str], rounding: str,
-                  inputs=None) -> list[tuple[object, tuple[str, ...]]]:
-    """[(QuantizedExit with int4 weights patched in, its int4 filter names)] per exit."""
-    layers = [name for name, fmt in formats.items() if fmt == "int4"]
-    weights = int4_weights(spec, layers, rounding, inputs)
+def apply_formats(spec: NetSpec, converted: list, formats: Mapping[str, str],
+                  weights: Mapping[str, Int4Weights]) -> list[tuple[object, tuple[str, ...]]]:
+    """[(QuantizedExit with its int4 layers' weights patched in, its int4 filter names)] per
+    exit; weights: int4 weights by Keras FC name, holding at least the int4 layers'."""
+    int4 = {m.name for name, fmt in formats.items() if fmt == "int4"
+            for m in layer_matrices(spec, name)}
+    mine = {k: weights[k] for k in int4}
     out = []
     for q in converted:
-        tflite, names = apply_int4(q.tflite, spec, q.name, weights)
+        tflite, names = apply_int4(q.tflite, spec, q.name, mine)
         out.append((replace(q, tflite=tflite), names))
     return out
 
