@@ -32,15 +32,24 @@ DELTA_METRICS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_ovrl")
 
 
 def weight_formats(out_dir: Path) -> dict:
-    """What the export's manifest says of its weight formats: the manifest-wide
-    `weight_formats` (layer -> int8/int4) and per exit the layers held in int4
-    (`int4_weights`); all int8 when the manifest says nothing."""
+    """What the export's manifest says of its weight formats: `layers` (layer -> int8/int4,
+    quant/weights.py; empty when every layer is int8), `int4_layers`, and per exit the
+    layers on its path held in int4 (`exits`) and the .tflite names of its int4 filters
+    (`int4_tensors`, the manifest's per-exit `int4_weights`)."""
+    from nsconv.model.netspec import NetSpec
+
     raw = json.loads((Path(out_dir) / "manifest.json").read_text())
     layers = raw.get("weight_formats") or {}
-    exits = {e["name"]: list(e.get("int4_weights") or []) for e in raw.get("exits", [])}
-    int4 = sorted({n for v in exits.values() for n in v} |
-                  {k for k, v in layers.items() if v == "int4"})
-    return {"layers": layers, "int4_layers": int4, "exits": exits,
+    model = Path(out_dir) / str(raw.get("model", ""))
+    spec = NetSpec.load(model) if layers and model.suffix == ".npz" and model.is_file() \
+        else None
+    exits, tensors = {}, {}
+    for e in raw.get("exits", []):
+        tensors[e["name"]] = list(e.get("int4_weights") or [])
+        path = [x.name for x in spec.exit_layers(spec.exit(e["name"]))] if spec else []
+        exits[e["name"]] = [n for n in path if layers.get(n) == "int4"]
+    int4 = [k for k, v in layers.items() if v == "int4"]
+    return {"layers": layers, "int4_layers": int4, "exits": exits, "int4_tensors": tensors,
             "all_int8": not int4}
 
 

@@ -289,7 +289,8 @@ def formats_conversion(converted: Path, formats: dict[str, str], work: Path,
                           + ", ".join(m.calibration) + ")", converted)
     key = {"source_sha256": m.source_sha256, "frontend": m.frontend.to_json(),
            "calibration": list(m.calibration), "default_exit": m.default.name,
-           "weight_formats": dict(sorted(formats.items())), "rounding": rounding}
+           "weight_formats": dict(sorted(formats.items())), "rounding": rounding,
+           "code": _conversion_code_digest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     dest = Path(work) / "formats" / digest
     if (dest / "manifest.json").is_file() and (dest / "key.json").is_file() and \
@@ -305,6 +306,18 @@ def formats_conversion(converted: Path, formats: dict[str, str], work: Path,
                                             rounding=rounding))
         (tmp / "key.json").write_text(json.dumps(key, indent=2) + "\n")
     return dest
+
+
+def _conversion_code_digest() -> str:
+    """sha256 of the sources a conversion depends on (nsconv.quant, nsconv.model, nsconv.audio),
+    so a cached conversion is made again when they change."""
+    from nsconv.resources import PACKAGE_DIR
+
+    h = hashlib.sha256()
+    for sub in ("quant", "model", "audio"):
+        for f in sorted((PACKAGE_DIR / sub).glob("*.py")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def fit(converted: Path, part: Part, work: Path, frames: int = DEFAULT_FRAMES,
