@@ -23,7 +23,9 @@ int4-quant's `choose_formats` picks the layers to hold in int4 under that budget
 quality cost per byte saved first), the model is converted with those formats and the export
 is measured by bench again; if bench finds it still too large (the int4 kernel's code, say)
 the budget shrinks by the excess and the choice is made again. The exit is reported in the
-format it fits in (`weight_formats`: layer -> int8/int4 for every layer the export holds).
+format it fits in (`weight_formats`: layer -> int8/int4 for every layer the export holds). An
+exit that misses the part's RAM or clock in int8 is not tried in int4 (INT4_COST), except for
+the exits `export --part P --exits ...` names (fit_kept).
 
 Each export and its bench report are kept in OUT/<core>/<exits>[@<formats>]/, and each
 conversion with int4 layers in OUT/formats/<key>/, and reused while unchanged, so a second fit
@@ -50,6 +52,10 @@ RECORD_VERSION = "r2"  # bench records with frontend_state_bytes
 WEIGHTS = ("int8", "auto")  # fit's weight formats: all int8, or int4 layers where needed
 INT4_ATTEMPTS = 3  # choices of int4 layers tried per exit, each measured by bench
 BUDGET_MARGIN = 1024  # bytes taken off the weights budget on top of a measured excess
+# Why an exit that misses the RAM or the clock in int8 is not tried in int4 (by `fit`; `export
+# --part --exits` tries it): the packed kernel costs more instructions per MAC than the int8
+# one on every core (kernels/README.md, measured by make bench) and int4 leaves RAM as it is.
+INT4_COST = "the s4 kernel takes more instructions per MAC than s8, RAM is unchanged"
 
 
 @dataclass(frozen=True)
@@ -359,7 +365,8 @@ def fit_kept(converted: Path, part: Part, work: Path, kept: Sequence[str],
             Manifest.load(converted).exit(n)  # refuses it, listing the exits
     ordered = tuple(n for n in names if n in kept)
     Path(work).mkdir(parents=True, exist_ok=True)
-    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log, rounding)
+    plan = _Plan(Path(converted), part, Path(work), frames, weights, calib, log, rounding,
+                 always_int4=True)
     with open(Path(work) / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return plan.exit_fit(ordered)
@@ -377,6 +384,7 @@ class _Plan:
     calib: Sequence[Path] | None
     log: object
     rounding: str = "gptq"
+    always_int4: bool = False  # also when the int8 export misses the RAM or the clock
 
     def exit_fit(self, kept: tuple[str, ...]) -> ExitFit:
         """The deepest of `kept` measured on an export of `kept`: all int8, or when that is
@@ -384,6 +392,11 @@ class _Plan:
         e8 = self.measured(self.converted, kept, "+".join(kept), {})
         if e8.fits_flash or self.weights == "int8":
             return e8
+        if not self.always_int4 and not (e8.fits_ram and e8.fits_mhz):
+            return _with_note(e8, "int4 not tried: " + ", ".join(
+                f"misses the {w} in int8" for w, ok in (("RAM", e8.fits_ram),
+                                                       ("clock", e8.fits_mhz)) if not ok)
+                + " (int4 layers lower neither: " + INT4_COST + ")")
         return self.with_int4(kept, e8)
 
     def measured(self, converted: Path, kept: tuple[str, ...], tag: str,
