@@ -46,34 +46,35 @@ def _run(args: list[str], ok=(0,)) -> tuple[int, str, str, float]:
     return p.returncode, p.stdout, p.stderr, round(time.monotonic() - t0, 1)
 
 
-def fit_all(model: str) -> dict:
-    """Part name -> {"json": fit --json, "table": fit's table} for every part."""
-    from nsconv.target.parts import PARTS
-
-    out = {}
-    for p in PARTS:
-        _, js, _, sec = _run(["fit", model, "--part", p.name, "--json"])
-        _, table, _, _ = _run(["fit", model, "--part", p.name])  # from the cache
-        out[p.name] = {"json": json.loads(js), "table": table.rstrip(), "seconds": sec}
-    return out
+def fit_part(model: str, part: str) -> dict:
+    """{"json": fit --json, "table": fit's table} of one part (the table from the cache)."""
+    _, js, _, sec = _run(["fit", model, "--part", part, "--json"])
+    _, table, _, _ = _run(["fit", model, "--part", part])
+    return {"json": json.loads(js), "table": table.rstrip(), "seconds": sec}
 
 
 def export_part(model: str, part: str, fit: dict, dest: Path) -> dict:
-    """export --part; when no exit meets every budget, --exits with the deepest prefix that
-    fits flash and RAM (the clock warning is export's own)."""
+    """export --part; when no exit meets every budget, `--part P --exits` with the deepest
+    prefix of exits whose export fits the part's flash and RAM (export chooses its formats
+    and refuses prefixes that do not fit even with int4 layers; its clock warning is kept)."""
     args = ["export", model, "--part", part, "-o", str(dest), "--json"]
     status, js, err, sec = _run(args, ok=(0, 1))
     record = {"command": "nsconv " + " ".join(args), "status": status, "seconds": sec}
     if status == 1:
         record["error"] = err.strip().splitlines()[-1]
-        fitting = [e for e in fit["json"]["exits"] if e["fits_flash"] and e["fits_ram"]]
-        if not fitting:
+        record["refused"] = []
+        for e in reversed([e for e in fit["json"]["exits"] if e["fits_ram"]]):
+            kept = ",".join(e["kept_exits"])
+            args = ["export", model, "--part", part, "--exits", kept, "-o", str(dest), "--json"]
+            status, js, err, sec = _run(args, ok=(0, 1))
+            record["seconds"] += sec
+            if status == 0:
+                record["command_kept"] = "nsconv " + " ".join(args)
+                break
+            record["refused"].append({"exits": kept,
+                                      "error": err.strip().splitlines()[-1]})
+        else:
             return record
-        kept = ",".join(fitting[-1]["kept_exits"])
-        args = ["export", model, "--part", part, "--exits", kept, "-o", str(dest), "--json"]
-        status, js, err, sec = _run(args)
-        record.update({"command_kept": "nsconv " + " ".join(args), "status": status,
-                       "seconds": record["seconds"] + sec})
     record["export"] = json.loads(js)
     record["warnings"] = [line.split("warning: ", 1)[1] for line in err.splitlines()
                           if "warning: " in line]
@@ -137,8 +138,10 @@ def export_section(part: str, rec: dict, checks: dict | None, ev: dict | None) -
     if "export" not in rec:
         return out + [f"export refused: `{rec['error']}`", ""]
     if "command_kept" in rec:
-        out += [f"`{rec['command']}` refused (exit status 1): `{rec['error']}`; the exits that "
-                "fit flash and RAM were then kept with `--exits`.", ""]
+        out += [f"`{rec['command']}` refused (exit status 1): `{rec['error']}`", ""]
+        out += [f"`--exits {r['exits']}` refused: `{r['error']}`" for r in rec["refused"]]
+        out += ["", "The deepest exits that fit the part's flash and RAM were then kept with "
+                "`--exits` (the command above).", ""]
     x = rec["export"]
     fit = x["fit"]
     out += [f"- kept exits: {', '.join(e['name'] for e in x['exits'])}; dropped: "
@@ -209,24 +212,41 @@ def main() -> None:
     ap.add_argument("--run-frames", type=int, default=300, help="Frames of the run check.")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "toolchain"))
-    readme = ROOT / "README.md"
     _, parts_md, _, _ = _run(["fit", "--list-parts", "--markdown"])
-    fits = fit_all(args.model)
-    exports = {}
-    for part in EXPORT_PARTS:
-        dest = (ROOT / args.work / part).resolve()
-        rec = export_part(args.model, part, fits[part], dest)
-        exports[part] = {"export": rec}
-        if "export" in rec:
-            core = rec["export"]["target"]
-            kept = [e["name"] for e in rec["export"]["exits"]]
-            exports[part]["checks"] = check_export(dest, core, kept, args.target_frames,
-                                                   args.run_frames)
-            exports[part]["evaluate"] = evaluate(dest)
-    write_docs(args.model, fits, exports)
+    from nsconv.target.parts import PARTS
+
+    order = list(EXPORT_PARTS) + [p.name for p in PARTS if p.name not in EXPORT_PARTS]
+    fits: dict = {}
+    exports: dict = {}
+    for name in order:  # the exported parts first, then the rest of the table
+        fits[name] = fit_part(args.model, name)
+        if name in EXPORT_PARTS:
+            exports[name] = export_checked(args, name, fits[name])
+        _write_all(args.model, parts_md, fits, exports)
+
+
+def export_checked(args, part: str, fit: dict) -> dict:
+    dest = (ROOT / args.work / part).resolve()
+    rec = export_part(args.model, part, fit, dest)
+    out = {"export": rec}
+    if "export" in rec:
+        core = rec["export"]["target"]
+        kept = [e["name"] for e in rec["export"]["exits"]]
+        out["checks"] = check_export(dest, core, kept, args.target_frames, args.run_frames)
+        out["evaluate"] = evaluate(dest)
+    return out
+
+
+def _write_all(model: str, parts_md: str, fits: dict, exports: dict) -> None:
+    """docs/fit.md, docs/fit.json and the README blocks, from what has run so far (parts in
+    the table's order)."""
+    from nsconv.target.parts import PARTS
+
+    fits = {p.name: fits[p.name] for p in PARTS if p.name in fits}
+    write_docs(model, fits, exports)
+    readme = ROOT / "README.md"
     text = replace_block(readme.read_text(), "parts", parts_md)
-    text = replace_block(text, "fit", fit_rows(fits))
-    readme.write_text(text)
+    readme.write_text(replace_block(text, "fit", fit_rows(fits)))
 
 
 if __name__ == "__main__":
