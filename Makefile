@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets fit-report clean
 
 setup:
 	@bash scripts/setup.sh
@@ -61,6 +61,12 @@ verify-targets: setup
 	    echo "$$model $$schedule on $$cores: bit-exact (out/verify-$$model-$$schedule.json)"; \
 	  done; \
 	done
+
+# Issue 11's demonstrations: `nsconv fit dynamic-nsnet2` on every part, the stm32h743 and
+# nrf5340 exports (verify, verify --target, run vs the host build, evaluate vs all-int8);
+# writes docs/fit.md, docs/fit.json and the README's fit blocks (scripts/fit_report.py).
+fit-report: setup
+	$(PY) scripts/fit_report.py
 
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
