@@ -263,11 +263,11 @@ def calibration_records(model: Gtcrn, exclude: tuple[str, ...] = (),
     clips = [p for p in calibration_clips() if not any(p.name.startswith(e) for e in exclude)]
     names = [p.name for p in clips]
     if cache is not None and Path(cache).is_file():
-        flat = np.load(cache)
-        if list(flat["_clips"]) == names:
-            n = len(flat[FEATURES])
-            keys = [k for k in flat.files if k != "_clips"]
-            return [{k: flat[k][i] for k in keys} for i in range(n)], names
+        with np.load(cache) as flat:  # each flat[k] reads the whole array: once per key
+            arrays = {k: flat[k] for k in flat.files}
+        if list(arrays.pop("_clips")) == names:
+            n = len(arrays[FEATURES])
+            return [{k: a[i] for k, a in arrays.items()} for i in range(n)], names
     records = record_values(model, [read_wav(p) for p in clips])
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
