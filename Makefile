@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets fit-report clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets fit-report gtcrn-quant clean
 
 setup:
 	@bash scripts/setup.sh
@@ -80,6 +80,16 @@ int4-rounding: setup
 	$(NSCONV) convert dynamic-nsnet2 -o out/int4-int8
 	$(PY) scripts/int4_rounding.py --int8 out/int4-int8 --json docs/int4_rounding.json \
 	  --markdown docs/int4_rounding.md
+# GTCRN's quantized core (docs/gtcrn.md): the deployable mixed core out/gtcrn/core_mixed.tflite,
+# the per-stage int8/int16 sensitivity and the DNS3 quality of mixed/int8/16x8 cores in TFLM
+# (needs ../shared/models/gtcrn and ../shared/audio/dns3; GTCRN_SHARED overrides)
+GTCRN_SHARED ?= ../shared
+gtcrn-quant: setup
+	$(PY) scripts/gtcrn_core.py --shared $(GTCRN_SHARED) --mode mixed
+	$(PY) scripts/gtcrn_mix.py --shared $(GTCRN_SHARED) --json docs/gtcrn_mix.json --doc docs/gtcrn.md
+	for mode in mixed int8 16x8; do \
+	  $(PY) scripts/gtcrn_quant.py --shared $(GTCRN_SHARED) --mode $$mode || exit 1; \
+	done
 
 clean:
 	rm -rf out build .pytest_cache
