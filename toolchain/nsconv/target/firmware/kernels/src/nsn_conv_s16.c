@@ -103,6 +103,34 @@ static inline int32_t pkhtb16(int32_t hi, int32_t lo)
     return r;
 }
 
+/* nsn_requantize_s64(acc + bias, m, s) with the channel's constants computed once:
+ * reduced multiplier rm, t = 15 - s and k = bias * rm + 2^(t - 1) (all modulo 2^64, as TFLM's
+ * int64 arithmetic wraps). Per output one 32x32 -> 64 multiply-accumulate, and the low word
+ * of the 64-bit value shifted right by t taken from its two halves. */
+typedef struct
+{
+    int32_t rm;
+    int32_t t;
+    uint64_t k;
+} s16_req;
+
+static inline void s16_req_init(s16_req *r, int64_t bias, int32_t m, int32_t s)
+{
+    r->rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    r->t = 15 - s;
+    r->k = (uint64_t)bias * (uint64_t)(int64_t)r->rm + (UINT64_C(1) << (r->t - 1));
+}
+
+static inline int16_t s16_req_apply(const s16_req *r, int32_t acc, int32_t lo, int32_t hi)
+{
+    const uint64_t x = (uint64_t)((int64_t)acc * r->rm) + r->k;
+    const uint32_t xl = (uint32_t)x;
+    const int32_t xh = (int32_t)(uint32_t)(x >> 32);
+    const int32_t v = r->t < 32 ? (int32_t)((xl >> r->t) | ((uint32_t)xh << (32 - r->t)))
+                                : xh >> (r->t - 32);
+    return (int16_t)nsn_clamp(v, lo, hi);
+}
+
 static inline int32_t read_s16x2(const int16_t *p)
 {
     int32_t v;
@@ -183,7 +211,8 @@ static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_par
             {
                 int32_t acc[CONV_DSP_PIXELS] = {0, 0, 0, 0};
                 const int8_t *row = conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
-                const int64_t b = bias != NULL ? bias[c] : 0;
+                s16_req r;
+                s16_req_init(&r, bias != NULL ? bias[c] : 0, quant->multiplier[c], quant->shift[c]);
                 if ((k & 3) != 0)
                 {
                     conv_tail_dsp(row, k & 3, buf + (k >> 2) * 2 * CONV_DSP_PIXELS, acc);
@@ -191,8 +220,7 @@ static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_par
                 for (q = 0; q < n; ++q)
                 {
                     out[(size_t)q * (size_t)d->output_c + (size_t)c] =
-                        s16_out(acc[q] + b, quant->multiplier[c], quant->shift[c],
-                                p->activation_min, p->activation_max);
+                        s16_req_apply(&r, acc[q], p->activation_min, p->activation_max);
                 }
             }
         }
