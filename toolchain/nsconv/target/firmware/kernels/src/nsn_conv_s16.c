@@ -123,11 +123,12 @@ static inline void s16_req_init(s16_req *r, int64_t bias, int32_t m, int32_t s)
 
 static inline int16_t s16_req_apply(const s16_req *r, int32_t acc, int32_t lo, int32_t hi)
 {
-    const uint64_t x = (uint64_t)((int64_t)acc * r->rm) + r->k;
-    const uint32_t xl = (uint32_t)x;
-    const int32_t xh = (int32_t)(uint32_t)(x >> 32);
-    const int32_t v = r->t < 32 ? (int32_t)((xl >> r->t) | ((uint32_t)xh << (32 - r->t)))
-                                : xh >> (r->t - 32);
+    uint32_t xl = (uint32_t)r->k;
+    uint32_t xh = (uint32_t)(r->k >> 32);
+    int32_t v;
+    /* (xh:xl) += acc * rm, one SMLAL (GCC widens the int64 product to a 64x64 multiply) */
+    __asm("smlal %0, %1, %2, %3" : "+r"(xl), "+r"(xh) : "r"(acc), "r"(r->rm));
+    v = r->t < 32 ? (int32_t)((xl >> r->t) | (xh << (32 - r->t))) : (int32_t)xh >> (r->t - 32);
     return (int16_t)nsn_clamp(v, lo, hi);
 }
 
