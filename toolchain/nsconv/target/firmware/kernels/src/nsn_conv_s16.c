@@ -155,13 +155,27 @@ static void conv16_gather(const nsn_conv_params *p, const nsn_conv_dims *d, cons
         for (kx = 0; kx < d->filter_w; ++kx)
         {
             const int32_t ix = ix0 + kx * p->dilation_w;
-            const int inside = iy >= 0 && iy < d->input_h && ix >= 0 && ix < d->input_w;
-            const int16_t *src =
-                input + ((size_t)(inside ? iy : 0) * (size_t)d->input_w + (size_t)(inside ? ix : 0)) *
-                            (size_t)d->input_c + cin0;
-            for (i = 0; i < cin_g; ++i)
+            if (iy >= 0 && iy < d->input_h && ix >= 0 && ix < d->input_w)
             {
-                dst[i] = inside ? src[i] : 0;
+                const int16_t *src =
+                    input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c +
+                    cin0;
+                for (i = 0; i + 2 <= cin_g; i += 2) /* two values per word */
+                {
+                    const int32_t v = read_s16x2(src + i);
+                    memcpy(dst + i, &v, sizeof v);
+                }
+                if (i < cin_g)
+                {
+                    dst[i] = src[i];
+                }
+            }
+            else
+            {
+                for (i = 0; i < cin_g; ++i)
+                {
+                    dst[i] = 0;
+                }
             }
             dst += cin_g;
         }
