@@ -62,6 +62,10 @@ APP_NAME = "nsn_app"
 # nsn_stream_t holds the front end's state (about 6.5 KB by default) besides the network's
 # arena and states; a bound for the RAM estimate made before anything is compiled.
 FRONTEND_STATE_BYTES = 8 * 1024
+# GTCRN's front end: firmware/frontend/nsn_gtcrn_frontend.c and nsn_rfft.c, plus the two
+# generated tables (write_gtcrn_frontend); build them with NSN_GTCRN_FRONTEND_CFLAGS (mk/common.mk)
+GTCRN_FRONTEND_SRCS = ("nsn_gtcrn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c",
+                       "nsn_gtcrn_tables.c")
 
 
 def frontend_state_bytes(spec) -> int:
@@ -70,16 +74,28 @@ def frontend_state_bytes(spec) -> int:
     return max(FRONTEND_STATE_BYTES, 4 * floats + 1024)
 
 
-def write_frontend(spec, directory: Path) -> list[Path]:
-    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory,
-    with the generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
+def _gen_tables():
+    """The generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
     import importlib.util
 
     path = FIRMWARE_DIR / "frontend" / "gen_tables.py"
     module_spec = importlib.util.spec_from_file_location("nsconv_frontend_gen_tables", path)
     gen = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(gen)
-    return gen.write(spec, Path(directory))
+    return gen
+
+
+def write_frontend(spec, directory: Path) -> list[Path]:
+    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory."""
+    return _gen_tables().write(spec, Path(directory))
+
+
+def write_gtcrn_frontend(fe, directory: Path, source: str = "the model") -> list[Path]:
+    """Writes GTCRN's front end tables for a GtcrnFrontendSpec (audio/gtcrn_frontend.py) into
+    directory: the STFT's nsn_frontend_config.h and nsn_frontend_tables.c, and
+    nsn_gtcrn_config.h and nsn_gtcrn_tables.c (ERB synthesis band matrix, synthesis window).
+    The sources to compile are GTCRN_FRONTEND_SRCS (the generated ones from directory)."""
+    return _gen_tables().write_gtcrn(fe, Path(directory), source)
 
 
 def check_frontend_for_app(spec) -> None:
