@@ -1,0 +1,316 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GTCRN's C front end (firmware/frontend/nsn_gtcrn_frontend.c, tables generated from the
+model's ERB synthesis matrix) against numpy's `nsconv.audio.gtcrn_frontend` on real audio, with
+the network replaced by a fixed mask pattern fed through the same quantize / dequantize API the
+core's runner uses; then the same harness on a Cortex-M4 in QEMU must give byte-identical
+outputs, and prints the front end's instructions per hop.
+
+Tolerances (float32 C against numpy's float64 FFT): the float32 FFT's error is about 1e-7 of the
+frame's norm per bin (the nsNet2 front end's test bounds it by 1e-6, measured 2e-7), so every
+feature (|X|, Re, Im) is held to 1e-6 of its frame's norm; the resynthesised output, a sum of
+two such frames per sample after the same masks, to an SNR of 100 dB against numpy."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA
+from frontend_harness import fwbuild
+from nsconv.audio import gtcrn_frontend as fe
+from nsconv.audio.wav import read_wav
+from nsconv.errors import NsconvError
+from nsconv.target import boards
+from nsconv.target.firmware import GTCRN_FRONTEND_SRCS, write_gtcrn_frontend
+from test_frontend_c import _bits, _round_half_away
+from test_gtcrn import GTCRN, needs_shared
+
+# int8 run: TFLite's fixed TANH output quantisation for the mask; a feature scale that spans
+# the loudest bins of the clip. int16 run: symmetric int16 scales (zero point 0).
+RUNS = {
+    "int8": ("0072_noisy.wav", 8, (np.float32(0.25), -10), (np.float32(1 / 128), 0)),
+    "int16": ("p232_043_noisy.wav", 16, (np.float32(2.0**-9), 0), (np.float32(2.0**-15), 0)),
+}
+SNR_DB = 100.0
+FEATURE_REL = 1e-6
+M4 = "mps2-an386"
+needs_arm = pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
+                               reason="arm-none-eabi-gcc and qemu-system-arm required")
+pytestmark = needs_shared
+
+
+def _quantize(x: np.ndarray, scale: np.float32, zero_point: int, bits: int) -> np.ndarray:
+    """TFLite QUANTIZE: float32 division, round half away from zero, saturation."""
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    q = _round_half_away(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, lo, hi).astype(np.int8 if bits == 8 else np.int16)
+
+
+def _dequantize(q: np.ndarray, scale: np.float32, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale))
+
+
+@pytest.fixture(scope="module")
+def spec() -> fe.GtcrnFrontendSpec:
+    from nsconv.model.gtcrn import load_gtcrn
+
+    return fe.GtcrnFrontendSpec.from_model(load_gtcrn(GTCRN / "gtcrn_simple.onnx"))
+
+
+def _project(spec, directory: Path) -> Path:
+    """The front-end sources with the files generated for GTCRN's front end."""
+    d = directory / "frontend"
+    d.mkdir(parents=True)
+    for p in (fwbuild.FIRMWARE / "frontend").glob("*.[ch]"):
+        shutil.copyfile(p, d / p.name)
+    write_gtcrn_frontend(spec, d, "gtcrn_simple.onnx")
+    return d
+
+
+def _build(project: Path, target: str, out: Path, sanitize: bool = False,
+           extra: str = "") -> Path:
+    srcs = tuple(project / f for f in GTCRN_FRONTEND_SRCS)
+    return fwbuild.build(target, out, "gtcrn_harness",
+                         srcs + (fwbuild.HARNESS_DIR / "gtcrn_harness.c",), includes=(project,),
+                         extra_cflags=fwbuild.make_variable("NSN_GTCRN_FRONTEND_CFLAGS", target)
+                         + extra, sanitize=sanitize)
+
+
+def _mask_pattern(hops: int, bits: int, out_q, seed: int) -> np.ndarray:
+    """A varied fixed mask in place of the network: smooth tanh-bounded real and imaginary
+    parts over the 129 bands, noise, and whole frames at both ends of the integer range."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(hops)[:, None]
+    b = np.arange(fe.BINS // 2 + 1)[None, :]
+    re = np.tanh(1.5 * np.sin(0.07 * t + 0.05 * b) + 0.5) + rng.normal(0, 0.05, (hops, b.size))
+    im = 0.4 * np.tanh(np.cos(0.11 * t - 0.03 * b)) + rng.normal(0, 0.05, (hops, b.size))
+    q = _quantize(np.clip(np.concatenate([re, im], axis=1), -1, 1), *out_q, bits)
+    info = np.iinfo(q.dtype)
+    q[3], q[4] = info.min, info.max
+    return q
+
+
+def _inputs(run: str, d: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Writes in.s16 and mask.bin for a run; returns the harness arguments, x and the mask."""
+    clip, bits, in_q, out_q = RUNS[run]
+    x = read_wav(DATA / clip)
+    np.round(x * 32768).astype(np.int16).tofile(d / "in.s16")
+    hops = -(-len(x) // fe.HOP)
+    mask = _mask_pattern(hops, bits, out_q, seed=bits)
+    mask.tofile(d / "mask.bin")
+    args = ["stream", "in.s16", "mask.bin", str(bits), _bits(in_q[0]), str(in_q[1]),
+            _bits(out_q[0]), str(out_q[1])]
+    return args, x, mask
+
+
+STREAM_OUTPUTS = ("feat.f32", "featq.bin", "out.f32", "out.s16")
+
+
+@pytest.fixture(scope="module")
+def project(spec, tmp_path_factory) -> Path:
+    return _project(spec, tmp_path_factory.mktemp("gtcrn_fe"))
+
+
+@pytest.fixture(scope="module")
+def host_runs(project, tmp_path_factory) -> dict[str, Path]:
+    exe = _build(project, "host", project.parent / "host")
+    dirs = {}
+    for run in RUNS:
+        d = tmp_path_factory.mktemp(run)
+        args, _, _ = _inputs(run, d)
+        for a in (args, ["api"]):
+            r = fwbuild.run_host(exe, a, d)
+            assert r.returncode == 0 and not r.stderr, r.stdout + r.stderr
+        dirs[run] = d
+    return dirs
+
+
+def _numpy_stream(x: np.ndarray, mask: np.ndarray, out_q, spec) -> tuple[np.ndarray, ...]:
+    """numpy Streamer over the same zero-padded hops and dequantized masks: (frames, outputs)."""
+    hops = len(mask)
+    padded = np.concatenate([x, np.zeros(hops * fe.HOP - len(x))])
+    streamer = fe.Streamer()
+    frames, out = [], []
+    for t in range(hops):
+        frame = streamer.push(padded[t * fe.HOP:(t + 1) * fe.HOP])
+        m = _dequantize(mask[t], *out_q).reshape(2, -1)
+        frames.append(frame)
+        out.append(streamer.synthesize(fe.apply_mask(frame, fe.expand_mask(m, spec.synthesis))))
+    out.append(streamer.flush())
+    return np.asarray(frames), np.concatenate(out), padded
+
+
+def _snr(ref: np.ndarray, got: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(ref.astype(np.float64) ** 2)
+                               / np.sum((got.astype(np.float64) - ref) ** 2)))
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
+    d = host_runs[run]
+    _, bits, in_q, out_q = RUNS[run]
+    args, x, mask = _inputs(run, tmp_path)
+    frames, y, padded = _numpy_stream(x, mask, out_q, spec)
+    hops = len(mask)
+
+    # float features: every value within 1e-6 of its frame's norm of numpy's
+    feat = np.fromfile(d / "feat.f32", np.float32).reshape(hops, 3, fe.BINS)
+    ref = np.stack([fe.features(f) for f in frames])
+    norm = np.maximum(np.linalg.norm(frames, axis=1), 1e-30)[:, None, None]
+    rel = np.abs(feat - ref) / norm
+    assert rel.max() < FEATURE_REL, rel.max()
+
+    # quantized features: TFLite QUANTIZE of the C features, bit for bit; against numpy's
+    # only where a rounding boundary lies between the two float values
+    dtype = np.int8 if bits == 8 else np.int16
+    featq = np.fromfile(d / "featq.bin", dtype).reshape(hops, -1)
+    np.testing.assert_array_equal(featq, _quantize(feat.reshape(hops, -1), *in_q, bits))
+    q_np = _quantize(ref.reshape(hops, -1), *in_q, bits)
+    lo = np.minimum(feat, ref).reshape(hops, -1) / in_q[0]
+    hi = np.maximum(feat, ref).reshape(hops, -1) / in_q[0]
+    differ = featq != q_np
+    assert not np.any(differ & ~(np.floor(hi - 0.5) + 0.5 >= lo))
+
+    # output: numpy Streamer with the same dequantized masks
+    c_y = np.fromfile(d / "out.f32", np.float32)
+    assert len(c_y) == len(y) == (hops + 1) * fe.HOP
+    snr = _snr(y, c_y)
+    assert snr >= SNR_DB
+    c_y16 = np.fromfile(d / "out.s16", np.int16)
+    np.testing.assert_array_equal(
+        c_y16, np.clip(_round_half_away(c_y * np.float32(32768)), -32768, 32767))
+
+    # against the batch centred STFT (reflect padding): frames 1 .. hops-1 are the same
+    # samples; output hops 1 .. hops-1 (batch y[0 .. 256 (hops-1))) use only those frames
+    # except the first, which also uses frame 0
+    batch = fe.stft(padded)
+    assert np.abs(feat[1:] - np.stack([fe.features(f) for f in batch[1:hops]])).max() \
+        <= FEATURE_REL * norm[1:].max()
+    masked = np.stack([fe.apply_mask(batch[t], fe.expand_mask(
+        _dequantize(mask[min(t, hops - 1)], *out_q).reshape(2, -1), spec.synthesis))
+        for t in range(len(batch))])
+    y_batch = fe.istft(masked, len(padded))
+    interior = slice(2 * fe.HOP, hops * fe.HOP)  # stream hops 2 .. hops-1
+    snr_batch = _snr(y_batch[fe.HOP:(hops - 1) * fe.HOP], c_y[interior])
+    print(f"\n{run} ({RUNS[run][0]}, {hops} hops): feature max error {rel.max():.2e} of the "
+          f"frame norm ({np.abs(feat - ref).max():.2e} absolute); {differ.sum()} of "
+          f"{differ.size} int{bits} features differ from numpy's (rounding boundaries); "
+          f"resynthesis SNR {snr:.1f} dB vs numpy Streamer, {snr_batch:.1f} dB vs batch istft "
+          "(interior)")
+    assert snr_batch >= SNR_DB
+
+
+def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
+    exe = _build(project, "host", project.parent / "host")
+    args, _, _ = _inputs("int16", tmp_path)
+    r = fwbuild.run_host(exe, args + ["f32"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    for name in STREAM_OUTPUTS:
+        assert (tmp_path / name).read_bytes() == (host_runs["int16"] / name).read_bytes(), name
+
+
+def test_quantize_is_tflite_rounding(project, tmp_path):
+    """Values on and next to every k + 0.5 of the scale, and beyond saturation."""
+    exe = _build(project, "host", project.parent / "host")
+    rng = np.random.default_rng(3)
+    for bits, (scale, zp) in ((8, (np.float32(0.25), -10)), (16, (np.float32(2.0**-9), 7))):
+        halves = (np.arange(-300, 300) + np.float32(0.5)).astype(np.float32) * scale
+        x = np.concatenate([halves, np.nextafter(halves, np.float32(np.inf)),
+                            np.nextafter(halves, np.float32(-np.inf)),
+                            rng.uniform(-200, 200, 5000), [1e9, -1e9, 0.0, -0.0, np.nan]])
+        x.astype(np.float32).tofile(tmp_path / "q.f32")
+        r = fwbuild.run_host(exe, ["quantize", "q.f32", str(bits), _bits(scale), str(zp)],
+                             tmp_path)
+        assert r.returncode == 0, r.stderr
+        got = np.fromfile(tmp_path / "quant.bin", np.int8 if bits == 8 else np.int16)
+        expect = _quantize(np.nan_to_num(x.astype(np.float32), nan=-1e9), scale, zp, bits)
+        np.testing.assert_array_equal(got, expect)
+
+
+def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
+    """ASan + UBSan build: no finding, byte-identical outputs to the plain build."""
+    exe = _build(project, "host", tmp_path / "build", sanitize=True)
+    args, _, _ = _inputs("int8", tmp_path)
+    for a in (args, ["api"]):
+        r = fwbuild.run_host(exe, a, tmp_path)
+        assert r.returncode == 0 and not r.stderr, r.stdout + r.stderr
+    for name in STREAM_OUTPUTS:
+        assert (tmp_path / name).read_bytes() == (host_runs["int8"] / name).read_bytes(), name
+
+
+def test_tables_come_from_the_model(spec, project, tmp_path):
+    """The ERB table is the model's matrix (decoded back exactly); generation is reproducible;
+    the spec round-trips through JSON (as stored in an export) and refuses a bad matrix."""
+    gen = __import__("nsconv.target.firmware", fromlist=["_gen_tables"])._gen_tables()
+    start, band, weight = gen.erb_columns(spec.synthesis)
+    dense = np.zeros_like(spec.synthesis)
+    for j in range(dense.shape[1]):
+        dense[band[start[j]:start[j + 1]], j] = weight[start[j]:start[j + 1]]
+    np.testing.assert_array_equal(dense, spec.synthesis)
+    text = (project / "nsn_gtcrn_tables.c").read_text()
+    assert len(re.findall(r"0x[0-9a-f.]+p[-+]\d+f", text)) == fe.N_FFT + len(weight)
+    write_gtcrn_frontend(spec, tmp_path, "gtcrn_simple.onnx")
+    for p in tmp_path.iterdir():
+        assert p.read_text() == (project / p.name).read_text(), p.name
+    back = fe.GtcrnFrontendSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    np.testing.assert_array_equal(back.synthesis, spec.synthesis)
+    assert (back.stft, back.mag_eps, back.low, back.mask_bands) == (fe.STFT, 1e-12, 65, 129)
+    with pytest.raises(NsconvError, match="does not fit 257 bins"):
+        fe.GtcrnFrontendSpec(np.ones((4, 300), np.float32))
+    with pytest.raises(NsconvError, match="expected a 'gtcrn' front-end object"):
+        fe.GtcrnFrontendSpec.from_json(fe.STFT.to_json())
+
+
+# --------------------------------------------------------------------------- Cortex-M4
+
+
+@needs_arm
+def test_cortex_m4_byte_identical_to_host_and_cost(project, host_runs, tmp_path):
+    """Both runs on Cortex-M4 in QEMU: outputs byte-identical to the host build's; prints the
+    instructions per hop of each stage (QEMU -icount, see nsn_port.h)."""
+    elf = _build(project, M4, tmp_path / "m4")
+    for run in RUNS:
+        d = tmp_path / run
+        d.mkdir()
+        args, _, _ = _inputs(run, d)
+        r = fwbuild.run_qemu(boards.board(M4), elf, " ".join(args), cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for name in STREAM_OUTPUTS:
+            assert (d / name).read_bytes() == (host_runs[run] / name).read_bytes(), f"{run} {name}"
+        cost = dict(re.findall(r"(\w+) per hop: (\d+) instructions", r.stdout))
+        assert set(cost) == {"analyze", "quantize", "dequantize", "synthesize"}
+        print(f"\nCortex-M4 {run}: " + ", ".join(f"{k} {int(v):,}" for k, v in cost.items())
+              + " instructions per hop")
+    r = fwbuild.run_qemu(boards.board(M4), elf, "api", cwd=tmp_path)
+    assert r.returncode == 0 and "api ok" in r.stdout, r.stdout + r.stderr
+
+
+@needs_arm
+def test_cortex_m4_code_has_no_fma_and_inline_sqrt(project, tmp_path):
+    """-ffp-contract=off and -fno-math-errno as promised: no fused multiply-add in the front
+    end, the square root is VSQRT.F32 and no libm call; a build with FMA is refused at init."""
+    import subprocess
+
+    from test_frontend_c import FUSED_OPS
+
+    elf = _build(project, M4, tmp_path / "m4")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)],
+                         check=True, capture_output=True, text=True).stdout
+    functions = re.split(r"\n(?=[0-9a-f]{8} <)", dis)
+    ours = [f for f in functions if re.match(r"[0-9a-f]{8} <(nsn_gtcrn|nsn_rfft|nsn_cfft|"
+                                             r"analyze_frame)", f)]
+    assert len(ours) >= 8
+    assert not any(FUSED_OPS.search(f) for f in ours)
+    assert any("vsqrt.f32" in f for f in ours)
+    assert not re.search(r"<sqrtf?>", dis)
+    fused = _build(project, M4, tmp_path / "fused", extra=" -ffp-contract=fast")
+    assert any(FUSED_OPS.search(line) for line in subprocess.run(
+        ["arm-none-eabi-objdump", "-d", str(fused)], check=True, capture_output=True,
+        text=True).stdout.splitlines())
+    args, _, _ = _inputs("int16", tmp_path)
+    r = fwbuild.run_qemu(boards.board(M4), fused, " ".join(args), cwd=tmp_path)
+    assert r.returncode == 2 and "nsn_gtcrn_init failed: -2" in r.stdout + r.stderr
