@@ -100,41 +100,45 @@ nsn_gtcrn_status nsn_gtcrn_analyze_f32(nsn_gtcrn_frontend_state *st, const float
 
 /* ---------------------------------------------------------------- synthesis */
 
-/* sum of weight * band over the non-zero entries of column j of the ERB matrix */
-static float erb_expand(const float *bands, unsigned j)
+/* x *= (mr + i mi) */
+static void complex_product(nsn_complex *x, float mr, float mi)
 {
-    float acc = 0.0f;
-    unsigned e;
-    for (e = nsn_gtcrn_erb_start[j]; e < nsn_gtcrn_erb_start[j + 1]; ++e)
-    {
-        acc += nsn_gtcrn_erb_weight[e] * bands[nsn_gtcrn_erb_band[e]];
-    }
-    return acc;
+    const nsn_complex v = *x;
+    x->re = v.re * mr - v.im * mi;
+    x->im = v.im * mr + v.re * mi;
 }
 
-/* spectrum[k] *= mask[k] (complex); the mask of bin k >= low is expanded from the bands */
+/*
+ * spectrum[k] *= mask[k] (complex). Bins below NSN_GTCRN_LOW take their own mask value; bin
+ * low + j takes column j of the ERB synthesis matrix applied to the bands (its non-zero
+ * entries in increasing band order, real and imaginary parts in one pass).
+ */
 static void apply_mask(nsn_complex spectrum[NSN_GTCRN_BINS], const float mask[NSN_GTCRN_MASK])
 {
     const float *mask_re = mask;
     const float *mask_im = mask + NSN_GTCRN_MASK_BANDS;
+    const float *band_re = mask_re + NSN_GTCRN_LOW;
+    const float *band_im = mask_im + NSN_GTCRN_LOW;
     unsigned k;
-    for (k = 0; k < NSN_GTCRN_BINS; ++k)
+    unsigned j;
+    for (k = 0; k < NSN_GTCRN_LOW; ++k)
     {
-        const nsn_complex x = spectrum[k];
-        float mr;
-        float mi;
-        if (k < NSN_GTCRN_LOW)
+        complex_product(&spectrum[k], mask_re[k], mask_im[k]);
+    }
+    for (j = 0; j < NSN_GTCRN_HIGH; ++j)
+    {
+        const unsigned end = nsn_gtcrn_erb_start[j + 1];
+        float mr = 0.0f;
+        float mi = 0.0f;
+        unsigned e;
+        for (e = nsn_gtcrn_erb_start[j]; e < end; ++e)
         {
-            mr = mask_re[k];
-            mi = mask_im[k];
+            const float w = nsn_gtcrn_erb_weight[e];
+            const unsigned b = nsn_gtcrn_erb_band[e];
+            mr += w * band_re[b];
+            mi += w * band_im[b];
         }
-        else
-        {
-            mr = erb_expand(mask_re + NSN_GTCRN_LOW, k - NSN_GTCRN_LOW);
-            mi = erb_expand(mask_im + NSN_GTCRN_LOW, k - NSN_GTCRN_LOW);
-        }
-        spectrum[k].re = x.re * mr - x.im * mi;
-        spectrum[k].im = x.im * mr + x.re * mi;
+        complex_product(&spectrum[NSN_GTCRN_LOW + j], mr, mi);
     }
 }
 
@@ -245,46 +249,55 @@ nsn_gtcrn_status nsn_gtcrn_check_qparams(const nsn_gtcrn_qparams *q, int bits)
 }
 
 /* TFLite QUANTIZE of one value to [lo, hi]; beyond 2^17 every result saturates. */
-static int32_t quantize_one(float x, const nsn_gtcrn_qparams *q, int32_t lo, int32_t hi)
+static int32_t quantize_one(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi)
 {
-    const float scaled = clamp_float(x / q->scale, 131072.0f);
-    return clamp_i32(round_half_away(scaled) + q->zero_point, lo, hi);
+    const float scaled = clamp_float(x / scale, 131072.0f);
+    return clamp_i32(round_half_away(scaled) + zero_point, lo, hi);
 }
 
+/* (scale and zero point in locals: the int8 stores could otherwise alias *q) */
 void nsn_gtcrn_quantize_s8(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int8_t *out)
 {
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (int8_t)quantize_one(x[i], q, -128, 127);
+        out[i] = (int8_t)quantize_one(x[i], scale, zero_point, -128, 127);
     }
 }
 
 void nsn_gtcrn_quantize_s16(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int16_t *out)
 {
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (int16_t)quantize_one(x[i], q, -32768, 32767);
+        out[i] = (int16_t)quantize_one(x[i], scale, zero_point, -32768, 32767);
     }
 }
 
 /* (q - zero_point) has at most 17 bits: exact in float, so each is TFLite's DEQUANTIZE */
 void nsn_gtcrn_dequantize_s8(const int8_t *x, unsigned n, const nsn_gtcrn_qparams *q, float *out)
 {
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (float)((int32_t)x[i] - q->zero_point) * q->scale;
+        out[i] = (float)((int32_t)x[i] - zero_point) * scale;
     }
 }
 
 void nsn_gtcrn_dequantize_s16(const int16_t *x, unsigned n, const nsn_gtcrn_qparams *q,
                               float *out)
 {
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (float)((int32_t)x[i] - q->zero_point) * q->scale;
+        out[i] = (float)((int32_t)x[i] - zero_point) * scale;
     }
 }
