@@ -14,44 +14,39 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import DATA
 from frontend_harness import fwbuild
+from frontend_harness.gtcrn_run import (
+    RUNS,
+    STREAM_OUTPUTS,
+    build,
+    costs,
+    dequantize,
+    float_bits,
+    inputs,
+    quantize,
+)
+from frontend_harness.gtcrn_run import project as make_project
 from nsconv.audio import gtcrn_frontend as fe
-from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
 from nsconv.target import boards
-from nsconv.target.firmware import GTCRN_FRONTEND_SRCS, write_gtcrn_frontend
-from test_frontend_c import _bits, _round_half_away
+from nsconv.target.firmware import write_gtcrn_frontend
 from test_gtcrn import GTCRN, needs_shared
 
-# int8 run: TFLite's fixed TANH output quantisation for the mask; a feature scale that spans
-# the loudest bins of the clip. int16 run: symmetric int16 scales (zero point 0).
-RUNS = {
-    "int8": ("0072_noisy.wav", 8, (np.float32(0.25), -10), (np.float32(1 / 128), 0)),
-    "int16": ("p232_043_noisy.wav", 16, (np.float32(2.0**-9), 0), (np.float32(2.0**-15), 0)),
-}
 SNR_DB = 100.0
 FEATURE_REL = 1e-6
-M4 = "mps2-an386"
+BOARD_NAMES = [b.name for b in boards.BOARDS]
+# fused multiply-add instructions (as tests/test_frontend_c.py)
+FUSED_OPS = re.compile(r"\bv(f|fn)m[as]\b|\bvfma\.|\bvfms\.")
+MVE_FLOAT = re.compile(r"\bv\w+\.f(16|32)\s+q\d")  # flushes subnormals, unlike the host
 needs_arm = pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
                                reason="arm-none-eabi-gcc and qemu-system-arm required")
 pytestmark = needs_shared
-
-
-def _quantize(x: np.ndarray, scale: np.float32, zero_point: int, bits: int) -> np.ndarray:
-    """TFLite QUANTIZE: float32 division, round half away from zero, saturation."""
-    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    q = _round_half_away(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, lo, hi).astype(np.int8 if bits == 8 else np.int16)
-
-
-def _dequantize(q: np.ndarray, scale: np.float32, zero_point: int) -> np.ndarray:
-    return ((q.astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale))
 
 
 @pytest.fixture(scope="module")
@@ -61,63 +56,18 @@ def spec() -> fe.GtcrnFrontendSpec:
     return fe.GtcrnFrontendSpec.from_model(load_gtcrn(GTCRN / "gtcrn_simple.onnx"))
 
 
-def _project(spec, directory: Path) -> Path:
-    """The front-end sources with the files generated for GTCRN's front end."""
-    d = directory / "frontend"
-    d.mkdir(parents=True)
-    for p in (fwbuild.FIRMWARE / "frontend").glob("*.[ch]"):
-        shutil.copyfile(p, d / p.name)
-    write_gtcrn_frontend(spec, d, "gtcrn_simple.onnx")
-    return d
-
-
-def _build(project: Path, target: str, out: Path, sanitize: bool = False,
-           extra: str = "") -> Path:
-    srcs = tuple(project / f for f in GTCRN_FRONTEND_SRCS)
-    return fwbuild.build(target, out, "gtcrn_harness",
-                         srcs + (fwbuild.HARNESS_DIR / "gtcrn_harness.c",), includes=(project,),
-                         extra_cflags=fwbuild.make_variable("NSN_GTCRN_FRONTEND_CFLAGS", target)
-                         + extra, sanitize=sanitize)
-
-
-def _mask_pattern(hops: int, bits: int, out_q, seed: int) -> np.ndarray:
-    """A varied fixed mask in place of the network: smooth tanh-bounded real and imaginary
-    parts over the 129 bands, noise, and whole frames at both ends of the integer range."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(hops)[:, None]
-    b = np.arange(fe.BINS // 2 + 1)[None, :]
-    re = np.tanh(1.5 * np.sin(0.07 * t + 0.05 * b) + 0.5) + rng.normal(0, 0.05, (hops, b.size))
-    im = 0.4 * np.tanh(np.cos(0.11 * t - 0.03 * b)) + rng.normal(0, 0.05, (hops, b.size))
-    q = _quantize(np.clip(np.concatenate([re, im], axis=1), -1, 1), *out_q, bits)
-    info = np.iinfo(q.dtype)
-    q[3], q[4] = info.min, info.max
-    return q
-
-
-def _inputs(run: str, d: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Writes in.s16 and mask.bin for a run; returns the harness arguments, x and the mask."""
-    clip, bits, in_q, out_q = RUNS[run]
-    x = read_wav(DATA / clip)
-    np.round(x * 32768).astype(np.int16).tofile(d / "in.s16")
-    hops = -(-len(x) // fe.HOP)
-    mask = _mask_pattern(hops, bits, out_q, seed=bits)
-    mask.tofile(d / "mask.bin")
-    args = ["stream", "in.s16", "mask.bin", str(bits), _bits(in_q[0]), str(in_q[1]),
-            _bits(out_q[0]), str(out_q[1])]
-    return args, x, mask
-
-
-STREAM_OUTPUTS = ("feat.f32", "featq.bin", "out.f32", "out.s16")
+def _inputs(run: str, d: Path):
+    return inputs(run, DATA / RUNS[run][0], d)
 
 
 @pytest.fixture(scope="module")
 def project(spec, tmp_path_factory) -> Path:
-    return _project(spec, tmp_path_factory.mktemp("gtcrn_fe"))
+    return make_project(spec, tmp_path_factory.mktemp("gtcrn_fe"), "gtcrn_simple.onnx")
 
 
 @pytest.fixture(scope="module")
 def host_runs(project, tmp_path_factory) -> dict[str, Path]:
-    exe = _build(project, "host", project.parent / "host")
+    exe = build(project, "host", project.parent / "host")
     dirs = {}
     for run in RUNS:
         d = tmp_path_factory.mktemp(run)
@@ -137,7 +87,7 @@ def _numpy_stream(x: np.ndarray, mask: np.ndarray, out_q, spec) -> tuple[np.ndar
     frames, out = [], []
     for t in range(hops):
         frame = streamer.push(padded[t * fe.HOP:(t + 1) * fe.HOP])
-        m = _dequantize(mask[t], *out_q).reshape(2, -1)
+        m = dequantize(mask[t], *out_q).reshape(2, -1)
         frames.append(frame)
         out.append(streamer.synthesize(fe.apply_mask(frame, fe.expand_mask(m, spec.synthesis))))
     out.append(streamer.flush())
@@ -168,8 +118,8 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     # only where a rounding boundary lies between the two float values
     dtype = np.int8 if bits == 8 else np.int16
     featq = np.fromfile(d / "featq.bin", dtype).reshape(hops, -1)
-    np.testing.assert_array_equal(featq, _quantize(feat.reshape(hops, -1), *in_q, bits))
-    q_np = _quantize(ref.reshape(hops, -1), *in_q, bits)
+    np.testing.assert_array_equal(featq, quantize(feat.reshape(hops, -1), *in_q, bits))
+    q_np = quantize(ref.reshape(hops, -1), *in_q, bits)
     lo = np.minimum(feat, ref).reshape(hops, -1) / in_q[0]
     hi = np.maximum(feat, ref).reshape(hops, -1) / in_q[0]
     differ = featq != q_np
@@ -181,8 +131,7 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     snr = _snr(y, c_y)
     assert snr >= SNR_DB
     c_y16 = np.fromfile(d / "out.s16", np.int16)
-    np.testing.assert_array_equal(
-        c_y16, np.clip(_round_half_away(c_y * np.float32(32768)), -32768, 32767))
+    np.testing.assert_array_equal(c_y16, quantize(c_y, 2.0**-15, 0, 16))  # round(32768 y)
 
     # against the batch centred STFT (reflect padding): frames 1 .. hops-1 are the same
     # samples; output hops 1 .. hops-1 (batch y[0 .. 256 (hops-1))) use only those frames
@@ -191,7 +140,7 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     assert np.abs(feat[1:] - np.stack([fe.features(f) for f in batch[1:hops]])).max() \
         <= FEATURE_REL * norm[1:].max()
     masked = np.stack([fe.apply_mask(batch[t], fe.expand_mask(
-        _dequantize(mask[min(t, hops - 1)], *out_q).reshape(2, -1), spec.synthesis))
+        dequantize(mask[min(t, hops - 1)], *out_q).reshape(2, -1), spec.synthesis))
         for t in range(len(batch))])
     y_batch = fe.istft(masked, len(padded))
     interior = slice(2 * fe.HOP, hops * fe.HOP)  # stream hops 2 .. hops-1
@@ -204,8 +153,8 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     assert snr_batch >= SNR_DB
 
 
-def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
-    exe = _build(project, "host", project.parent / "host")
+def test_float_input_api_gives_samefloat_bits(project, host_runs, tmp_path):
+    exe = build(project, "host", project.parent / "host")
     args, _, _ = _inputs("int16", tmp_path)
     r = fwbuild.run_host(exe, args + ["f32"], tmp_path)
     assert r.returncode == 0, r.stderr
@@ -215,7 +164,7 @@ def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
 
 def test_quantize_is_tflite_rounding(project, tmp_path):
     """Values on and next to every k + 0.5 of the scale, and beyond saturation."""
-    exe = _build(project, "host", project.parent / "host")
+    exe = build(project, "host", project.parent / "host")
     rng = np.random.default_rng(3)
     for bits, (scale, zp) in ((8, (np.float32(0.25), -10)), (16, (np.float32(2.0**-9), 7))):
         halves = (np.arange(-300, 300) + np.float32(0.5)).astype(np.float32) * scale
@@ -223,17 +172,17 @@ def test_quantize_is_tflite_rounding(project, tmp_path):
                             np.nextafter(halves, np.float32(-np.inf)),
                             rng.uniform(-200, 200, 5000), [1e9, -1e9, 0.0, -0.0, np.nan]])
         x.astype(np.float32).tofile(tmp_path / "q.f32")
-        r = fwbuild.run_host(exe, ["quantize", "q.f32", str(bits), _bits(scale), str(zp)],
+        r = fwbuild.run_host(exe, ["quantize", "q.f32", str(bits), float_bits(scale), str(zp)],
                              tmp_path)
         assert r.returncode == 0, r.stderr
         got = np.fromfile(tmp_path / "quant.bin", np.int8 if bits == 8 else np.int16)
-        expect = _quantize(np.nan_to_num(x.astype(np.float32), nan=-1e9), scale, zp, bits)
+        expect = quantize(np.nan_to_num(x.astype(np.float32), nan=-1e9), scale, zp, bits)
         np.testing.assert_array_equal(got, expect)
 
 
-def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
+def test_sanitizers_clean_and_samefloat_bits(project, host_runs, tmp_path):
     """ASan + UBSan build: no finding, byte-identical outputs to the plain build."""
-    exe = _build(project, "host", tmp_path / "build", sanitize=True)
+    exe = build(project, "host", tmp_path / "build", sanitize=True)
     args, _, _ = _inputs("int8", tmp_path)
     for a in (args, ["api"]):
         r = fwbuild.run_host(exe, a, tmp_path)
@@ -265,52 +214,63 @@ def test_tables_come_from_the_model(spec, project, tmp_path):
         fe.GtcrnFrontendSpec.from_json(fe.STFT.to_json())
 
 
-# --------------------------------------------------------------------------- Cortex-M4
+# --------------------------------------------------------------------------- Cortex-M
+
+
+@pytest.fixture(scope="module")
+def arm_elfs(project) -> dict[str, Path]:
+    if not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU):
+        pytest.skip("arm-none-eabi-gcc and qemu-system-arm required")
+    return {name: build(project, name, project.parent / name) for name in BOARD_NAMES}
 
 
 @needs_arm
-def test_cortex_m4_byte_identical_to_host_and_cost(project, host_runs, tmp_path):
-    """Both runs on Cortex-M4 in QEMU: outputs byte-identical to the host build's; prints the
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_cores_byte_identical_to_host_and_cost(arm_elfs, host_runs, name, tmp_path):
+    """Both runs on each core in QEMU: outputs byte-identical to the host build's; prints the
     instructions per hop of each stage (QEMU -icount, see nsn_port.h)."""
-    elf = _build(project, M4, tmp_path / "m4")
+    board = boards.board(name)
     for run in RUNS:
         d = tmp_path / run
         d.mkdir()
         args, _, _ = _inputs(run, d)
-        r = fwbuild.run_qemu(boards.board(M4), elf, " ".join(args), cwd=d)
+        r = fwbuild.run_qemu(board, arm_elfs[name], " ".join(args), cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
-        for name in STREAM_OUTPUTS:
-            assert (d / name).read_bytes() == (host_runs[run] / name).read_bytes(), f"{run} {name}"
-        cost = dict(re.findall(r"(\w+) per hop: (\d+) instructions", r.stdout))
-        assert set(cost) == {"analyze", "quantize", "dequantize", "synthesize"}
-        print(f"\nCortex-M4 {run}: " + ", ".join(f"{k} {int(v):,}" for k, v in cost.items())
-              + " instructions per hop")
-    r = fwbuild.run_qemu(boards.board(M4), elf, "api", cwd=tmp_path)
+        for out in STREAM_OUTPUTS:
+            assert (d / out).read_bytes() == (host_runs[run] / out).read_bytes(), f"{run} {out}"
+        cost = costs(r.stdout)
+        print(f"\n{name} ({board.core}) {run}: " + ", ".join(f"{k} {v:,}" for k, v in cost.items())
+              + f" instructions per hop; total {sum(cost.values()):,}")
+    r = fwbuild.run_qemu(board, arm_elfs[name], "api", cwd=tmp_path)
     assert r.returncode == 0 and "api ok" in r.stdout, r.stdout + r.stderr
 
 
+def _disassembly(elf: Path) -> str:
+    return subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)],
+                          check=True, capture_output=True, text=True).stdout
+
+
 @needs_arm
-def test_cortex_m4_code_has_no_fma_and_inline_sqrt(project, tmp_path):
-    """-ffp-contract=off and -fno-math-errno as promised: no fused multiply-add in the front
-    end, the square root is VSQRT.F32 and no libm call; a build with FMA is refused at init."""
-    import subprocess
-
-    from test_frontend_c import FUSED_OPS
-
-    elf = _build(project, M4, tmp_path / "m4")
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)],
-                         check=True, capture_output=True, text=True).stdout
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_arm_code_has_no_fma_and_inline_sqrt(arm_elfs, name):
+    """-ffp-contract=off, -fno-tree-vectorize and -fno-math-errno as promised: no fused
+    multiply-add and no MVE float in the front end, the square root is VSQRT.F32, no libm."""
+    dis = _disassembly(arm_elfs[name])
     functions = re.split(r"\n(?=[0-9a-f]{8} <)", dis)
-    ours = [f for f in functions if re.match(r"[0-9a-f]{8} <(nsn_gtcrn|nsn_rfft|nsn_cfft|"
-                                             r"analyze_frame)", f)]
+    ours = [f for f in functions
+            if re.match(r"[0-9a-f]{8} <(nsn_gtcrn|nsn_rfft|nsn_cfft|analyze_frame)", f)]
     assert len(ours) >= 8
-    assert not any(FUSED_OPS.search(f) for f in ours)
+    assert not any(FUSED_OPS.search(f) or MVE_FLOAT.search(f) for f in ours)
     assert any("vsqrt.f32" in f for f in ours)
     assert not re.search(r"<sqrtf?>", dis)
-    fused = _build(project, M4, tmp_path / "fused", extra=" -ffp-contract=fast")
-    assert any(FUSED_OPS.search(line) for line in subprocess.run(
-        ["arm-none-eabi-objdump", "-d", str(fused)], check=True, capture_output=True,
-        text=True).stdout.splitlines())
+
+
+@needs_arm
+def test_init_refuses_a_build_with_fused_multiply_add(project, tmp_path):
+    """On Cortex-M4 -ffp-contract=fast fuses a * b + c into VFMA; nsn_gtcrn_init must refuse."""
+    m4 = boards.board("mps2-an386")
+    elf = build(project, m4.name, tmp_path / "fused", extra=" -ffp-contract=fast")
+    assert FUSED_OPS.search(_disassembly(elf))
     args, _, _ = _inputs("int16", tmp_path)
-    r = fwbuild.run_qemu(boards.board(M4), fused, " ".join(args), cwd=tmp_path)
+    r = fwbuild.run_qemu(m4, elf, " ".join(args), cwd=tmp_path)
     assert r.returncode == 2 and "nsn_gtcrn_init failed: -2" in r.stdout + r.stderr
