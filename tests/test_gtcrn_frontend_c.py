@@ -35,7 +35,7 @@ from frontend_harness.gtcrn_run import project as make_project
 from nsconv.audio import gtcrn_frontend as fe
 from nsconv.errors import NsconvError
 from nsconv.target import boards
-from nsconv.target.firmware import write_gtcrn_frontend
+from nsconv.target.firmware import gtcrn_frontend_state_bytes, write_gtcrn_frontend
 from test_gtcrn import GTCRN, needs_shared
 
 SNR_DB = 100.0
@@ -153,7 +153,28 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     assert snr_batch >= SNR_DB
 
 
-def test_float_input_api_gives_samefloat_bits(project, host_runs, tmp_path):
+def test_stream_hops_is_the_c_runner_alignment(spec, host_runs, tmp_path):
+    """numpy's stream_hops (what a runner writes for a clip: len(x) samples) is the C output
+    without its first hop, with the network's mask taken in frame order."""
+    _, x, mask = _inputs("int8", tmp_path)
+    out_q = RUNS["int8"][3]
+    frames = iter(mask)
+    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *out_q), spec.synthesis)
+    c_y = np.fromfile(host_runs["int8"] / "out.f32", np.float32)
+    assert len(y) == len(x) and _snr(y, c_y[fe.HOP:fe.HOP + len(x)]) >= SNR_DB
+
+
+def test_api_contract_and_state_size(project, tmp_path):
+    """Sequence and argument errors (gtcrn_harness.c run_api); sizeof the state as computed by
+    target.firmware for RAM figures."""
+    exe = build(project, "host", project.parent / "host")
+    r = fwbuild.run_host(exe, ["api"], tmp_path)
+    assert r.returncode == 0 and "api ok" in r.stdout, r.stdout + r.stderr
+    spec = fe.GtcrnFrontendSpec(np.eye(64, 192, dtype=np.float32))
+    assert f"state {gtcrn_frontend_state_bytes(spec)} bytes" in r.stdout
+
+
+def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
     exe = build(project, "host", project.parent / "host")
     args, _, _ = _inputs("int16", tmp_path)
     r = fwbuild.run_host(exe, args + ["f32"], tmp_path)
@@ -180,7 +201,7 @@ def test_quantize_is_tflite_rounding(project, tmp_path):
         np.testing.assert_array_equal(got, expect)
 
 
-def test_sanitizers_clean_and_samefloat_bits(project, host_runs, tmp_path):
+def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
     """ASan + UBSan build: no finding, byte-identical outputs to the plain build."""
     exe = build(project, "host", tmp_path / "build", sanitize=True)
     args, _, _ = _inputs("int8", tmp_path)
@@ -226,7 +247,7 @@ def arm_elfs(project) -> dict[str, Path]:
 
 @needs_arm
 @pytest.mark.parametrize("name", BOARD_NAMES)
-def test_cores_byte_identical_to_host_and_cost(arm_elfs, host_runs, name, tmp_path):
+def test_cores_byte_identical_to_host_and_cost(spec, arm_elfs, host_runs, name, tmp_path):
     """Both runs on each core in QEMU: outputs byte-identical to the host build's; prints the
     instructions per hop of each stage (QEMU -icount, see nsn_port.h)."""
     board = boards.board(name)
@@ -243,6 +264,7 @@ def test_cores_byte_identical_to_host_and_cost(arm_elfs, host_runs, name, tmp_pa
               + f" instructions per hop; total {sum(cost.values()):,}")
     r = fwbuild.run_qemu(board, arm_elfs[name], "api", cwd=tmp_path)
     assert r.returncode == 0 and "api ok" in r.stdout, r.stdout + r.stderr
+    assert f"state {gtcrn_frontend_state_bytes(spec)} bytes" in r.stdout
 
 
 def _disassembly(elf: Path) -> str:

@@ -385,6 +385,7 @@ static int run_api(void)
     CHECK(nsn_gtcrn_init(&st) == NSN_GTCRN_OK);
     CHECK(nsn_gtcrn_analyze_s16(&st, hop, feat) == NSN_GTCRN_OK);
     CHECK(feat[0] > 0.999e-6f && feat[0] < 1.001e-6f && feat[NSN_GTCRN_BINS] == 0.0f);
+    printf("state %lu bytes\n", (unsigned long)sizeof st);
     printf("api ok\n");
     return 0;
 }

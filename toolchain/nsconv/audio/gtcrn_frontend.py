@@ -203,3 +203,22 @@ def stream(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
         mask = np.asarray(step(features(spec[t])), np.float32).reshape(2, -1)
         out[t] = apply_mask(spec[t], expand_mask(mask, synthesis))
     return istft(out, len(x))
+
+
+def stream_hops(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
+    """Enhance a clip as the C front end streams it (`Streamer`): ceil(len / 256) hops, the last
+    zero padded; `step(features (3, 257)) -> ERB mask (2, 129)` carries the network; returns
+    len(x) samples aligned with x (the first output hop, which precedes the input, dropped and
+    the overlap-add tail flushed)."""
+    x = np.asarray(x, np.float64)
+    hops = -(-len(x) // HOP)
+    padded = np.zeros(hops * HOP)
+    padded[:len(x)] = x
+    streamer = Streamer()
+    out = []
+    for t in range(hops):
+        frame = streamer.push(padded[t * HOP:(t + 1) * HOP])
+        mask = np.asarray(step(features(frame)), np.float32).reshape(2, -1)
+        out.append(streamer.synthesize(apply_mask(frame, expand_mask(mask, synthesis))))
+    out.append(streamer.flush())
+    return np.concatenate(out)[HOP:HOP + len(x)].astype(np.float32)

@@ -68,6 +68,13 @@ GTCRN_FRONTEND_SRCS = ("nsn_gtcrn_frontend.c", "nsn_rfft.c", "nsn_frontend_table
                        "nsn_gtcrn_tables.c")
 
 
+def gtcrn_frontend_state_bytes(fe) -> int:
+    """sizeof(nsn_gtcrn_frontend_state) (nsn_gtcrn_frontend.h) for a GtcrnFrontendSpec: two
+    32-bit counters, frame, overlap and time floats, spectrum and FFT scratch complex floats."""
+    st = fe.stft
+    return 8 + 4 * (st.n_fft + st.hop + st.n_fft) + 8 * (st.n_bins + st.n_fft // 2)
+
+
 def frontend_state_bytes(spec) -> int:
     """A bound on sizeof(nsn_frontend_state) (see nsn_frontend.h) for a front end."""
     floats = 2 * spec.win + spec.tail + spec.n_fft + 3 * spec.n_bins + spec.n_fft
