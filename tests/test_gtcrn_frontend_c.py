@@ -109,7 +109,7 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
 
     # float features: every value within 1e-6 of its frame's norm of numpy's
     feat = np.fromfile(d / "feat.f32", np.float32).reshape(hops, 3, fe.BINS)
-    ref = np.stack([fe.features(f) for f in frames])
+    ref = np.stack([fe.features(f, spec.mag_eps) for f in frames])
     norm = np.maximum(np.linalg.norm(frames, axis=1), 1e-30)[:, None, None]
     rel = np.abs(feat - ref) / norm
     assert rel.max() < FEATURE_REL, rel.max()
@@ -137,7 +137,7 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     # samples; output hops 1 .. hops-1 (batch y[0 .. 256 (hops-1))) use only those frames
     # except the first, which also uses frame 0
     batch = fe.stft(padded)
-    assert np.abs(feat[1:] - np.stack([fe.features(f) for f in batch[1:hops]])).max() \
+    assert np.abs(feat[1:] - np.stack([fe.features(f, spec.mag_eps) for f in batch[1:hops]])).max() \
         <= FEATURE_REL * norm[1:].max()
     masked = np.stack([fe.apply_mask(batch[t], fe.expand_mask(
         dequantize(mask[min(t, hops - 1)], *out_q).reshape(2, -1), spec.synthesis))
@@ -159,7 +159,8 @@ def test_stream_hops_is_the_c_runner_alignment(spec, host_runs, tmp_path):
     _, x, mask = _inputs("int8", tmp_path)
     out_q = RUNS["int8"][3]
     frames = iter(mask)
-    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *out_q), spec.synthesis)
+    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *out_q), spec.synthesis,
+                       spec.mag_eps)
     c_y = np.fromfile(host_runs["int8"] / "out.f32", np.float32)
     assert len(y) == len(x) and _snr(y, c_y[fe.HOP:fe.HOP + len(x)]) >= SNR_DB
 
@@ -228,7 +229,9 @@ def test_tables_come_from_the_model(spec, project, tmp_path):
         assert p.read_text() == (project / p.name).read_text(), p.name
     back = fe.GtcrnFrontendSpec.from_json(json.loads(json.dumps(spec.to_json())))
     np.testing.assert_array_equal(back.synthesis, spec.synthesis)
-    assert (back.stft, back.mag_eps, back.low, back.mask_bands) == (fe.STFT, 1e-12, 65, 129)
+    # the graph's Add constant, float32(1e-12)
+    assert (back.stft, back.mag_eps, back.low, back.mask_bands) == \
+        (fe.STFT, float(np.float32(1e-12)), 65, 129)
     with pytest.raises(NsconvError, match="does not fit 257 bins"):
         fe.GtcrnFrontendSpec(np.ones((4, 300), np.float32))
     with pytest.raises(NsconvError, match="expected a 'gtcrn' front-end object"):

@@ -28,7 +28,7 @@ STFT = FrontendSpec(rate=16000, win=512, hop=256, n_fft=512, window="sqrt-hann-p
 N_FFT = STFT.n_fft
 HOP = STFT.hop
 BINS = STFT.n_bins
-MAG_EPS = 1e-12  # |X| = sqrt(Re^2 + Im^2 + MAG_EPS), as the graph's head (load_gtcrn checks it)
+MAG_EPS = 1e-12  # |X| = sqrt(Re^2 + Im^2 + eps): GTCRN's head's eps (load_gtcrn reads the model's)
 KIND = "gtcrn"
 
 
@@ -67,11 +67,11 @@ def istft(spec: np.ndarray, length: int) -> np.ndarray:
     return out[N_FFT // 2: N_FFT // 2 + length].astype(np.float32)
 
 
-def features(frame: np.ndarray) -> np.ndarray:
+def features(frame: np.ndarray, mag_eps: float = MAG_EPS) -> np.ndarray:
     """One complex frame (257,) -> the network input (3, 257): |X|, Re X, Im X (float32)."""
     re = np.real(frame).astype(np.float32)
     im = np.imag(frame).astype(np.float32)
-    mag = np.sqrt(re * re + im * im + np.float32(MAG_EPS)).astype(np.float32)
+    mag = np.sqrt(re * re + im * im + np.float32(mag_eps)).astype(np.float32)
     return np.stack([mag, re, im])
 
 
@@ -154,8 +154,9 @@ class GtcrnFrontendSpec:
 
     @staticmethod
     def from_model(model) -> GtcrnFrontendSpec:
-        """The front end of a `model.gtcrn.Gtcrn` (its checked ERB synthesis matrix)."""
-        return GtcrnFrontendSpec(model.synthesis)
+        """The front end of a `model.gtcrn.Gtcrn`: its ERB synthesis matrix and magnitude eps,
+        read from the graph and checked against this module by `load_gtcrn`."""
+        return GtcrnFrontendSpec(model.synthesis, STFT, model.mag_eps)
 
 
 class Streamer:
@@ -205,7 +206,8 @@ def stream(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
     return istft(out, len(x))
 
 
-def stream_hops(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
+def stream_hops(x: np.ndarray, step, synthesis: np.ndarray,
+                mag_eps: float = MAG_EPS) -> np.ndarray:
     """Enhance a clip as the C front end streams it (`Streamer`): ceil(len / 256) hops, the last
     zero padded; `step(features (3, 257)) -> ERB mask (2, 129)` carries the network; returns
     len(x) samples aligned with x (the first output hop, which precedes the input, dropped and
@@ -218,7 +220,7 @@ def stream_hops(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
     out = []
     for t in range(hops):
         frame = streamer.push(padded[t * HOP:(t + 1) * HOP])
-        mask = np.asarray(step(features(frame)), np.float32).reshape(2, -1)
+        mask = np.asarray(step(features(frame, mag_eps)), np.float32).reshape(2, -1)
         out.append(streamer.synthesize(apply_mask(frame, expand_mask(mask, synthesis))))
     out.append(streamer.flush())
     return np.concatenate(out)[HOP:HOP + len(x)].astype(np.float32)
