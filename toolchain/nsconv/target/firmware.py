@@ -63,9 +63,12 @@ APP_NAME = "nsn_app"
 # arena and states; a bound for the RAM estimate made before anything is compiled.
 FRONTEND_STATE_BYTES = 8 * 1024
 # GTCRN's front end: firmware/frontend/nsn_gtcrn_frontend.c and nsn_rfft.c, plus the two
-# generated tables (write_gtcrn_frontend); build them with NSN_GTCRN_FRONTEND_CFLAGS (mk/common.mk)
+# generated tables (write_gtcrn_frontend); build them with NSN_GTCRN_FRONTEND_CFLAGS (mk/common.mk).
+# An nsNet2 export copies only nsn_frontend* and nsn_rfft*; a GTCRN project also needs
+# GTCRN_FRONTEND_FILES from firmware/frontend.
 GTCRN_FRONTEND_SRCS = ("nsn_gtcrn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c",
                        "nsn_gtcrn_tables.c")
+GTCRN_FRONTEND_FILES = ("nsn_gtcrn_frontend.c", "nsn_gtcrn_frontend.h", "nsn_gtcrn_tables.h")
 
 
 def gtcrn_frontend_state_bytes(fe) -> int:
@@ -205,7 +208,7 @@ def _firmware_files(b: Board) -> list[tuple[Path, str]]:
     add("boards/common", ("*.c", "*.h", "*.ld"))
     add(f"boards/{b.name}", ("*",))
     add("boards/host", ("*.c", "*.h"))
-    add("frontend", ("*.c", "*.h"))
+    add("frontend", ("nsn_frontend*.[ch]", "nsn_rfft.[ch]"))  # nsNet2's (not nsn_gtcrn_*)
     add("kernels/include", ("*.h",), recursive=True)
     add("kernels/src", ("*.c", "*.h"), recursive=True)
     add("app", ("*.c", "*.h"))
