@@ -178,6 +178,7 @@ def render_gtcrn(fe, source: str = "the model") -> dict[str, str]:
         describe=st.describe(), source=source, bins=st.n_bins, low=fe.low, bands=fe.bands,
         high=fe.synthesis.shape[1], nnz=len(band), mag_eps=fe.mag_eps,
         mag_eps_c=c_float(fe.mag_eps), band_type="uint8_t" if fe.bands <= 256 else "uint16_t",
+        start_type="uint16_t" if len(band) < 65536 else "uint32_t",
     )
     return {**render(st), GTCRN_TABLES: tables, GTCRN_CONFIG: config}
 

@@ -18,7 +18,7 @@ extern const float nsn_gtcrn_synthesis_window[NSN_RFFT_N];
  * (bin NSN_GTCRN_LOW + j) takes sum over e in [erb_start[j], erb_start[j + 1]) of
  * erb_weight[e] * mask band erb_band[e], bands in increasing order.
  */
-extern const uint16_t nsn_gtcrn_erb_start[NSN_GTCRN_HIGH + 1];
+extern const nsn_gtcrn_erb_index nsn_gtcrn_erb_start[NSN_GTCRN_HIGH + 1];
 extern const nsn_gtcrn_band_index nsn_gtcrn_erb_band[NSN_GTCRN_ERB_NNZ];
 extern const float nsn_gtcrn_erb_weight[NSN_GTCRN_ERB_NNZ];
 
