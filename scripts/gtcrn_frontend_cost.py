@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "toolchain"))
 SHARED = Path(os.environ.get("NSCONV_SHARED", ROOT.parent / "shared"))
 RUN = "int8"
-BEGIN, END = "<!-- gtcrn-frontend-cost:begin -->", "<!-- gtcrn-frontend-cost:end -->"
+MARKERS = ("<!-- gtcrn-frontend-cost:begin -->", "<!-- gtcrn-frontend-cost:end -->")
 
 
 def measure(model: Path, clip: Path, cores: list[str], log) -> list[dict]:
@@ -65,13 +65,15 @@ def table(rows: list[dict], model: str, clip: str) -> str:
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, text: str) -> None:
+def write_block(doc: Path, markers: tuple[str, str], text: str) -> None:
+    """Replaces what lies between the two marker lines of doc with text."""
+    begin, end = markers
     body = doc.read_text()
-    if BEGIN not in body or END not in body:
-        raise SystemExit(f"nsconv: error: {doc}: no {BEGIN} ... {END} block")
-    head, rest = body.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    doc.write_text(f"{head}{BEGIN}\n\n{text}\n\n{END}{tail}")
+    if begin not in body or end not in body:
+        raise SystemExit(f"nsconv: error: {doc}: no {begin} ... {end} block")
+    head, rest = body.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    doc.write_text(f"{head}{begin}\n\n{text}\n\n{end}{tail}")
 
 
 def main() -> None:
@@ -89,7 +91,7 @@ def main() -> None:
                    lambda m: print(m, file=sys.stderr))
     text = table(rows, args.model.name, args.clip.name)
     if args.doc:
-        write_doc(args.doc, text)
+        write_block(args.doc, MARKERS, text)
     print(json.dumps(rows, indent=1) if args.json else text)
 
 

@@ -29,6 +29,7 @@ from frontend_harness.gtcrn_run import (
     dequantize,
     float_bits,
     inputs,
+    mask_pattern,
     quantize,
 )
 from frontend_harness.gtcrn_run import project as make_project
@@ -153,15 +154,22 @@ def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     assert snr_batch >= SNR_DB
 
 
-def test_stream_hops_is_the_c_runner_alignment(spec, host_runs, tmp_path):
-    """numpy's stream_hops (what a runner writes for a clip: len(x) samples) is the C output
-    without its first hop, with the network's mask taken in frame order."""
-    _, x, mask = _inputs("int8", tmp_path)
-    out_q = RUNS["int8"][3]
+def test_stream_hops_is_the_c_runner_alignment(spec, project, tmp_path):
+    """numpy's stream_hops (what a runner writes for a clip: its hops and one of zeros, len(x)
+    samples out) is the C stream of the same hops without its first output hop."""
+    exe = build(project, "host", project.parent / "host")
+    args, x, _ = _inputs("int8", tmp_path)
+    hops = -(-len(x) // fe.HOP) + 1
+    np.concatenate([np.round(x * 32768), np.zeros(hops * fe.HOP - len(x))]).astype(
+        np.int16).tofile(tmp_path / "in.s16")
+    mask = mask_pattern(hops, 8, RUNS["int8"][3], seed=1)
+    mask.tofile(tmp_path / "mask.bin")
+    r = fwbuild.run_host(exe, args, tmp_path)
+    assert r.returncode == 0, r.stderr
     frames = iter(mask)
-    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *out_q), spec.synthesis,
-                       spec.mag_eps)
-    c_y = np.fromfile(host_runs["int8"] / "out.f32", np.float32)
+    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *RUNS["int8"][3]),
+                       spec.synthesis, spec.mag_eps)
+    c_y = np.fromfile(tmp_path / "out.f32", np.float32)
     assert len(y) == len(x) and _snr(y, c_y[fe.HOP:fe.HOP + len(x)]) >= SNR_DB
 
 

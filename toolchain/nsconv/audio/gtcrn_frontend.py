@@ -208,12 +208,13 @@ def stream(x: np.ndarray, step, synthesis: np.ndarray) -> np.ndarray:
 
 def stream_hops(x: np.ndarray, step, synthesis: np.ndarray,
                 mag_eps: float = MAG_EPS) -> np.ndarray:
-    """Enhance a clip as the C front end streams it (`Streamer`): ceil(len / 256) hops, the last
-    zero padded; `step(features (3, 257)) -> ERB mask (2, 129)` carries the network; returns
-    len(x) samples aligned with x (the first output hop, which precedes the input, dropped and
-    the overlap-add tail flushed)."""
+    """Enhance a clip as a C runner streams it (`Streamer`): ceil(len / 256) hops of the clip
+    (the last zero padded) and one hop of zeros, so that every sample of the clip lies in two
+    analysed frames; `step(features (3, 257)) -> ERB mask (2, 129)` carries the network.
+    Returns len(x) samples aligned with x (the first output hop, which precedes the input,
+    dropped)."""
     x = np.asarray(x, np.float64)
-    hops = -(-len(x) // HOP)
+    hops = -(-len(x) // HOP) + 1
     padded = np.zeros(hops * HOP)
     padded[:len(x)] = x
     streamer = Streamer()
@@ -222,5 +223,4 @@ def stream_hops(x: np.ndarray, step, synthesis: np.ndarray,
         frame = streamer.push(padded[t * HOP:(t + 1) * HOP])
         mask = np.asarray(step(features(frame, mag_eps)), np.float32).reshape(2, -1)
         out.append(streamer.synthesize(apply_mask(frame, expand_mask(mask, synthesis))))
-    out.append(streamer.flush())
     return np.concatenate(out)[HOP:HOP + len(x)].astype(np.float32)
