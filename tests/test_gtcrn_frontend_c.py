@@ -57,8 +57,29 @@ def spec() -> fe.GtcrnFrontendSpec:
     return fe.GtcrnFrontendSpec.from_model(load_gtcrn(GTCRN / "gtcrn_simple.onnx"))
 
 
-def _inputs(run: str, d: Path):
-    return inputs(run, DATA / RUNS[run][0], d)
+def _inputs(run: str, d: Path) -> list[str]:
+    """Writes a run's inputs into d; returns the harness arguments ("extreme": see below)."""
+    if run == "extreme":
+        return _extreme_inputs(d)
+    return inputs(run, DATA / RUNS[run][0], d)[0]
+
+
+def _extreme_inputs(d: Path) -> list[str]:
+    """Full-scale square waves, impulses and silence with int16 masks at both ends of the range
+    (gains up to |1 + i| on bins that sum two bands): the output must saturate."""
+    hop = fe.HOP
+    pcm = np.concatenate([np.resize([32767, -32768], 4 * hop), np.full(2 * hop, -32768),
+                          np.eye(1, 3 * hop, hop + 7)[0] * 32767, np.zeros(2 * hop),
+                          np.resize(np.repeat([32767, -32768], 64), 4 * hop)]).astype(np.int16)
+    pcm.tofile(d / "in.s16")
+    hops = len(pcm) // hop
+    mask = np.where(np.arange(hops * 258).reshape(hops, 258) % 3 == 0, 32767, -32768)
+    mask.astype(np.int16).tofile(d / "mask.bin")
+    return ["stream", "in.s16", "mask.bin", "16", float_bits(2.0**-6), "0",
+            float_bits(2.0**-15), "0"]
+
+
+ALL_RUNS = (*RUNS, "extreme")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +91,9 @@ def project(spec, tmp_path_factory) -> Path:
 def host_runs(project, tmp_path_factory) -> dict[str, Path]:
     exe = build(project, "host", project.parent / "host")
     dirs = {}
-    for run in RUNS:
+    for run in ALL_RUNS:
         d = tmp_path_factory.mktemp(run)
-        args, _, _ = _inputs(run, d)
+        args = _inputs(run, d)
         for a in (args, ["api"]):
             r = fwbuild.run_host(exe, a, d)
             assert r.returncode == 0 and not r.stderr, r.stdout + r.stderr
@@ -104,7 +125,7 @@ def _snr(ref: np.ndarray, got: np.ndarray) -> float:
 def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     d = host_runs[run]
     _, bits, in_q, out_q = RUNS[run]
-    args, x, mask = _inputs(run, tmp_path)
+    args, x, mask = inputs(run, DATA / RUNS[run][0], tmp_path)
     frames, y, padded = _numpy_stream(x, mask, out_q, spec)
     hops = len(mask)
 
@@ -158,7 +179,7 @@ def test_stream_hops_is_the_c_runner_alignment(spec, project, tmp_path):
     """numpy's stream_hops (what a runner writes for a clip: its hops and one of zeros, len(x)
     samples out) is the C stream of the same hops without its first output hop."""
     exe = build(project, "host", project.parent / "host")
-    args, x, _ = _inputs("int8", tmp_path)
+    args, x, _ = inputs("int8", DATA / RUNS["int8"][0], tmp_path)
     hops = -(-len(x) // fe.HOP) + 1
     np.concatenate([np.round(x * 32768), np.zeros(hops * fe.HOP - len(x))]).astype(
         np.int16).tofile(tmp_path / "in.s16")
@@ -185,7 +206,7 @@ def test_api_contract_and_state_size(project, tmp_path):
 
 def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
     exe = build(project, "host", project.parent / "host")
-    args, _, _ = _inputs("int16", tmp_path)
+    args = _inputs("int16", tmp_path)
     r = fwbuild.run_host(exe, args + ["f32"], tmp_path)
     assert r.returncode == 0, r.stderr
     for name in STREAM_OUTPUTS:
@@ -213,12 +234,30 @@ def test_quantize_is_tflite_rounding(project, tmp_path):
 def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
     """ASan + UBSan build: no finding, byte-identical outputs to the plain build."""
     exe = build(project, "host", tmp_path / "build", sanitize=True)
-    args, _, _ = _inputs("int8", tmp_path)
+    args = _inputs("int8", tmp_path)
     for a in (args, ["api"]):
         r = fwbuild.run_host(exe, a, tmp_path)
         assert r.returncode == 0 and not r.stderr, r.stdout + r.stderr
     for name in STREAM_OUTPUTS:
         assert (tmp_path / name).read_bytes() == (host_runs["int8"] / name).read_bytes(), name
+    d = tmp_path / "extreme"
+    d.mkdir()
+    ext = _extreme_inputs(d)
+    r = fwbuild.run_host(exe, ext, d)
+    assert r.returncode == 0 and not r.stderr, r.stdout + r.stderr
+    for name in STREAM_OUTPUTS:
+        assert (d / name).read_bytes() == (host_runs["extreme"] / name).read_bytes(), name
+
+
+def test_extreme_inputs_saturate_and_stay_finite(host_runs):
+    d = host_runs["extreme"]
+    y = np.fromfile(d / "out.f32", np.float32)
+    y16 = np.fromfile(d / "out.s16", np.int16)
+    feat = np.fromfile(d / "feat.f32", np.float32)
+    hops = len(feat) // (3 * fe.BINS)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(feat)) and len(y) == (hops + 1) * fe.HOP
+    assert y16.min() == -32768 and y16.max() == 32767  # saturated, not wrapped
+    np.testing.assert_array_equal(y16, quantize(y, 2.0**-15, 0, 16))
 
 
 def test_tables_come_from_the_model(spec, project, tmp_path):
@@ -259,17 +298,20 @@ def arm_elfs(project) -> dict[str, Path]:
 @needs_arm
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_cores_byte_identical_to_host_and_cost(spec, arm_elfs, host_runs, name, tmp_path):
-    """Both runs on each core in QEMU: outputs byte-identical to the host build's; prints the
-    instructions per hop of each stage (QEMU -icount, see nsn_port.h)."""
+    """The real-audio runs and the extreme one on each core in QEMU: outputs byte-identical to
+    the host build's; prints the instructions per hop of each stage of the real-audio runs
+    (QEMU -icount, see nsn_port.h)."""
     board = boards.board(name)
-    for run in RUNS:
+    for run in ALL_RUNS:
         d = tmp_path / run
         d.mkdir()
-        args, _, _ = _inputs(run, d)
+        args = _inputs(run, d)
         r = fwbuild.run_qemu(board, arm_elfs[name], " ".join(args), cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
         for out in STREAM_OUTPUTS:
             assert (d / out).read_bytes() == (host_runs[run] / out).read_bytes(), f"{run} {out}"
+        if run == "extreme":
+            continue
         cost = costs(r.stdout)
         print(f"\n{name} ({board.core}) {run}: " + ", ".join(f"{k} {v:,}" for k, v in cost.items())
               + f" instructions per hop; total {sum(cost.values()):,}")
@@ -304,6 +346,6 @@ def test_init_refuses_a_build_with_fused_multiply_add(project, tmp_path):
     m4 = boards.board("mps2-an386")
     elf = build(project, m4.name, tmp_path / "fused", extra=" -ffp-contract=fast")
     assert FUSED_OPS.search(_disassembly(elf))
-    args, _, _ = _inputs("int16", tmp_path)
+    args = _inputs("int16", tmp_path)
     r = fwbuild.run_qemu(m4, elf, " ".join(args), cwd=tmp_path)
     assert r.returncode == 2 and "nsn_gtcrn_init failed: -2" in r.stdout + r.stderr
