@@ -93,3 +93,20 @@ gtcrn-quant: setup
 
 clean:
 	rm -rf out build .pytest_cache
+
+.PHONY: test-gtcrn verify-gtcrn
+# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
+# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
+# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
+# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
+GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
+test-gtcrn: setup
+	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
+
+verify-gtcrn: setup
+	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
+	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
+	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
+	  || { cat out/gtcrn-verify.json; exit 1; }
+	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
+	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json

@@ -126,6 +126,11 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
            flash_budget: str | None, rounding: str, exit_list: str | None,
            part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
+    from nsconv.cli.gtcrn import gtcrn_export
+
+    if gtcrn_export(model, out, target, calib, as_json, frontend=frontend, exits=exit_list,
+                    part=part_name, default_exit=default_exit):
+        return  # GTCRN's ONNX streaming model (nsconv/cli/gtcrn.py)
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
     from nsconv.compiler.codegen import generate
