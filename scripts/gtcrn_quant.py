@@ -48,10 +48,15 @@ def render(report: dict, doc: Path) -> None:
         if "error" in rep:
             lines += [f"The interpreter refuses it: `{rep['error']}`", ""]
             continue
-        lines += [f"| clip | noisy | float | {mode} |", "|---|---|---|---|"]
+        ovrl = "quantized_ovrl" in rep["mean"]
+        lines += [f"| clip | PESQ-wb noisy | float | {mode} |"
+                  + (f" DNSMOS OVRL float | {mode} |" if ovrl else ""),
+                  "|---|---|---|---|" + ("---|---|" if ovrl else "")]
         for n, r in list(rep["per_clip"].items()) + [("mean", rep["mean"])]:
             lines.append(f"| {n} | {r['noisy']:.3f} | {r['float']:.3f} | "
-                         f"{r['quantized']:.3f} |")
+                         f"{r['quantized']:.3f} |" + (f" {r['float_ovrl']:.3f} | "
+                                                      f"{r['quantized_ovrl']:.3f} |"
+                                                      if ovrl else ""))
         lines.append("")
     lines.append(END)
     text = doc.read_text() if doc.exists() else f"{BEGIN}\n{END}\n"
@@ -80,7 +85,7 @@ def main() -> None:
 
     from nsconv.audio import gtcrn_frontend as fe
     from nsconv.audio.wav import read_wav
-    from nsconv.eval.evaluate import pesq_wb
+    from nsconv.eval.evaluate import Dnsmos, pesq_wb
     from nsconv.model.gtcrn import load_gtcrn
     from nsconv.quant import gtcrn_quant as gq
 
@@ -106,19 +111,22 @@ def main() -> None:
              "int16_stages": sorted(int16), "tflite_bytes": len(tflite),
              "tflite_ops": gq.op_counts(tflite), "macs": gq.tflite_macs(tflite)}
     floats = report.get("_float", {})
+    dnsmos = Dnsmos()
     rows = {}
     for n in names:
         clean, noisy = read_wav(dns3 / f"{n}_clean.wav"), read_wav(dns3 / f"{n}_noisy.wav")
-        if n not in floats:
+        if "float_ovrl" not in floats.get(n, {}):
             fl = fe.stream(noisy, gq.float_stepper(model, "compact"), model.synthesis)
-            floats[n] = {"noisy": pesq_wb(clean, noisy), "float": pesq_wb(clean, fl)}
+            floats[n] = {"noisy": pesq_wb(clean, noisy), "float": pesq_wb(clean, fl),
+                         "float_ovrl": dnsmos(fl)["dnsmos_ovrl"]}
         qn = fe.stream(noisy, gq.TflmCore(core), model.synthesis)
-        rows[n] = {**floats[n], "quantized": pesq_wb(clean, qn)}
+        rows[n] = {**floats[n], "quantized": pesq_wb(clean, qn),
+                   "quantized_ovrl": dnsmos(qn)["dnsmos_ovrl"]}
         log(n, {k: round(v, 3) for k, v in rows[n].items()})
     report["_float"] = floats
     entry["per_clip"] = rows
     entry["mean"] = {k: float(np.mean([r[k] for r in rows.values()]))
-                     for k in ("noisy", "float", "quantized")}
+                     for k in ("noisy", "float", "quantized", "float_ovrl", "quantized_ovrl")}
     entry["worst_drop"] = float(max(r["float"] - r["quantized"] for r in rows.values()))
     report[label] = entry
     args.json.write_text(json.dumps(report, indent=1) + "\n")

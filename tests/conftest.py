@@ -60,6 +60,19 @@ def tiny_out(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_int4_out(tiny_out, tmp_path_factory) -> Path:
+    """The tiny model converted as tiny_out (same clip) with gru1 and fc3 in int4 (GPTQ)."""
+    from nsconv.quant.convert import convert
+    from nsconv.quant.quantize import calibration_clips
+    from nsconv.quant.weights import WeightsRequest
+
+    out = tmp_path_factory.mktemp("tiny_int4") / "out"
+    convert(tiny_out / "model.npz", out, calibration_clips()[:1], log=lambda *_: None,
+            weights=WeightsRequest.parse("gru1=int4,fc3=int4"))
+    return out
+
+
+@pytest.fixture(scope="session")
 def special_out(tmp_path_factory) -> Path:
     """The one-exit model of irmodels.py with the other ops the reader accepts."""
     from irmodels import build_special

@@ -245,6 +245,14 @@ def with_quantization(
     return parse(_pack(m))
 
 
+def with_activation(model: OneOp, activation: Activation) -> OneOp:
+    """The same one-op model with another fused activation (FULLY_CONNECTED, ADD, SUB, MUL):
+    the converter only fuses RELU-like Keras activations, TFLM accepts all four."""
+    m = schema.ModelT.InitFromPackedBuf(model.flatbuffer, 0)
+    m.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = int(activation)
+    return parse(_pack(m))
+
+
 def requantize_model(
     unary_model: OneOp, input_q: tuple[float, int], output_q: tuple[float, int]
 ) -> OneOp:

@@ -365,3 +365,26 @@ def test_joined_segments_run_in_tflm_as_the_segments_apart():
             if k < 2:
                 want = requantize(refs[k][1], refs[k + 1][0], want)
         np.testing.assert_array_equal(np.asarray(interps[3].get_output(0)), want)
+
+
+def test_core_description_round_trips_and_bad_files_are_one_line(tmp_path):
+    import json
+
+    from nsconv.quant.gtcrn_quant import CoreState, CoreTensor, QuantizedCore, load_core
+
+    t = CoreTensor(3, 7, "feat", "int16", (1, 3, 1, 257), 0.001, 0)
+    s = CoreState("tra_cache[0:1,0:1,0:1,0:1,0:16]", CoreTensor(0, 0, "tra", "int8", (1, 16),
+                                                                 0.0078, -3),
+                  CoreTensor(0, 9, "tra", "int8", (1, 16), 0.0079, 2))
+    core = QuantizedCore("mixed", ("input",), b"TFL3" * 4, t, t, (s,))
+    path = tmp_path / "core_mixed.tflite"
+    path.write_bytes(core.tflite)
+    path.with_suffix(".json").write_text(json.dumps(core.to_json()))
+    assert load_core(path) == core
+    path.write_bytes(b"x")
+    with pytest.raises(NsconvError, match="describes another"):
+        load_core(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(NsconvError) as e:
+        load_core(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)

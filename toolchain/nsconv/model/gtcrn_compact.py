@@ -172,88 +172,110 @@ def _state_of(graph: OpGraph, assemble: str, asm: dict) -> str:
     return src[0]
 
 
-def extract(graph: OpGraph) -> CompactGtcrn:
-    """The weights of GTCRN's core in the compact layout, from the imported op graph."""
+@dataclass(frozen=True)
+class _Parts:
+    """The op graph's typed ops by kind, in execution order."""
+    graph: OpGraph
+    convs: list
+    slopes: list
+    grus: list
+    mms: list
+    asm: dict
+    lns: list
+
+
+def _parts(graph: OpGraph) -> _Parts:
     ops = graph.ops
     convs = [o for o in ops if isinstance(o, Conv)]
     prelus = [o for o in ops if isinstance(o, PRelu)]
     grus = [o for o in ops if isinstance(o, GRU)]
     mms = [o for o in ops if isinstance(o, MatMul)]
-    asm = {o.out: o for o in ops if isinstance(o, Assemble)}
     if (len(convs), len(prelus), len(grus), len(mms)) != (22, 15, 14, 11):
         _refuse(graph, "expected 22 convs, 15 PReLUs, 14 GRUs and 11 matmuls")
     if any(p.slope.size != 1 for p in prelus):
         _refuse(graph, "a PReLU with more than one slope")
-    slope = [float(p.slope.reshape(-1)[0]) for p in prelus]
-    ln_mul = [o for o in ops if isinstance(o, Binary) and o.kind == "Mul"
-              and not isinstance(o.b, str) and np.shape(o.b) == (33, 16)]
-    ln_add = [o for o in ops if isinstance(o, Binary) and o.kind == "Add"
-              and not isinstance(o.b, str) and np.shape(o.b) == (33, 16)]
-    ln_eps = [o for o in ops if isinstance(o, Binary) and o.kind == "Add"
-              and not isinstance(o.b, str) and np.size(o.b) == 1]
-    if not len(ln_mul) == len(ln_add) == len(ln_eps) == 4:
-        _refuse(graph, "expected four layer norms over (33, 16)")
-    lns = [(float(np.asarray(e.b).reshape(-1)[0]), np.asarray(m.b, np.float32),
-            np.asarray(a.b, np.float32)) for e, m, a in zip(ln_eps, ln_mul, ln_add, strict=True)]
+    return _Parts(graph, convs, [float(p.slope.reshape(-1)[0]) for p in prelus], grus, mms,
+                  {o.out: o for o in ops if isinstance(o, Assemble)}, _layer_norms(graph))
 
-    c1 = convs[0]
+
+def _layer_norms(graph: OpGraph) -> list[tuple]:
+    """(eps, gamma, beta) of the four LayerNorms over (33, 16), in order."""
+    def consts(kind, test):
+        return [o for o in graph.ops if isinstance(o, Binary) and o.kind == kind
+                and not isinstance(o.b, str) and test(o.b)]
+
+    mul = consts("Mul", lambda b: np.shape(b) == (33, 16))
+    add = consts("Add", lambda b: np.shape(b) == (33, 16))
+    eps = consts("Add", lambda b: np.size(b) == 1)
+    if not len(mul) == len(add) == len(eps) == 4:
+        _refuse(graph, "expected four layer norms over (33, 16)")
+    return [(float(np.asarray(e.b).reshape(-1)[0]), np.asarray(m.b, np.float32),
+             np.asarray(a.b, np.float32)) for e, m, a in zip(eps, mul, add, strict=True)]
+
+
+def _grouped(op: Conv) -> tuple[list, list]:
+    og = op.weight.shape[0] // op.groups
+    return ([_hwio(op.weight[g * og:(g + 1) * og]) for g in range(op.groups)],
+            [op.bias[g * og:(g + 1) * og].astype(np.float32) for g in range(op.groups)])
+
+
+def _extract_block(p: _Parts, i: int) -> Block:
+    """GTConvBlock i (0-2 encoder, 3-5 decoder)."""
+    pw1, dw, pw2 = p.convs[2 + 3 * i: 5 + 3 * i]
+    if (pw1.weight.shape != (16, 24, 1, 1) or dw.kind != "depthwise"
+            or pw2.weight.shape != (8, 16, 1, 1)):
+        _refuse(p.graph, f"GTConvBlock {i}")
+    wsfe = pw1.weight[:, :, 0, 0].reshape(16, 8, 3)  # o, c, k -> (1, k, c, o)
+    wsfe = np.ascontiguousarray(wsfe.transpose(2, 1, 0)[None], np.float32)
+    tra = p.grus[(0, 1, 2, 11, 12, 13)[i]]
+    fc = p.mms[(1, 2, 3, 8, 9, 10)[i]]
+    return Block(wsfe, pw1.bias.astype(np.float32), p.slopes[2 + 2 * i],
+                 np.ascontiguousarray(dw.weight.transpose(2, 3, 0, 1), np.float32),
+                 dw.bias.astype(np.float32), p.slopes[3 + 2 * i], int(dw.dilations[0]),
+                 _hwio(pw2.weight), pw2.bias.astype(np.float32), _gru_single(tra),
+                 fc.weight.astype(np.float32), _bias_of(p.graph, fc.out),
+                 _state_of(p.graph, dw.x, p.asm), _state_of(p.graph, tra.h0, p.asm))
+
+
+def _extract_dpgrnn(p: _Parts, k: int) -> Dpgrnn:
+    intra, order = _gru_grouped(p.grus[3 + 4 * k: 5 + 4 * k], 2)
+    inter, _ = _gru_grouped(p.grus[5 + 4 * k: 7 + 4 * k], 1)
+    fi, fo = p.mms[4 + 2 * k], p.mms[5 + 2 * k]
+    fc_in = np.zeros_like(fi.weight)
+    fc_in[order] = fi.weight  # ONNX row j (g, d, u) is our hidden position order[j]
+    states = tuple(_state_of(p.graph, g.h0, p.asm) for g in p.grus[5 + 4 * k: 7 + 4 * k])
+    return Dpgrnn(intra, fc_in.astype(np.float32), _bias_of(p.graph, fi.out), p.lns[2 * k],
+                  inter, fo.weight.astype(np.float32), _bias_of(p.graph, fo.out),
+                  p.lns[2 * k + 1], states)
+
+
+def extract(graph: OpGraph) -> CompactGtcrn:
+    """The weights of GTCRN's core in the compact layout, from the imported op graph."""
+    p = _parts(graph)
+    c1, d1, d2 = p.convs[0], p.convs[20], p.convs[21]
     if c1.weight.shape != (16, 9, 1, 5) or c1.strides != (1, 2) or c1.pads != (0, 2, 0, 2):
         _refuse(graph, "first conv")
-    w = c1.weight.reshape(16, 3, 3, 5)  # o, c, k, j -> (1, j, k*3+c, o)
-    w1 = np.ascontiguousarray(w.transpose(3, 2, 1, 0).reshape(1, 5, 9, 16), np.float32)
-
-    def grouped(op):
-        og = op.weight.shape[0] // op.groups
-        return ([_hwio(op.weight[g * og:(g + 1) * og]) for g in range(op.groups)],
-                [op.bias[g * og:(g + 1) * og].astype(np.float32) for g in range(op.groups)])
-
-    def block(i, enc):
-        pw1, dw, pw2 = convs[2 + 3 * i: 5 + 3 * i]
-        if (pw1.weight.shape != (16, 24, 1, 1) or dw.kind != "depthwise"
-                or pw2.weight.shape != (8, 16, 1, 1)):
-            _refuse(graph, f"GTConvBlock {i}")
-        wsfe = pw1.weight[:, :, 0, 0].reshape(16, 8, 3)  # o, c, k -> (1, k, c, o)
-        wsfe = np.ascontiguousarray(wsfe.transpose(2, 1, 0)[None], np.float32)
-        tra = grus[(0, 1, 2, 11, 12, 13)[i]]
-        fc = mms[(1, 2, 3, 8, 9, 10)[i]]
-        return Block(wsfe, pw1.bias.astype(np.float32), slope[2 + 2 * i],
-                     np.ascontiguousarray(dw.weight.transpose(2, 3, 0, 1), np.float32),
-                     dw.bias.astype(np.float32), slope[3 + 2 * i], int(dw.dilations[0]),
-                     _hwio(pw2.weight), pw2.bias.astype(np.float32), _gru_single(tra),
-                     fc.weight.astype(np.float32), _bias_of(graph, fc.out),
-                     _state_of(graph, dw.x, asm), _state_of(graph, tra.h0, asm))
-
-    def dpgrnn(k):
-        intra, order = _gru_grouped(grus[3 + 4 * k: 5 + 4 * k], 2)
-        inter, _ = _gru_grouped(grus[5 + 4 * k: 7 + 4 * k], 1)
-        fi, fo = mms[4 + 2 * k], mms[5 + 2 * k]
-        fc_in = np.zeros_like(fi.weight)
-        fc_in[order] = fi.weight  # ONNX row j (g, d, u) is our hidden position order[j]
-        states = tuple(_state_of(graph, g.h0, asm) for g in grus[5 + 4 * k: 7 + 4 * k])
-        return Dpgrnn(intra, fc_in.astype(np.float32), _bias_of(graph, fi.out), lns[2 * k],
-                      inter, fo.weight.astype(np.float32), _bias_of(graph, fo.out),
-                      lns[2 * k + 1], states)
-
-    encoder = tuple(block(i, True) for i in range(3))
-    decoder = tuple(block(i, False) for i in range(3, 6))
-    d1, d2 = convs[20], convs[21]
     if d1.groups != 2 or d2.weight.shape != (2, 16, 1, 5):
         _refuse(graph, "ConvTranspose layers")
+    w = c1.weight.reshape(16, 3, 3, 5)  # o, c, k, j -> (1, j, k*3+c, o)
+    w1 = np.ascontiguousarray(w.transpose(3, 2, 1, 0).reshape(1, 5, 9, 16), np.float32)
+    encoder = tuple(_extract_block(p, i) for i in range(3))
+    decoder = tuple(_extract_block(p, i) for i in range(3, 6))
+    dp = (_extract_dpgrnn(p, 0), _extract_dpgrnn(p, 1))
     shapes = {}
     for b in encoder + decoder:
         shapes[b.hist] = (1, 2 * b.dilation, 33, 16)
         shapes[b.tra_state] = (1, 16)
-    for dp in (dpgrnn(0), dpgrnn(1)):
-        for s in dp.inter_states:
-            shapes[s] = (33, 8)
+    for s in dp[0].inter_states + dp[1].inter_states:
+        shapes[s] = (33, 8)
     if set(shapes) != {s.name for s in graph.states}:
         _refuse(graph, "states")
     return CompactGtcrn(
-        erb=mms[0].weight.astype(np.float32),
-        c1=(w1, c1.bias.astype(np.float32), slope[0]),
-        c2=(*grouped(convs[1]), slope[1]),
-        encoder=encoder, dp=(dpgrnn(0), dpgrnn(1)), decoder=decoder,
-        d1=(*grouped(d1), slope[14]), d2=(_hwio(d2.weight), d2.bias.astype(np.float32)),
+        erb=p.mms[0].weight.astype(np.float32),
+        c1=(w1, c1.bias.astype(np.float32), p.slopes[0]),
+        c2=(*_grouped(p.convs[1]), p.slopes[1]),
+        encoder=encoder, dp=dp, decoder=decoder,
+        d1=(*_grouped(d1), p.slopes[14]), d2=(_hwio(d2.weight), d2.bias.astype(np.float32)),
         state_shapes=shapes)
 
 

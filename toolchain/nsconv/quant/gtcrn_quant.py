@@ -123,6 +123,12 @@ class CoreTensor:
                 "dtype": self.dtype, "shape": list(self.shape), "scale": self.scale,
                 "zero_point": self.zero_point}
 
+    @staticmethod
+    def from_json(d: dict) -> CoreTensor:
+        return CoreTensor(int(d["position"]), int(d["index"]), str(d["name"]), str(d["dtype"]),
+                          tuple(int(x) for x in d["shape"]), float(d["scale"]),
+                          int(d["zero_point"]))
+
 
 @dataclass(frozen=True)
 class CoreState:
@@ -135,6 +141,11 @@ class CoreState:
     def to_json(self) -> dict:
         return {"name": self.name, "input": self.input.to_json(),
                 "output": self.output.to_json()}
+
+    @staticmethod
+    def from_json(d: dict) -> CoreState:
+        return CoreState(str(d["name"]), CoreTensor.from_json(d["input"]),
+                         CoreTensor.from_json(d["output"]))
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,31 @@ class QuantizedCore:
         return {"mode": self.mode, "int16_stages": list(self.int16_stages),
                 "tflite_bytes": len(self.tflite), "features": self.features.to_json(),
                 "mask": self.mask.to_json(), "states": [s.to_json() for s in self.states]}
+
+    @staticmethod
+    def from_json(d: dict, tflite: bytes) -> QuantizedCore:
+        return QuantizedCore(str(d["mode"]), tuple(d["int16_stages"]), tflite,
+                             CoreTensor.from_json(d["features"]), CoreTensor.from_json(d["mask"]),
+                             tuple(CoreState.from_json(s) for s in d["states"]))
+
+
+def load_core(path) -> QuantizedCore:
+    """A core written by `convert_core(..., dest=path)`: path.tflite and its .json beside it."""
+    import json
+    from pathlib import Path
+
+    from nsconv.errors import NsconvError
+
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+        desc = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError) as exc:
+        raise NsconvError(f"cannot read the GTCRN core ({exc})", path) from None
+    core = QuantizedCore.from_json(desc, blob)
+    if desc.get("tflite_bytes") != len(blob):
+        raise NsconvError("the .json describes another .tflite (size differs)", path)
+    return core
 
 
 def record_values(model: Gtcrn, clips: list[np.ndarray], every: int = 1) -> list[dict]:
@@ -263,11 +299,11 @@ def calibration_records(model: Gtcrn, exclude: tuple[str, ...] = (),
     clips = [p for p in calibration_clips() if not any(p.name.startswith(e) for e in exclude)]
     names = [p.name for p in clips]
     if cache is not None and Path(cache).is_file():
-        flat = np.load(cache)
-        if list(flat["_clips"]) == names:
-            n = len(flat[FEATURES])
-            keys = [k for k in flat.files if k != "_clips"]
-            return [{k: flat[k][i] for k in keys} for i in range(n)], names
+        with np.load(cache) as flat:  # each flat[k] reads the whole array: once per key
+            arrays = {k: flat[k] for k in flat.files}
+        if list(arrays.pop("_clips")) == names:
+            n = len(arrays[FEATURES])
+            return [{k: a[i] for k, a in arrays.items()} for i in range(n)], names
     records = record_values(model, [read_wav(p) for p in clips])
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)

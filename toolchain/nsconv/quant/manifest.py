@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nsconv.audio.spec import DEFAULT as DEFAULT_FRONTEND
@@ -64,20 +64,28 @@ class ExitEntry:
     features: TensorRef
     mask: TensorRef
     states: tuple[StateRef, ...]
+    # .tflite names of the FULLY_CONNECTED filters that hold int4-grid values (in [-7, 7], int4
+    # scales; quant/int4.py): what the code generator packs two to a byte. Written only when
+    # not empty, so all-int8 manifests are as before.
+    int4_weights: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {"name": self.name, "after": self.after, "head": list(self.head),
-                "tflite": self.tflite, "tflite_bytes": self.tflite_bytes,
-                "macs_per_frame": self.macs_per_frame, "params": self.params,
-                "features": self.features.to_json(), "mask": self.mask.to_json(),
-                "states": [s.to_json() for s in self.states]}
+        d = {"name": self.name, "after": self.after, "head": list(self.head),
+             "tflite": self.tflite, "tflite_bytes": self.tflite_bytes,
+             "macs_per_frame": self.macs_per_frame, "params": self.params,
+             "features": self.features.to_json(), "mask": self.mask.to_json(),
+             "states": [s.to_json() for s in self.states]}
+        if self.int4_weights:
+            d["int4_weights"] = list(self.int4_weights)
+        return d
 
     @staticmethod
     def from_json(d: dict) -> ExitEntry:
         return ExitEntry(d["name"], d["after"], tuple(d["head"]), d["tflite"],
                          int(d["tflite_bytes"]), int(d["macs_per_frame"]), int(d["params"]),
                          TensorRef.from_json(d["features"]), TensorRef.from_json(d["mask"]),
-                         tuple(StateRef.from_json(s) for s in d["states"]))
+                         tuple(StateRef.from_json(s) for s in d["states"]),
+                         tuple(str(n) for n in d.get("int4_weights", ())))
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,14 @@ class Manifest:
     # The exit `enhance` and `run` use without --exit: `convert --default-exit`, else the deepest
     # exit (most MACs per frame; on a tie, the later one).
     default_exit: str | None = None
+
+    # {layer: "int8" | "int4"} for every NetSpec layer, when any layer is int4 (quant/weights.py);
+    # empty: every layer int8 (and the key is not written). int4_rounding: "gptq" or "rtn".
+    weight_formats: dict[str, str] = field(default_factory=dict)
+    int4_rounding: str | None = None
+
+    def weight_format(self, layer: str) -> str:
+        return self.weight_formats.get(layer, "int8")
 
     @property
     def default(self) -> ExitEntry:
@@ -120,6 +136,8 @@ class Manifest:
             "calibration": {"clips": list(self.calibration), "frames": self.calibration_frames},
             "exits": [e.to_json() for e in self.exits],
             "default_exit": self.default.name,
+            **({"weight_formats": dict(self.weight_formats), "int4_rounding": self.int4_rounding}
+               if any(f != "int8" for f in self.weight_formats.values()) else {}),
         }
 
     def save(self) -> None:
@@ -137,11 +155,18 @@ class Manifest:
             return Manifest(Path(root), d["source_model"]["path"], d["source_model"]["sha256"],
                             d["model"], tuple(ExitEntry.from_json(e) for e in d["exits"]),
                             tuple(d["calibration"]["clips"]), int(d["calibration"]["frames"]),
-                            _frontend(d.get("frontend"), path), d.get("default_exit"))
+                            _frontend(d.get("frontend"), path), d.get("default_exit"),
+                            _formats(d.get("weight_formats", {})), d.get("int4_rounding"))
         except NsconvError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
             raise NsconvError(f"malformed manifest ({type(exc).__name__}: {exc})", path) from None
+
+
+def _formats(d) -> dict[str, str]:
+    if not isinstance(d, dict) or any(f not in ("int8", "int4") for f in d.values()):
+        raise ValueError(f"weight_formats {d!r} is not {{layer: 'int8' | 'int4'}}")
+    return {str(k): str(v) for k, v in d.items()}
 
 
 def _frontend(d, path: Path) -> FrontendSpec:

@@ -85,4 +85,91 @@ static inline int8_t nsn_conv_out_ref(int32_t acc, int32_t multiplier, int32_t s
     return (int8_t)nsn_clamp(out, params->activation_min, params->activation_max);
 }
 
+#if defined(NSN_KERNELS_DSP)
+
+/* The DSP convolution loop shared by the int8 and 16x8 kernels: four output pixels' patches
+ * expanded to int16 pairs and interleaved (for each group of four inputs k..k+3, pixel q's
+ * words (x_k, x_k+2) and (x_k+1, x_k+3) at words 8j + 2q and 8j + 2q + 1), one weight row at a
+ * time against all four. */
+#define CONV_DSP_PIXELS 4
+
+/* One weight word against the four pixels' pair words: 16 MACs. */
+#define CONV_MAC_WORD                                                                          \
+    "ldr %[w], [%[pw]], #4\n\t"                                                                \
+    "sxtb16 %[wa], %[w]\n\t"                                                                   \
+    "sxtb16 %[w], %[w], ror #8\n\t"                                                            \
+    "ldm %[xb]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                            \
+    "smlad %[a0], %[wa], %[x0], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[w], %[x1], %[a0]\n\t"                                                      \
+    "smlad %[a1], %[wa], %[x2], %[a1]\n\t"                                                     \
+    "smlad %[a1], %[w], %[x3], %[a1]\n\t"                                                      \
+    "ldm %[xb]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                            \
+    "smlad %[a2], %[wa], %[x0], %[a2]\n\t"                                                     \
+    "smlad %[a2], %[w], %[x1], %[a2]\n\t"                                                      \
+    "smlad %[a3], %[wa], %[x2], %[a3]\n\t"                                                     \
+    "smlad %[a3], %[w], %[x3], %[a3]\n\t"
+
+/* acc[q] += row . patch q over `words` weight words (4 * words inputs); returns the weight
+ * pointer after them. x0..x3 are fixed ascending registers for LDM; r7 is left alone. */
+static inline const int8_t *conv_dot4_dsp(const int8_t *row, const int32_t *xbuf, int32_t words,
+                                   int32_t *acc)
+{
+    register int32_t x0 __asm("r8");
+    register int32_t x1 __asm("r9");
+    register int32_t x2 __asm("r10");
+    register int32_t x3 __asm("r11");
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t w, wa;
+    const int32_t *xb = xbuf;
+    int32_t n = words >> 1;
+    if ((words & 1) != 0)
+    {
+        __asm volatile(CONV_MAC_WORD
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [pw] "+r"(row), [xb] "+r"(xb), [w] "=&r"(w), [wa] "=&r"(wa),
+                         [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+                       :
+                       : "memory");
+    }
+    if (n > 0)
+    {
+        __asm volatile("1:\n\t" CONV_MAC_WORD CONV_MAC_WORD "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n\t"
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [pw] "+r"(row), [xb] "+r"(xb), [n] "+r"(n), [w] "=&r"(w),
+                         [wa] "=&r"(wa), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
+                         [x3] "=&r"(x3)
+                       :
+                       : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return row;
+}
+
+/* The last 1..3 weights of a row (tail = their count) against the padded last group. */
+static inline void conv_tail_dsp(const int8_t *row, int32_t tail, const int32_t *xbuf, int32_t *acc)
+{
+    uint32_t bytes = (uint8_t)row[0]; /* little-endian word, the missing weights 0 */
+    int32_t wa, wb, q;
+    if (tail > 1)
+    {
+        bytes |= (uint32_t)(uint8_t)row[1] << 8;
+    }
+    if (tail > 2)
+    {
+        bytes |= (uint32_t)(uint8_t)row[2] << 16;
+    }
+    wa = __sxtb16((int32_t)bytes);
+    wb = nsn_sxtab16_ror8(0, (int32_t)bytes);
+    for (q = 0; q < CONV_DSP_PIXELS; ++q)
+    {
+        acc[q] = __smlad(wa, xbuf[2 * q], __smlad(wb, xbuf[2 * q + 1], acc[q]));
+    }
+}
+
+#endif /* NSN_KERNELS_DSP */
+
 #endif /* NSN_CONV_INTERNAL_H */
