@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets fit-report gtcrn-quant clean
 
 setup:
 	@bash scripts/setup.sh
@@ -62,10 +62,51 @@ verify-targets: setup
 	  done; \
 	done
 
+# Issue 11's demonstrations: `nsconv fit dynamic-nsnet2` on every part, the stm32h743 and
+# nrf5340 exports (verify, verify --target, run vs the host build, evaluate vs all-int8);
+# writes docs/fit.md, docs/fit.json and the README's fit blocks (scripts/fit_report.py).
+fit-report: setup
+	$(PY) scripts/fit_report.py
+
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
 	$(NSCONV) export dynamic-nsnet2 -o out/soak
 	$(PY) scripts/soak.py out/soak --frames 360000 --json docs/SOAK_REPORT.json
 
+# Round-to-nearest vs GPTQ int4 on gru1, gru2 and fc3 of dynamic-nsnet2, every exit in TFLM on
+# tests/data: mask RMS difference from all-int8, PESQ-wb/STOI/SI-SDR per clip
+.PHONY: int4-rounding
+int4-rounding: setup
+	$(NSCONV) convert dynamic-nsnet2 -o out/int4-int8
+	$(PY) scripts/int4_rounding.py --int8 out/int4-int8 --json docs/int4_rounding.json \
+	  --markdown docs/int4_rounding.md
+# GTCRN's quantized core (docs/gtcrn.md): the deployable mixed core out/gtcrn/core_mixed.tflite,
+# the per-stage int8/int16 sensitivity and the DNS3 quality of mixed/int8/16x8 cores in TFLM
+# (needs ../shared/models/gtcrn and ../shared/audio/dns3; GTCRN_SHARED overrides)
+GTCRN_SHARED ?= ../shared
+gtcrn-quant: setup
+	$(PY) scripts/gtcrn_core.py --shared $(GTCRN_SHARED) --mode mixed
+	$(PY) scripts/gtcrn_mix.py --shared $(GTCRN_SHARED) --json docs/gtcrn_mix.json --doc docs/gtcrn.md
+	for mode in mixed int8 16x8; do \
+	  $(PY) scripts/gtcrn_quant.py --shared $(GTCRN_SHARED) --mode $$mode || exit 1; \
+	done
+
 clean:
 	rm -rf out build .pytest_cache
+
+.PHONY: test-gtcrn verify-gtcrn
+# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
+# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
+# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
+# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
+GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
+test-gtcrn: setup
+	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
+
+verify-gtcrn: setup
+	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
+	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
+	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
+	  || { cat out/gtcrn-verify.json; exit 1; }
+	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
+	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json

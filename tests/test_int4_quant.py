@@ -55,6 +55,17 @@ def tiny_rtn(tiny_spec) -> dict[str, int4.Int4Weights]:
     return {**int4.rtn_layer(tiny_spec, "gru1"), **int4.rtn_layer(tiny_spec, "fc3")}
 
 
+def test_int4_bytes(tiny_spec):
+    """Packed int4 rows are padded to 16 weights (8 bytes per 16)."""
+    from nsconv.quant.weights import int4_row_bytes, layer_weight_bytes
+
+    assert [int4_row_bytes(n) for n in (1, 16, 17, 161, 400, 600)] == [8, 8, 16, 88, 200, 304]
+    # fc1 161 -> 24 with a bias; gru1 (24 -> 16): six filters, four biases of 16
+    assert layer_weight_bytes(tiny_spec, "fc1", "int8") == 24 * 161 + 4 * 24
+    assert layer_weight_bytes(tiny_spec, "fc1", "int4") == 24 * 88 + 4 * 24
+    assert layer_weight_bytes(tiny_spec, "gru1", "int4") == 3 * 16 * 16 + 3 * 16 * 8 + 4 * 4 * 16
+
+
 def test_rtn_grid():
     rng = np.random.default_rng(3)
     w = rng.normal(0, 1, (9, 13)).astype(np.float32)
@@ -255,6 +266,54 @@ def test_convert_with_int4_layers(tiny_out, tiny_int4):
     assert set(seen) == {"fc3", *(f"gru1_{k}" for k in int4.GRU_MATRICES)}
 
 
+# Bytes over the all-int4 size: only fc3 (20 x 20: int4 rows of 16 bytes save 80 bytes; every
+# other layer of the tiny model 160 or more) can stay int8 within the budget, and the clean-up
+# pass returns it to int8.
+INT4_FLOOR_SLACK = 90
+
+
+@pytest.fixture(scope="module")
+def int4_cache(tmp_path_factory):
+    """A private nsconv cache directory for the int4 ranking and weights."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["XDG_CACHE_HOME"])
+    if old is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
+def test_auto_formats_fit_the_budget(tiny_out, tiny_spec, int4_cache):
+    """--weights auto as convert runs it (on tiny_out's int8 exits): the ranking is measured
+    once and cached, the formats fit the budget, and the patched exits hold the int4 layers."""
+    from nsconv.quant.convert import _with_formats
+    from nsconv.quant.int4_choose import choose_formats, converted_exits
+    from nsconv.quant.quantize import calibration_clips, calibration_features
+    from nsconv.quant.weights import WeightsRequest, layer_weight_bytes
+
+    clips = calibration_clips()[:1]
+    feats = calibration_features(clips, tiny_spec.frontend)
+    budget = sum(layer_weight_bytes(tiny_spec, n, "int4") for n in tiny_spec.layers)
+    request = WeightsRequest.parse("auto", budget + INT4_FLOOR_SLACK)
+    converted = converted_exits(tiny_out)
+    formats, patched, names = _with_formats(tiny_spec, converted, request, clips, feats, {},
+                                            None, lambda *_: None)
+    assert set(tiny_spec.layers) - {k for k, v in formats.items() if v == "int4"} == {"fc3"}
+    assert sum(layer_weight_bytes(tiny_spec, n, f) for n, f in formats.items()) <= budget + 90
+    assert names[0] and all("/MatMul" in n for n in names[0])
+    assert len(names[3]) == 6 * 2 + 3  # final: fc1, gru1, gru2, fc2, fc4 (fc3 stays int8)
+    rankings = list((int4_cache / "nsconv" / "int4").glob("ranking-*.json"))
+    assert len(rankings) == 1
+    again = choose_formats(tiny_spec, budget + INT4_FLOOR_SLACK, converted=converted, clips=clips)
+    assert again.formats == formats and again.ranking.measured_with == "tflm"
+    assert all(c.cost > 0 for c in again.ranking.layers)
+    for q, q8 in zip(patched, converted, strict=True):
+        assert q.tflite != q8.tflite and len(q.tflite) == len(q8.tflite)
+
+
 def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4):
     from nsconv.compiler.graph_merge import merge_dir
 
@@ -288,3 +347,103 @@ def test_default_conversion_is_the_converters_output(tiny_out, tiny_spec):
     assert (tiny_out / m.exit("final").tflite).read_bytes() == direct
     raw = json.loads((tiny_out / "manifest.json").read_text())
     assert "weight_formats" not in raw and not any("int4_weights" in e for e in raw["exits"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The format choice
+
+
+def test_greedy_choice_by_cost_per_byte(tiny_spec):
+    """Cheapest cost per byte saved first until the kept exits' weights fit; then layers whose
+    return to int8 still fits go back, most costly first."""
+    from nsconv.quant.int4_choose import LayerCost, greedy_formats
+
+    costs = {n: LayerCost(n, {"final": 1.0}, 1000, 500) for n in tiny_spec.layers}
+    costs["fc1"] = LayerCost("fc1", {"final": 0.1}, 4000, 2000)
+    costs["gru1"] = LayerCost("gru1", {"gru1": 0.2, "final": 0.3}, 3000, 1500)
+    costs["fc3"] = LayerCost("fc3", {"final": 0.9}, 1000, 100)
+    costs["fc4"] = LayerCost("fc4", {"final": 0.01}, 200, 100)
+    # cost per KiB saved: fc1 0.05, fc4 0.10, gru1 0.20, fc3 1.02, gru2 and fc2 2.05
+    final = ("final",)  # exit final holds fc1 gru1 gru2 fc2 fc3 fc4
+    total = 4000 + 3000 + 1000 + 1000 + 1000 + 200
+    c = greedy_formats(tiny_spec, costs, total, final)
+    assert c.int4_layers == [] and c.weight_bytes == c.int8_bytes == total and c.fits
+    c = greedy_formats(tiny_spec, costs, total - 2000, final)
+    assert c.int4_layers == ["fc1"] and c.weight_bytes == total - 2000
+    # fc1, fc4, gru1 save 3,600; fc4 then goes back (3,500 still fit)
+    c = greedy_formats(tiny_spec, costs, total - 3400, final)
+    assert c.int4_layers == ["fc1", "gru1"] and c.weight_bytes == total - 3500
+    # fc1, fc4, gru1, fc3 save 4,500; only fc4 can go back
+    c = greedy_formats(tiny_spec, costs, total - 4400, final)
+    assert c.int4_layers == ["fc1", "gru1", "fc3"] and c.weight_bytes == total - 4400
+    # the heads of other exits count only when those exits are kept
+    c = greedy_formats(tiny_spec, costs, 0, final)
+    assert "exit_gru1_mask" not in c.int4_layers and not c.fits
+    c = greedy_formats(tiny_spec, costs, 0, ("gru1", "final"))
+    assert "exit_gru1_mask" in c.int4_layers and "exit_fc2_mask" not in c.int4_layers
+
+
+def test_exit_masks_are_the_tflm_reference(tiny_out):
+    """The ranking's TFLM streaming loop is the reference loop of check/tflm_ref."""
+    from nsconv.audio import frontend
+    from nsconv.check.tflm_ref import TflmReference
+    from nsconv.quant.int4_choose import converted_exits, exit_masks
+    from nsconv.quant.quantize import calibration_clips, calibration_features
+
+    m = Manifest.load(tiny_out)
+    feats = [f[:40] for f in calibration_features(calibration_clips()[:2], m.frontend)]
+    for q in converted_exits(tiny_out)[1:3]:
+        ref = TflmReference(tiny_out)
+        want = []
+        for utt in feats:
+            ref.reset()
+            fq = frontend.quantize(utt, q.features.scale, q.features.zero_point)
+            want += [frontend.dequantize(ref.step(f, q.name), q.mask.scale, q.mask.zero_point)
+                     for f in fq]
+        got = exit_masks(q, feats)
+        np.testing.assert_array_equal(got, np.stack(want))
+        assert got.std() > 0.01
+
+
+def test_weights_option_errors():
+    from nsconv.errors import NsconvError
+    from nsconv.quant.weights import WeightsRequest
+
+    assert WeightsRequest.parse(None).is_default
+    assert WeightsRequest.parse(None, 1000).mode == "auto"  # a budget alone means auto
+    assert WeightsRequest.parse("gru1=int4, fc3=int4").layers == (("gru1", "int4"),
+                                                                   ("fc3", "int4"))
+    for text, budget, needle in [("gru1=int3", None, "unknown format 'int3'"),
+                                 ("gru1", None, "is not LAYER=FORMAT"),
+                                 ("gru1=int4,gru1=int8", None, "named twice"),
+                                 ("auto", None, "needs a budget"),
+                                 ("int8", 1000, "applies to --weights auto"),
+                                 ("auto", 0, "positive")]:
+        with pytest.raises(NsconvError, match=needle) as info:
+            WeightsRequest.parse(text, budget)
+        assert str(info.value).startswith(("--weights", "--flash-budget"))
+
+
+def test_cli_weights_errors(tiny_out, tmp_path):
+    """One line naming the option and the cause, exit 1, before any conversion; a bad
+    --rounding is a usage error (2)."""
+    import subprocess
+    import sys
+
+    model = tiny_out / "model.npz"
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "nsconv.cli", "convert", str(model), "-o",
+                               str(tmp_path / "out"), *args], capture_output=True, text=True,
+                              timeout=300)
+
+    for args, needle in [(("--weights", "gru1=int3"), "--weights 'gru1=int3': unknown format"),
+                         (("--weights", "nosuch=int4"), "--weights: no layer named 'nosuch'"),
+                         (("--flash-budget", "12Q"), "--flash-budget: not a size"),
+                         (("--flash-budget", "1K"), "budget of 1,024 bytes is too small")]:
+        r = run(*args)
+        assert r.returncode == 1 and r.stdout == "", r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nsconv: error:") and needle in lines[0]
+    assert run("--rounding", "nearest").returncode == 2
+    assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ from nsconv.quant.quantize import (
     record_closed_loop,
     tflite_macs,
 )
-from nsconv.quant.weights import WeightsRequest
+from nsconv.quant.weights import WeightsRequest, int4_weights
 
 MODEL_FILE = "model.npz"
 
@@ -100,6 +100,10 @@ def convert_into(model: str | Path, dest: Path, clips: list[Path] | None = None,
                               "one was converted frame-wise by onnx2tf)", path)
         if weights.mode == "layers":
             weights.formats(spec, path)  # refuse unknown layer names before any work
+        if weights.mode == "auto":
+            from nsconv.quant.int4_choose import check_budget
+
+            check_budget(spec, weights.budget_bytes, budget_exits, path)
     if not fe.is_default:
         log(f"{path.name}: front end {fe.describe()}")
     with bad_model("cannot convert this model", path):
@@ -123,8 +127,8 @@ def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log, fe,
         _check_shared_states(converted, path)
         int4_names: list[tuple[str, ...]] = [()] * len(converted)
         if not weights.is_default:
-            formats, converted, int4_names = _with_formats(spec, converted, weights, feats,
-                                                          samples, budget_exits, log)
+            formats, converted, int4_names = _with_formats(spec, converted, weights, clips,
+                                                          feats, samples, budget_exits, log)
         for ex, q, names in zip(spec.exits, converted, int4_names, strict=True):
             entries.append(_write_exit(dest, q, ex.after, ex.head, spec.exit_macs(ex),
                                        spec.exit_params(ex), log, names))
@@ -145,27 +149,38 @@ def _convert_loaded(path: Path, spec, dest: Path, clips: list[Path], log, fe,
     return manifest
 
 
-def _with_formats(spec: NetSpec, converted: list, weights: WeightsRequest, feats, samples,
-                  budget_exits, log):
+def _with_formats(spec: NetSpec, converted: list, weights: WeightsRequest, clips, feats,
+                  samples, budget_exits, log):
     """(formats, exits with their int4 layers patched in, int4 filter names per exit)."""
     from nsconv.quant.weights import apply_formats
 
-    inputs = None
-    if weights.rounding == "gptq" or weights.mode == "auto":
+    def inputs():
         from nsconv.quant.gptq import record_layer_inputs
 
-        inputs = record_layer_inputs(spec, feats, samples)
-    if weights.mode == "auto":
-        from nsconv.quant.int4_choose import choose_formats
+        return record_layer_inputs(spec, feats, samples)
 
-        formats = choose_formats(spec, weights.budget_bytes, exits=budget_exits,
-                                 rounding=weights.rounding, inputs=inputs, log=log).formats
+    int4w = None
+    if weights.mode == "auto":
+        from nsconv.quant.int4_choose import cached_int4_weights, choose_formats
+
+        layer_inputs = inputs() if weights.rounding == "gptq" else None
+        choice = choose_formats(spec, weights.budget_bytes, budget_exits, weights.rounding,
+                                converted, clips, layer_inputs, log)
+        if choice.ranking is not None:
+            log(choice.ranking.table())
+        log(f"  weights of exits {', '.join(choice.exits)}: {choice.int8_bytes:,} bytes int8, "
+            f"{choice.weight_bytes:,} with the chosen formats (budget {choice.budget_bytes:,})")
+        formats = choice.formats
+        int4w = cached_int4_weights(spec, weights.rounding, clips, lambda: layer_inputs, log)
     else:
         formats = weights.formats(spec)
     int4 = [name for name, fmt in formats.items() if fmt == "int4"]
     log(f"  weights: int4 ({weights.rounding}) for {', '.join(int4) or 'no layer'}; "
         "int8 for the rest")
-    patched = apply_formats(spec, converted, formats, weights.rounding, inputs)
+    if int4w is None and int4:
+        int4w = int4_weights(spec, int4, weights.rounding,
+                             inputs() if weights.rounding == "gptq" else None)
+    patched = apply_formats(spec, converted, formats, int4w or {})
     if not int4:
         formats = {}
     return formats, [q for q, _ in patched], [names for _, names in patched]

@@ -35,7 +35,7 @@ import numpy as np
 
 from nsconv.model.netspec import GRU, Dense, NetSpec
 from nsconv.model.stepmodel import state_input_name
-from nsconv.quant.int4 import INT4_MAX, FcMatrix, Int4Weights, layer_matrices, rtn, rtn_scales
+from nsconv.quant.int4 import INT4_MAX, Int4Weights, layer_matrices, rtn, rtn_scales
 
 DAMP = 0.01
 CLIP_RATIOS = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7)
@@ -187,8 +187,3 @@ def gru_step(g: GRU, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     r = _activate(gx[:, H:2 * H] + gh[:, H:2 * H], "sigmoid")
     n = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
     return n + z * (h - n)
-
-
-def matrices_with_inputs(spec: NetSpec, layer: str,
-                         inputs: LayerInputs) -> list[tuple[FcMatrix, np.ndarray]]:
-    return [(m, inputs.hessians[m.operand]) for m in layer_matrices(spec, layer)]

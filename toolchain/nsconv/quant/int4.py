@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nsconv.errors import NsconvError
 from nsconv.model.netspec import GRU, Dense, NetSpec
 
 INT4_MAX = 7  # symmetric: [-7, 7]; -8 is not used, so negation stays in range
@@ -287,15 +286,3 @@ class _Flatbuffer:
 
     def bytes(self) -> bytes:
         return bytes(self.buf)
-
-
-def check_formats(spec: NetSpec, formats: Mapping[str, str], where=None) -> dict[str, str]:
-    """{layer: "int8"|"int4"} for every layer of the spec (unnamed layers: int8)."""
-    unknown = sorted(set(formats) - set(spec.layers))
-    if unknown:
-        raise NsconvError(f"no layer named {', '.join(unknown)} (layers: "
-                          + ", ".join(spec.layers) + ")", where)
-    bad = sorted(f for f in formats.values() if f not in FORMATS)
-    if bad:
-        raise NsconvError(f"unknown weight format {bad[0]!r} (formats: int8, int4)", where)
-    return {name: formats.get(name, "int8") for name in spec.layers}

@@ -124,24 +124,32 @@ def apply_int4(tflite: bytes, spec: NetSpec, exit_name: str,
     return patch_fc_weights(tflite, mine), tuple(int4_tensor_names(tflite, mine))
 
 
-def apply_formats(spec: NetSpec, converted: list, formats: Mapping[str, str], rounding: str,
-                  inputs=None) -> list[tuple[object, tuple[str, ...]]]:
-    """[(QuantizedExit with int4 weights patched in, its int4 filter names)] per exit."""
-    layers = [name for name, fmt in formats.items() if fmt == "int4"]
-    weights = int4_weights(spec, layers, rounding, inputs)
+def apply_formats(spec: NetSpec, converted: list, formats: Mapping[str, str],
+                  weights: Mapping[str, Int4Weights]) -> list[tuple[object, tuple[str, ...]]]:
+    """[(QuantizedExit with its int4 layers' weights patched in, its int4 filter names)] per
+    exit; weights: int4 weights by Keras FC name, holding at least the int4 layers'."""
+    int4 = {m.name for name, fmt in formats.items() if fmt == "int4"
+            for m in layer_matrices(spec, name)}
+    mine = {k: weights[k] for k in int4}
     out = []
     for q in converted:
-        tflite, names = apply_int4(q.tflite, spec, q.name, weights)
+        tflite, names = apply_int4(q.tflite, spec, q.name, mine)
         out.append((replace(q, tflite=tflite), names))
     return out
 
 
 def layer_weight_bytes(spec: NetSpec, layer: str, fmt: str) -> int:
-    """Flash bytes of a layer's FULLY_CONNECTED filters and int32 biases in a format; an int4
-    filter (out, in) packs each row on its own: out * ceil(in / 2) bytes."""
+    """Flash bytes of a layer's FULLY_CONNECTED filters and int32 biases in a format."""
     total = 0
     for m in layer_matrices(spec, layer):
         out_f, in_f = m.weight.shape
-        total += out_f * (in_f if fmt == "int8" else (in_f + 1) // 2)
+        total += out_f * (in_f if fmt == "int8" else int4_row_bytes(in_f))
         total += 0 if m.bias is None else 4 * int(np.asarray(m.bias).size)
     return total
+
+
+def int4_row_bytes(in_features: int) -> int:
+    """Bytes of one packed int4 filter row: rows are padded to 16 weights, 8 bytes each
+    (the layout of compiler/packing.py and nsn_fully_connected_s4, NSN_FC_S4_ROW_BYTES; a
+    test checks the two agree)."""
+    return 8 * -(-in_features // 16)
