@@ -307,8 +307,17 @@ def test_auto_formats_fit_the_budget(tiny_out, tiny_spec, int4_cache):
     assert len(names[3]) == 6 * 2 + 3  # final: fc1, gru1, gru2, fc2, fc4 (fc3 stays int8)
     rankings = list((int4_cache / "nsconv" / "int4").glob("ranking-*.json"))
     assert len(rankings) == 1
+    # a cached ranking keeps its measurements; its byte counts are always recomputed
+    import json
+
+    cached = json.loads(rankings[0].read_text())
+    for c in cached["layers"]:
+        c["int8_bytes"], c["int4_bytes"] = 2, 1
+    rankings[0].write_text(json.dumps(cached))
     again = choose_formats(tiny_spec, budget + INT4_FLOOR_SLACK, converted=converted, clips=clips)
     assert again.formats == formats and again.ranking.measured_with == "tflm"
+    assert all(c.int8_bytes == layer_weight_bytes(tiny_spec, c.layer, "int8")
+               for c in again.ranking.layers)
     assert all(c.cost > 0 for c in again.ranking.layers)
     for q, q8 in zip(patched, converted, strict=True):
         assert q.tflite != q8.tflite and len(q.tflite) == len(q8.tflite)

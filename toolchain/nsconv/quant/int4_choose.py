@@ -203,7 +203,7 @@ def rank_layers(spec: NetSpec, rounding: str = "gptq", converted: Sequence | Non
     path = _cache_root() / f"ranking-{key[:24]}.json"
     if path.is_file():
         try:
-            return Ranking.from_json(json.loads(path.read_text()))
+            return _sized(spec, Ranking.from_json(json.loads(path.read_text())))
         except (ValueError, KeyError, TypeError):
             pass  # a stale or partial file: measure again
     weights = cached_int4_weights(spec, rounding, clips, lambda: inputs or _inputs(spec, feats),
@@ -224,10 +224,20 @@ def rank_layers(spec: NetSpec, rounding: str = "gptq", converted: Sequence | Non
                 rms[ex.name] = float(np.sqrt(np.mean((masks - base[ex.name]) ** 2)))
         costs.append(LayerCost(layer, rms, layer_weight_bytes(spec, layer, "int8"),
                                layer_weight_bytes(spec, layer, "int4")))
-    costs.sort(key=lambda c: (c.cost_per_kib, c.layer))
-    ranking = Ranking(rounding, "tflm", sum(len(f) for f in feats), tuple(costs))
+    ranking = _sized(spec, Ranking(rounding, "tflm", sum(len(f) for f in feats), tuple(costs)))
     _write_atomic(path, json.dumps(ranking.to_json(), indent=1))
     return ranking
+
+
+def _sized(spec: NetSpec, ranking: Ranking) -> Ranking:
+    """The ranking with every layer's bytes from weights.layer_weight_bytes (a cached ranking
+    keeps its measurements, not a byte count an older packing gave), cheapest per byte first."""
+    costs = [LayerCost(c.layer, c.mask_rms, layer_weight_bytes(spec, c.layer, "int8"),
+                       layer_weight_bytes(spec, c.layer, "int4")) for c in ranking.layers]
+    if {c.layer for c in costs} != set(spec.layers):
+        raise ValueError("the ranking does not cover the model's layers")
+    costs.sort(key=lambda c: (c.cost_per_kib, c.layer))
+    return Ranking(ranking.rounding, ranking.measured_with, ranking.frames, tuple(costs))
 
 
 def exit_masks(q, feats: list[np.ndarray], tflite: bytes | None = None) -> np.ndarray:
