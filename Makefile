@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 DEMO_OUT := out/demo
 DEMO_WAV := tests/data/0072_noisy.wav
 
-.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets clean
+.PHONY: setup demo test test-models wheel-check bench fuzz verify-targets fit-report gtcrn-quant clean
 
 setup:
 	@bash scripts/setup.sh
@@ -33,10 +33,19 @@ BENCH_MODEL := nsnet2-baseline
 test-models: setup
 	NSCONV_TEST_MODELS=1 $(PY) -m pytest -q tests/test_byom.py
 
+# and, next to it, issue 11's int4 speed: the FULLY_CONNECTED kernels per MAC, int8 (s8) and
+# packed int4 (s4), on every core (scripts/kernel_bench.py), and dynamic-nsnet2 with gru1, gru2
+# and fc3 in int4, final exit, on every core (limit on Cortex-M7: 0.70 x TFLM + CMSIS-NN)
+BENCH_INT4 := gru1=int4,gru2=int4,fc3=int4
 bench: setup
 	$(NSCONV) export $(BENCH_MODEL) -o out/bench
 	$(NSCONV) bench out/bench --json > out/bench.json
-	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL)
+	$(NSCONV) export dynamic-nsnet2 -o out/bench-int4 --weights $(BENCH_INT4)
+	$(NSCONV) bench out/bench-int4 --exit final --core cortex-m4 --core cortex-m7 \
+	  --core cortex-m33 --core cortex-m55 --json > out/bench-int4.json
+	$(PY) scripts/kernel_bench.py out/kernel_bench.json
+	$(PY) scripts/perf_table.py out/bench.json --model $(BENCH_MODEL) \
+	  --kernels out/kernel_bench.json --int4 out/bench-int4.json --int4-weights $(BENCH_INT4)
 
 # Both built-in models on every core in QEMU against TFLM, 2000 frames, fixed and random exit
 # schedules (`nsconv verify --target`); `make test` runs a short form (tests/test_verify_target.py).
@@ -53,6 +62,12 @@ verify-targets: setup
 	  done; \
 	done
 
+# Issue 11's demonstrations: `nsconv fit dynamic-nsnet2` on every part, the stm32h743 and
+# nrf5340 exports (verify, verify --target, run vs the host build, evaluate vs all-int8);
+# writes docs/fit.md, docs/fit.json and the README's fit blocks (scripts/fit_report.py).
+fit-report: setup
+	$(PY) scripts/fit_report.py
+
 fuzz: setup
 	$(PY) scripts/fuzz.py --inputs 10000
 	$(NSCONV) export dynamic-nsnet2 -o out/soak
@@ -65,6 +80,33 @@ int4-rounding: setup
 	$(NSCONV) convert dynamic-nsnet2 -o out/int4-int8
 	$(PY) scripts/int4_rounding.py --int8 out/int4-int8 --json docs/int4_rounding.json \
 	  --markdown docs/int4_rounding.md
+# GTCRN's quantized core (docs/gtcrn.md): the deployable mixed core out/gtcrn/core_mixed.tflite,
+# the per-stage int8/int16 sensitivity and the DNS3 quality of mixed/int8/16x8 cores in TFLM
+# (needs ../shared/models/gtcrn and ../shared/audio/dns3; GTCRN_SHARED overrides)
+GTCRN_SHARED ?= ../shared
+gtcrn-quant: setup
+	$(PY) scripts/gtcrn_core.py --shared $(GTCRN_SHARED) --mode mixed
+	$(PY) scripts/gtcrn_mix.py --shared $(GTCRN_SHARED) --json docs/gtcrn_mix.json --doc docs/gtcrn.md
+	for mode in mixed int8 16x8; do \
+	  $(PY) scripts/gtcrn_quant.py --shared $(GTCRN_SHARED) --mode $$mode || exit 1; \
+	done
 
 clean:
 	rm -rf out build .pytest_cache
+
+.PHONY: test-gtcrn verify-gtcrn
+# test-gtcrn: the layout pass and GTCRN compiler tests alone (they are in make test too).
+# verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
+# then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
+# other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
+GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
+test-gtcrn: setup
+	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
+
+verify-gtcrn: setup
+	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
+	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
+	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
+	  || { cat out/gtcrn-verify.json; exit 1; }
+	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
+	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json

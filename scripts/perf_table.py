@@ -8,6 +8,11 @@ by hand: measured figures come from the report, the TFLM + CMSIS-NN figures from
 they are quoted (nsconv.target.bench.TFLM_CMSIS_NN_REFERENCE, issue #6), labelled as quoted.
 
     python scripts/perf_table.py out/bench-baseline.json [--docs docs] [--readme README.md]
+        [--kernels out/kernel_bench.json] [--int4 out/bench-int4.json --int4-weights SPEC]
+
+--kernels adds the FULLY_CONNECTED kernels' instructions per MAC (scripts/kernel_bench.py), int8
+next to packed int4; --int4 the `nsconv bench --json` report of dynamic-nsnet2 exported with
+`--weights SPEC`, and its final exit on Cortex-M7 against 0.70 x the quoted TFLM figure.
 """
 
 from __future__ import annotations
@@ -62,6 +67,37 @@ def readme_block(report: dict) -> str:
     return "\n".join(lines)
 
 
+INT4_LIMIT = 0.70  # issue 11: the int4 export's final exit on Cortex-M7, x TFLM + CMSIS-NN
+
+
+def int4_section(report: dict) -> list[str]:
+    """The int4 kernels per MAC and the int4 export's final exit per core, with the M7 check."""
+    from kernel_bench import table as kernel_table
+    from nsconv.target.bench import table
+
+    lines = []
+    if "kernels" in report:
+        lines += ["## FULLY_CONNECTED kernels: instructions per MAC, int8 (s8) and packed int4 "
+                  "(s4)", "",
+                  f"`scripts/kernel_bench.py`: {report['kernels']['counter']}. s4 reads two "
+                  "weights per byte (layout: `nsn_nnfunctions.h`, `NSN_FC_S4_ROW_BYTES`).", "",
+                  kernel_table(report["kernels"]), ""]
+    if "int4" in report:
+        int4 = report["int4"]
+        ref = report["tflm_cmsis_nn_reference"]["instructions_per_frame"]["cortex-m7"]
+        m7 = next(r for r in int4["results"]
+                  if r["core"] == "cortex-m7" and r["exit"] == "final")
+        ratio = m7["instructions_per_frame"] / ref
+        verdict = "within" if ratio <= INT4_LIMIT else "ABOVE"
+        lines += [f"## dynamic-nsnet2 with int4 weights (`--weights {int4['weights']}`), final "
+                  "exit", "",
+                  f"Cortex-M7: {m7['instructions_per_frame']:,.0f} instructions per frame = "
+                  f"{ratio:.3f} x the quoted TFLM + CMSIS-NN int8 figure ({ref:,}); "
+                  f"{verdict} the limit of {INT4_LIMIT:.2f} x ({INT4_LIMIT * ref:,.0f}).", "",
+                  "```", table(int4), "```", ""]
+    return lines
+
+
 def markdown(report: dict) -> str:
     from nsconv.target.bench import table
 
@@ -72,6 +108,7 @@ def markdown(report: dict) -> str:
         readme_block(report), "",
         "## Every exit and core (`nsconv bench` table)", "",
         "```", table(report), "```", "",
+        *int4_section(report),
     ])
 
 
@@ -88,9 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="nsnet2-baseline", help="the model the report measured")
     ap.add_argument("--docs", type=Path, default=REPO / "docs")
     ap.add_argument("--readme", type=Path, default=REPO / "README.md")
+    ap.add_argument("--kernels", type=Path, help="JSON of scripts/kernel_bench.py")
+    ap.add_argument("--int4", type=Path, help="`nsconv bench --json` of the int4 export")
+    ap.add_argument("--int4-weights", default="", help="the --weights of that export")
     args = ap.parse_args(argv)
     report = json.loads(args.report.read_text())
     report = {"model": args.model, "tools": tools(), **report}
+    if args.kernels:
+        report["kernels"] = json.loads(args.kernels.read_text())
+    if args.int4:
+        report["int4"] = {"model": "dynamic-nsnet2", "weights": args.int4_weights,
+                          **json.loads(args.int4.read_text())}
     readme = replace_block(args.readme.read_text(), readme_block(report), args.readme)
     (args.docs / "performance.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.docs / "performance.md").write_text(markdown(report))

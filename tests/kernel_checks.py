@@ -45,6 +45,11 @@ CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d1
 # harness.c record types
 OP_FULLY_CONNECTED, OP_ADD, OP_SUB, OP_MUL, OP_LUT, OP_REQUANTIZE = 1, 2, 3, 4, 5, 6
 OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_CTX, OP_KERNELS_PATH = 7, 8, 9, 10
+OP_FC_S4_CTX, OP_FC_S4_BUFFER_SIZE = 11, 12
+# records whose replies are int32 values
+INT32_REPLIES = tuple(
+    op.to_bytes(4, "little") for op in (OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_S4_BUFFER_SIZE)
+)
 # Scratch given to OP_FC_CTX (tests/kernel_harness/harness.c)
 CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED = 0, 1, 2, 3
 NSN_OK, NSN_ARG_ERROR, NSN_SCRATCH_ERROR = 0, -1, -2
@@ -91,7 +96,7 @@ class Harness:
         out, replies, pos = result.stdout, [], 0
         for record in records:
             status, count = np.frombuffer(out, dtype="<i4", count=2, offset=pos)
-            width = 4 if record[:4] in (_i32(OP_REQUANTIZE_SCALAR), _i32(OP_FC_BUFFER_SIZE)) else 1
+            width = 4 if record[:4] in INT32_REPLIES else 1
             end = pos + 8 + int(count) * width
             replies.append(Reply(int(status), out[pos + 8 : end]))
             pos = end

@@ -28,7 +28,12 @@ from tflite_micro.python.tflite_micro import runtime  # noqa: E402
 _OPCODE_NAMES = {
     value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
 }
-_NUMPY_TYPES = {schema.TensorType.INT8: np.int8, schema.TensorType.INT32: np.int32}
+_NUMPY_TYPES = {
+    schema.TensorType.INT8: np.int8,
+    schema.TensorType.INT16: np.int16,
+    schema.TensorType.INT32: np.int32,
+    schema.TensorType.INT64: np.int64,
+}
 
 Representative = Callable[[], Iterator[dict[str, np.ndarray]]]
 
@@ -73,8 +78,10 @@ def _tensor(model: schema.ModelT, subgraph: schema.SubGraphT, index: int) -> Ten
     raw = model.buffers[t.buffer].data
     data = None
     if raw is not None and len(raw) > 0:
-        data = np.frombuffer(bytes(raw), dtype=_NUMPY_TYPES[t.type]).reshape(tuple(t.shape))
-    return Tensor(index, t.name.decode(), tuple(int(d) for d in t.shape), scales, zps, data)
+        shape = () if t.shape is None else tuple(t.shape)  # a scalar may have no shape field
+        data = np.frombuffer(bytes(raw), dtype=_NUMPY_TYPES[t.type]).reshape(shape)
+    dims = () if t.shape is None else t.shape
+    return Tensor(index, t.name.decode(), tuple(int(d) for d in dims), scales, zps, data)
 
 
 def parse(flatbuffer: bytes) -> OneOp:
@@ -235,6 +242,14 @@ def with_quantization(
         t = tensors[index]
         data = np.ascontiguousarray(values, dtype=_NUMPY_TYPES[t.type]).reshape(tuple(t.shape))
         m.buffers[t.buffer].data = np.frombuffer(data.tobytes(), dtype=np.uint8)
+    return parse(_pack(m))
+
+
+def with_activation(model: OneOp, activation: Activation) -> OneOp:
+    """The same one-op model with another fused activation (FULLY_CONNECTED, ADD, SUB, MUL):
+    the converter only fuses RELU-like Keras activations, TFLM accepts all four."""
+    m = schema.ModelT.InitFromPackedBuf(model.flatbuffer, 0)
+    m.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = int(activation)
     return parse(_pack(m))
 
 

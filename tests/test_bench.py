@@ -62,6 +62,9 @@ def test_bench_memory_code_and_op_split(report, bench_out, tmp_path):
     assert r["model_bytes"] == _sizeof_model_t(bench_out, tmp_path)
     assert 0 < r["stack_peak_bytes"] < r["ram_bytes"] <= 16384
     assert r["model_bytes"] >= 4 * (400 + 400)  # at least the two GRU states (int8)
+    # the front end's static state (window, spectrum, overlap, FFT scratch: ~6.4 KB)
+    assert 6000 < r["frontend_state_bytes"] < 7000
+    assert r["ram_with_frontend_bytes"] == r["ram_bytes"] + r["frontend_state_bytes"]
     assert 0 < r["code_bytes"] <= 15360
     assert r["params_bytes"] > 0
     assert r["params_bytes"] < r["weights_bytes"]  # the weights are not counted

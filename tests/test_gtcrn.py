@@ -222,3 +222,169 @@ def test_assemble_lowering_to_slices_is_exact(simple):
                                       flat[op.index])
         lowered += 1
     assert lowered == 94
+
+
+@pytest.fixture(scope="module")
+def compact(simple):
+    from nsconv.model.gtcrn_compact import CompactStepper
+
+    return CompactStepper(simple.core)
+
+
+@needs_shared
+def test_compact_core_with_front_end_matches_onnxruntime(simple, reference, compact):
+    """The compact core (model/gtcrn_compact.py: NHWC, layout patterns as few ops) + front end,
+    states fed back in their compact layouts, against onnxruntime: every frame and cache."""
+    from nsconv.audio import gtcrn_frontend as fe
+    from nsconv.model.gtcrn_compact import from_compact
+
+    spec, enh, record = reference
+    step = compact
+    step.states = {k: np.zeros_like(v) for k, v in step.states.items()}
+    worst, peak = {"enh": 0.0}, {"enh": float(np.abs(enh).max())}
+    for t, (_, _, res) in enumerate(record):
+        mask = step(fe.features(spec[t])).reshape(2, -1)
+        frame = fe.apply_mask(spec[t], fe.expand_mask(mask, simple.synthesis))
+        worst["enh"] = max(worst["enh"], float(np.abs(frame - enh[t]).max()))
+        states = from_compact(simple.core, step.states)
+        for c, v in simple.core.caches_from_states(states).items():
+            worst[c] = max(worst.get(c, 0.0), float(np.abs(v - res[f"{c}_out"]).max()))
+            peak[c] = max(peak.get(c, 0.0), float(np.abs(res[f"{c}_out"]).max()))
+    rel = {k: worst[k] / peak[k] for k in worst}
+    print("compact core + front end, relative max abs error:", rel)
+    assert len(rel) == 4
+    assert rel.pop("enh") < TOL_ENH
+    assert max(rel.values()) < TOL_CACHE, rel
+
+
+# what the compact core may contain: TFLM kernels with int8 and int16 variants
+COMPACT_OPS = {"ADD", "SUB", "MUL", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "SPLIT",
+               "LOGISTIC", "TANH", "CONCATENATION", "RESHAPE", "STRIDED_SLICE", "LEAKY_RELU",
+               "MEAN", "PAD", "RSQRT", "TRANSPOSE", "QUANTIZE"}
+
+
+@needs_shared
+def test_compact_core_converts_to_about_a_thousand_tflm_ops(simple, compact):
+    import contextlib
+    import io
+
+    import tensorflow as tf
+    from nsconv.quant.gtcrn_quant import op_counts, op_inventory, tflite_macs
+
+    fn = compact.fn
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    with contextlib.redirect_stdout(io.StringIO()):
+        blob = conv.convert()
+    counts = op_counts(blob)
+    print("compact float core:", sum(counts.values()), counts)
+    assert set(counts) <= COMPACT_OPS, set(counts) - COMPACT_OPS
+    # 66 intra-frame GRU steps of 11 ops each are most of it
+    assert 1000 <= sum(counts.values()) <= 1100
+    assert counts["CONV_2D"] == 18 and counts["DEPTHWISE_CONV_2D"] == 6
+    for row in op_inventory(blob):  # static shapes, batch 1
+        assert all("-" not in s for s in row["outputs"]), row
+    # convs cost what the op graph counts; the GRUs of both groups (and directions) run as one
+    # block-diagonal FULLY_CONNECTED, which multiplies the zero blocks too
+    macs = tflite_macs(blob)
+    print(f"MACs per hop: TFLite {macs:,}, op graph {simple.core.macs():,}")
+    assert simple.core.macs() < macs < 1.4 * simple.core.macs()
+
+
+@needs_shared
+def test_compact_extract_refuses_another_graph(tmp_path):
+    from nsconv.model.gtcrn_compact import extract
+    from nsconv.model.opgraph import import_opgraph
+    from onnx import helper
+
+    path = _onnx(tmp_path, [helper.make_node("Sigmoid", ["x"], ["y"], name="s")], {}, [1, 4],
+                 [1, 4])
+    with pytest.raises(NsconvError) as e:
+        extract(import_opgraph(path))
+    assert "not GTCRN's structure" in str(e.value) and "\n" not in str(e.value)
+
+
+def _segment(tf, w, name_in, name_out, samples, int16):
+    from nsconv.quant.gtcrn_quant import _converter
+    from nsconv.quant.tflite_join import rename_outputs
+
+    @tf.function(input_signature=[tf.TensorSpec([1, w.shape[0]], tf.float32, name=name_in)],
+                 autograph=False)
+    def f(x):
+        return {name_out: tf.tanh(tf.matmul(x, tf.constant(w)))}
+
+    blob = _converter(f, [[s] for s in samples], int16)
+    return rename_outputs(blob, [name_out])
+
+
+def test_joined_segments_run_in_tflm_as_the_segments_apart():
+    """Three segments (int16, int16 calibrated on another range, int8) joined into one model run
+    in TFLM bit-exactly as the segments run one by one with `requantize` (TFLM QUANTIZE
+    arithmetic, int16->int16 and int16->int8) between them."""
+    import tensorflow as tf
+    from nsconv.quant.gtcrn_quant import CoreTensor, requantize
+    from nsconv.quant.tflite_join import join
+    from tflite_micro.python.tflite_micro import runtime
+
+    rng = np.random.default_rng(7)
+    ws = [rng.standard_normal((8, 8)).astype(np.float32) * 0.6 for _ in range(3)]
+    xs = [rng.standard_normal((1, 8)).astype(np.float32) for _ in range(64)]
+    ys = [np.tanh(x @ ws[0]) for x in xs]
+    zs = [np.tanh(y @ ws[1]) for y in ys]
+    segs = [_segment(tf, ws[0], "x", "y", xs, True),
+            _segment(tf, ws[1], "y", "z", [3 * y for y in ys], True),  # another scale for y
+            _segment(tf, ws[2], "z", "out", zs, False)]
+    joined = join(segs, ["x"], ["out"])
+
+    def io(blob):
+        from tensorflow.lite.python import schema_py_generated as schema
+
+        sg = schema.ModelT.InitFromPackedBuf(blob, 0).subgraphs[0]
+        ref = []
+        for i in (sg.inputs[0], sg.outputs[0]):
+            t = sg.tensors[i]
+            dt = "int16" if t.type == schema.TensorType.INT16 else "int8"
+            ref.append(CoreTensor(0, int(i), t.name.decode(), dt, tuple(t.shape),
+                                  float(t.quantization.scale[0]),
+                                  int(t.quantization.zeroPoint[0])))
+        return ref
+
+    refs = [io(s) for s in segs]
+    assert [r[0].dtype for r in refs] == ["int16", "int16", "int8"]
+    assert refs[0][1].scale != refs[1][0].scale  # a real int16 -> int16 requantization
+    interps = [runtime.Interpreter.from_bytes(s, arena_size=1 << 16) for s in segs + [joined]]
+    info = np.iinfo(np.int16)
+    for x in xs[:16]:
+        q = np.clip(np.round(x / refs[0][0].scale), info.min, info.max).astype(np.int16)
+        interps[3].set_input(q, 0)
+        interps[3].invoke()
+        want = q
+        for k in range(3):
+            interps[k].set_input(want, 0)
+            interps[k].invoke()
+            want = np.asarray(interps[k].get_output(0))
+            if k < 2:
+                want = requantize(refs[k][1], refs[k + 1][0], want)
+        np.testing.assert_array_equal(np.asarray(interps[3].get_output(0)), want)
+
+
+def test_core_description_round_trips_and_bad_files_are_one_line(tmp_path):
+    import json
+
+    from nsconv.quant.gtcrn_quant import CoreState, CoreTensor, QuantizedCore, load_core
+
+    t = CoreTensor(3, 7, "feat", "int16", (1, 3, 1, 257), 0.001, 0)
+    s = CoreState("tra_cache[0:1,0:1,0:1,0:1,0:16]", CoreTensor(0, 0, "tra", "int8", (1, 16),
+                                                                 0.0078, -3),
+                  CoreTensor(0, 9, "tra", "int8", (1, 16), 0.0079, 2))
+    core = QuantizedCore("mixed", ("input",), b"TFL3" * 4, t, t, (s,))
+    path = tmp_path / "core_mixed.tflite"
+    path.write_bytes(core.tflite)
+    path.with_suffix(".json").write_text(json.dumps(core.to_json()))
+    assert load_core(path) == core
+    path.write_bytes(b"x")
+    with pytest.raises(NsconvError, match="describes another"):
+        load_core(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(NsconvError) as e:
+        load_core(path)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)

@@ -38,6 +38,13 @@ from kernel_checks import (  # noqa: F401 -- collected and resolved in this modu
     test_scale_ratios_are_double,
     unary_models,
 )
+from kernel_checks_s4 import (  # noqa: F401 -- the s4 kernel's checks, this module's harness
+    s4_models,
+    test_fc_s4_extreme_accumulators,
+    test_fc_s4_matches_tflm,
+    test_fc_s4_scratch_and_arguments,
+    test_fc_s4_shapes_match_qmath,
+)
 
 
 @pytest.fixture(scope="session")

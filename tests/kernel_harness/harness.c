@@ -30,7 +30,10 @@ enum
     OP_FC_BUFFER_SIZE = 8,    /* in, out: replies with one int32 */
     OP_FC_CTX = 9,            /* int32 ctx_mode, int32 weights_misalignment (0..3), then the
                                  fields of OP_FULLY_CONNECTED; ctx_mode: CTX_* below */
-    OP_KERNELS_PATH = 10      /* replies with the path name (int8 characters) */
+    OP_KERNELS_PATH = 10,     /* replies with the path name (int8 characters) */
+    OP_FC_S4_CTX = 11,        /* as OP_FC_CTX for nsn_fully_connected_s4: the weights are
+                                 out * NSN_FC_S4_ROW_BYTES(in) packed bytes */
+    OP_FC_S4_BUFFER_SIZE = 12 /* in, out: replies with one int32 */
 };
 
 /* The scratch a FULLY_CONNECTED call gets (OP_FC_CTX). */
@@ -103,16 +106,16 @@ static void reply(int32_t status, int32_t count, const void *data, size_t bytes)
     }
 }
 
-/* FULLY_CONNECTED with the scratch of ctx_mode, weights at an address misaligned by
- * `misalign` bytes (the optimized paths read weights by words). */
-static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
+/* FULLY_CONNECTED (s4: the packed kernel) with the scratch of ctx_mode, weights at an address
+ * misaligned by `misalign` bytes (the optimized paths read weights by words). */
+static void run_fully_connected(int32_t ctx_mode, int32_t misalign, int s4)
 {
     nsn_fc_params params;
     nsn_fc_dims dims;
     nsn_per_channel_quant_params quant;
     nsn_context ctx;
     int32_t has_bias, batches, b, scratch_size;
-    size_t in, out;
+    size_t in, out, weight_bytes;
     int32_t *multiplier, *shift, *bias = NULL, *scratch;
     int8_t *weights_block, *weights, *input, *output;
     nsn_status status = NSN_OK;
@@ -127,6 +130,7 @@ static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
     batches = read_i32();
     in = checked_count(dims.input_features);
     out = checked_count(dims.output_features);
+    weight_bytes = out * (s4 ? checked_count(NSN_FC_S4_ROW_BYTES(dims.input_features)) : in);
     if (misalign < 0 || misalign > 3)
     {
         die("bad weights misalignment");
@@ -138,15 +142,16 @@ static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
         bias = read_array(out * sizeof(int32_t));
     }
     /* malloc is 8-byte aligned; the weights end exactly at the end of the block */
-    weights_block = alloc_exact(out * in + (size_t)misalign);
+    weights_block = alloc_exact(weight_bytes + (size_t)misalign);
     weights = weights_block + misalign;
-    read_exact(weights, out * in);
+    read_exact(weights, weight_bytes);
     input = read_array(checked_count(batches) * in);
     output = alloc_exact(checked_count(batches) * out);
     quant.multiplier = multiplier;
     quant.shift = shift;
 
-    scratch_size = nsn_fully_connected_s8_get_buffer_size(&dims);
+    scratch_size = s4 ? nsn_fully_connected_s4_get_buffer_size(&dims)
+                      : nsn_fully_connected_s8_get_buffer_size(&dims);
     if (scratch_size < 0)
     {
         die("negative buffer size");
@@ -175,8 +180,9 @@ static void run_fully_connected(int32_t ctx_mode, int32_t misalign)
         int8_t *row = alloc_exact(in);
         int8_t *row_out = alloc_exact(out);
         memcpy(row, input + (size_t)b * in, in);
-        status = nsn_fully_connected_s8(ctx_mode == CTX_NULL ? NULL : &ctx, &params, &quant,
-                                        &dims, row, weights, bias, row_out);
+        status = (s4 ? nsn_fully_connected_s4 : nsn_fully_connected_s8)(
+            ctx_mode == CTX_NULL ? NULL : &ctx, &params, &quant, &dims, row, weights, bias,
+            row_out);
         memcpy(output + (size_t)b * out, row_out, out);
         free(row);
         free(row_out);
@@ -303,13 +309,14 @@ static void run_requantize_scalar(void)
     free(result);
 }
 
-static void run_fc_buffer_size(void)
+static void run_fc_buffer_size(int s4)
 {
     nsn_fc_dims dims;
     int32_t size;
     dims.input_features = read_i32();
     dims.output_features = read_i32();
-    size = nsn_fully_connected_s8_get_buffer_size(&dims);
+    size = s4 ? nsn_fully_connected_s4_get_buffer_size(&dims)
+              : nsn_fully_connected_s8_get_buffer_size(&dims);
     reply(NSN_OK, 1, &size, sizeof size);
 }
 
@@ -342,13 +349,14 @@ int main(int argc, char **argv)
         switch (op)
         {
         case OP_FULLY_CONNECTED:
-            run_fully_connected(CTX_EXACT, 0);
+            run_fully_connected(CTX_EXACT, 0, 0);
             break;
         case OP_FC_CTX:
+        case OP_FC_S4_CTX:
         {
             const int32_t ctx_mode = read_i32();
             const int32_t misalign = read_i32();
-            run_fully_connected(ctx_mode, misalign);
+            run_fully_connected(ctx_mode, misalign, op == OP_FC_S4_CTX);
             break;
         }
         case OP_KERNELS_PATH:
@@ -369,7 +377,8 @@ int main(int argc, char **argv)
             run_requantize_scalar();
             break;
         case OP_FC_BUFFER_SIZE:
-            run_fc_buffer_size();
+        case OP_FC_S4_BUFFER_SIZE:
+            run_fc_buffer_size(op == OP_FC_S4_BUFFER_SIZE);
             break;
         default:
             die("unknown op");

@@ -42,18 +42,26 @@ static void *checked_malloc(size_t n)
     return p;
 }
 
-static void bench_fc(int32_t in, int32_t out, int32_t misalign, int32_t input_offset)
+/* s4: the same call with packed 4-bit weights (NSN_FC_S4_ROW_BYTES per row) and
+ * nsn_fully_connected_s4; printed as `bench fc_s4 ...`. */
+static void bench_fc(int32_t in, int32_t out, int32_t misalign, int32_t input_offset, int s4)
 {
     const nsn_fc_dims dims = {in, out};
     const nsn_fc_params params = {input_offset, -3, -128, 127};
-    int8_t *weights_block = checked_malloc((size_t)in * (size_t)out + 4u);
+    const size_t row_bytes = s4 ? (size_t)NSN_FC_S4_ROW_BYTES(in) : (size_t)in;
+    int8_t *weights_block = checked_malloc(row_bytes * (size_t)out + 4u);
     int8_t *weights = weights_block + misalign;
     int8_t *input = checked_malloc((size_t)in);
     int8_t *output = checked_malloc((size_t)out);
     int32_t *bias = checked_malloc((size_t)out * sizeof(int32_t));
     int32_t *multiplier = checked_malloc((size_t)out * sizeof(int32_t));
     int32_t *shift = checked_malloc((size_t)out * sizeof(int32_t));
-    const int32_t scratch_size = nsn_fully_connected_s8_get_buffer_size(&dims);
+    const int32_t scratch_size = s4 ? nsn_fully_connected_s4_get_buffer_size(&dims)
+                                    : nsn_fully_connected_s8_get_buffer_size(&dims);
+    nsn_status (*const fc)(const nsn_context *, const nsn_fc_params *,
+                           const nsn_per_channel_quant_params *, const nsn_fc_dims *,
+                           const int8_t *, const int8_t *, const int32_t *, int8_t *) =
+        s4 ? nsn_fully_connected_s4 : nsn_fully_connected_s8;
     int32_t *scratch = checked_malloc((size_t)scratch_size + 4u);
     const nsn_context ctx = {scratch, scratch_size};
     const nsn_per_channel_quant_params quant = {multiplier, shift};
@@ -61,7 +69,7 @@ static void bench_fc(int32_t in, int32_t out, int32_t misalign, int32_t input_of
     uint64_t t0, count;
     nsn_status status;
 
-    fill(weights, in * out);
+    fill(weights, (int32_t)row_bytes * out);
     fill(input, in);
     for (c = 0; c < out; ++c)
     {
@@ -69,12 +77,12 @@ static void bench_fc(int32_t in, int32_t out, int32_t misalign, int32_t input_of
         multiplier[c] = (int32_t)(0x40000000u + ((uint32_t)(uint8_t)random_s8() << 20));
         shift[c] = -9 - (c & 3);
     }
-    status = nsn_fully_connected_s8(&ctx, &params, &quant, &dims, input, weights, bias, output);
+    status = fc(&ctx, &params, &quant, &dims, input, weights, bias, output);
     t0 = nsn_port_instr_begin();
-    status |= nsn_fully_connected_s8(&ctx, &params, &quant, &dims, input, weights, bias, output);
+    status |= fc(&ctx, &params, &quant, &dims, input, weights, bias, output);
     count = nsn_port_instr_end(t0);
-    printf("bench fc in=%ld out=%ld misalign=%ld input_offset=%ld status=%d instructions=%lu\n",
-           (long)in, (long)out, (long)misalign, (long)input_offset, (int)status,
+    printf("bench %s in=%ld out=%ld misalign=%ld input_offset=%ld status=%d instructions=%lu\n",
+           s4 ? "fc_s4" : "fc", (long)in, (long)out, (long)misalign, (long)input_offset, (int)status,
            (unsigned long)count);
     free(weights_block);
     free(input);
@@ -146,14 +154,19 @@ int main(void)
     nsn_port_init();
     printf("bench info path=%s board=%s unit=%s\n", NSN_KERNELS_PATH, nsn_port_board_name(),
            nsn_port_count_unit());
-    bench_fc(400, 400, 0, 0);
-    bench_fc(600, 600, 0, 0);
-    bench_fc(161, 400, 0, 0);
-    bench_fc(400, 161, 0, 0);
-    bench_fc(600, 161, 0, 0);
-    bench_fc(400, 600, 0, 0);
-    bench_fc(400, 400, 1, 0);
-    bench_fc(400, 400, 0, 17);
+    bench_fc(400, 400, 0, 0, 0);
+    bench_fc(600, 600, 0, 0, 0);
+    bench_fc(161, 400, 0, 0, 0);
+    bench_fc(400, 161, 0, 0, 0);
+    bench_fc(600, 161, 0, 0, 0);
+    bench_fc(400, 600, 0, 0, 0);
+    bench_fc(400, 400, 1, 0, 0);
+    bench_fc(400, 400, 0, 17, 0);
+    bench_fc(400, 400, 0, 0, 1);
+    bench_fc(600, 600, 0, 0, 1);
+    bench_fc(161, 400, 0, 0, 1);
+    bench_fc(400, 161, 0, 0, 1);
+    bench_fc(400, 400, 1, 0, 1);
     bench_elementwise(400);
     bench_elementwise(161);
     return 0;

@@ -24,6 +24,7 @@ from pathlib import Path
 from nsconv.errors import NsconvError
 
 MARKER = "manifest.json"
+MARKERS = (MARKER, "gtcrn.json")  # an nsNet2-family output, a GTCRN export
 KILL_ENV = "NSCONV_TEST_KILL_AT"
 
 
@@ -37,7 +38,7 @@ def atomic_output_dir(out: Path):
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise NsconvError("exists and is not a directory", out)
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+    if out.exists() and any(out.iterdir()) and not any((out / m).exists() for m in MARKERS):
         raise NsconvError("exists, is not empty and is not an nsconv output; refusing to "
                           "replace it", out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,7 @@ def _remove_stale(out: Path) -> None:
         for d in sorted(out.parent.glob(f".nsconv-{kind}-{out.name}-*")):
             pid = d.name[len(f".nsconv-{kind}-{out.name}-"):].split("-")[0]
             if pid.isdigit() and not _alive(int(pid)):
-                if kind == "old" and not out.exists() and (d / MARKER).exists():
+                if kind == "old" and not out.exists() and any((d / m).exists() for m in MARKERS):
                     os.replace(d, out)
                 else:
                     shutil.rmtree(d, ignore_errors=True)

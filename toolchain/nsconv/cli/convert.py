@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -125,6 +126,11 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
            flash_budget: str | None, rounding: str, exit_list: str | None,
            part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
+    from nsconv.cli.gtcrn import gtcrn_export
+
+    if gtcrn_export(model, out, target, calib, as_json, frontend=frontend, exits=exit_list,
+                    part=part_name, default_exit=default_exit):
+        return  # GTCRN's ONNX streaming model (nsconv/cli/gtcrn.py)
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate
     from nsconv.compiler.codegen import generate
@@ -133,11 +139,13 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     from nsconv.quant.convert import convert_into
     from nsconv.quant.manifest import Manifest
 
-    request = _weights_request(weights, flash_budget, rounding)
+    fit_weights = _part_weights(weights, flash_budget) if part_name is not None else None
+    request = _weights_request(None if fit_weights else weights, flash_budget, rounding)
     fe = FrontendSpec.parse(frontend) if frontend is not None else None
     for c in calib:
         read_wav_any_rate(c)
     names = parse_exit_names(exit_list) if exit_list is not None else None
+    _check_default_exit(default_exit, names)
     part = None
     if part_name is not None:
         from nsconv.target.parts import part as find_part
@@ -151,11 +159,19 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     command = provenance_command("export", model, "--target", target, *fe_words, *sub_words,
                                  *_weights_words(weights, flash_budget, rounding), calib=calib)
     dropped: tuple[str, ...] = ()
+    chosen = None
     with atomic_output_dir(out) as tmp:
         m = convert_into(model, tmp, list(calib) or None, log=log.info, frontend=fe,
                          default_exit=default_exit, weights=request, budget_exits=names)
-        if names is None and part is not None:
-            names, dropped = _fitting_exits(tmp, part, model)
+        if part is not None:
+            chosen = _part_choice(tmp, part, model, names, list(calib) or None, fit_weights,
+                                  rounding)
+            names = chosen.kept_exits
+            _check_default_exit(default_exit, names, None if exit_list else part_name)
+            if chosen.int4_layers:  # the conversion fit measured, with its int4 layers
+                shutil.rmtree(tmp)
+                shutil.copytree(chosen.converted_dir, tmp,
+                                ignore=shutil.ignore_patterns("key.json"))
         if names is not None:
             dropped = keep_exits(tmp, names)
             m = Manifest.load(tmp)
@@ -170,21 +186,71 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
             "firmware": None if firmware is None else str(firmware),
             "const_bytes": gen.merged.const_bytes, "arena_bytes": gen.plan.arena_bytes,
             "state_bytes": gen.plan.state_bytes, "scratch_bytes": gen.plan.scratch_bytes,
-            "dropped_exits": list(dropped)}
+            "dropped_exits": list(dropped),
+            "fit": None if chosen is None else {"part": part.name, **chosen.to_json()}}
     note = ""
     if dropped:
         note = (f"dropped exits {', '.join(dropped)}"
                 + (f" (they do not fit {part.name})" if part is not None and exit_list is None
                    else "") + "\n")
+    if chosen is not None:
+        note += _fit_note(chosen, part) + "\n"
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note
          + f"wrote {out}/c" + (f" and {firmware}" if firmware else ""))
 
 
-def _fitting_exits(converted: Path, part, model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The exits up to the deepest that fits the part, measured as `nsconv fit MODEL` does
-    and in its work directory (out/fit/<model>), so either reuses the other's measurements."""
-    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit
+def _fit_note(chosen, part) -> str:
+    """What `export --part` chose, in the figures fit measured (bench) for this export."""
+    fmt = ("int4 layers " + ", ".join(chosen.int4_layers) + ", the rest int8"
+           if chosen.int4_layers else "every layer int8")
+    text = (f"{part.name}: weights {fmt}; measured flash {chosen.flash_bytes:,} of "
+            f"{part.flash_bytes:,} B, RAM {chosen.ram_bytes:,} of {part.sram_bytes:,} B, "
+            f"{chosen.mhz_needed:.1f} of {part.max_mhz} MHz (estimate)")
+    if not chosen.fits_mhz:
+        text += (f"\nwarning: {chosen.exit} needs about {chosen.mhz_needed:.0f} MHz at one "
+                 f"instruction per cycle, more than {part.name}'s {part.max_mhz} MHz: not real "
+                 "time on this part")
+    return text
 
-    report = fit(converted, part, default_work_dir(model), log=log.info)
-    log.info(report.table())
-    return deepest_fitting_exits(report)
+
+def _part_weights(weights: str | None, flash_budget: str | None) -> str:
+    """With --part, fit chooses the formats: --weights auto (the default) or int8 only."""
+    if flash_budget is not None or (weights or "auto") not in ("auto", "int8"):
+        raise NsconvError("with --part the weight formats are chosen to fit the part: give "
+                          "--weights auto (the default) or int8, and no --flash-budget")
+    return weights or "auto"
+
+
+def _check_default_exit(default_exit: str | None, kept, part_name: str | None = None) -> None:
+    """--default-exit must name a kept exit: refused rather than silently replaced."""
+    if default_exit is None or kept is None or default_exit in kept:
+        return
+    why = f"the exits that fit {part_name}" if part_name else "--exits"
+    raise NsconvError(f"--default-exit {default_exit} is not among the kept exits "
+                      f"({', '.join(kept)}: {why}); name a kept exit or keep {default_exit}")
+
+
+def _part_choice(converted: Path, part, model: str, names, calib, weights: str,
+                 rounding: str):
+    """fit's measurement (ExitFit) of the exits to keep for the part: the exits up to the
+    deepest that fits, or the exits named by --exits (refused when they do not fit the part's
+    flash or RAM even with int4 layers), in the weight formats they fit in. Measured as
+    `nsconv fit MODEL` does and in its work directory (out/fit/<model>), so either reuses the
+    other's measurements."""
+    from nsconv.target.fit import deepest_fitting_exits, default_work_dir, fit, fit_kept
+
+    work = default_work_dir(model)
+    if names is None:
+        report = fit(converted, part, work, log=log.info, calib=calib, weights=weights,
+                     rounding=rounding)
+        log.info(report.table())
+        kept, _ = deepest_fitting_exits(report)
+        return next(e for e in report.exits if e.kept_exits == kept)
+    chosen = fit_kept(converted, part, work, names, log=log.info, calib=calib,
+                      weights=weights, rounding=rounding)
+    if not (chosen.fits_flash and chosen.fits_ram):
+        raise NsconvError(f"exits {', '.join(chosen.kept_exits)} do not fit {part.name}: "
+                          f"flash {chosen.flash_bytes:,} B ({chosen.format}) of "
+                          f"{part.flash_bytes:,}, RAM {chosen.ram_bytes:,} B of "
+                          f"{part.sram_bytes:,}" + (f"; {chosen.note}" if chosen.note else ""))
+    return chosen

@@ -29,13 +29,18 @@ from nsconv.target.parts import PARTS
                    "measurement, reused by later fits (default: out/fit/<model>).")
 @click.option("--frames", type=int, default=20, show_default=True,
               help="Frames measured per exit.")
+@click.option("--weights", type=click.Choice(["auto", "int8"]), default="auto",
+              show_default=True,
+              help="auto: an exit whose all-int8 export is too large for the part's flash is "
+                   "measured again with int4 layers chosen to fit; int8: all int8 only.")
 @click.option("--list-parts", is_flag=True, help="Print the parts table and exit.")
 @click.option("--markdown", is_flag=True, help="With --list-parts: as a Markdown table.")
 @json_option
 def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | None,
-        mhz: int | None, core: str | None, work: Path | None, frames: int, list_parts: bool,
-        markdown: bool, as_json: bool) -> None:
-    """Will MODEL's exits fit a part? Flash, RAM and clock per exit, measured by bench."""
+        mhz: int | None, core: str | None, work: Path | None, frames: int, weights: str,
+        list_parts: bool, markdown: bool, as_json: bool) -> None:
+    """Will MODEL's exits fit a part? Flash, RAM and clock per exit, measured by bench, and
+    the weight format each exit fits in (all int8, or int8 with int4 layers)."""
     from nsconv.target import parts
     from nsconv.target.fit import converted_model, default_work_dir
     from nsconv.target.fit import fit as run
@@ -50,7 +55,8 @@ def fit(model: str | None, part_name: str | None, flash: str | None, ram: str | 
     part = _part(part_name, flash, ram, mhz, core)
     work = work or default_work_dir(model)
     converted = converted_model(model, work, log.info)
-    report = run(converted, part, work, frames=frames, model_name=model, log=log.info)
+    report = run(converted, part, work, frames=frames, model_name=model, log=log.info,
+                 weights=weights)
     emit(as_json, report.to_json(), report.table())
 
 

@@ -34,6 +34,10 @@ def verify(out: Path, frames: int | None, audio: tuple[Path, ...], schedule: str
 
     for a in audio:
         read_wav_any_rate(a)  # the rate is checked against the model's front end later
+    from nsconv.cli.gtcrn import gtcrn_verify
+
+    if gtcrn_verify(out, frames, audio, sanitize, targets, as_json):
+        return  # a GTCRN export (nsconv/cli/gtcrn.py)
     if targets:
         from nsconv.check.target_verify import verify_targets
         from nsconv.errors import NsconvError

@@ -25,6 +25,7 @@ import jinja2
 import numpy as np
 
 from nsconv import __version__
+from nsconv.compiler import packing
 from nsconv.compiler.graph_merge import (
     Const,
     MergedGraph,
@@ -251,6 +252,7 @@ class OpView:
     arrays: tuple[ArrayView, ...] = ()
     weights: str = ""  # FULLY_CONNECTED
     bias: str = ""  # FULLY_CONNECTED: the folded bias
+    fc_kernel: str = ""  # FULLY_CONNECTED: nsn_fully_connected_s8, or _s4 for int4 weights
     lut: str = ""  # LOGISTIC, TANH
     is_end: bool = False
 
@@ -346,6 +348,7 @@ class ModelView:
     state_bytes: int
     scratch_bytes: int
     max_fc_input: int
+    max_fc_s4_input: int  # largest input of an int4 FULLY_CONNECTED, 0 when there is none
     const_bytes: int
     separate_const_bytes: int
     exits: tuple[ExitView, ...]
@@ -419,6 +422,9 @@ def build_view(manifest: Manifest, merged: MergedGraph, mp: MemoryPlan,
         scratch_bytes=mp.scratch_bytes,
         max_fc_input=max((merged.consts[op.inputs[1].const].shape[1] for op in merged.ops
                           if op.kind is OpKind.FULLY_CONNECTED), default=0),
+        max_fc_s4_input=max((merged.consts[op.inputs[1].const].shape[1] for op in merged.ops
+                             if op.kind is OpKind.FULLY_CONNECTED
+                             and merged.consts[op.inputs[1].const].int4), default=0),
         const_bytes=merged.const_bytes,
         separate_const_bytes=merged.separate_const_bytes,
         exits=_exit_views(merged, enum_names),
@@ -489,6 +495,8 @@ def _const_views(merged: MergedGraph, names: _Names
 def _const_view(c: Const, name: str, merged: MergedGraph) -> ConstView:
     arr = np.frombuffer(c.data, dtype=np.int8 if c.dtype is DType.INT8 else "<i4")
     rows = lines = None
+    if c.int4:
+        return _packed_view(c, name, merged)
     if c.dtype is DType.INT8 and len(c.shape) == 2:
         dims = tuple(c.shape)
         rows = tuple(tuple(_wrap(r, 16, 4)) for r in arr.reshape(c.shape))
@@ -502,6 +510,20 @@ def _const_view(c: Const, name: str, merged: MergedGraph) -> ConstView:
         quant_text=_quant_text(c.quant),
         users=", ".join(merged.exits[k].name for k in sorted(c.exits)),
         dims=dims, rows=rows, lines=lines)
+
+
+def _packed_view(c: Const, name: str, merged: MergedGraph) -> ConstView:
+    """int4 weights, packed two per byte (compiler/packing.py), one output row per block."""
+    packed = packing.pack_s4(np.frombuffer(c.data, np.int8).reshape(c.shape))
+    n_out, n_in = c.shape
+    return ConstView(
+        name=name, source=_comment_text(c.name), dtype="int4, packed two per byte",
+        ctype="int8_t",
+        shape_text=(f"[{n_out}, {n_in}] as [{n_out}][{packed.shape[1]}] bytes "
+                    "(nsn_nnfunctions.h: NSN_FC_S4_ROW_BYTES)"),
+        quant_text=_quant_text(c.quant),
+        users=", ".join(merged.exits[k].name for k in sorted(c.exits)),
+        dims=packed.shape, rows=tuple(tuple(_wrap(r, 16, 4)) for r in packed), lines=None)
 
 
 def _folded_bias_view(name: str, weights: str, raw: bytes, op_indices: list[int],
@@ -730,6 +752,7 @@ class _Kernel:
     shape_lines: tuple[str, ...] = ()  # after the input lines
     weights: str = ""
     bias: str = ""
+    fc_kernel: str = ""
     lut: str = ""
 
 
@@ -796,13 +819,13 @@ def _op_view(op: MergedOp, cx: _OpContext) -> OpView:
         in_offsets=tuple(sum(sizes[:i]) for i in range(len(sizes))),
         outs=tuple(out_views), shape_lines=tuple(shape_lines),
         structs=kernel.structs, arrays=kernel.arrays,
-        weights=kernel.weights, bias=kernel.bias, lut=kernel.lut)
+        weights=kernel.weights, bias=kernel.bias, fc_kernel=kernel.fc_kernel, lut=kernel.lut)
 
 
 def _fc_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
                y: Value) -> _Kernel:
-    """nsn_fully_connected_s8: per-channel requantization, the input offset folded into the
-    bias."""
+    """nsn_fully_connected_s8 (nsn_fully_connected_s4 for int4 weights, packed): per-channel
+    requantization, the input offset folded into the bias."""
     x = cx.merged.values[op.inputs[0].value]
     wc = cx.merged.consts[op.inputs[1].const]
     n_out, n_in = wc.shape
@@ -811,9 +834,11 @@ def _fc_kernel(op: MergedOp, cx: _OpContext, base: str, ins: list[_DataOperand],
                          y.quant.scale, y.quant.zero_point, n_out, op.activation)
     p = dataclasses.replace(p, input_offset=0)  # folded into the bias
     weights, bias = cx.const_names[wc.id], cx.folded_names[op.id]
+    packed = ", int4 packed" if wc.int4 else ""
     return _Kernel(
         weights=weights, bias=bias,
-        shape_lines=(f"weights {weights} [{n_out}, {n_in}], {n_in * n_out:,} MACs",
+        fc_kernel="nsn_fully_connected_s4" if wc.int4 else "nsn_fully_connected_s8",
+        shape_lines=(f"weights {weights} [{n_out}, {n_in}]{packed}, {n_in * n_out:,} MACs",
                      f"bias {bias} [{n_out}] (input offset {-x.quant.zero_point} folded in)"),
         arrays=(ArrayView("int32_t", f"{base}_multiplier", n_out,
                           tuple(_wrap(p.multipliers, 7, 11))),

@@ -24,6 +24,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from nsconv.compiler import packing
 from nsconv.compiler.tflite_ir import (
     Activation,
     DType,
@@ -75,9 +76,13 @@ class Const:
     quant: Quant | None
     data: bytes
     exits: frozenset[int]  # exits whose ops read it
+    int4: bool = False  # FULLY_CONNECTED weights on the int4 grid: emitted packed
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the emitted constant (int4 weights: packed two per byte)."""
+        if self.int4:
+            return self.shape[0] * packing.row_bytes(self.shape[1])
         return len(self.data)
 
 
@@ -234,7 +239,7 @@ def load_exits(out_dir: Path) -> tuple[Manifest, tuple[ExitModel, ...]]:
     manifest = Manifest.load(out_dir)
     models = []
     for e in manifest.exits:
-        graph = read_tflite(Path(out_dir) / e.tflite)
+        graph = read_tflite(Path(out_dir) / e.tflite, int4=e.int4_weights)
         models.append(ExitModel(e, graph))
     return manifest, tuple(models)
 
@@ -313,12 +318,12 @@ class _Merger:
 
     def const(self, t: Tensor, exit_index: int) -> int:
         assert t.data is not None
-        key = (t.dtype, t.shape, t.quant, t.data)
+        key = (t.dtype, t.shape, t.quant, t.data, t.int4)
         cid = self.const_keys.get(key)
         if cid is None:
             cid = len(self.consts)
             self.consts.append(Const(cid, t.name, t.dtype, t.shape, t.quant, t.data,
-                                     frozenset()))
+                                     frozenset(), t.int4))
             self.const_keys[key] = cid
             self.const_exits[cid] = set()
         self.const_exits[cid].add(exit_index)
@@ -507,7 +512,7 @@ class _Merger:
 
     def result(self, models: tuple[ExitModel, ...]) -> MergedGraph:
         consts = tuple(Const(c.id, c.name, c.dtype, c.shape, c.quant, c.data,
-                             frozenset(self.const_exits[c.id])) for c in self.consts)
+                             frozenset(self.const_exits[c.id]), c.int4) for c in self.consts)
         ops = tuple(MergedOp(i, d.kind, d.inputs, d.outputs, d.options, frozenset(d.exits),
                              tuple(d.sources))
                     for i, d in enumerate(self.ops))

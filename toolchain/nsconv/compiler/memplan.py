@@ -194,3 +194,32 @@ def check_plan(merged: MergedGraph, mp: MemoryPlan) -> None:
                     owner[b] = o_val
         for v in [e.mask] + [u.value for u in e.updates]:
             _check_read(mp, owner, v, f"exit {e.name}, end of step")
+
+
+def plan_intervals(items: list[tuple[int, int, int]], alignment: int = 4
+                   ) -> tuple[list[int], int]:
+    """Arena offsets for buffers given as (bytes, first step, last step), any element type:
+    buffers whose step ranges overlap get disjoint bytes; greedy, largest first, lowest
+    aligned offset that fits (the rule of `plan`). Returns (offsets, arena bytes); checks the
+    result."""
+    order = sorted(range(len(items)), key=lambda i: (-items[i][0], items[i][1], i))
+    offsets = [0] * len(items)
+    placed: list[tuple[int, int, int, int]] = []
+    for i in order:
+        size, start, end = items[i]
+        busy = sorted((o, o + s) for o, s, a, b in placed if not (b < start or end < a))
+        off = 0
+        for lo, hi in busy:
+            if off + size <= lo:
+                break
+            off = max(off, _align(hi, alignment))
+        offsets[i] = off
+        placed.append((off, size, start, end))
+    arena = _align(max((o + s for o, s, _, _ in placed), default=0), alignment)
+    for i, (size, start, end) in enumerate(items):
+        for j in range(i):
+            s2, a2, b2 = items[j]
+            if not (b2 < start or end < a2) and size and s2:
+                assert (offsets[i] + size <= offsets[j] or offsets[j] + s2 <= offsets[i]), (
+                    f"buffers {i} and {j} overlap in time and in the arena")
+    return offsets, arena

@@ -21,9 +21,11 @@ outputs are named by the SignatureDef (the converter orders inputs by name, not 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from nsconv.quant.params import Activation
 
 #  TFLM LOGISTIC/TANH int8 require these output quantizations (micro/kernels/*_common.cc).
 LOGISTIC_OUT = (1.0 / 256.0, -128)
+# FULLY_CONNECTED filters the manifest lists as int4 hold int8 values in this range
+INT4_RANGE = (-7, 7)
 TANH_OUT = (1.0 / 128.0, 0)
 
 
@@ -89,6 +93,7 @@ class Tensor:
     dtype: DType
     quant: Quant | None
     data: bytes | None = None  # constant contents (little-endian), None for activations
+    int4: bool = False  # a FULLY_CONNECTED filter on the int4 grid, emitted packed
 
     @property
     def size(self) -> int:
@@ -216,16 +221,18 @@ class Graph:
 # Reading
 
 
-def read_tflite(path: str | Path) -> Graph:
+def read_tflite(path: str | Path, int4: Collection[str] = ()) -> Graph:
+    """The IR of a .tflite file; `int4` names the FULLY_CONNECTED filter tensors stored on the
+    int4 grid (the manifest's int4_weights of the exit), checked and flagged Tensor.int4."""
     path = Path(path)
     try:
         buf = path.read_bytes()
     except OSError as exc:
         raise NsconvError(f"cannot read ({exc.strerror})", path) from None
-    return parse_tflite(buf, path)
+    return parse_tflite(buf, path, int4)
 
 
-def parse_tflite(buf: bytes, path: str | Path = "<memory>") -> Graph:
+def parse_tflite(buf: bytes, path: str | Path = "<memory>", int4: Collection[str] = ()) -> Graph:
     from tensorflow.lite.python import schema_py_generated as schema
 
     path = str(path)
@@ -238,7 +245,7 @@ def parse_tflite(buf: bytes, path: str | Path = "<memory>") -> Graph:
     if not model.subgraphs or len(model.subgraphs) != 1:
         raise NsconvError(f"expected one subgraph, found {len(model.subgraphs or [])} "
                           "(control flow such as WHILE is not supported)", path)
-    reader = _Reader(schema, model, buf, path)
+    reader = _Reader(schema, model, buf, path, frozenset(int4))
     try:
         return reader.graph(hashlib.sha256(buf).hexdigest())
     except NsconvError:
@@ -264,8 +271,9 @@ def _name(raw) -> str:
 
 
 class _Reader:
-    def __init__(self, schema, model, buf: bytes, path: str) -> None:
+    def __init__(self, schema, model, buf: bytes, path: str, int4: frozenset[str]) -> None:
         self.s = schema
+        self.int4 = int4
         self.model = model
         self.buf = buf
         self.path = path
@@ -380,6 +388,10 @@ class _Reader:
                 raise self.fail(f"model input {self.tensors[idx].name!r} is a constant")
         tensors = tuple(t if t is not None else self._placeholder(i)
                         for i, t in enumerate(self.tensors))
+        missing = self.int4 - {t.name for t in tensors if t.int4}
+        if missing:
+            raise self.fail("int4 weights " + ", ".join(repr(n) for n in sorted(missing))
+                            + " named by the manifest are no FULLY_CONNECTED filter of this model")
         return Graph(self.path, sha, tensors, tuple(ops), tuple(inputs), tuple(outputs))
 
     def _placeholder(self, i: int) -> Tensor:
@@ -451,6 +463,8 @@ class _Reader:
         if x.size != n_in:
             raise self.fail(f"{where}: input {x.name!r} has {x.size} elements for {n_in} weight "
                             "columns (only batch 1 is supported)")
+        if w.name in self.int4:
+            self._flag_int4(where, w)
         if y.size != n_out:
             raise self.fail(f"{where}: output {y.name!r} has {y.size} elements, expected {n_out}")
         bias_idx = ins[2] if len(ins) == 3 else -1
@@ -468,6 +482,15 @@ class _Reader:
         options = FcOptions(self.activation(opt.fusedActivationFunction, where),
                             bool(opt.keepNumDims))
         return Op(k, kind, (ins[0], ins[1], bias_idx), (outs[0],), options)
+
+    def _flag_int4(self, where: str, w: Tensor) -> None:
+        """A filter listed as int4: its int8 values must lie on the int4 grid."""
+        lo, hi = INT4_RANGE
+        values = w.array()
+        if values.size and (int(values.min()) < lo or int(values.max()) > hi):
+            raise self.fail(f"{where}: weights {w.name!r} are listed as int4 but hold values in "
+                            f"[{int(values.min())}, {int(values.max())}], outside [{lo}, {hi}]")
+        self.tensors[w.index] = dataclasses.replace(w, int4=True)
 
     def _elementwise(self, k, kind, where, ins, outs, opt) -> Op:
         self._n(where, ins, outs, (2,))

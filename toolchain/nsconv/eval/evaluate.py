@@ -35,6 +35,7 @@ import numpy as np
 from nsconv.audio import frontend
 from nsconv.audio.wav import read_wav
 from nsconv.errors import NsconvError
+from nsconv.eval import formats
 
 METRICS = ("pesq_wb", "stoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 ENGINES = ("float", "tflm", "c")
@@ -203,14 +204,19 @@ def evaluate(model: str | Path, audio: str | Path,
              engines: str | tuple[str, ...] | list[str] = ("float",),
              figures: str | Path | None = None, exits: list[str] | None = None,
              dnsmos: bool = True, mask_clip: str | None = None, progress: bool = True,
-             log=print) -> dict:
-    """Evaluate every exit of MODEL (built-in name, .onnx/.npz file, or `convert` output
-    directory) with each engine on the clean/noisy pairs in the folder `audio`.
+             log=print, compare: bool | None = None, reference: str | Path | None = None) -> dict:
+    """Evaluate every exit of MODEL (built-in name, .onnx/.npz file, or `convert`/`export`
+    output directory) with each engine on the clean/noisy pairs in the folder `audio`.
 
     Returns the report (also JSON-able): `noisy` (metrics of the unprocessed input), `exits`
     (first engine: per exit name, after, macs_per_frame, macs_per_second, params, the METRICS
     means and `per_pair`), `by_engine` (the same for every engine), `checks` and `figures`
-    (PNG paths, written to `figures` when given)."""
+    (PNG paths, written to `figures` when given).
+
+    compare (default: when MODEL is a directory): also `weight_formats` and `vs_int8`, the
+    exits of the first integer engine (tflm or c) against the all-int8 conversion of the same
+    model (`reference`, else made and cached; eval/formats.py): per clip score deltas and the
+    RMS difference of the masks."""
     from tqdm import tqdm
 
     from nsconv.check.engine import converted_dir
@@ -229,7 +235,12 @@ def evaluate(model: str | Path, audio: str | Path,
     if mask_pair not in [p.name for p in pairs]:
         raise NsconvError(f"no pair named {mask_pair!r} for the mask figure", audio)
 
-    total = len(pairs) * (1 + len(names) * len(engines))
+    compare = Path(model).is_dir() if compare is None else compare
+    int_engine = next((e for e in engines if e != "float"), None)
+    if compare and int_engine is None:
+        raise NsconvError("the comparison with all-int8 needs the tflm or c engine")
+    ref_dir = formats.int8_reference(out_dir, reference, log) if compare else None
+    total = len(pairs) * (1 + len(names) * (len(engines) + bool(compare)))
     bar = tqdm(total=total, desc="evaluate", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, leave=False)
     noisy_pp = {}
@@ -241,6 +252,9 @@ def evaluate(model: str | Path, audio: str | Path,
         c_engine = _CEngine(out_dir, Path(tmp)) if "c" in engines else None
         by_engine = {eng: [run.score_exit(eng, name, c_engine, eng == engines[0])
                            for name in names] for eng in engines}
+    vs_int8 = None
+    if ref_dir is not None:
+        vs_int8 = _vs_int8(run, by_engine[int_engine], ref_dir, names)
     bar.close()
 
     noisy_summary = {**_summary(noisy_pp), "per_pair": noisy_pp}
@@ -254,10 +268,32 @@ def evaluate(model: str | Path, audio: str | Path,
         "checks": _checks(by_engine, noisy_summary),
         "figures": [],
     }
+    if vs_int8 is not None:
+        report["weight_formats"] = formats.weight_formats(out_dir)
+        report["vs_int8"] = vs_int8
     if figures is not None:
         report["figures"] = write_figures(report, Path(figures), run.masks_for_figure, data,
                                           mask_pair)
     return report
+
+
+def _vs_int8(run: _Run, rows: list[dict], ref_dir: Path, names: list[str]) -> dict:
+    """The exits of one integer engine against the same exits of the all-int8 reference,
+    scored on the same clips with the TFLM engine."""
+    from nsconv.quant.manifest import Manifest
+
+    ref_manifest = Manifest.load(ref_dir)
+    ref_run = _Run(ref_dir, ref_manifest, run.data, run.scorer, run.fe, run.mask_pair, run.bar,
+                   run.log, tag="int8")
+    fmts = formats.weight_formats(run.out_dir)
+    exits = []
+    for row in rows:
+        ref_row = ref_run.score_exit("tflm", row["name"], None, False)
+        exits.append(formats.compare_exit(row, ref_row, run.masks[(row["engine"], row["name"])],
+                                          ref_run.masks[("tflm", row["name"])], fmts))
+    assert [r["name"] for r in exits] == names
+    return {"reference": str(ref_dir), "engine": rows[0]["engine"], "reference_engine": "tflm",
+            "exits": exits, "checks": formats.checks(exits)}
 
 
 def _engines(engines: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -303,7 +339,9 @@ class _Run:
     mask_pair: str
     bar: object
     log: object
+    tag: str = ""  # printed before the engine name in the log
     masks_for_figure: dict = field(default_factory=dict)
+    masks: dict = field(default_factory=dict)  # (engine, exit) -> {pair: mask}
 
     def score_exit(self, eng: str, name: str, c_engine, keep_masks: bool) -> dict:
         from nsconv.check.engine import Enhancer
@@ -319,6 +357,7 @@ class _Run:
             m = mask_fn(feats)
             y = frontend.istft(frontend.apply_mask(spec, m, self.fe), self.fe)[: len(noisy)]
             pp[p.name] = clip_metrics(clean, y, self.scorer, self.fe.rate)
+            self.masks.setdefault((eng, name), {})[p.name] = m
             if keep_masks and p.name == self.mask_pair:
                 self.masks_for_figure[name] = m
             self.bar.update(1)
@@ -326,7 +365,7 @@ class _Run:
                "head": list(entry.head), "macs_per_frame": entry.macs_per_frame,
                "macs_per_second": entry.macs_per_frame * self.fe.rate / self.fe.hop,
                "params": entry.params, **_summary(pp), "per_pair": pp}
-        self.log(f"{eng:>5} {name:<8} {row['macs_per_second'] / 1e6:7.1f} MMAC/s  "
+        self.log(f"{self.tag}{eng:>5} {name:<8} {row['macs_per_second'] / 1e6:7.1f} MMAC/s  "
                  f"PESQ-wb {row['pesq_wb']:.3f}  STOI {row['stoi']:.3f}  "
                  f"SI-SDR {row['si_sdr']:6.2f}  DNSMOS OVRL {row['dnsmos_ovrl']:.3f}")
         return row

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nsconv.errors import NsconvError
-from nsconv.model.opgraph import MatMul, OpGraph, import_opgraph, run_numpy
+from nsconv.model.opgraph import Binary, MatMul, OpGraph, Unary, import_opgraph, run_numpy
 
 FEATURES = "feat"
 MASK = "m_feat"
@@ -32,6 +32,7 @@ class Gtcrn:
     path: str
     core: OpGraph
     synthesis: np.ndarray  # (bands, bins - low): ERB synthesis band matrix of the tail
+    mag_eps: float  # |X| = sqrt(Re^2 + Im^2 + mag_eps) in the head
 
     def initial_states(self) -> dict[str, np.ndarray]:
         return {s.name: np.zeros(s.shape, np.float32) for s in self.core.states}
@@ -48,9 +49,22 @@ def load_gtcrn(path: str | Path, check_seed: int = 0) -> Gtcrn:
     if len(mats) != 1 or tail.states:
         raise NsconvError("the mask tail is not one ERB synthesis matrix and a complex product",
                           path)
-    model = Gtcrn(str(path), core, mats[0].weight)
-    _check_front_end(model, import_opgraph(path, outputs=(FEATURES,)), tail, check_seed)
+    head = import_opgraph(path, outputs=(FEATURES,))
+    model = Gtcrn(str(path), core, mats[0].weight, _magnitude_epsilon(head, path))
+    _check_front_end(model, head, tail, check_seed)
     return model
+
+
+def _magnitude_epsilon(head: OpGraph, path: Path) -> float:
+    """The constant c of the head's sqrt(... + c) (the magnitude of `mix`)."""
+    producers = {op.out: op for op in head.ops}
+    sqrts = [op for op in head.ops if isinstance(op, Unary) and op.kind == "Sqrt"]
+    add = producers.get(sqrts[0].x) if len(sqrts) == 1 else None
+    consts = [v for v in (getattr(add, "a", None), getattr(add, "b", None))
+              if isinstance(v, np.ndarray) and v.size == 1]
+    if not (isinstance(add, Binary) and add.kind == "Add" and len(consts) == 1):
+        raise NsconvError("the features head is not one sqrt(Re^2 + Im^2 + eps)", path)
+    return float(consts[0].reshape(()))
 
 
 def _check_front_end(model: Gtcrn, head: OpGraph, tail: OpGraph, seed: int) -> None:
@@ -62,7 +76,7 @@ def _check_front_end(model: Gtcrn, head: OpGraph, tail: OpGraph, seed: int) -> N
     feat = run_numpy(head, {MIX: mix})[FEATURES]
     mask_erb = rng.uniform(-1, 1, tail.inputs[MASK]).astype(np.float32)
     enh = run_numpy(tail, {MIX: mix, MASK: mask_erb})[ENH]
-    ours_feat = fe.features(frame)
+    ours_feat = fe.features(frame, model.mag_eps)
     ours = fe.apply_mask(frame, fe.expand_mask(mask_erb.reshape(2, -1), model.synthesis))
     ours_enh = np.stack([ours.real, ours.imag], -1).reshape(enh.shape)
     err_f = np.abs(feat.reshape(ours_feat.shape) - ours_feat).max()

@@ -186,3 +186,26 @@ def tanh_raw(a: IntArray, integer_bits: int) -> IntArray:
     return np.where(a == 0, 0, np.where(negative, wrap_int32(-t), t))
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# 16x8 ops (int16 activations): the int64 MultiplyByQuantizedMultiplier of TFLM common.cc
+# --------------------------------------------------------------------------------------------
+
+
+def multiply_by_quantized_multiplier_int64(
+    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
+) -> IntArray:
+    """MultiplyByQuantizedMultiplier(int64 x, ...), the 16x8 conv / FC requantization: the
+    multiplier reduced to 16 bits ((M + 2**15) >> 16, 0x7FFF from 0x7FFF0000 up), then one
+    rounding shift by 15 - shift; the int64 result is truncated to int32 (static_cast)."""
+    m = as_int64(multiplier)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - as_int64(shift)
+    # |x| < 2**47 (TFLM's precondition) keeps x * reduced inside int64
+    return wrap_int32((as_int64(x) * reduced + (np.int64(1) << (total - 1))) >> total)
+
+
+def saturating_shift_left(x: ArrayLike, exponent: int) -> IntArray:
+    """SaturatingRoundingMultiplyByPOT with a positive exponent (public name, 16x8 ops)."""
+    return _saturating_shift_left(as_int64(x), exponent)

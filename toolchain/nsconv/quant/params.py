@@ -32,6 +32,7 @@ from nsconv.quant.fixedpoint import (
     rounding_divide_by_pot,
     tanh_raw,
 )
+from nsconv.resources import KERNEL_DIR
 
 #: ADD/SUB rescale both int8 inputs by 2**20 before the multipliers (TFLM's left_shift for int8).
 ADD_LEFT_SHIFT = 20
@@ -378,3 +379,261 @@ def tanh_table_s8(input_scale: float, input_zero_point: int) -> Int8Array:
 
 # --------------------------------------------------------------------------------------------
 # Reference ops (TFLM Eval), for debugging and for checking the C kernels
+
+
+# --------------------------------------------------------------------------------------------
+# CONV_2D, DEPTHWISE_CONV_2D, MEAN (GTCRN, issue 14)
+# --------------------------------------------------------------------------------------------
+
+
+def conv_out_size(padding: str, size: int, kernel: int, stride: int, dilation: int) -> int:
+    """ComputeOutSize (kernels/padding.h): "same" or "valid" padding."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return (size + stride - 1) // stride
+    if padding == "valid":
+        return (size + stride - effective) // stride
+    raise ValueError(f"padding {padding!r}: expected 'same' or 'valid'")
+
+
+def conv_padding(size: int, kernel: int, stride: int, dilation: int, out_size: int) -> int:
+    """ComputePaddingWithOffset: the padding before the first element (the reference kernels
+    never read the odd extra element at the end; they bound-check every tap)."""
+    effective = (kernel - 1) * dilation + 1
+    return max((out_size - 1) * stride + effective - size, 0) // 2
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """nsn_conv_dims and the spatial fields of nsn_conv_params: one image (batch 1), NHWC."""
+
+    input_h: int
+    input_w: int
+    input_c: int
+    filter_h: int
+    filter_w: int
+    output_h: int
+    output_w: int
+    output_c: int
+    stride_h: int = 1
+    stride_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    pad_h: int = 0
+    pad_w: int = 0
+    groups: int = 1  # CONV_2D: input_c / filter input depth; DEPTHWISE: unused (1)
+
+
+def conv_geometry(
+    input_hwc: Sequence[int],
+    filter_hw: Sequence[int],
+    output_c: int,
+    *,
+    padding: str,
+    stride: Sequence[int] = (1, 1),
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+) -> ConvGeometry:
+    """The geometry TFLM's conv Prepare derives from the tensors and the builtin options."""
+    (h, w, c), (kh, kw) = input_hwc, filter_hw
+    oh = conv_out_size(padding, h, kh, stride[0], dilation[0])
+    ow = conv_out_size(padding, w, kw, stride[1], dilation[1])
+    if oh < 1 or ow < 1 or c % groups != 0 or output_c % groups != 0:
+        raise ValueError(f"conv geometry {input_hwc} {filter_hw} -> {output_c}: no output")
+    return ConvGeometry(
+        h, w, c, kh, kw, oh, ow, output_c, stride[0], stride[1], dilation[0], dilation[1],
+        conv_padding(h, kh, stride[0], dilation[0], oh),
+        conv_padding(w, kw, stride[1], dilation[1], ow), groups,
+    )
+
+
+def conv_params(
+    input_scale: float,
+    input_zero_point: int,
+    weight_scales: Sequence[float],
+    output_scale: float,
+    output_zero_point: int,
+    output_channels: int,
+    activation: Activation = Activation.NONE,
+) -> FcParams:
+    """CONV_2D / DEPTHWISE_CONV_2D Prepare (PopulateConvolutionQuantizationParams): per channel
+    double(x_s) * double(w_s[c]) / double(y_s), exactly FULLY_CONNECTED's per-channel rule."""
+    return fc_params(input_scale, input_zero_point, weight_scales, output_scale,
+                     output_zero_point, output_channels, activation)
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    """nsn_mean_params: the multiplier and shift already fold in 1 / count (reduce.h)."""
+
+    input_offset: int  # -input zero point
+    output_offset: int
+    multiplier: int
+    shift: int
+    count: int  # elements averaged per output
+
+
+def mean_params(
+    input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+    count: int,
+) -> MeanParams:
+    """MEAN Prepare (double(in_s) / double(out_s)), then QuantizedMeanOrSum's Eval-time fold of
+    1 / count: shift = min(floor(log2(count)), 32, 31 + shift), multiplier * 2**shift // count
+    (int64, truncating)."""
+    if count < 1:
+        raise ValueError("MEAN over no elements")
+    m, s = quantize_multiplier(_f64(input_scale) / _f64(output_scale))
+    extra = min(count.bit_length() - 1, 32, 31 + s)
+    return MeanParams(-input_zero_point, output_zero_point, (m << extra) // count, s - extra, count)
+
+
+# --------------------------------------------------------------------------------------------
+# int16 activations (16x8 and int16 element-wise ops)
+# --------------------------------------------------------------------------------------------
+
+INT16_MIN, INT16_MAX = -32768, 32767
+#: ADD/SUB rescale int16 inputs by 2**15 before the multipliers (add_common.cc, sub_common.cc).
+ADD_LEFT_SHIFT_S16 = 15
+
+
+def activation_range_s16(activation: Activation, scale: float, zero_point: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int16 outputs."""
+
+    def quantize(value: float) -> int:
+        return zero_point + round_half_away(float(np.float32(value) / _f32(scale)))
+
+    if activation == Activation.RELU:
+        return max(INT16_MIN, quantize(0.0)), INT16_MAX
+    if activation == Activation.RELU6:
+        return max(INT16_MIN, quantize(0.0)), min(INT16_MAX, quantize(6.0))
+    if activation == Activation.RELU_N1_TO_1:
+        return max(INT16_MIN, quantize(-1.0)), min(INT16_MAX, quantize(1.0))
+    return INT16_MIN, INT16_MAX
+
+
+def conv_params_s16(
+    input_scale: float,
+    weight_scales: Sequence[float],
+    output_scale: float,
+    output_channels: int,
+    activation: Activation = Activation.NONE,
+) -> FcParams:
+    """16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED Prepare: the per-channel multipliers
+    of the int8 ops; int16 zero points are 0, the activation range is int16's."""
+    p = fc_params(input_scale, 0, weight_scales, output_scale, 0, output_channels)
+    lo, hi = activation_range_s16(activation, output_scale, 0)
+    return FcParams(0, 0, lo, hi, p.multipliers, p.shifts)
+
+
+def add_params_s16(
+    input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
+    output_scale: float, output_zero_point: int, activation: Activation = Activation.NONE,
+) -> AddParams:
+    """int16 ADD/SUB Prepare: the int8 rule with left_shift 15 and int16's activation range."""
+    twice_max = 2.0 * max(_f64(input1_scale), _f64(input2_scale))
+    ratios = (
+        _f64(input1_scale) / twice_max,
+        _f64(input2_scale) / twice_max,
+        twice_max / ((1 << ADD_LEFT_SHIFT_S16) * _f64(output_scale)),
+    )
+    (m1, s1), (m2, s2), (mo, so) = (_quantize_multiplier_smaller_than_one(r) for r in ratios)
+    lo, hi = activation_range_s16(activation, output_scale, output_zero_point)
+    return AddParams(-input1_zero_point, m1, s1, -input2_zero_point, m2, s2, ADD_LEFT_SHIFT_S16,
+                     output_zero_point, mo, so, lo, hi)
+
+
+def mul_params_s16(
+    input1_scale: float, input1_zero_point: int, input2_scale: float, input2_zero_point: int,
+    output_scale: float, output_zero_point: int, activation: Activation = Activation.NONE,
+) -> MulParams:
+    p = mul_params(input1_scale, input1_zero_point, input2_scale, input2_zero_point,
+                   output_scale, output_zero_point)
+    lo, hi = activation_range_s16(activation, output_scale, output_zero_point)
+    return MulParams(p.input1_offset, p.input2_offset, p.output_offset, p.output_multiplier,
+                     p.output_shift, lo, hi)
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    """nsn_leaky_relu_params: TFLM's LeakyReluOpData (input_offset here is +input zero point,
+    subtracted, as reference_ops::QuantizeLeakyRelu does)."""
+
+    input_zero_point: int
+    output_zero_point: int
+    multiplier_alpha: int
+    shift_alpha: int
+    multiplier_identity: int
+    shift_identity: int
+
+
+def leaky_relu_params(
+    input_scale: float, input_zero_point: int, alpha: float, output_scale: float,
+    output_zero_point: int,
+) -> LeakyReluParams:
+    """LEAKY_RELU Prepare (leaky_relu_common.cc): double(in_s) * double(alpha) / double(out_s)
+    and double(in_s) / double(out_s). Versions of the source form them in float32; the pinned
+    TFLM matches the double route (tests/s16_checks.py: an int16 model where the float32 route
+    differs on 3 of the 65536 inputs)."""
+    a = _f64(input_scale) * _f64(alpha) / _f64(output_scale)
+    i = _f64(input_scale) / _f64(output_scale)
+    return LeakyReluParams(input_zero_point, output_zero_point, *quantize_multiplier(a),
+                           *quantize_multiplier(i))
+
+
+@dataclass(frozen=True)
+class UnaryS16Params:
+    """int16 LOGISTIC / TANH (logistic_common.cc / tanh_common.cc): input multiplier (0: the
+    power-of-two case) and left shift; zero points 0, output scale 2**-15."""
+
+    input_multiplier: int
+    input_left_shift: int
+
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """CheckedLog2 in float32: (|frac| < 1e-3, round(log2 x))."""
+    x_log2 = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = np.float32(np.round(x_log2))
+    return bool(abs(np.float32(x_log2 - rounded)) < np.float32(1e-3)), int(rounded)
+
+
+def unary_params_s16(input_scale: float, pot_shifts: tuple[int, ...] = (0,)) -> UnaryS16Params:
+    """The int16 Prepare of LOGISTIC (pot_shifts (0,)) and TANH (pot_shifts (0, 1)): a scale
+    of 2**-12 (2**-12 or 2**-11 for TANH) takes the power-of-two path; any other gets
+    multiplier = floor(scale * 4096 * 3 * 2**k) with the smallest k making it > 16383.5."""
+    pot, log2 = _checked_log2(input_scale)
+    left_shift = (15 - 3) + log2
+    if pot and left_shift in pot_shifts:
+        return UnaryS16Params(0, left_shift)
+    multiplier = _f64(input_scale) * 4096.0 * 3.0
+    left_shift = 0
+    while multiplier <= 32767.0 / 2.0 and left_shift <= 30:
+        left_shift += 1
+        multiplier *= 2.0
+    return UnaryS16Params(int(multiplier), left_shift)
+
+
+def sigmoid_table_u16() -> np.ndarray:
+    """The 256-entry sigmoid(i / 24) table (0.16) of TFLM's int16 LOGISTIC / TANH, read from its
+    one home, the kernel source firmware/kernels/src/nsn_sigmoid_table_s16.c."""
+    text = (KERNEL_DIR / "src" / "nsn_sigmoid_table_s16.c").read_text()
+    body = text[text.index("{", text.index("nsn_sigmoid_table_u16[256]")) + 1 : text.index("};")]
+    values = np.array([int(v) for v in body.replace("\n", " ").split(",") if v.strip()], np.int64)
+    if values.shape != (256,):
+        raise ValueError("nsn_sigmoid_table_s16.c does not hold 256 entries")
+    return values
+
+
+@dataclass(frozen=True)
+class RsqrtParams:
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+
+
+def rsqrt_params(input_scale: float, input_zero_point: int, output_scale: float,
+                 output_zero_point: int) -> RsqrtParams:
+    """RSQRT Prepare (elementwise.cc): 1 / (sqrt(in_s) * out_s), all in double (measured: the
+    float32 routes differ from the pinned TFLM on some int16 inputs)."""
+    denom = math.sqrt(_f64(input_scale)) * _f64(output_scale)
+    return RsqrtParams(input_zero_point, output_zero_point, *quantize_multiplier(1.0 / denom))

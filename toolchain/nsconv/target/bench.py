@@ -58,7 +58,10 @@ ESTIMATE_NOTE = ("mhz_for_real_time_estimate is an ESTIMATE, not a measurement: 
 COUNTER_NOTE = ("instructions counted by SysTick under QEMU 7.2 -icount shift=6 (exact to about "
                 "one instruction; an instruction count is a proxy for cycles)")
 MEMORY_NOTE = ("ram_bytes = model_bytes (sizeof nsn_model_t: arena + states + scratch) + "
-               "stack_peak_bytes; stack_peak_bytes measured at run time: the stack below the "
+               "stack_peak_bytes; ram_with_frontend_bytes = ram_bytes + frontend_state_bytes "
+               "(sizeof nsn_frontend_state, printed by the profiled firmware: the front end's "
+               "window, spectrum, overlap and FFT scratch); stack_peak_bytes measured at run "
+               "time: the stack below the "
                "stack pointer is painted before every nsn_model_step and scanned after, max over "
                "the exit's frames, in the profiled build (its op hooks are leaf calls at the "
                "kernels' call depth). flash_bytes = linked code (.text) + constants (.rodata) of "
@@ -90,6 +93,7 @@ _MAP_ENTRY = re.compile(r"^ (\.[^\s*]+)\s+0x[0-9a-fA-F]+\s+0x([0-9a-fA-F]+) (\S+
 _STACK = re.compile(r"^stack exit (\S+) network peak (\d+)$", re.M)
 _OPS = re.compile(r"^ops exit (\S+) kind (\S+) mean (\d+)$", re.M)
 _MODEL_BYTES = re.compile(r"^nsn_app: model bytes (\d+)$", re.M)
+_FRONTEND_BYTES = re.compile(r"^nsn_app: frontend bytes (\d+)$", re.M)
 
 
 def code_sizes(map_file: Path) -> dict[str, int]:
@@ -165,16 +169,17 @@ def flash_regions(map_file: Path, board) -> dict:
             "constants_region": board.plan.const.describe(), **f}
 
 
-def _profile(stdout: str) -> tuple[int, dict[str, int], dict[str, dict[str, int]]]:
-    """(sizeof nsn_model_t, stack peak per exit, per-op mean per exit) of a profiled run."""
-    model = _MODEL_BYTES.search(stdout)
-    if model is None:
-        raise NsconvError("the profiled firmware printed no model size")
+def _profile(stdout: str) -> tuple[int, int, dict[str, int], dict[str, dict[str, int]]]:
+    """(sizeof nsn_model_t, sizeof nsn_frontend_state, stack peak per exit, per-op mean per
+    exit) of a profiled run."""
+    model, fe = _MODEL_BYTES.search(stdout), _FRONTEND_BYTES.search(stdout)
+    if model is None or fe is None:
+        raise NsconvError("the profiled firmware printed no model or front-end size")
     stack = {m[1]: int(m[2]) for m in _STACK.finditer(stdout)}
     ops: dict[str, dict[str, int]] = {}
     for m in _OPS.finditer(stdout):
         ops.setdefault(m[1], {})[m[2]] = int(m[3])
-    return int(model[1]), stack, ops
+    return int(model[1]), int(fe[1]), stack, ops
 
 
 def _bench_audio(dest: Path, frames: int, fe=frontend.DEFAULT) -> Path:
@@ -286,6 +291,7 @@ class _Profiled:
 
     elf: Path
     model_bytes: int
+    frontend_state_bytes: int
     stack: dict[str, int]
     ops: dict[str, dict[str, int]]
     stats: dict[str, qemu.ExitStats]
@@ -309,8 +315,9 @@ def _bench_core(project: FirmwareProject, core: str, schedule: _Schedule, tmp_pa
     say(f"bench: {core}, profiled run (op split, stack)")
     prof = qemu.run(project, schedule.source, tmp_path / f"{core}-prof.wav", schedule=order,
                     frames=schedule.frames, program=prof_elf)
-    model_bytes, stack, ops = _profile(prof.stdout)
-    profiled = _Profiled(prof_elf, model_bytes, stack, ops, {s.exit: s for s in prof.stats()},
+    model_bytes, fe_bytes, stack, ops = _profile(prof.stdout)
+    profiled = _Profiled(prof_elf, model_bytes, fe_bytes, stack, ops,
+                         {s.exit: s for s in prof.stats()},
                          code_sizes(project.elf.with_suffix(".map")))
     flash = flash_regions(project.elf.with_suffix(".map"), project.board)
     sections = elf_sections(project.elf)
@@ -367,6 +374,9 @@ def _profile_fields(name: str, prof: _Profiled) -> dict:
     return {
         "ram_bytes": prof.model_bytes + prof.stack[name],
         "model_bytes": prof.model_bytes,
+        "frontend_state_bytes": prof.frontend_state_bytes,
+        "ram_with_frontend_bytes": prof.model_bytes + prof.frontend_state_bytes
+        + prof.stack[name],
         "stack_peak_bytes": prof.stack[name],
         "stack_peak_method": "run-time stack painting (profiled build)",
         "code_bytes": code["kernels_text_bytes"] + code["model_text_bytes"],

@@ -62,6 +62,20 @@ APP_NAME = "nsn_app"
 # nsn_stream_t holds the front end's state (about 6.5 KB by default) besides the network's
 # arena and states; a bound for the RAM estimate made before anything is compiled.
 FRONTEND_STATE_BYTES = 8 * 1024
+# GTCRN's front end: firmware/frontend/nsn_gtcrn_frontend.c and nsn_rfft.c, plus the two
+# generated tables (write_gtcrn_frontend); build them with NSN_GTCRN_FRONTEND_CFLAGS (mk/common.mk).
+# An nsNet2 export copies only nsn_frontend* and nsn_rfft*; a GTCRN project also needs
+# GTCRN_FRONTEND_FILES from firmware/frontend.
+GTCRN_FRONTEND_SRCS = ("nsn_gtcrn_frontend.c", "nsn_rfft.c", "nsn_frontend_tables.c",
+                       "nsn_gtcrn_tables.c")
+GTCRN_FRONTEND_FILES = ("nsn_gtcrn_frontend.c", "nsn_gtcrn_frontend.h", "nsn_gtcrn_tables.h")
+
+
+def gtcrn_frontend_state_bytes(fe) -> int:
+    """sizeof(nsn_gtcrn_frontend_state) (nsn_gtcrn_frontend.h) for a GtcrnFrontendSpec: two
+    32-bit counters, frame, overlap and time floats, spectrum and FFT scratch complex floats."""
+    st = fe.stft
+    return 8 + 4 * (st.n_fft + st.hop + st.n_fft) + 8 * (st.n_bins + st.n_fft // 2)
 
 
 def frontend_state_bytes(spec) -> int:
@@ -70,16 +84,28 @@ def frontend_state_bytes(spec) -> int:
     return max(FRONTEND_STATE_BYTES, 4 * floats + 1024)
 
 
-def write_frontend(spec, directory: Path) -> list[Path]:
-    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory,
-    with the generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
+def _gen_tables():
+    """The generator firmware/frontend/gen_tables.py (Jinja2 templates beside it)."""
     import importlib.util
 
     path = FIRMWARE_DIR / "frontend" / "gen_tables.py"
     module_spec = importlib.util.spec_from_file_location("nsconv_frontend_gen_tables", path)
     gen = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(gen)
-    return gen.write(spec, Path(directory))
+    return gen
+
+
+def write_frontend(spec, directory: Path) -> list[Path]:
+    """Writes nsn_frontend_config.h and nsn_frontend_tables.c for `spec` into directory."""
+    return _gen_tables().write(spec, Path(directory))
+
+
+def write_gtcrn_frontend(fe, directory: Path, source: str = "the model") -> list[Path]:
+    """Writes GTCRN's front end tables for a GtcrnFrontendSpec (audio/gtcrn_frontend.py) into
+    directory: the STFT's nsn_frontend_config.h and nsn_frontend_tables.c, and
+    nsn_gtcrn_config.h and nsn_gtcrn_tables.c (ERB synthesis band matrix, synthesis window).
+    The sources to compile are GTCRN_FRONTEND_SRCS (the generated ones from directory)."""
+    return _gen_tables().write_gtcrn(fe, Path(directory), source)
 
 
 def check_frontend_for_app(spec) -> None:
@@ -182,7 +208,7 @@ def _firmware_files(b: Board) -> list[tuple[Path, str]]:
     add("boards/common", ("*.c", "*.h", "*.ld"))
     add(f"boards/{b.name}", ("*",))
     add("boards/host", ("*.c", "*.h"))
-    add("frontend", ("*.c", "*.h"))
+    add("frontend", ("nsn_frontend*.[ch]", "nsn_rfft.[ch]"))  # nsNet2's (not nsn_gtcrn_*)
     add("kernels/include", ("*.h",), recursive=True)
     add("kernels/src", ("*.c", "*.h"), recursive=True)
     add("app", ("*.c", "*.h"))

@@ -26,7 +26,8 @@
  * then per exit: summary exit NAME frames F network mean M min LO max HI frontend mean FE
  * Built with -DNSN_STACK_PROBE (Cortex-M): also per exit
  *   stack exit NAME network peak BYTES      (deepest nsn_model_step stack use, in bytes)
- * Built with -DNSN_PROFILE_OPS: after the header "nsn_app: model bytes N" (sizeof nsn_model_t),
+ * Built with -DNSN_PROFILE_OPS: after the header "nsn_app: model bytes N" (sizeof nsn_model_t)
+ * and "nsn_app: frontend bytes N" (sizeof nsn_frontend_state, the front end's static state),
  * and per exit and op kind (nsn_op_kind, in the unit of the header line):
  *   ops exit NAME kind KIND mean M
  * Exit status: 0 ok, 1 usage or file error, 2 processing error.
@@ -415,6 +416,7 @@ int main(int argc, char **argv)
         printf("nsn_app: kernels %s\n", nsn_kernels_path());
 #ifdef NSN_PROFILE_OPS
         printf("nsn_app: model bytes %lu\n", (unsigned long)sizeof(nsn_model_t));
+        printf("nsn_app: frontend bytes %lu\n", (unsigned long)sizeof(nsn_frontend_state));
 #endif
     }
 

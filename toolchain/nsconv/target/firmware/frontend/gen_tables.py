@@ -27,6 +27,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 TABLES = "nsn_frontend_tables.c"
 CONFIG = "nsn_frontend_config.h"
+GTCRN_TABLES = "nsn_gtcrn_tables.c"
+GTCRN_CONFIG = "nsn_gtcrn_config.h"
 
 
 def _cos_turns(k: int, n: int) -> float:
@@ -102,13 +104,7 @@ def render(spec) -> dict[str, str]:
     n = spec.n_fft
     radices = spec.fft_radices()
     window = spec.window_values()  # float64
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(HERE)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = _env()
     wf = _window_formula(spec)
     tables = env.get_template(TABLES + ".j2").render(
         formulas=[
@@ -137,13 +133,71 @@ def render(spec) -> dict[str, str]:
     return {TABLES: tables, CONFIG: config}
 
 
-def write(spec, directory: Path) -> list[Path]:
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def erb_columns(synthesis: np.ndarray) -> tuple[list[int], list[int], list[float]]:
+    """The band matrix (bands, high) by columns without its zeros: (start[high + 1], band[nnz],
+    weight[nnz]), bands increasing within a column."""
+    start, band, weight = [0], [], []
+    for j in range(synthesis.shape[1]):
+        rows = np.nonzero(synthesis[:, j])[0]
+        band += [int(b) for b in rows]
+        weight += [float(synthesis[b, j]) for b in rows]
+        start.append(len(band))
+    return start, band, weight
+
+
+def render_gtcrn(fe, source: str = "the model") -> dict[str, str]:
+    """{file name: text} of GTCRN's front end for a GtcrnFrontendSpec (audio/gtcrn_frontend.py):
+    the STFT's two files (`render(fe.stft)`) and nsn_gtcrn_config.h, nsn_gtcrn_tables.c."""
+    st = fe.stft
+    n, hop = st.n_fft, st.hop
+    w = st.window_values()  # float64
+    norm = w * w + np.roll(w * w, hop)  # hop = n / 2: the steady-state summed squared window
+    start, band, weight = erb_columns(fe.synthesis)
+    env = _env()
+    tables = env.get_template(GTCRN_TABLES + ".j2").render(
+        formulas=[
+            f"nsn_gtcrn_synthesis_window[n] = w[n] / ({n} (w[n]^2 + w[(n + {hop}) mod {n}]^2)),"
+            f" w = {_window_formula(st)}",
+            f"nsn_gtcrn_erb_* = the non-zero entries of the {fe.bands} x {fe.synthesis.shape[1]}"
+            f" ERB synthesis band matrix of {source}, by columns",
+        ],
+        synthesis_window=[c_float(v) for v in w / (n * norm)],
+        erb_start=start, erb_band=band, erb_weight=[c_float(v) for v in weight],
+    )
+    config = env.get_template(GTCRN_CONFIG + ".j2").render(
+        describe=st.describe(), source=source, bins=st.n_bins, low=fe.low, bands=fe.bands,
+        high=fe.synthesis.shape[1], nnz=len(band), mag_eps=fe.mag_eps,
+        mag_eps_c=c_float(fe.mag_eps), band_type="uint8_t" if fe.bands <= 256 else "uint16_t",
+        start_type="uint16_t" if len(band) < 65536 else "uint32_t",
+    )
+    return {**render(st), GTCRN_TABLES: tables, GTCRN_CONFIG: config}
+
+
+def _write(files: dict[str, str], directory: Path) -> list[Path]:
     paths = []
-    for name, text in render(spec).items():
+    for name, text in files.items():
         path = Path(directory) / name
         path.write_text(text)
         paths.append(path)
     return paths
+
+
+def write(spec, directory: Path) -> list[Path]:
+    return _write(render(spec), directory)
+
+
+def write_gtcrn(fe, directory: Path, source: str = "the model") -> list[Path]:
+    return _write(render_gtcrn(fe, source), directory)
 
 
 def main() -> None:

@@ -23,5 +23,9 @@ NSN_FRONTEND_SRCS := $(NSN_FRONTEND_DIR)/nsn_frontend.c $(NSN_FRONTEND_DIR)/nsn_
                      $(NSN_FRONTEND_DIR)/nsn_frontend_tables.c
 NSN_FRONTEND_INCLUDES := -I$(NSN_FRONTEND_DIR)
 NSN_FRONTEND_CFLAGS := -fno-tree-vectorize
+# GTCRN's front end (nsn_gtcrn_frontend.c) takes a square root: -fno-math-errno makes it the
+# one correctly rounded instruction (VSQRT.F32 / SQRTSS) with no libm call; the source refuses
+# to compile without it.
+NSN_GTCRN_FRONTEND_CFLAGS := $(NSN_FRONTEND_CFLAGS) -fno-math-errno
 
 NSN_PORT_INCLUDES := -I$(NSN_FIRMWARE_DIR)/boards/common

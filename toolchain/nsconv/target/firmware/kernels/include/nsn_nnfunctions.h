@@ -153,6 +153,57 @@ int32_t nsn_fully_connected_s8_get_buffer_size_dsp(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_s8_get_buffer_size_mve(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_s8_get_buffer_size_ref(const nsn_fc_dims *dims);
 
+/* FULLY_CONNECTED with packed 4-bit weights (nsn_fully_connected_s4): the semantics of
+ * nsn_fully_connected_s8 with weight values in [-8, 7], two per byte.
+ *
+ * Layout: each row of input_features weights is cut into chunks of 16 (the last one padded with
+ * zero weights); a chunk is 8 bytes, byte k (0..7) holding weight 16c + k in its low nibble as
+ * w + 8 (offset binary) and weight 16c + 8 + k in its high nibble (two's complement), i.e. the
+ * byte, read as int8, is 16 * w[16c + 8 + k] + w[16c + k] + 8. A row takes NSN_FC_S4_ROW_BYTES
+ * bytes (a multiple of 8), rows follow each other, and no alignment is required. The offset
+ * binary low nibble lets the DSP path use a packed word as it is (one AND per eight weights
+ * isolates the high nibbles), and the MVE path one VAND and one VSHR per 32 weights.
+ * nsconv.compiler.packing.pack_s4 writes this layout. */
+#define NSN_FC_S4_ROW_BYTES(input_features) (8 * (((input_features) + 15) / 16))
+/* The largest input_features of nsn_fully_connected_s4 (16 * the dot product stays in int32 on
+ * the DSP path). */
+#define NSN_FC_S4_MAX_INPUT_FEATURES 32768
+/* The largest |input_offset| the DSP path takes (x_{8+k} - 16 x_k fits an int16 lane); beyond
+ * it, and on the MVE path for any non-zero input offset, the portable loop runs (same bits). */
+#define NSN_FC_S4_MAX_INPUT_OFFSET 1799
+
+/* Scratch bytes of nsn_fully_connected_s4: DSP, 16 int16 per 16 inputs (the expanded input);
+ * MVE, the input rearranged in groups of 32; reference, none. */
+#define NSN_FC_S4_BUFFER_SIZE_DSP(input_features) (32 * (((input_features) + 15) / 16))
+#define NSN_FC_S4_BUFFER_SIZE_MVE(input_features) (32 * (((input_features) + 31) / 32))
+#define NSN_FC_S4_BUFFER_SIZE_REF(input_features) 0
+#if defined(NSN_KERNELS_DSP)
+#define NSN_FC_S4_BUFFER_SIZE(input_features) NSN_FC_S4_BUFFER_SIZE_DSP(input_features)
+#elif defined(NSN_KERNELS_MVE)
+#define NSN_FC_S4_BUFFER_SIZE(input_features) NSN_FC_S4_BUFFER_SIZE_MVE(input_features)
+#else
+#define NSN_FC_S4_BUFFER_SIZE(input_features) NSN_FC_S4_BUFFER_SIZE_REF(input_features)
+#endif
+
+/* out[c] as nsn_fully_connected_s8 computes it, from packed weights (layout above);
+ * 1 <= input_features <= NSN_FC_S4_MAX_INPUT_FEATURES. The scratch contract is the s8 kernel's
+ * with nsn_fully_connected_s4_get_buffer_size bytes (a missing, short or misaligned scratch
+ * where some is needed returns NSN_SCRATCH_ERROR and writes nothing). Fastest with
+ * input_offset == 0 (folded into the bias), which the MVE path requires for its fast loop. */
+nsn_status nsn_fully_connected_s4(const nsn_context *ctx,
+                                  const nsn_fc_params *params,
+                                  const nsn_per_channel_quant_params *quant,
+                                  const nsn_fc_dims *dims,
+                                  const int8_t *input,
+                                  const int8_t *weights,
+                                  const int32_t *bias,
+                                  int8_t *output);
+
+int32_t nsn_fully_connected_s4_get_buffer_size(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s4_get_buffer_size_dsp(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s4_get_buffer_size_mve(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_s4_get_buffer_size_ref(const nsn_fc_dims *dims);
+
 /* Element-wise ADD / SUB (TFLM semantics: scaled1 + scaled2, scaled1 - scaled2). size1 and size2
  * are equal, or one of them is 1 and that operand is broadcast; the output has
  * max(size1, size2) elements. */

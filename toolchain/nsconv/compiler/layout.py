@@ -1,0 +1,321 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Folding pure data movement into aliases and constant copy tables (the layout pass).
+
+A step model converted from an ONNX graph moves data around a lot: RESHAPE, SQUEEZE,
+EXPAND_DIMS, TRANSPOSE, GATHER (constant indices), SLICE, STRIDED_SLICE, PAD/PADV2 (with the
+zero point), CONCATENATION, SPLIT, SPLIT_V, PACK and UNPACK. None of them computes a value when
+their operands share one quantization: every output element is an element of an input, or the
+zero point. The pass evaluates these ops once, at compile time, on arrays of element ids
+instead of values ("provenance"): an id names a root tensor (a model input, the output of a
+compute op, or a constant) and a flat element index in it, or -1 for the zero point.
+
+Each tensor that a compute op reads, or that the model outputs, and that a data-movement op
+produced, becomes a `View` of its roots:
+
+  alias   the bytes are already in place: one root, consecutive elements (a pointer and an
+          offset; no code)
+  const   every element comes from constants or is the zero point: a new constant, folded now
+  gather  anything else: one copy into its own buffer before the first reader, given as runs
+          (destination, root, source, length) of contiguous elements; zeros are runs from root
+          -1 (set to the zero point). The runs are the constant copy table of the generated C.
+
+A data-movement op whose operands are quantized differently (TFLM would requantize, or refuse)
+is not data movement and is refused, naming the op, tensor and file. Broadcasting an operand
+of an element-wise op to the output shape is the same kind of view (`broadcast_view`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nsconv.compiler.ndgraph import NdGraph, NdOp, NdTensor
+from nsconv.errors import NsconvError
+
+DATA_MOVEMENT = frozenset({
+    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "GATHER", "SLICE", "STRIDED_SLICE", "PAD",
+    "PADV2", "CONCATENATION", "SPLIT", "SPLIT_V", "PACK", "UNPACK"})
+ZERO = -1
+_SHIFT = 32  # id = root << 32 | element
+
+
+@dataclass(frozen=True)
+class Run:
+    dst: int  # first element of the destination
+    root: int  # root tensor index, ZERO for the zero point
+    src: int  # first element in the root
+    length: int
+
+
+@dataclass(frozen=True)
+class View:
+    tensor: int  # the tensor it stands for
+    kind: str  # "alias", "const" or "gather"
+    ids: np.ndarray = field(repr=False)  # flat element ids (root << 32 | element, -1 zero)
+    root: int = -1  # alias: the root
+    offset: int = 0  # alias: first element in the root
+    runs: tuple[Run, ...] = ()  # gather: the copy table
+    data: bytes | None = field(default=None, repr=False)  # const: the contents
+
+    @property
+    def roots(self) -> tuple[int, ...]:
+        return tuple(sorted({int(i) >> _SHIFT for i in np.unique(self.ids) if i >= 0}))
+
+
+@dataclass(frozen=True)
+class LayoutResult:
+    views: dict[int, View]  # tensor -> view, for every folded tensor read by compute or output
+    compute: tuple[NdOp, ...]  # the remaining ops, in model order
+    folded: dict[str, int]  # data-movement ops folded, by kind
+
+    def storage_of(self, tensor: int) -> View | None:
+        return self.views.get(tensor)
+
+
+def root_ids(t: NdTensor) -> np.ndarray:
+    return (np.int64(t.index) << _SHIFT) + np.arange(t.size, dtype=np.int64).reshape(t.shape)
+
+
+def _const_int(g: NdGraph, op: NdOp, i: int, what: str) -> np.ndarray:
+    t = g.tensors[i]
+    if not t.is_const or t.dtype not in ("int32", "int64"):
+        raise g.fail(op, f"the {what} {t.name!r} must be a constant integer tensor")
+    return t.array().astype(np.int64)
+
+
+def _axis(g: NdGraph, op: NdOp, axis: int, rank: int) -> int:
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < max(rank, 1):
+        raise g.fail(op, f"axis {axis} out of range for rank {rank}")
+    return a
+
+
+def _strided_slice(g: NdGraph, op: NdOp, x: np.ndarray) -> np.ndarray:
+    begin = _const_int(g, op, op.inputs[1], "begin")
+    end = _const_int(g, op, op.inputs[2], "end")
+    strides = _const_int(g, op, op.inputs[3], "strides")
+    if op.opt("ellipsisMask", 0) or op.opt("newAxisMask", 0):
+        raise g.fail(op, "ellipsis and new-axis masks are not supported")
+    bm, em, sm = op.opt("beginMask", 0), op.opt("endMask", 0), op.opt("shrinkAxisMask", 0)
+    index = []
+    for d, n in enumerate(x.shape):
+        s = int(strides[d]) if d < len(strides) else 1
+        if s == 0:
+            raise g.fail(op, "stride 0")
+        b, e = (int(begin[d]), int(end[d])) if d < len(begin) else (0, n)
+        if sm >> d & 1:
+            b = b + n if b < 0 else b
+            index.append(slice(b, b + 1, 1))
+            continue
+        lo, hi = (0, n) if s > 0 else (-1, n - 1)
+        b = (lo if s > 0 else hi) if bm >> d & 1 else min(max(b + n if b < 0 else b, lo), hi)
+        e = (hi if s > 0 else lo) if em >> d & 1 else min(max(e + n if e < 0 else e, lo), hi)
+        index.append(slice(b, None if e < 0 else e, s))
+    return x[tuple(index)]
+
+
+def _pad(g: NdGraph, op: NdOp, x: np.ndarray) -> np.ndarray:
+    pads = _const_int(g, op, op.inputs[1], "paddings").reshape(-1, 2)
+    if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        c, y = g.tensors[op.inputs[2]], g.tensors[op.outputs[0]]
+        if not c.is_const or int(c.array().reshape(-1)[0]) != y.quant.zero_point:
+            raise g.fail(op, "padding with a value other than the zero point is not data "
+                         "movement")
+    if (pads < 0).any():
+        raise g.fail(op, "negative padding")
+    return np.pad(x, [tuple(int(v) for v in p) for p in pads], constant_values=ZERO)
+
+
+def _evaluate(g: NdGraph, op: NdOp, ids: dict[int, np.ndarray]) -> list[np.ndarray]:
+    """The output id arrays of one data-movement op."""
+    k = op.kind
+
+    def arg(n: int) -> np.ndarray:
+        return ids[op.inputs[n]]
+
+    ys = [g.tensors[o] for o in op.outputs]
+    if k in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
+        return [arg(0).reshape(ys[0].shape)]
+    if k == "TRANSPOSE":
+        return [arg(0).transpose(tuple(int(p) for p in _const_int(g, op, op.inputs[1], "perm")))]
+    if k == "GATHER":
+        idx = _const_int(g, op, op.inputs[1], "indices")
+        axis = _axis(g, op, op.opt("axis", 0), arg(0).ndim)
+        if op.opt("batchDims", 0):
+            raise g.fail(op, "batch_dims is not supported")
+        if (idx < 0).any() or (idx >= arg(0).shape[axis]).any():
+            raise g.fail(op, "gather index out of range")
+        return [np.take(arg(0), idx, axis=axis)]
+    if k == "SLICE":
+        begin = _const_int(g, op, op.inputs[1], "begin")
+        size = _const_int(g, op, op.inputs[2], "size")
+        x = arg(0)
+        return [x[tuple(slice(int(b), x.shape[d] if s < 0 else int(b + s))
+                        for d, (b, s) in enumerate(zip(begin, size, strict=True)))]]
+    if k == "STRIDED_SLICE":
+        return [_strided_slice(g, op, arg(0))]
+    if k in ("PAD", "PADV2"):
+        return [_pad(g, op, arg(0))]
+    if k == "CONCATENATION":
+        if op.opt("fusedActivationFunction", 0):
+            raise g.fail(op, "fused activation on a concatenation is not data movement")
+        axis = _axis(g, op, op.opt("axis", 0), len(ys[0].shape))
+        return [np.concatenate([ids[i] for i in op.inputs], axis=axis)]
+    if k == "SPLIT":
+        x = ids[op.inputs[1]]
+        axis = _axis(g, op, int(_const_int(g, op, op.inputs[0], "axis").reshape(-1)[0]), x.ndim)
+        return np.split(x, len(op.outputs), axis=axis)
+    if k == "SPLIT_V":
+        x = arg(0)
+        axis = _axis(g, op, int(_const_int(g, op, op.inputs[2], "axis").reshape(-1)[0]), x.ndim)
+        sizes = [y.shape[axis] for y in ys]
+        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+    if k == "PACK":
+        axis = _axis(g, op, op.opt("axis", 0), len(ys[0].shape))
+        return [np.stack([ids[i] for i in op.inputs], axis=axis)]
+    if k == "UNPACK":
+        axis = _axis(g, op, op.opt("axis", 0), arg(0).ndim)
+        return [np.squeeze(p, axis=axis) for p in np.split(arg(0), len(op.outputs), axis=axis)]
+    raise g.fail(op, "not a data-movement op")  # not reached
+
+
+def _data_inputs(op: NdOp) -> tuple[int, ...]:
+    """The operands whose elements move (not the shape/axis/index operands)."""
+    if op.kind in ("CONCATENATION", "PACK"):
+        return op.inputs
+    if op.kind == "SPLIT":
+        return (op.inputs[1],)
+    return (op.inputs[0],)
+
+
+def _check_quant(g: NdGraph, op: NdOp) -> None:
+    y = g.tensors[op.outputs[0]]
+    for i in list(_data_inputs(op)) + list(op.outputs):
+        t = g.tensors[i]
+        if not t.same_quant(y):
+            raise g.fail(op, f"operand {t.name!r} ({t.dtype}, {_qtext(t)}) is quantized unlike "
+                         f"{y.name!r} ({y.dtype}, {_qtext(y)}); moving bytes would change "
+                         "values")
+
+
+def _qtext(t: NdTensor) -> str:
+    if t.quant is None:
+        return "not quantized"
+    if t.quant.per_channel:
+        return "per-channel"
+    return f"scale {t.quant.scale:.9g} zero point {t.quant.zero_point}"
+
+
+def runs_of(ids: np.ndarray) -> tuple[Run, ...]:
+    """Maximal runs of consecutive elements of one root (or of zeros)."""
+    flat = ids.reshape(-1)
+    n = flat.size
+    if n == 0:
+        return ()
+    roots = np.where(flat >= 0, flat >> _SHIFT, ZERO)
+    elems = np.where(flat >= 0, flat & ((1 << _SHIFT) - 1), 0)
+    brk = np.ones(n, dtype=bool)
+    brk[1:] = (roots[1:] != roots[:-1]) | ((roots[1:] >= 0) & (elems[1:] != elems[:-1] + 1))
+    starts = np.flatnonzero(brk)
+    ends = np.append(starts[1:], n)
+    return tuple(Run(int(s), int(roots[s]), int(elems[s]), int(e - s))
+                 for s, e in zip(starts, ends, strict=True))
+
+
+def make_view(g: NdGraph, tensor: int, ids: np.ndarray) -> View:
+    """Classify an id array standing for `tensor` as alias, const or gather."""
+    flat = ids.reshape(-1).astype(np.int64)
+    runs = runs_of(flat)
+    roots = {r.root for r in runs}
+    if len(runs) == 1 and runs[0].root != ZERO and not g.tensors[runs[0].root].is_const:
+        return View(tensor, "alias", flat, root=runs[0].root, offset=runs[0].src)
+    if all(r == ZERO or g.tensors[r].is_const for r in roots):
+        return View(tensor, "const", flat, data=_fold_const(g, tensor, flat))
+    return View(tensor, "gather", flat, runs=runs)
+
+
+def _fold_const(g: NdGraph, tensor: int, flat: np.ndarray) -> bytes:
+    t = g.tensors[tensor]
+    out = np.full(flat.size, t.quant.zero_point if t.quant is not None else 0,
+                  dtype=np.dtype(t.dtype))
+    for i, v in enumerate(flat):
+        if v >= 0:
+            out[i] = g.tensors[int(v) >> _SHIFT].array().reshape(-1)[int(v) & 0xFFFFFFFF]
+    return out.astype(np.dtype(t.dtype).newbyteorder("<")).tobytes()
+
+
+def broadcast_view(g: NdGraph, tensor: int, shape: tuple[int, ...], source: View | None = None
+                   ) -> View:
+    """`tensor` (or its view) broadcast to `shape` (numpy rules) as a view of its roots."""
+    t = g.tensors[tensor]
+    ids = source.ids.reshape(t.shape) if source is not None else root_ids(t)
+    return make_view(g, tensor, np.broadcast_to(ids, shape).copy())
+
+
+def fold(g: NdGraph) -> LayoutResult:
+    """Evaluate every data-movement op on element ids; keep the compute ops."""
+    ids: dict[int, np.ndarray] = {}
+    produced_by_dm: set[int] = set()
+    compute: list[NdOp] = []
+    folded: dict[str, int] = {}
+
+    def ids_of(i: int) -> np.ndarray:
+        if i not in ids:
+            ids[i] = root_ids(g.tensors[i])
+        return ids[i]
+
+    for op in g.ops:
+        if op.kind not in DATA_MOVEMENT:
+            compute.append(op)
+            continue
+        _check_quant(g, op)
+        for i in op.inputs:
+            if i >= 0:
+                ids_of(i)
+        try:
+            outs = _evaluate(g, op, ids)
+        except ValueError as exc:  # shapes that contradict the op
+            raise g.fail(op, f"cannot evaluate ({exc})") from None
+        for o, arr in zip(op.outputs, outs, strict=True):
+            if tuple(arr.shape) != g.tensors[o].shape and arr.size != g.tensors[o].size:
+                raise g.fail(op, f"evaluates to shape {list(arr.shape)}, the model says "
+                             f"{list(g.tensors[o].shape)}")
+            ids[o] = arr.reshape(g.tensors[o].shape)
+            produced_by_dm.add(o)
+        folded[op.kind] = folded.get(op.kind, 0) + 1
+    read = {i for op in compute for i in op.inputs if i >= 0} | {i for _, i in g.outputs}
+    views = {t: make_view(g, t, ids[t]) for t in sorted(read & produced_by_dm)}
+    return LayoutResult(views, tuple(compute), dict(sorted(folded.items())))
+
+
+def apply_view(view: View, g: NdGraph, roots: dict[int, np.ndarray]) -> np.ndarray:
+    """The view's contents from its roots' contents, by its copy table (numpy; for tests)."""
+    t = g.tensors[view.tensor]
+    zp = t.quant.zero_point if t.quant is not None else 0
+
+    def root_data(r: int) -> np.ndarray:
+        if g.tensors[r].is_const:
+            return g.tensors[r].array().reshape(-1)
+        return np.asarray(roots[r]).reshape(-1)
+
+    if view.kind == "alias":
+        return root_data(view.root)[view.offset : view.offset + t.size].reshape(t.shape)
+    if view.kind == "const":
+        return np.frombuffer(view.data, np.dtype(t.dtype).newbyteorder("<")).reshape(t.shape)
+    out = np.empty(t.size, dtype=np.dtype(t.dtype))
+    for r in view.runs:
+        if r.root == ZERO:
+            out[r.dst : r.dst + r.length] = zp
+        else:
+            out[r.dst : r.dst + r.length] = root_data(r.root)[r.src : r.src + r.length]
+    return out.reshape(t.shape)
+
+
+def refuse_unknown(g: NdGraph, supported: frozenset[str]) -> None:
+    """Refuse the first op that is neither data movement nor in `supported`."""
+    for op in g.ops:
+        if op.kind not in DATA_MOVEMENT and op.kind not in supported:
+            raise NsconvError(f"{g.where(op)} is not supported (compute ops: "
+                              + ", ".join(sorted(supported)) + "; data movement: "
+                              + ", ".join(sorted(DATA_MOVEMENT)) + ")", g.path)

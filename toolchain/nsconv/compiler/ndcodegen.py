@@ -1,0 +1,1000 @@
+# SPDX-License-Identifier: Apache-2.0
+"""C for a single-exit N-D step model (GTCRN's core): kernels, copy tables, a static memory plan.
+
+The model is read by ndgraph.py; layout.py folds its data movement. What remains are compute
+ops, each mapped to a kernel of the nsn_ library (`KERNELS`); an op kind without a kernel
+refuses the whole model at generation time, naming the op, its output tensor and the file, so
+nothing half-works. Every tensor a kernel reads is a buffer and an element offset: the caller's
+feature frame (int8, read in place), a state buffer of the model struct, the arena (activations
+and copies), or a constant. Views that are not aliases are copied (a `CopyStep`) just before
+their first reader; at the end of a step every state output is gathered, then requantized into
+its state's input quantization (the state rule of nsNet2's GRU states, see quant/quantize.py)
+and stored, and the mask is copied out.
+
+The C API is the one of the nsNet2 models, counted in bytes (NSN_NUM_FEATURES and NSN_NUM_BINS
+are the byte sizes of the feature frame and of the mask), with one exit, so the same host
+runner and verification plumbing stream it. Templates: nsn_nd_model.[ch].j2, and the nsNet2
+weights templates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nsconv import __version__
+from nsconv.compiler import layout
+from nsconv.compiler.codegen import (
+    ArrayView,
+    ConstView,
+    Field,
+    StructView,
+    _c_string,
+    _comment_text,
+    _fields,
+    _fmt,
+    _Names,
+    _wrap,
+    environment,
+)
+from nsconv.compiler.memplan import plan_intervals
+from nsconv.compiler.ndgraph import NdGraph, NdOp, NdQuant, NdTensor
+from nsconv.compiler.tflm_tables import LUT_OPS, lut_s8
+from nsconv.errors import NsconvError
+from nsconv.names import identifier
+from nsconv.quant import params
+
+GENERATED_FILES = ("nsn_model.h", "nsn_model.c", "nsn_weights.h", "nsn_weights.c")
+INLINE_RUNS = 8  # a copy of more runs than this uses a constant run table
+_CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+_ADD_FIELDS = ("input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
+               "input2_multiplier", "input2_shift", "left_shift", "output_offset",
+               "output_multiplier", "output_shift", "activation_min", "activation_max")
+_MUL_FIELDS = ("input1_offset", "input2_offset", "output_offset", "output_multiplier",
+               "output_shift", "activation_min", "activation_max")
+_REQUANTIZE_FIELDS = ("input_offset", "output_offset", "multiplier", "shift")
+_FC_FIELDS = ("input_offset", "output_offset", "activation_min", "activation_max")
+
+
+@dataclass(frozen=True)
+class StatePair:
+    """A state: the model input it is read from and the output its next value comes from."""
+
+    name: str
+    input: str  # signature names
+    output: str
+
+
+@dataclass(frozen=True)
+class NdSpec:
+    features: str  # signature input name
+    mask: str  # signature output name
+    states: tuple[StatePair, ...]
+    title: str = "step model"
+
+
+# -- buffers and operands ----------------------------------------------------------------------
+
+
+@dataclass
+class Buf:
+    id: int
+    kind: str  # "features", "state", "arena", "const"
+    dtype: str
+    size: int  # elements
+    name: str  # C pointer (arena/features), state field, or constant symbol
+    tensor: str  # source tensor name (comments)
+    start: int = -1  # first step writing it (arena)
+    end: int = -1  # last step reading it (arena)
+    offset: int = 0  # arena byte offset
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+    @property
+    def expr(self) -> str:
+        return f"m->{self.name}" if self.kind == "state" else self.name
+
+
+@dataclass(frozen=True)
+class Operand:
+    buf: int
+    offset: int = 0  # elements
+
+
+# -- steps (what the template emits) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunView:
+    dst: int  # bytes
+    src: str  # C pointer expression of the source ("" for the zero point)
+    slot: int  # index into the step's sources, -1 for the zero point
+    offset: int  # bytes into the source
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "copy", "fc", "add", "sub", "mul", "lut", "requantize", ...
+    id: int
+    comment: str
+    out: str = ""  # C pointer expression written
+    ins: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
+    sym: str = ""
+    rows: int = 1
+    n_in: int = 0
+    n_out: int = 0
+    weights: str = ""
+    bias: str = ""
+    table: str = ""
+    zero_byte: int = 0
+    runs: tuple[RunView, ...] = ()
+    sources: tuple[str, ...] = ()
+    nbytes: int = 0
+    debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
+    sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
+    fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
+
+
+@dataclass(frozen=True)
+class UpdateStep:
+    field: str
+    src: str
+    size: int  # elements
+    nbytes: int
+    params: str | None
+    sfx: str = "s8"  # nsn_requantize_<sfx>
+
+
+@dataclass(frozen=True)
+class RunTable:
+    name: str
+    runs: tuple[tuple[int, int, int, int, int, int, int], ...]
+    # (dst, slot, src, bytes, count, dst_step, src_step): `count` copies of `bytes` bytes, the
+    # k-th from src + k * src_step to dst + k * dst_step (slot -1: the zero point)
+
+
+def strided_runs(runs) -> list[tuple[int, int, int, int, int, int, int]]:
+    """Runs of one source and length whose destinations and sources advance by constant steps,
+    as one strided entry (a transpose, an interleave or a zero-stuffing is a few entries).
+    Every destination byte is written once, so the runs may be taken in any order: grouped by
+    source and length, then in destination or in source order, whichever gives fewer entries."""
+    by_dst = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[0])))
+    by_src = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[2], r[0])))
+    out = by_src if len(by_src) < len(by_dst) else by_dst
+    for e in out:
+        if max(e[0], e[2], e[3], e[4]) >= 1 << 16:
+            raise NsconvError(f"a copy of {e[0] + e[3]} bytes is beyond the 16-bit copy tables")
+    return out
+
+
+def _stride_merge(runs) -> list[tuple[int, int, int, int, int, int, int]]:
+    out: list[list[int]] = []
+    for dst, slot, src, n in runs:
+        if out:
+            e = out[-1]
+            if e[1] == slot and e[3] == n:
+                d_step, s_step = dst - e[0], (src - e[2]) if slot >= 0 else 0
+                if e[4] == 1 and abs(d_step) < 1 << 15 and abs(s_step) < 1 << 15:
+                    e[4], e[5], e[6] = 2, d_step, s_step
+                    continue
+                if (e[4] > 1 and dst == e[0] + e[4] * e[5]
+                        and (slot < 0 or src == e[2] + e[4] * e[6])):
+                    e[4] += 1
+                    continue
+        out.append([dst, slot, src, n, 1, 0, 0])
+    return [tuple(e) for e in out]
+
+
+@dataclass(frozen=True)
+class LutTable:
+    name: str
+    note: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateField:
+    name: str
+    field: str
+    ctype: str
+    size: int
+    nbytes: int
+    quant_text: str
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class PointerLine:
+    name: str
+    ctype: str
+    offset: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class NdView:
+    version: str
+    model_title: str
+    source_text: str
+    sha256: str
+    command_text: str
+    command_c: str
+    features_bytes: int
+    features_ctype: str
+    features_in_place: bool
+    features_ptr: str
+    mask_bytes: int
+    mask_ctype: str
+    arena_bytes: int
+    unshared_bytes: int
+    state_bytes: int
+    max_fc_input: int
+    conv_scratch: int
+    conv_dims: tuple[tuple[str, str], ...]
+    uses_conv: bool
+    uses_s16: bool
+    const_bytes: int
+    states: tuple[StateField, ...]
+    pointers: tuple[PointerLine, ...]
+    steps: tuple[Step, ...]
+    updates: tuple[UpdateStep, ...]
+    mask_src: str
+    structs: tuple[StructView, ...]
+    arrays: tuple[ArrayView, ...]
+    luts: tuple[LutTable, ...]
+    run_tables: tuple[RunTable, ...]
+    consts: tuple[ConstView, ...]
+    op_counts: tuple[tuple[str, int], ...]
+    folded_counts: tuple[tuple[str, int], ...]
+    separate_const_bytes: int = 0
+
+    def context(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+# -- the compiler ---------------------------------------------------------------------------------
+
+
+def _qtext(q: NdQuant | None) -> str:
+    if q is None:
+        return "not quantized"
+    if q.per_channel:
+        return f"per-channel scales {_fmt(min(q.scales))}..{_fmt(max(q.scales))}"
+    return f"scale {_fmt(q.scale)}, zero point {q.zero_point}"
+
+
+@dataclass
+class _Program:
+    g: NdGraph
+    lay: layout.LayoutResult
+    spec: NdSpec
+    names: _Names = field(default_factory=_Names)
+    bufs: list[Buf] = field(default_factory=list)
+    tensor_buf: dict[int, int] = field(default_factory=dict)  # root tensor -> buf
+    gathered: dict[int, int] = field(default_factory=dict)  # view tensor -> buf
+    consts: dict[tuple, int] = field(default_factory=dict)  # (dtype, shape, data) -> buf
+    const_data: dict[int, tuple[NdTensor, bytes]] = field(default_factory=dict)
+    steps: list[dict] = field(default_factory=list)  # Step fields, buffers resolved later
+    reads: list[set[int]] = field(default_factory=list)
+    writes: list[set[int]] = field(default_factory=list)
+    structs: list[StructView] = field(default_factory=list)
+    arrays: list[ArrayView] = field(default_factory=list)
+    luts: dict[bytes, LutTable] = field(default_factory=dict)
+    lut_cache: dict[tuple, str] = field(default_factory=dict)
+    run_tables: list[RunTable] = field(default_factory=list)
+    state_of_input: dict[int, StatePair] = field(default_factory=dict)
+    conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
+    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
+
+    # buffers
+    def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
+        b = Buf(len(self.bufs), kind, t.dtype, t.size if size is None else size, name, t.name)
+        self.bufs.append(b)
+        return b.id
+
+    def const_buf(self, t: NdTensor, data: bytes) -> int:
+        key = (t.dtype, t.shape, data)
+        if key not in self.consts:
+            name = self.names.take("nsn_" + identifier(t.name.split(";")[-1])[:40])
+            bid = self.new_buf("const", t, name)
+            self.consts[key] = bid
+            self.const_data[bid] = (t, data)
+        return self.consts[key]
+
+    def operand(self, i: int) -> Operand:
+        """The buffer holding tensor i (materializing a copied view before this step)."""
+        t = self.g.tensors[i]
+        v = self.lay.views.get(i)
+        if v is None:
+            if t.is_const:
+                return Operand(self.const_buf(t, t.data))
+            return Operand(self.tensor_buf[i])
+        if v.kind == "alias":
+            return Operand(self.root_buf(v.root), v.offset)
+        if v.kind == "const":
+            return Operand(self.const_buf(t, v.data))
+        if i not in self.gathered:
+            self.gathered[i] = self.copy(v, t)
+        return Operand(self.gathered[i])
+
+    def root_buf(self, r: int) -> int:
+        t = self.g.tensors[r]
+        if t.is_const:
+            return self.const_buf(t, t.data)
+        if r not in self.tensor_buf:
+            raise NsconvError(f"tensor {t.name!r} is read before it is written", self.g.path)
+        return self.tensor_buf[r]
+
+    def copy(self, v: layout.View, t: NdTensor) -> int:
+        """A copy step writing view v into a new arena buffer."""
+        dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
+        item = np.dtype(t.dtype).itemsize
+        roots = sorted({r.root for r in v.runs if r.root != layout.ZERO})
+        slots = {r: k for k, r in enumerate(roots)}
+        src_bufs = [self.root_buf(r) for r in roots]
+        runs = tuple((r.dst * item, slots.get(r.root, -1), r.src * item, r.length * item)
+                     for r in v.runs)
+        zp = t.quant.zero_point if t.quant is not None else 0
+        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(runs)} runs)",
+                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs,
+                           zero_byte=zp & 0xFF, nbytes=t.nbytes),
+                      reads=set(src_bufs), writes={dst})
+        return dst
+
+    def add_step(self, fields: dict, reads: set[int], writes: set[int]) -> None:
+        self.steps.append(fields)
+        self.reads.append(reads)
+        self.writes.append(writes)
+
+
+def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
+    return g.fail(op, why)
+
+
+_DEFINED: set[str] = set()
+
+
+def kernel_defined(fn: str) -> bool:
+    """The kernel library's sources define nsn_status `fn`(...) (a kernel declared in a header
+    but not written yet is not there)."""
+    if not _DEFINED:
+        import re
+
+        from nsconv.resources import KERNEL_DIR
+
+        for src in sorted((KERNEL_DIR / "src").glob("*.c")):
+            _DEFINED.update(re.findall(r"^nsn_status\s+(nsn_\w+)\s*\(", src.read_text(),
+                                       re.M))
+        _DEFINED.add("")  # computed once
+    return fn in _DEFINED
+
+
+def _need(g: NdGraph, op: NdOp, fn: str) -> None:
+    if not kernel_defined(fn):
+        raise _refuse(g, op, f"no kernel {fn} for {op.kind} in this kernel library yet")
+
+
+def s16_kernels_ready() -> bool:
+    """The int16 (16x8) parameters (branch gtcrn-kernels) are in nsconv.quant.params."""
+    return hasattr(params, "conv_params_s16") and hasattr(params, "unary_params_s16")
+
+
+def _act_of(g: NdGraph, op: NdOp, i: int, dtypes=("int8", "int16")) -> NdTensor:
+    t = g.tensors[i]
+    if t.dtype not in dtypes:
+        raise _refuse(g, op, f"operand {t.name!r} is {t.dtype}; the nsn_ kernel for "
+                      f"{op.kind} takes {'/'.join(dtypes)} (no {t.dtype} kernel yet)")
+    if t.dtype == "int16" and not s16_kernels_ready():
+        raise _refuse(g, op, f"operand {t.name!r} is int16: no int16 parameters for "
+                      f"{op.kind} in nsconv.quant.params yet")
+    return t
+
+
+def _same_dtype(g: NdGraph, op: NdOp, *ts: NdTensor) -> str:
+    kinds = {t.dtype for t in ts}
+    if len(kinds) != 1:
+        raise _refuse(g, op, "operands of different types: " + ", ".join(
+            f"{t.name!r} {t.dtype}" for t in ts))
+    return kinds.pop()
+
+
+def _sfx(dtype: str) -> str:
+    return "s16" if dtype == "int16" else "s8"
+
+
+def _activation(g: NdGraph, op: NdOp) -> params.Activation:
+    code = op.opt("fusedActivationFunction", 0)
+    try:
+        return params.Activation(code)
+    except ValueError:
+        raise _refuse(g, op, f"fused activation {code} is not supported") from None
+
+
+def _out_buf(p: _Program, op: NdOp, y: NdTensor) -> int:
+    out = p.new_buf("arena", y, p.names.take("t_" + identifier(y.name)[:40]))
+    p.tensor_buf[op.outputs[0]] = out
+    return out
+
+
+def _per_channel(p: _Program, sym: str, pr, n_out: int) -> None:
+    p.arrays += [ArrayView("int32_t", f"{sym}_multiplier", n_out,
+                           tuple(_wrap(pr.multipliers, 7, 11))),
+                 ArrayView("int32_t", f"{sym}_shift", n_out, tuple(_wrap(pr.shifts, 16, 3)))]
+    p.structs.append(StructView("nsn_per_channel_quant_params", f"{sym}_quant",
+                                (Field("multiplier", f"{sym}_multiplier"),
+                                 Field("shift", f"{sym}_shift"))))
+
+
+def _weights(g: NdGraph, op: NdOp, w: NdTensor) -> list[float]:
+    if not w.is_const or w.dtype != "int8":
+        raise _refuse(g, op, f"weights {w.name!r} must be constant int8")
+    if any(z != 0 for z in w.quant.zero_points):
+        raise _refuse(g, op, f"weights {w.name!r} are asymmetric")
+    n_out = w.shape[0] if op.kind != "DEPTHWISE_CONV_2D" else w.shape[-1]
+    return list(w.quant.scales) if w.quant.per_channel else [w.quant.scale] * n_out
+
+
+def _bias16(p: _Program, op: NdOp, n_out: int, name: str) -> int | None:
+    """The int64 bias of a 16x8 op (None without one)."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return None
+    b = p.g.tensors[op.inputs[2]]
+    data = b.array().astype("<i8").reshape(-1)
+    if data.size != n_out:
+        raise _refuse(p.g, op, f"bias {b.name!r} has {data.size} values for {n_out} outputs")
+    return p.const_buf(NdTensor(-1, name + "_bias64", (n_out,), "int64", None), data.tobytes())
+
+
+def _fc(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    dt = _same_dtype(g, op, x, y)
+    scales = _weights(g, op, w)
+    if len(w.shape) != 2:
+        raise _refuse(g, op, f"weights {w.name!r} must be [out, in]")
+    n_out, n_in = w.shape
+    if x.size % n_in or y.size != x.size // n_in * n_out:
+        raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
+    _need(g, op, f"nsn_fully_connected_{_sfx(dt)}")
+    if dt == "int16":
+        pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
+                                    _activation(g, op))
+        bbuf = _bias16(p, op, n_out, w.name)
+    else:
+        pr = params.fc_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                              y.quant.zero_point, n_out, _activation(g, op))
+        pr = dataclasses.replace(pr, input_offset=0)
+        wa = w.array().astype(np.int64)
+        bias = np.zeros(n_out, np.int64)
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
+        folded = bias - x.quant.zero_point * wa.sum(axis=1)
+        if np.abs(folded).max(initial=0) >= 1 << 31:
+            raise _refuse(g, op, "folded bias overflows int32")
+        bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
+        bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
+    wbuf = p.const_buf(w, w.data)
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    sym = p.names.take(f"nsn_op{op.index}")
+    _per_channel(p, sym, pr, n_out)
+    p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
+                  StructView("nsn_fc_dims", f"{sym}_dims",
+                             (Field("input_features", n_in), Field("output_features", n_out)))]
+    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
+                    rows=x.size // n_in, n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf,
+                    out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _elementwise(p: _Program, op: NdOp) -> None:
+    g = p.g
+    a, b, y = (_act_of(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    dt = _same_dtype(g, op, a, b, y)
+    _need(g, op, f"nsn_elementwise_{op.kind.lower()}_{_sfx(dt)}")
+    ops = []
+    for i, t in ((op.inputs[0], a), (op.inputs[1], b)):
+        if t.size in (1, y.size) and (t.size == 1 or t.shape == y.shape or
+                                      _same_flat_order(t.shape, y.shape)):
+            ops.append(p.operand(i))
+            continue
+        try:
+            v = layout.broadcast_view(g, i, y.shape, p.lay.views.get(i))
+        except ValueError:
+            raise _refuse(g, op, f"{list(t.shape)} does not broadcast to {list(y.shape)}"
+                          ) from None
+        ops.append(_view_operand(p, i, v))
+    act = _activation(g, op)
+    args = (a.quant.scale, a.quant.zero_point, b.quant.scale, b.quant.zero_point,
+            y.quant.scale, y.quant.zero_point, act)
+    if op.kind in ("ADD", "SUB"):
+        if dt == "int16":
+            pr = params.add_params_s16(*args)
+        else:
+            pr = params.add_params(*args) if op.kind == "ADD" else params.sub_params(*args)
+        ctype, names = "nsn_add_params", _ADD_FIELDS
+    else:
+        pr = params.mul_params_s16(*args) if dt == "int16" else params.mul_params(*args)
+        ctype, names = "nsn_mul_params", _MUL_FIELDS
+    sizes = tuple(1 if t.size == 1 else y.size for t in (a, b))
+    out = _out_buf(p, op, y)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView(ctype, f"{sym}_params", _fields(pr, names)))
+    p.add_step(dict(kind=op.kind.lower(), sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
+                    a=ops[0], b=ops[1], sizes=sizes, out=out, tensor=op.outputs[0]),
+               reads={o.buf for o in ops}, writes={out})
+
+
+def _same_flat_order(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal sizes and the same element order (shapes differing by ones only)."""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def _view_operand(p: _Program, i: int, v: layout.View) -> Operand:
+    t = dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
+    if v.kind == "alias":
+        return Operand(p.root_buf(v.root), v.offset)
+    if v.kind == "const":
+        return Operand(p.const_buf(t, v.data))
+    return Operand(p.copy(v, t))
+
+
+def _lut(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    if x.size != y.size:
+        raise _refuse(g, op, f"{x.size} inputs but {y.size} outputs")
+    if _same_dtype(g, op, x, y) == "int16":
+        _unary16(p, op, x, y)
+        return
+    key = (op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = lut_s8(g, op)
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
+                                   f"{_qtext(y.quant)} (TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    p.add_step(dict(kind="lut", comment=_op_comment(g, op), table=p.lut_cache[key], x=xin,
+                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+_UNARY16 = {"LOGISTIC": ("logistic", "nsn_unary_s16_params"),
+            "TANH": ("tanh", "nsn_unary_s16_params"),
+            "LEAKY_RELU": ("leaky_relu", "nsn_leaky_relu_params"),
+            "RSQRT": ("rsqrt", "nsn_rsqrt_params")}
+
+
+def _unary16(p: _Program, op: NdOp, x: NdTensor, y: NdTensor) -> None:
+    """int16 LOGISTIC/TANH (TFLM's interpolated table), LEAKY_RELU, RSQRT."""
+    g = p.g
+    if op.kind not in _UNARY16:
+        raise _refuse(g, op, f"no int16 nsn_ kernel for {op.kind}")
+    fn, ctype = _UNARY16[op.kind]
+    _need(g, op, f"nsn_{fn}_s16")
+    if op.kind == "LOGISTIC":
+        pr = params.unary_params_s16(x.quant.scale, (0,))
+    elif op.kind == "TANH":
+        pr = params.unary_params_s16(x.quant.scale, (0, 1))
+    elif op.kind == "LEAKY_RELU":
+        pr = params.leaky_relu_params(x.quant.scale, x.quant.zero_point, op.opt("alpha", 0.2),
+                                      y.quant.scale, y.quant.zero_point)
+    else:
+        pr = params.rsqrt_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                 y.quant.zero_point)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView(ctype, f"{sym}_params",
+                                _fields(pr, tuple(f.name for f in dataclasses.fields(pr)))))
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    p.add_step(dict(kind="unary16", fn=fn, comment=_op_comment(g, op), sym=sym, x=xin,
+                    sizes=(x.size,), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _requantize_fn(src: str, dst: str) -> str:
+    """The suffix of the nsn_requantize_* kernel from one integer type to another."""
+    if src == dst:
+        return _sfx(src)
+    return f"{_sfx(src)}_{_sfx(dst)}"
+
+
+def _quantize(p: _Program, op: NdOp) -> None:
+    g = p.g
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    _need(g, op, f"nsn_requantize_{_requantize_fn(x.dtype, y.dtype)}")
+    pr = params.requantize_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                  y.quant.zero_point)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView("nsn_requantize_params", f"{sym}_params",
+                                _fields(pr, _REQUANTIZE_FIELDS)))
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    p.add_step(dict(kind="requantize", sfx=_requantize_fn(x.dtype, y.dtype),
+                    comment=_op_comment(g, op), sym=sym, x=xin, sizes=(x.size,), out=out,
+                    tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+_CONV_PARAM_FIELDS = ("input_offset", "output_offset", "stride_h", "stride_w", "pad_h", "pad_w",
+                      "dilation_h", "dilation_w", "activation_min", "activation_max")
+_CONV_DIM_FIELDS = ("input_h", "input_w", "input_c", "filter_h", "filter_w", "output_h",
+                    "output_w", "output_c", "groups")
+
+
+def conv_kernels_ready() -> bool:
+    """The conv/depthwise/mean kernels (branch gtcrn-kernels) are in the kernel library."""
+    from nsconv.resources import KERNEL_DIR
+
+    return ((KERNEL_DIR / "include" / "nsn_nnfunctions_conv.h").is_file()
+            and hasattr(params, "conv_geometry") and hasattr(params, "mean_params"))
+
+
+def _conv_geometry(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor, groups: int):
+    try:
+        geo = params.conv_geometry(
+            x.shape[1:], (w.shape[1], w.shape[2]), y.shape[3],
+            padding="same" if op.opt("padding", 0) == 0 else "valid",
+            stride=(op.opt("strideH", 1), op.opt("strideW", 1)),
+            dilation=(op.opt("dilationHFactor", 1), op.opt("dilationWFactor", 1)), groups=groups)
+    except ValueError as exc:
+        raise _refuse(g, op, str(exc)) from None
+    if (geo.output_h, geo.output_w) != tuple(y.shape[1:3]):
+        raise _refuse(g, op, f"output {list(y.shape)} is not TFLM's geometry")
+    return geo
+
+
+def _conv(p: _Program, op: NdOp) -> None:
+    """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
+    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization."""
+    g = p.g
+    if not conv_kernels_ready():
+        raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    dt = _same_dtype(g, op, x, y)
+    if len(x.shape) != 4 or x.shape[0] != 1 or len(w.shape) != 4:
+        raise _refuse(g, op, "needs a batch-1 NHWC input and 4-D weights")
+    depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    _need(g, op, f"nsn_{'depthwise_conv' if depthwise else 'conv'}_{_sfx(dt)}")
+    n_out = y.shape[3]
+    scales = _weights(g, op, w)
+    groups = 1 if depthwise else x.shape[3] // w.shape[3]
+    geo = _conv_geometry(g, op, x, w, y, groups)
+    if dt == "int16":
+        pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
+                                    _activation(g, op))
+        bbuf = _bias16(p, op, n_out, w.name)
+    else:
+        pr = params.conv_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
+                                y.quant.zero_point, n_out, _activation(g, op))
+        bbuf = None
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            b = g.tensors[op.inputs[2]]
+            bbuf = p.const_buf(b, b.data)
+    xin = p.operand(op.inputs[0])
+    wbuf = p.const_buf(w, w.data)
+    out = _out_buf(p, op, y)
+    sym = p.names.take(f"nsn_op{op.index}")
+    conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
+                   "activation_min": pr.activation_min, "activation_max": pr.activation_max,
+                   **{f: getattr(geo, f) for f in _CONV_PARAM_FIELDS[2:8]}}
+    _per_channel(p, sym, pr, n_out)
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
+                             tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)),
+                  StructView("nsn_conv_dims", f"{sym}_dims", _fields(geo, _CONV_DIM_FIELDS))]
+    k4 = (w.shape[1] * w.shape[2] * (x.shape[3] // groups) + 3) & ~3
+    if not depthwise:
+        # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
+        # init against the kernel library's own get_buffer_size)
+        need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        p.conv_scratch = max(p.conv_scratch, need)
+        p.conv_dims.append((f"{sym}_dims", _sfx(dt)))
+    p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
+                    comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
+                    tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+def _mean(p: _Program, op: NdOp) -> None:
+    """MEAN over contiguous axes: nsn_mean_s8/s16 on the [outer][count][inner] view."""
+    g = p.g
+    if not conv_kernels_ready():
+        raise _refuse(g, op, "no nsn_ kernel for MEAN in this kernel library yet")
+    x, y = _act_of(g, op, op.inputs[0]), _act_of(g, op, op.outputs[0])
+    dt = _same_dtype(g, op, x, y)
+    _need(g, op, f"nsn_mean_{_sfx(dt)}")
+    axes = sorted({int(a) % len(x.shape) for a in g.tensors[op.inputs[1]].array().reshape(-1)})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise _refuse(g, op, f"reduces axes {axes}; only contiguous axes are supported")
+    outer = int(np.prod(x.shape[: axes[0]], dtype=np.int64))
+    count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
+    pr = params.mean_params(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                            y.quant.zero_point, count)
+    xin = p.operand(op.inputs[0])
+    out = _out_buf(p, op, y)
+    sym = p.names.take(f"nsn_op{op.index}")
+    p.structs.append(StructView("nsn_mean_params", f"{sym}_params",
+                                _fields(pr, ("input_offset", "output_offset", "multiplier",
+                                             "shift"))))
+    p.add_step(dict(kind="mean", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym, x=xin,
+                    sizes=(outer, count, inner), out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
+
+
+KERNELS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "MEAN": _mean,
+           "FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
+           "MUL": _elementwise, "QUANTIZE": _quantize, "LOGISTIC": _lut, "TANH": _lut,
+           **{k: _lut for k in LUT_OPS}}
+
+
+def _op_comment(g: NdGraph, op: NdOp) -> str:
+    ins = ", ".join(f"{g.tensors[i].name} {list(g.tensors[i].shape)}" for i in op.inputs
+                    if i >= 0 and not g.tensors[i].is_const)
+    outs = ", ".join(f"{g.tensors[o].name} {list(g.tensors[o].shape)} {g.tensors[o].dtype}, "
+                     f"{_qtext(g.tensors[o].quant)}" for o in op.outputs)
+    return _comment_text(f"op {op.index}: {op.kind} ({ins}) -> {outs}")
+
+
+# -- building the program ------------------------------------------------------------------------
+
+
+def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
+    """Fold the layout, map every compute op to its kernel (refusing the first without one),
+    add the end of the step; buffers are not placed yet."""
+    for op in g.ops:
+        if op.kind not in layout.DATA_MOVEMENT and op.kind not in KERNELS:
+            raise NsconvError(f"{g.where(op)}: no nsn_ kernel for {op.kind} yet (kernels: "
+                              + ", ".join(sorted(k for k in KERNELS if k not in LUT_OPS))
+                              + " and int8 tables of " + ", ".join(sorted(LUT_OPS)) + ")",
+                              g.path)
+    p = _Program(g, layout.fold(g), spec)
+    feat = g.tensors[g.index_of(spec.features)]
+    if feat.dtype == "int8":  # read in place from the caller's frame
+        p.tensor_buf[feat.index] = p.new_buf("features", feat, "features_in")
+    else:  # the caller's bytes may be unaligned: copied into the arena first
+        b = p.new_buf("arena", feat, "features_in")
+        p.tensor_buf[feat.index] = b
+        p.add_step(dict(kind="load", comment="the feature frame into the arena", out=b,
+                        nbytes=feat.nbytes), reads=set(), writes={b})
+    for s in spec.states:
+        t = g.tensors[g.index_of(s.input)]
+        p.state_of_input[t.index] = s
+        p.tensor_buf[t.index] = p.new_buf("state", t, "state_" + identifier(s.name))
+    known = {feat.index} | set(p.state_of_input)
+    for name, i in g.inputs:
+        if i not in known:
+            raise NsconvError(f"model input {name!r} is neither the features nor a state",
+                              g.path)
+    for op in p.lay.compute:
+        KERNELS[op.kind](p, op)
+    _end(p)
+    return p
+
+
+def _end(p: _Program) -> None:
+    """Gather every state output (before any state is written), then the write-backs."""
+    g = p.g
+    srcs = []
+    for s in p.spec.states:
+        i_in, i_out = g.index_of(s.input), g.index_of(s.output, outputs=True)
+        t_in, t_out = g.tensors[i_in], g.tensors[i_out]
+        if t_in.size != t_out.size or t_out.dtype not in ("int8", "int16"):
+            raise NsconvError(f"state {s.name}: output {t_out.name!r} {t_out.dtype} "
+                              f"{list(t_out.shape)} does not fit input {t_in.name!r} "
+                              f"{t_in.dtype} {list(t_in.shape)}", g.path)
+        o = p.operand(i_out)
+        if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
+            v = p.lay.views.get(i_out) or layout.make_view(
+                g, i_out, layout.root_ids(t_out).reshape(-1))
+            o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(
+                v.ids)), t_out))
+        srcs.append((s, t_in, t_out, o))
+    mask_i = g.index_of(p.spec.mask, outputs=True)
+    mask = p.operand(mask_i)
+    updates = []
+    for s, t_in, t_out, o in srcs:
+        rq = None
+        if t_in.quant != t_out.quant or t_in.dtype != t_out.dtype:
+            fn = f"nsn_requantize_{_requantize_fn(t_out.dtype, t_in.dtype)}"
+            if not kernel_defined(fn):
+                raise NsconvError(f"state {s.name}: no kernel {fn} for its requantization at "
+                                  "the end of a step in this kernel library yet", g.path)
+            pr = params.requantize_params(t_out.quant.scale, t_out.quant.zero_point,
+                                          t_in.quant.scale, t_in.quant.zero_point)
+            rq = p.names.take(f"nsn_{identifier(s.name)}_state_requantize")
+            p.structs.append(StructView("nsn_requantize_params", rq,
+                                        _fields(pr, _REQUANTIZE_FIELDS)))
+        updates.append((s, o, rq, t_in, _requantize_fn(t_out.dtype, t_in.dtype)))
+    p.add_step(dict(kind="end", comment="end of the step", updates=tuple(updates), mask=mask,
+                    mask_tensor=mask_i),
+               reads={u[1].buf for u in updates} | {mask.buf},
+               writes=set())
+
+
+def _lifetimes(p: _Program) -> None:
+    for t, (reads, writes) in enumerate(zip(p.reads, p.writes, strict=True)):
+        for b in writes:
+            if p.bufs[b].start < 0:
+                p.bufs[b].start = t
+            p.bufs[b].end = max(p.bufs[b].end, t)
+        for b in reads:
+            p.bufs[b].end = max(p.bufs[b].end, t)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _ptr(p: _Program, o: Operand) -> str:
+    b = p.bufs[o.buf]
+    return b.expr if o.offset == 0 else f"({b.expr} + {o.offset})"
+
+
+def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
+    kind = s["kind"]
+    out = p.bufs[s["out"]] if "out" in s else None
+    debug = ()
+    if "tensor" in s and out is not None:
+        t = p.g.tensors[s["tensor"]]
+        debug = ((t.index, _c_string(t.name[:60]), out.expr, out.nbytes),)
+    if kind == "copy":
+        srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
+        runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
+                     for d, slot, o, n in s["raw_runs"])
+        table = ""
+        entries = strided_runs(s["raw_runs"])
+        if len(runs) > INLINE_RUNS:
+            table = p.names.take(f"nsn_runs_{k}")
+            p.run_tables.append(RunTable(table, tuple(entries)))
+        return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
+                    table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
+                    sizes=(len(entries),), debug=debug)
+    if kind == "load":
+        return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
+    if kind == "fc":
+        return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+                    rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
+                    weights=p.bufs[s["wbuf"]].name,
+                    bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
+                    debug=debug, sfx=s["sfx"])
+    if kind in ("add", "sub", "mul"):
+        return Step(kind, k, s["comment"], out=out.expr,
+                    ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
+                    debug=debug, sfx=s["sfx"])
+    if kind in ("conv", "dwconv"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+                    weights=p.bufs[s["wbuf"]].name,
+                    bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
+                    debug=debug, sfx=s["sfx"])
+    if kind == "mean":
+        return Step("mean", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
+                    sizes=s["sizes"], sym=s["sym"], debug=debug, sfx=s["sfx"])
+    if kind in ("lut", "requantize", "unary16"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
+                    sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
+                    debug=debug, sfx=s.get("sfx", "s8"), fn=s.get("fn", ""))
+    raise AssertionError(kind)
+
+
+def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
+    arr = np.frombuffer(data, np.dtype(t.dtype).newbyteorder("<"))
+    wide = t.dtype in ("int32", "int64")
+    return ConstView(name=name, source=_comment_text(t.name), dtype=t.dtype,
+                     ctype=_CTYPE[t.dtype], shape_text="[" + ", ".join(map(str, t.shape)) + "]",
+                     quant_text=_qtext(t.quant), users="the step", dims=(int(arr.size),),
+                     rows=None, lines=tuple(_wrap(arr, 7 if wide else 16, 11 if wide else 6)))
+
+
+def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> NdView:
+    _lifetimes(p)
+    arena = [b for b in p.bufs if b.kind == "arena"]
+    offsets, arena_bytes = plan_intervals([(b.nbytes, b.start, b.end) for b in arena],
+                                          alignment)
+    for b, off in zip(arena, offsets, strict=True):
+        b.offset = off
+    steps: list[Step] = []
+    updates: list[UpdateStep] = []
+    mask_src = ""
+    for k, s in enumerate(p.steps):
+        if s["kind"] == "end":
+            for st, o, rq, t_in, sfx in s["updates"]:
+                updates.append(UpdateStep("state_" + identifier(st.name), _ptr(p, o), t_in.size,
+                                          t_in.nbytes, rq, sfx))
+            mask_src = _ptr(p, s["mask"])
+            continue
+        steps.append(_step_view(p, k, s))
+    g = p.g
+    feat = p.bufs[p.tensor_buf[g.index_of(p.spec.features)]]
+    mask_t = g.tensors[g.index_of(p.spec.mask, outputs=True)]
+    states = []
+    for s in p.spec.states:
+        t = g.tensors[g.index_of(s.input)]
+        states.append(StateField(s.name, "state_" + identifier(s.name), _CTYPE[t.dtype], t.size,
+                                 t.nbytes, _qtext(t.quant), t.quant.zero_point))
+    consts = tuple(_const_view(p.bufs[b].name, t, d) for b, (t, d) in p.const_data.items())
+    pointers = tuple(PointerLine(b.name, _CTYPE[b.dtype], b.offset,
+                                 _comment_text(f"{b.tensor[:70]}: {b.nbytes} bytes, steps "
+                                               f"{b.start}..{b.end}"))
+                     for b in arena)
+    counts: dict[str, int] = {}
+    for op in p.lay.compute:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    return NdView(
+        version=__version__, model_title=p.spec.title,
+        source_text=_comment_text(Path(g.path).name), sha256=g.sha256,
+        command_text=_comment_text(command_line), command_c=_c_string(command_line),
+        features_bytes=feat.nbytes, features_ctype=_CTYPE[feat.dtype],
+        features_in_place=feat.kind == "features", features_ptr=feat.name,
+        mask_bytes=mask_t.nbytes, mask_ctype=_CTYPE[mask_t.dtype],
+        arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
+        state_bytes=sum(s.nbytes for s in states),
+        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
+        uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
+        uses_s16=any(b.dtype == "int16" for b in p.bufs),
+        const_bytes=sum(len(d) for _, d in p.const_data.values()),
+        states=tuple(states), pointers=pointers, steps=tuple(steps), updates=tuple(updates),
+        mask_src=mask_src, structs=tuple(p.structs), arrays=tuple(p.arrays),
+        luts=tuple(p.luts.values()), run_tables=tuple(p.run_tables), consts=consts,
+        op_counts=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        folded_counts=tuple(p.lay.folded.items()))
+
+
+def render_nd(view: NdView) -> dict[str, str]:
+    env = environment()
+    ctx = view.context()
+    ctx["exits"] = ()
+    ctx["model_title"] = view.model_title
+    ctx["separate_const_bytes"] = view.const_bytes
+    files = {"nsn_model.h": "nsn_nd_model.h.j2", "nsn_model.c": "nsn_nd_model.c.j2",
+             "nsn_weights.h": "nsn_weights.h.j2", "nsn_weights.c": "nsn_weights.c.j2"}
+    return {name: env.get_template(tpl).render(**ctx) for name, tpl in files.items()}
+
+
+@dataclass(frozen=True)
+class NdResult:
+    files: tuple[Path, ...]
+    view: NdView
+
+    def summary(self) -> str:
+        v = self.view
+        ops = ", ".join(f"{k} {n}" for k, n in v.op_counts)
+        folded = ", ".join(f"{k} {n}" for k, n in v.folded_counts)
+        copies = sum(1 for s in v.steps if s.kind == "copy")
+        return (f"wrote {', '.join(p.name for p in self.files)} to {self.files[0].parent}\n"
+                f"kernel calls: {ops}; copies {copies}\n"
+                f"data movement folded: {folded}\n"
+                f"memory plan: arena {v.arena_bytes:,} bytes (no reuse: {v.unshared_bytes:,}), "
+                f"states {v.state_bytes:,} bytes, constants {v.const_bytes:,} bytes")
+
+
+def generate_nd(tflite: Path, spec: NdSpec, dest: Path, command_line: str = "") -> NdResult:
+    from nsconv.compiler.ndgraph import read_nd
+
+    g = read_nd(tflite)
+    view = build_nd_view(compile_program(g, spec), command_line=command_line)
+    texts = render_nd(view)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, text in texts.items():
+        path = dest / name
+        tmp = path.with_name(f".{name}.part")
+        tmp.write_text(text)
+        tmp.replace(path)
+        files.append(path)
+    return NdResult(tuple(files), view)

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * GTCRN's streaming front end; see nsn_gtcrn_frontend.h for the API and the alignment, and
+ * nsn_frontend.c for how identical bits on every target are guaranteed (the same rules hold
+ * here; the square root is IEEE's correctly rounded one).
+ */
+#include "nsn_gtcrn_frontend.h"
+
+#include <float.h>
+#include <string.h>
+
+#include "nsn_frontend_tables.h"
+#include "nsn_gtcrn_tables.h"
+
+#ifndef __NO_MATH_ERRNO__
+#error "build the GTCRN front end with -fno-math-errno (NSN_GTCRN_FRONTEND_CFLAGS in mk/common.mk)"
+#endif
+
+#if NSN_GTCRN_BINS != NSN_RFFT_BINS || NSN_FRONTEND_WIN_LEN != NSN_RFFT_N ||                       \
+    2 * NSN_FRONTEND_HOP != NSN_RFFT_N || NSN_FRONTEND_DROP_FIRST
+#error "the GTCRN front end needs win = n_fft = 2 hop, no dropped frame and matching bins"
+#endif
+
+/* 2^-15: int16 full scale to [-1, 1), exact */
+#define S16_TO_FLOAT 0x1p-15f
+
+/* Same check as nsn_rfft_fp_contract_off, for this translation unit's flags. */
+static int fp_contract_off(void)
+{
+    volatile float a = 0x1.001p+0f;
+    volatile float c = -0x1.002p+0f;
+    const float x = a;
+    const float y = c;
+    return x * x + y == 0.0f;
+}
+
+nsn_gtcrn_status nsn_gtcrn_init(nsn_gtcrn_frontend_state *st)
+{
+    if (!fp_contract_off() || !nsn_rfft_fp_contract_off())
+    {
+        return NSN_GTCRN_ERR_FLOAT_BUILD;
+    }
+    memset(st, 0, sizeof *st);
+    return NSN_GTCRN_OK;
+}
+
+/* ---------------------------------------------------------------- analysis */
+
+/* The new hop is already in frame[hop .. 2 hop - 1]. */
+static void analyze_frame(nsn_gtcrn_frontend_state *st, float features[NSN_GTCRN_FEATURES])
+{
+    float *mag = features;
+    float *re = features + NSN_GTCRN_BINS;
+    float *im = features + 2 * NSN_GTCRN_BINS;
+    unsigned n;
+    unsigned k;
+
+    if (st->hops < UINT32_MAX)
+    {
+        st->hops += 1;
+    }
+    for (n = 0; n < NSN_RFFT_N; ++n)
+    {
+        st->time[n] = st->frame[n] * nsn_frontend_window[n];
+    }
+    nsn_rfft_forward(st->time, st->spectrum, st->scratch);
+    for (k = 0; k < NSN_GTCRN_BINS; ++k)
+    {
+        const nsn_complex x = st->spectrum[k];
+        /* the graph's order: (Re^2 + Im^2) + eps, then the square root */
+        mag[k] = __builtin_sqrtf((x.re * x.re + x.im * x.im) + NSN_GTCRN_MAG_EPS);
+        re[k] = x.re;
+        im[k] = x.im;
+    }
+    st->frame_pending = 1;
+}
+
+nsn_gtcrn_status nsn_gtcrn_analyze_s16(nsn_gtcrn_frontend_state *st,
+                                       const int16_t in[NSN_GTCRN_HOP],
+                                       float features[NSN_GTCRN_FEATURES])
+{
+    unsigned n;
+    memcpy(st->frame, st->frame + NSN_GTCRN_HOP, NSN_GTCRN_HOP * sizeof st->frame[0]);
+    for (n = 0; n < NSN_GTCRN_HOP; ++n)
+    {
+        st->frame[NSN_GTCRN_HOP + n] = (float)in[n] * S16_TO_FLOAT;
+    }
+    analyze_frame(st, features);
+    return NSN_GTCRN_OK;
+}
+
+nsn_gtcrn_status nsn_gtcrn_analyze_f32(nsn_gtcrn_frontend_state *st, const float in[NSN_GTCRN_HOP],
+                                       float features[NSN_GTCRN_FEATURES])
+{
+    memcpy(st->frame, st->frame + NSN_GTCRN_HOP, NSN_GTCRN_HOP * sizeof st->frame[0]);
+    memcpy(st->frame + NSN_GTCRN_HOP, in, NSN_GTCRN_HOP * sizeof in[0]);
+    analyze_frame(st, features);
+    return NSN_GTCRN_OK;
+}
+
+/* ---------------------------------------------------------------- synthesis */
+
+/* x *= (mr + i mi) */
+static void complex_product(nsn_complex *x, float mr, float mi)
+{
+    const nsn_complex v = *x;
+    x->re = v.re * mr - v.im * mi;
+    x->im = v.im * mr + v.re * mi;
+}
+
+/*
+ * spectrum[k] *= mask[k] (complex). Bins below NSN_GTCRN_LOW take their own mask value; bin
+ * low + j takes column j of the ERB synthesis matrix applied to the bands (its non-zero
+ * entries in increasing band order, real and imaginary parts in one pass).
+ */
+static void apply_mask(nsn_complex spectrum[NSN_GTCRN_BINS], const float mask[NSN_GTCRN_MASK])
+{
+    const float *mask_re = mask;
+    const float *mask_im = mask + NSN_GTCRN_MASK_BANDS;
+    const float *band_re = mask_re + NSN_GTCRN_LOW;
+    const float *band_im = mask_im + NSN_GTCRN_LOW;
+    unsigned k;
+    unsigned j;
+    for (k = 0; k < NSN_GTCRN_LOW; ++k)
+    {
+        complex_product(&spectrum[k], mask_re[k], mask_im[k]);
+    }
+    for (j = 0; j < NSN_GTCRN_HIGH; ++j)
+    {
+        const unsigned end = nsn_gtcrn_erb_start[j + 1];
+        float mr = 0.0f;
+        float mi = 0.0f;
+        unsigned e;
+        for (e = nsn_gtcrn_erb_start[j]; e < end; ++e)
+        {
+            const float w = nsn_gtcrn_erb_weight[e];
+            const unsigned b = nsn_gtcrn_erb_band[e];
+            mr += w * band_re[b];
+            mi += w * band_im[b];
+        }
+        complex_product(&spectrum[NSN_GTCRN_LOW + j], mr, mi);
+    }
+}
+
+nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
+                                          const float mask[NSN_GTCRN_MASK],
+                                          float out[NSN_GTCRN_HOP])
+{
+    const float *window = nsn_gtcrn_synthesis_window; /* 1/N and the OLA norm folded in */
+    unsigned n;
+
+    if (!st->frame_pending)
+    {
+        memset(out, 0, NSN_GTCRN_HOP * sizeof out[0]);
+        return NSN_GTCRN_ERR_SEQUENCE;
+    }
+    st->frame_pending = 0;
+    apply_mask(st->spectrum, mask);
+    nsn_rfft_inverse_unscaled(st->spectrum, st->time, st->scratch);
+    for (n = 0; n < NSN_GTCRN_HOP; ++n)
+    {
+        out[n] = st->overlap[n] + st->time[n] * window[n];
+        st->overlap[n] = st->time[NSN_GTCRN_HOP + n] * window[NSN_GTCRN_HOP + n];
+    }
+    if (st->hops == 1)
+    {
+        /* output hop 0 lies before the first input sample */
+        memset(out, 0, NSN_GTCRN_HOP * sizeof out[0]);
+    }
+    return NSN_GTCRN_OK;
+}
+
+/* Round half away from zero, like std::round, for |x| <= 2^20 (the callers clamp first). */
+static int32_t round_half_away(float x)
+{
+    int32_t t = (int32_t)x;          /* truncation toward zero */
+    const float frac = x - (float)t; /* exact: x and t share their integer bits */
+    if (frac >= 0.5f)
+    {
+        t += 1;
+    }
+    else if (frac <= -0.5f)
+    {
+        t -= 1;
+    }
+    return t;
+}
+
+static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* clamp(x, -limit, limit) with NaN mapped to -limit: keeps float to int conversion defined */
+static float clamp_float(float x, float limit)
+{
+    if (!(x >= -limit))
+    {
+        return -limit;
+    }
+    return x > limit ? limit : x;
+}
+
+static void float_to_s16(const float *y, unsigned n, int16_t *out)
+{
+    unsigned i;
+    for (i = 0; i < n; ++i)
+    {
+        const float scaled = clamp_float(y[i] * 32768.0f, 32768.0f); /* the product is exact */
+        out[i] = (int16_t)clamp_i32(round_half_away(scaled), -32768, 32767);
+    }
+}
+
+nsn_gtcrn_status nsn_gtcrn_synthesize_s16(nsn_gtcrn_frontend_state *st,
+                                          const float mask[NSN_GTCRN_MASK],
+                                          int16_t out[NSN_GTCRN_HOP])
+{
+    float y[NSN_GTCRN_HOP];
+    const nsn_gtcrn_status status = nsn_gtcrn_synthesize_f32(st, mask, y);
+    float_to_s16(y, NSN_GTCRN_HOP, out);
+    return status;
+}
+
+void nsn_gtcrn_flush_f32(nsn_gtcrn_frontend_state *st, float out[NSN_GTCRN_HOP])
+{
+    memcpy(out, st->overlap, sizeof st->overlap);
+    memset(st->overlap, 0, sizeof st->overlap);
+}
+
+void nsn_gtcrn_flush_s16(nsn_gtcrn_frontend_state *st, int16_t out[NSN_GTCRN_HOP])
+{
+    float y[NSN_GTCRN_HOP];
+    nsn_gtcrn_flush_f32(st, y);
+    float_to_s16(y, NSN_GTCRN_HOP, out);
+}
+
+/* ---------------------------------------------------------------- quantisation */
+
+nsn_gtcrn_status nsn_gtcrn_check_qparams(const nsn_gtcrn_qparams *q, int bits)
+{
+    const int32_t limit = bits == 8 ? 128 : 32768;
+    /* written so that NaN fails */
+    if ((bits != 8 && bits != 16) || !(q->scale > 0.0f && q->scale <= FLT_MAX) ||
+        q->zero_point < -limit || q->zero_point >= limit)
+    {
+        return NSN_GTCRN_ERR_ARGUMENT;
+    }
+    return NSN_GTCRN_OK;
+}
+
+/* TFLite QUANTIZE of one value to [lo, hi]; beyond 2^17 every result saturates. */
+static int32_t quantize_one(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi)
+{
+    const float scaled = clamp_float(x / scale, 131072.0f);
+    return clamp_i32(round_half_away(scaled) + zero_point, lo, hi);
+}
+
+/* (scale and zero point in locals: the int8 stores could otherwise alias *q) */
+void nsn_gtcrn_quantize_s8(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int8_t *out)
+{
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
+    unsigned i;
+    for (i = 0; i < n; ++i)
+    {
+        out[i] = (int8_t)quantize_one(x[i], scale, zero_point, -128, 127);
+    }
+}
+
+void nsn_gtcrn_quantize_s16(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int16_t *out)
+{
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
+    unsigned i;
+    for (i = 0; i < n; ++i)
+    {
+        out[i] = (int16_t)quantize_one(x[i], scale, zero_point, -32768, 32767);
+    }
+}
+
+/* (q - zero_point) has at most 17 bits: exact in float, so each is TFLite's DEQUANTIZE */
+void nsn_gtcrn_dequantize_s8(const int8_t *x, unsigned n, const nsn_gtcrn_qparams *q, float *out)
+{
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
+    unsigned i;
+    for (i = 0; i < n; ++i)
+    {
+        out[i] = (float)((int32_t)x[i] - zero_point) * scale;
+    }
+}
+
+void nsn_gtcrn_dequantize_s16(const int16_t *x, unsigned n, const nsn_gtcrn_qparams *q,
+                              float *out)
+{
+    const float scale = q->scale;
+    const int32_t zero_point = q->zero_point;
+    unsigned i;
+    for (i = 0; i < n; ++i)
+    {
+        out[i] = (float)((int32_t)x[i] - zero_point) * scale;
+    }
+}

@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * 16x8 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: int16 activations (zero point 0), int8
+ * per-channel weights, int64 bias, int64 sums, TFLM's int64 MultiplyByQuantizedMultiplier
+ * (reference_integer_ops ConvPerChannel / DepthwiseConvPerChannel / FullyConnectedPerChannel
+ * for int16).
+ *
+ * A product of an int8 weight and an int16 input is at most 2^22 in magnitude, so sums of up
+ * to 511 products are exact in int32: the DSP paths accumulate in 32 bits (SMLAD) and add the
+ * int64 bias after; longer rows take the portable loop.
+ *   CONV_2D, DSP: the int8 kernel's four-pixel loop (nsn_conv_internal.h): each patch gathered
+ *     as int16 (padding taps 0) and split into (x0, x2), (x1, x3) pairs by PKHBT / PKHTB, so
+ *     that SXTB16 weight pairs meet them in SMLAD: 16 MACs per 12 instructions.
+ *   FULLY_CONNECTED, DSP: two rows per pass; the weight pairs are reordered by PKHBT / PKHTB to
+ *     meet the input's natural pairs (no scratch).
+ *   DEPTHWISE_CONV_2D, DSP (depth multiplier 1, channels a multiple of 4): four channels per
+ *     step, input pairs as they lie, weight pairs repacked, SMLABB / SMLATT per channel.
+ *   MVE: portable.
+ */
+#include "nsn_nnfunctions_s16.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "nsn_conv_internal.h"
+#include "nsn_s16_internal.h"
+
+#if (defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)) && !defined(__OPTIMIZE__)
+#error "nsconv kernels: the dsp and mve paths need an optimized build (-O1 or higher); build with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable path"
+#endif
+
+/* clamp(requantize64(acc)) to the activation range */
+static inline int16_t s16_out(int64_t acc, int32_t m, int32_t s, int32_t lo, int32_t hi)
+{
+    return (int16_t)nsn_clamp(nsn_requantize_s64(acc, m, s), lo, hi);
+}
+
+static int64_t conv16_dot_ref(const nsn_conv_params *p,
+                              const nsn_conv_dims *d,
+                              const int16_t *input,
+                              const int8_t *w,
+                              int32_t y,
+                              int32_t x,
+                              int32_t cin0)
+{
+    const int32_t cin_g = d->input_c / d->groups;
+    const int32_t iy0 = y * p->stride_h - p->pad_h;
+    const int32_t ix0 = x * p->stride_w - p->pad_w;
+    int32_t ky0, ky1, kx0, kx1, ky, kx, i;
+    int64_t acc = 0;
+    nsn_conv_tap_range(iy0, p->dilation_h, d->filter_h, d->input_h, &ky0, &ky1);
+    nsn_conv_tap_range(ix0, p->dilation_w, d->filter_w, d->input_w, &kx0, &kx1);
+    for (ky = ky0; ky < ky1; ++ky)
+    {
+        const size_t row = (size_t)(iy0 + ky * p->dilation_h) * (size_t)d->input_w;
+        for (kx = kx0; kx < kx1; ++kx)
+        {
+            const int16_t *xp =
+                input + (row + (size_t)(ix0 + kx * p->dilation_w)) * (size_t)d->input_c + cin0;
+            const int8_t *wp = w + ((size_t)ky * (size_t)d->filter_w + (size_t)kx) * (size_t)cin_g;
+            for (i = 0; i < cin_g; ++i)
+            {
+                acc += (int32_t)wp[i] * (int32_t)xp[i];
+            }
+        }
+    }
+    return acc;
+}
+
+static int conv16_args_ok(const nsn_conv_params *params,
+                          const nsn_per_channel_quant_params *quant,
+                          const nsn_conv_dims *dims,
+                          const void *input,
+                          const void *filter,
+                          const void *output)
+{
+    return nsn_conv_args_ok(params, quant, dims, input, filter, output) &&
+           params->input_offset == 0 && params->output_offset == 0 &&
+           (int64_t)dims->filter_h * dims->filter_w * dims->input_c <= NSN_CONV_MAX_PATCH;
+}
+
+/* the patch length of a CONV_2D group */
+static int32_t conv16_patch(const nsn_conv_dims *d)
+{
+    return d->filter_h * d->filter_w * (d->input_c / d->groups);
+}
+
+#define CONV16_MAX_SUM 511 /* products per int32 sum on the DSP paths */
+
+#if defined(NSN_KERNELS_DSP)
+
+static inline int32_t pkhbt16(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline int32_t pkhtb16(int32_t hi, int32_t lo)
+{
+    int32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* nsn_requantize_s64(acc + bias, m, s) with the channel's constants computed once:
+ * reduced multiplier rm, t = 15 - s and k = bias * rm + 2^(t - 1) (all modulo 2^64, as TFLM's
+ * int64 arithmetic wraps). Per output one 32x32 -> 64 multiply-accumulate, and the low word
+ * of the 64-bit value shifted right by t taken from its two halves. */
+typedef struct
+{
+    int32_t rm;
+    int32_t t;
+    uint64_t k;
+} s16_req;
+
+static inline void s16_req_init(s16_req *r, int64_t bias, int32_t m, int32_t s)
+{
+    r->rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    r->t = 15 - s;
+    r->k = (uint64_t)bias * (uint64_t)(int64_t)r->rm + (UINT64_C(1) << (r->t - 1));
+}
+
+static inline int16_t s16_req_apply(const s16_req *r, int32_t acc, int32_t lo, int32_t hi)
+{
+    uint32_t xl = (uint32_t)r->k;
+    uint32_t xh = (uint32_t)(r->k >> 32);
+    int32_t v;
+    /* (xh:xl) += acc * rm, one SMLAL (GCC widens the int64 product to a 64x64 multiply) */
+    __asm("smlal %0, %1, %2, %3" : "+r"(xl), "+r"(xh) : "r"(acc), "r"(r->rm));
+    v = r->t < 32 ? (int32_t)((xl >> r->t) | (xh << (32 - r->t))) : (int32_t)xh >> (r->t - 32);
+    return (int16_t)nsn_clamp(v, lo, hi);
+}
+
+static inline int32_t read_s16x2(const int16_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The int16 patch of output pixel `pixel`, channels [cin0, cin0 + cin_g) of every tap; taps
+ * outside the input and the slack up to len hold 0 (the int16 zero point). */
+static void conv16_gather(const nsn_conv_params *p, const nsn_conv_dims *d, const int16_t *input,
+                          int32_t pixel, int32_t cin0, int32_t len, int16_t *dst)
+{
+    const int32_t cin_g = d->input_c / d->groups;
+    const int32_t iy0 = (pixel / d->output_w) * p->stride_h - p->pad_h;
+    const int32_t ix0 = (pixel % d->output_w) * p->stride_w - p->pad_w;
+    int16_t *const end = dst + len;
+    int32_t ky, kx, i;
+    for (ky = 0; ky < d->filter_h; ++ky)
+    {
+        const int32_t iy = iy0 + ky * p->dilation_h;
+        for (kx = 0; kx < d->filter_w; ++kx)
+        {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            if (iy >= 0 && iy < d->input_h && ix >= 0 && ix < d->input_w)
+            {
+                const int16_t *src =
+                    input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c +
+                    cin0;
+                for (i = 0; i + 2 <= cin_g; i += 2) /* two values per word */
+                {
+                    const int32_t v = read_s16x2(src + i);
+                    memcpy(dst + i, &v, sizeof v);
+                }
+                if (i < cin_g)
+                {
+                    dst[i] = src[i];
+                }
+            }
+            else
+            {
+                for (i = 0; i < cin_g; ++i)
+                {
+                    dst[i] = 0;
+                }
+            }
+            dst += cin_g;
+        }
+    }
+    while (dst < end)
+    {
+        *dst++ = 0;
+    }
+}
+
+/* groups4 groups of four int16 -> (x0, x2), (x1, x3) words, 2 * CONV_DSP_PIXELS words apart */
+static void conv16_expand(const int16_t *x, int32_t groups4, int32_t *buf)
+{
+    for (; groups4 > 0; --groups4)
+    {
+        const int32_t x01 = read_s16x2(x);
+        const int32_t x23 = read_s16x2(x + 2);
+        x += 4;
+        buf[0] = pkhbt16(x01, x23);
+        buf[1] = pkhtb16(x23, x01);
+        buf += 2 * CONV_DSP_PIXELS;
+    }
+}
+
+static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                       const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
+                       const int64_t *bias, int16_t *output, int32_t *buf)
+{
+    const int32_t k = conv16_patch(d);
+    const int32_t k4 = (k + 3) & ~3;
+    const int32_t cin_g = d->input_c / d->groups;
+    const int32_t cout_g = d->output_c / d->groups;
+    const int32_t pixels = d->output_h * d->output_w;
+    int16_t *const patch = (int16_t *)(buf + 2 * k4);
+    int32_t p0, g, q, c;
+    for (p0 = 0; p0 < pixels; p0 += CONV_DSP_PIXELS)
+    {
+        const int32_t n = pixels - p0 < CONV_DSP_PIXELS ? pixels - p0 : CONV_DSP_PIXELS;
+        int16_t *out = output + (size_t)p0 * (size_t)d->output_c;
+        for (g = 0; g < d->groups; ++g)
+        {
+            for (q = 0; q < CONV_DSP_PIXELS; ++q)
+            {
+                conv16_gather(p, d, input, p0 + (q < n ? q : n - 1), g * cin_g, k4, patch);
+                conv16_expand(patch, k4 >> 2, buf + 2 * q);
+            }
+            for (c = g * cout_g; c < (g + 1) * cout_g; ++c)
+            {
+                int32_t acc[CONV_DSP_PIXELS] = {0, 0, 0, 0};
+                const int8_t *row = conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
+                s16_req r;
+                s16_req_init(&r, bias != NULL ? bias[c] : 0, quant->multiplier[c], quant->shift[c]);
+                if ((k & 3) != 0)
+                {
+                    conv_tail_dsp(row, k & 3, buf + (k >> 2) * 2 * CONV_DSP_PIXELS, acc);
+                }
+                for (q = 0; q < n; ++q)
+                {
+                    out[(size_t)q * (size_t)d->output_c + (size_t)c] =
+                        s16_req_apply(&r, acc[q], p->activation_min, p->activation_max);
+                }
+            }
+        }
+    }
+}
+
+/* two rows against the natural input pairs: weight words reordered to (w0, w1), (w2, w3) */
+static void fc16_rows_dsp(const int8_t *r0, const int8_t *r1, const int16_t *x, int32_t n,
+                          int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = 0, a1 = 0, i;
+    for (i = 0; i + 4 <= n; i += 4)
+    {
+        const int32_t x01 = read_s16x2(x + i);
+        const int32_t x23 = read_s16x2(x + i + 2);
+        const int32_t w0 = nsn_read_s8x4(r0 + i);
+        const int32_t w1 = nsn_read_s8x4(r1 + i);
+        const int32_t e0 = __sxtb16(w0), o0 = nsn_sxtab16_ror8(0, w0);
+        const int32_t e1 = __sxtb16(w1), o1 = nsn_sxtab16_ror8(0, w1);
+        a0 = __smlad(pkhbt16(e0, o0), x01, a0);
+        a0 = __smlad(pkhtb16(o0, e0), x23, a0);
+        a1 = __smlad(pkhbt16(e1, o1), x01, a1);
+        a1 = __smlad(pkhtb16(o1, e1), x23, a1);
+    }
+    for (; i < n; ++i)
+    {
+        a0 += (int32_t)r0[i] * x[i];
+        a1 += (int32_t)r1[i] * x[i];
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+/* depthwise, channels [c, c + 4) of one output pixel over rows x cols taps from the first
+ * tap inside the input (xbase, wbase):
+ * input pairs (x_c, x_c+1) as they lie, weight bytes split and repacked into the same pairs;
+ * SMLABB / SMLATT keep each channel in its own sum */
+static void dw16_quad_dsp(const nsn_conv_params *p, const nsn_conv_dims *d, const int16_t *xbase,
+                          const int8_t *wbase, int32_t rows, int32_t cols, int32_t *acc)
+{
+    const int32_t ch = d->output_c;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], ky, kx;
+    for (ky = 0; ky < rows; ++ky)
+    {
+        const int16_t *xr = xbase + (size_t)(ky * p->dilation_h) * (size_t)d->input_w * (size_t)ch;
+        const int8_t *wr = wbase + (size_t)ky * (size_t)d->filter_w * (size_t)ch;
+        for (kx = 0; kx < cols; ++kx)
+        {
+            const int16_t *xp = xr + (size_t)(kx * p->dilation_w) * (size_t)ch;
+            const int32_t w = nsn_read_s8x4(wr + (size_t)kx * (size_t)ch);
+            const int32_t e = __sxtb16(w), o = nsn_sxtab16_ror8(0, w);
+            const int32_t w01 = pkhbt16(e, o), w23 = pkhtb16(o, e);
+            const int32_t x01 = read_s16x2(xp), x23 = read_s16x2(xp + 2);
+            a0 = __smlabb(x01, w01, a0);
+            a1 = __smlatt(x01, w01, a1);
+            a2 = __smlabb(x23, w23, a2);
+            a3 = __smlatt(x23, w23, a3);
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* depth multiplier 1, channels a multiple of 4, at most CONV16_MAX_SUM taps */
+static void dw16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                     const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
+                     const int64_t *bias, int16_t *output)
+{
+    const int32_t ch = d->output_c;
+    int32_t y, x, c, j;
+    for (y = 0; y < d->output_h; ++y)
+    {
+        const int32_t iy0 = y * p->stride_h - p->pad_h;
+        int32_t ky0, ky1;
+        nsn_conv_tap_range(iy0, p->dilation_h, d->filter_h, d->input_h, &ky0, &ky1);
+        for (x = 0; x < d->output_w; ++x)
+        {
+            const int32_t ix0 = x * p->stride_w - p->pad_w;
+            int32_t kx0, kx1;
+            const int16_t *xbase = input;
+            const int8_t *wbase = filter;
+            nsn_conv_tap_range(ix0, p->dilation_w, d->filter_w, d->input_w, &kx0, &kx1);
+            if (ky1 > ky0 && kx1 > kx0)
+            {
+                xbase += ((size_t)(iy0 + ky0 * p->dilation_h) * (size_t)d->input_w +
+                          (size_t)(ix0 + kx0 * p->dilation_w)) * (size_t)ch;
+                wbase += ((size_t)ky0 * (size_t)d->filter_w + (size_t)kx0) * (size_t)ch;
+            }
+            for (c = 0; c < ch; c += 4)
+            {
+                int32_t acc[4] = {0, 0, 0, 0};
+                if (ky1 > ky0 && kx1 > kx0)
+                {
+                    dw16_quad_dsp(p, d, xbase + c, wbase + c, ky1 - ky0, kx1 - kx0, acc);
+                }
+                for (j = 0; j < 4; ++j)
+                {
+                    output[c + j] = s16_out(acc[j] + (bias != NULL ? bias[c + j] : 0),
+                                            quant->multiplier[c + j], quant->shift[c + j],
+                                            p->activation_min, p->activation_max);
+                }
+            }
+            output += ch;
+        }
+    }
+}
+
+#endif /* NSN_KERNELS_DSP */
+
+int32_t nsn_conv_s16_get_buffer_size_ref(const nsn_conv_dims *dims)
+{
+    (void)dims;
+    return 0;
+}
+
+int32_t nsn_conv_s16_get_buffer_size_dsp(const nsn_conv_dims *dims)
+{
+    if (dims == NULL || dims->groups < 1 || dims->filter_h < 1 || dims->filter_w < 1 ||
+        dims->input_c < dims->groups)
+    {
+        return 0;
+    }
+    /* four interleaved int16 patches and one int16 gather */
+    return 10 * ((conv16_patch(dims) + 3) & ~3);
+}
+
+int32_t nsn_conv_s16_get_buffer_size_mve(const nsn_conv_dims *dims)
+{
+    (void)dims;
+    return 0;
+}
+
+int32_t nsn_conv_s16_get_buffer_size(const nsn_conv_dims *dims)
+{
+#if defined(NSN_KERNELS_DSP)
+    return nsn_conv_s16_get_buffer_size_dsp(dims);
+#elif defined(NSN_KERNELS_MVE)
+    return nsn_conv_s16_get_buffer_size_mve(dims);
+#else
+    return nsn_conv_s16_get_buffer_size_ref(dims);
+#endif
+}
+
+nsn_status nsn_conv_s16(const nsn_context *ctx,
+                        const nsn_conv_params *params,
+                        const nsn_per_channel_quant_params *quant,
+                        const nsn_conv_dims *dims,
+                        const int16_t *input,
+                        const int8_t *filter,
+                        const int64_t *bias,
+                        int16_t *output)
+{
+    int32_t y, x, c, cout_g, cin_g;
+    size_t k;
+    if (!conv16_args_ok(params, quant, dims, input, filter, output) || dims->groups < 1 ||
+        dims->input_c % dims->groups != 0 || dims->output_c % dims->groups != 0)
+    {
+        return NSN_ARG_ERROR;
+    }
+    if (!nsn_conv_scratch_ok(ctx, nsn_conv_s16_get_buffer_size(dims)))
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+#if defined(NSN_KERNELS_DSP)
+    if (conv16_patch(dims) <= CONV16_MAX_SUM)
+    {
+        conv16_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+        return NSN_OK;
+    }
+#endif
+    cout_g = dims->output_c / dims->groups;
+    cin_g = dims->input_c / dims->groups;
+    k = (size_t)dims->filter_h * (size_t)dims->filter_w * (size_t)cin_g;
+    for (y = 0; y < dims->output_h; ++y)
+    {
+        for (x = 0; x < dims->output_w; ++x)
+        {
+            for (c = 0; c < dims->output_c; ++c)
+            {
+                int64_t acc = conv16_dot_ref(params, dims, input, filter + (size_t)c * k, y, x,
+                                             (c / cout_g) * cin_g);
+                acc += bias != NULL ? bias[c] : 0;
+                *output++ = s16_out(acc, quant->multiplier[c], quant->shift[c],
+                                    params->activation_min, params->activation_max);
+            }
+        }
+    }
+    return NSN_OK;
+}
+
+nsn_status nsn_depthwise_conv_s16(const nsn_context *ctx,
+                                  const nsn_conv_params *params,
+                                  const nsn_per_channel_quant_params *quant,
+                                  const nsn_conv_dims *d,
+                                  const int16_t *input,
+                                  const int8_t *filter,
+                                  const int64_t *bias,
+                                  int16_t *output)
+{
+    int32_t y, x, c, ky, kx, mult;
+    if (!conv16_args_ok(params, quant, d, input, filter, output) ||
+        d->output_c % d->input_c != 0)
+    {
+        return NSN_ARG_ERROR;
+    }
+    if (!nsn_conv_scratch_ok(ctx, 0))
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+#if defined(NSN_KERNELS_DSP)
+    if (d->output_c == d->input_c && (d->output_c & 3) == 0 &&
+        (int64_t)d->filter_h * d->filter_w <= CONV16_MAX_SUM)
+    {
+        dw16_dsp(params, quant, d, input, filter, bias, output);
+        return NSN_OK;
+    }
+#endif
+    mult = d->output_c / d->input_c;
+    for (y = 0; y < d->output_h; ++y)
+    {
+        const int32_t iy0 = y * params->stride_h - params->pad_h;
+        int32_t ky0, ky1;
+        nsn_conv_tap_range(iy0, params->dilation_h, d->filter_h, d->input_h, &ky0, &ky1);
+        for (x = 0; x < d->output_w; ++x)
+        {
+            const int32_t ix0 = x * params->stride_w - params->pad_w;
+            int32_t kx0, kx1;
+            nsn_conv_tap_range(ix0, params->dilation_w, d->filter_w, d->input_w, &kx0, &kx1);
+            for (c = 0; c < d->output_c; ++c)
+            {
+                int64_t acc = bias != NULL ? bias[c] : 0;
+                for (ky = ky0; ky < ky1; ++ky)
+                {
+                    for (kx = kx0; kx < kx1; ++kx)
+                    {
+                        const size_t at =
+                            (size_t)(iy0 + ky * params->dilation_h) * (size_t)d->input_w +
+                            (size_t)(ix0 + kx * params->dilation_w);
+                        acc += (int32_t)filter[((size_t)ky * (size_t)d->filter_w + (size_t)kx) *
+                                                   (size_t)d->output_c + (size_t)c] *
+                               (int32_t)input[at * (size_t)d->input_c + (size_t)(c / mult)];
+                    }
+                }
+                *output++ = s16_out(acc, quant->multiplier[c], quant->shift[c],
+                                    params->activation_min, params->activation_max);
+            }
+        }
+    }
+    return NSN_OK;
+}
+
+nsn_status nsn_fully_connected_s16(const nsn_context *ctx,
+                                   const nsn_fc_params *params,
+                                   const nsn_per_channel_quant_params *quant,
+                                   const nsn_fc_dims *dims,
+                                   const int16_t *input,
+                                   const int8_t *weights,
+                                   const int64_t *bias,
+                                   int16_t *output)
+{
+    int32_t c, i;
+    if (params == NULL || quant == NULL || dims == NULL || input == NULL || weights == NULL ||
+        output == NULL || quant->multiplier == NULL || quant->shift == NULL ||
+        dims->input_features < 1 || dims->input_features > NSN_FC_MAX_INPUT_FEATURES ||
+        dims->output_features < 1 || params->input_offset != 0 || params->output_offset != 0)
+    {
+        return NSN_ARG_ERROR;
+    }
+    if (!nsn_conv_scratch_ok(ctx, 0))
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+#if defined(NSN_KERNELS_DSP)
+    if (dims->input_features <= CONV16_MAX_SUM)
+    {
+        const int32_t n = dims->input_features;
+        for (c = 0; c < dims->output_features; c += 2)
+        {
+            const int32_t c1 = c + 1 < dims->output_features ? c + 1 : c;
+            int32_t a0, a1;
+            fc16_rows_dsp(weights + (size_t)c * (size_t)n, weights + (size_t)c1 * (size_t)n,
+                          input, n, &a0, &a1);
+            output[c] = s16_out(a0 + (bias != NULL ? bias[c] : 0), quant->multiplier[c],
+                                quant->shift[c], params->activation_min, params->activation_max);
+            output[c1] = s16_out(a1 + (bias != NULL ? bias[c1] : 0), quant->multiplier[c1],
+                                 quant->shift[c1], params->activation_min, params->activation_max);
+        }
+        return NSN_OK;
+    }
+#endif
+    for (c = 0; c < dims->output_features; ++c)
+    {
+        const int8_t *row = weights + (size_t)c * (size_t)dims->input_features;
+        int64_t acc = bias != NULL ? bias[c] : 0;
+        for (i = 0; i < dims->input_features; ++i)
+        {
+            acc += (int32_t)row[i] * (int32_t)input[i];
+        }
+        output[c] = s16_out(acc, quant->multiplier[c], quant->shift[c], params->activation_min,
+                            params->activation_max);
+    }
+    return NSN_OK;
+}
