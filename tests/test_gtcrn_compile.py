@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gtcrn_paths import GTCRN_SIMPLE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -135,12 +136,7 @@ def test_unsupported_op_refused(small_model, tmp_path):
     assert "no nsn_ kernel for SOFTMAX" in text
 
 
-_ROOT = Path(__file__).resolve().parents[1]
-# ../shared of the checkout (a git worktree under ../wt/NAME looks two levels up)
-SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
-               if p.is_dir()), _ROOT.parent / "shared")
-GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
-                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+GTCRN_ONNX = GTCRN_SIMPLE
 
 
 @pytest.fixture(scope="module")

@@ -34,11 +34,11 @@ from frontend_harness.gtcrn_run import (
     stream_args,
 )
 from frontend_harness.gtcrn_run import project as make_project
+from gtcrn_paths import GTCRN
 from nsconv.audio import gtcrn_frontend as fe
 from nsconv.errors import NsconvError
 from nsconv.target import boards
 from nsconv.target.firmware import gtcrn_frontend_state_bytes, write_gtcrn_frontend
-from test_gtcrn import GTCRN, needs_shared
 
 SNR_DB = 100.0
 FEATURE_REL = 1e-6
@@ -48,7 +48,6 @@ FUSED_OPS = re.compile(r"\bv(f|fn)m[as]\b|\bvfma\.|\bvfms\.")
 MVE_FLOAT = re.compile(r"\bv\w+\.f(16|32)\s+q\d")  # flushes subnormals, unlike the host
 needs_arm = pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
                                reason="arm-none-eabi-gcc and qemu-system-arm required")
-pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
