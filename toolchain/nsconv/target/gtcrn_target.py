@@ -315,7 +315,7 @@ def run(project: GtcrnProject, in_wav: Path, out_wav: Path, *, frames: int | Non
 
     if frames is not None and frames < 1:
         raise NsconvError(f"frames must be at least 1, got {frames}")
-    program = program or (project.host_exe if host else project.elf)
+    program = Path(program or (project.host_exe if host else project.elf)).resolve()
     if not program.is_file():
         raise NsconvError("not built", program)
     out_wav = Path(out_wav)
