@@ -14,36 +14,29 @@ import os
 import shutil
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-_ROOT = Path(__file__).resolve().parents[1]
-SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
-               if p.is_dir()), _ROOT.parent / "shared")
-GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
-                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX", conftest.GTCRN_ONNX))
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 ALL_CORES = os.environ.get("NSCONV_GTCRN_ALL_CORES") == "1"
 HOPS = 40
 
 
 @pytest.fixture(scope="module")
-def gtcrn_out(tmp_path_factory) -> Path:
+def gtcrn_out(tmp_path_factory, gtcrn_converted) -> Path:
+    """A GTCRN export of the session's core (conftest.gtcrn_converted) and a short clip."""
     from nsconv.audio.wav import read_wav, write_wav
     from nsconv.compiler.gtcrn_export import export_gtcrn
     from nsconv.quant.quantize import calibration_clips
 
-    if not GTCRN_ONNX.is_file():
-        pytest.fail(f"{GTCRN_ONNX} missing (set NSCONV_GTCRN_ONNX)")
     d = tmp_path_factory.mktemp("gtcrn-target")
     (d / "out").mkdir()
-    calib = d / "calib.wav"
-    write_wav(calib, read_wav(calibration_clips()[-1])[: 48 * 256], 16000)
-    export_gtcrn(GTCRN_ONNX, d / "out", [calib], log=lambda m: None)
-    clip = d / "clip.wav"
-    write_wav(clip, read_wav(calibration_clips()[0])[: HOPS * 256 - 100], 16000)
+    export_gtcrn(GTCRN_ONNX, d / "out", None, log=lambda m: None, converted=gtcrn_converted)
+    write_wav(d / "clip.wav", read_wav(calibration_clips()[0])[: HOPS * 256 - 100], 16000)
     return d / "out"
 
 

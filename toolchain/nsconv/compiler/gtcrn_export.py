@@ -87,12 +87,15 @@ def convert_core(onnx_path: Path, calib: list[Path] | None, log: Callable[[str],
 
 
 def export_gtcrn(onnx_path: Path, out_dir: Path, calib: list[Path] | None,
-                 log: Callable[[str], None], command_line: str = "") -> GtcrnExport:
+                 log: Callable[[str], None], command_line: str = "",
+                 converted: tuple | None = None) -> GtcrnExport:
+    """converted: (QuantizedCore, calibration record) already made by `convert_core` (tests
+    share one conversion), else the core is converted here."""
     from nsconv.model.assets import sha256_file
 
     onnx_path = Path(onnx_path)
     out_dir = Path(out_dir)
-    quantized, cal = convert_core(onnx_path, calib, log)
+    quantized, cal = converted or convert_core(onnx_path, calib, log)
     core = out_dir / CORE_FILE
     core.write_bytes(quantized.tflite)
     spec = core_spec(quantized)
