@@ -127,3 +127,4 @@ gtcrn-bench: setup
 	  > docs/gtcrn_bench.json
 	$(NSCONV) evaluate out/gtcrn-fw --onnx $(GTCRN_ONNX) --audio $(GTCRN_DNS3) --json \
 	  > docs/gtcrn_eval.json
+	$(PY) scripts/gtcrn_target_report.py docs/gtcrn_bench.json docs/gtcrn_eval.json

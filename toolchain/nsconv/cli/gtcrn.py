@@ -74,7 +74,8 @@ def gtcrn_verify(out: Path, frames: int | None, audio: tuple[Path, ...], sanitiz
         return False
 
     if targets:
-        raise NsconvError("--target: GTCRN firmware is not generated yet", out)
+        raise NsconvError("--target: GTCRN's core is verified on the host against TFLM; on a "
+                          "core, `nsconv run` gives the host build's wav byte for byte", out)
     rep, info = verify_gtcrn(out, frames, list(audio) or None, sanitize, log=log.info)
     if as_json:
         click.echo(json.dumps({"ok": rep.bit_exact, **rep.to_json(), **info}, indent=2))
