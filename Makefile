@@ -127,4 +127,7 @@ gtcrn-bench: setup
 	  > docs/gtcrn_bench.json
 	$(NSCONV) evaluate out/gtcrn-fw --onnx $(GTCRN_ONNX) --audio $(GTCRN_DNS3) --json \
 	  > docs/gtcrn_eval.json
-	$(PY) scripts/gtcrn_target_report.py docs/gtcrn_bench.json docs/gtcrn_eval.json
+	$(NSCONV) evaluate dynamic-nsnet2 --engine tflm --audio $(GTCRN_DNS3) --no-dnsmos --json \
+	  > docs/gtcrn_nsnet2_dns3.json
+	$(PY) scripts/gtcrn_target_report.py docs/gtcrn_bench.json docs/gtcrn_eval.json \
+	  --nsnet2 docs/gtcrn_nsnet2_dns3.json

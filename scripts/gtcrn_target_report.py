@@ -2,12 +2,14 @@
 """Figures of docs/gtcrn-target.md from measured JSON (`make gtcrn-bench` writes both):
 
     python scripts/gtcrn_target_report.py docs/gtcrn_bench.json docs/gtcrn_eval.json \
-        [--doc docs/gtcrn-target.md] [--svg docs/gtcrn_quality_vs_macs.svg]
+        [--nsnet2 docs/gtcrn_nsnet2_dns3.json] [--doc docs/gtcrn-target.md] \
+        [--svg docs/gtcrn_quality_vs_macs.svg]
 
 Rewrites the section of --doc between the two `gtcrn-target` markers (cost per core, by op,
 memory, quality per clip) and writes the quality-vs-MMAC/s plot as a plain SVG (no plotting
-package needed): GTCRN (float and the quantized build) next to the nsNet2 points of the
-issue's table on the same five DNS3 pairs (issue 14, quoted: not measured by this script).
+package needed): GTCRN (float and the quantized build) next to the nsNet2 exits on the same
+five DNS3 pairs (`nsconv evaluate dynamic-nsnet2 --engine tflm --audio ../shared/audio/dns3
+--no-dnsmos --json`, the int8 exits in TFLM).
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ BEGIN, END = "<!-- gtcrn-target:begin -->", "<!-- gtcrn-target:end -->"
 # analytic MACs of GTCRN's quantized core per hop (docs/gtcrn.md inventory), 62.5 hops/s
 GTCRN_MACS_PER_HOP = 590_288
 HOPS_PER_SECOND = 62.5
-# issue 14's table, the same five DNS3 pairs: quoted, labelled as such in the plot
-NSNET2_POINTS = (("NSNet2 final exit, int8 (issue 14)", 268.0, 1.421),
-                 ("nsNet2 gru1 exit, int8 (issue 14)", 109.0, 1.340))
 
 
 def cost_lines(bench: dict) -> list[str]:
@@ -140,10 +139,19 @@ def svg(points: list[tuple[str, float, float, str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def nsnet2_points(ev: dict) -> list[tuple[str, float, float, str]]:
+    """The int8 exits of `nsconv evaluate dynamic-nsnet2 --engine tflm` (its JSON report)."""
+    colours = ("lightblue", "cornflowerblue", "royalblue", "navy")
+    rows = ev["by_engine"]["tflm"]
+    return [(f"nsNet2 {r['name']} exit, int8", r["macs_per_second"] / 1e6, r["pesq_wb"],
+             colours[k % len(colours)]) for k, r in enumerate(rows)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench", type=Path)
     ap.add_argument("eval", type=Path)
+    ap.add_argument("--nsnet2", type=Path, default=Path("docs/gtcrn_nsnet2_dns3.json"))
     ap.add_argument("--doc", type=Path, default=Path("docs/gtcrn-target.md"))
     ap.add_argument("--svg", type=Path, default=Path("docs/gtcrn_quality_vs_macs.svg"))
     a = ap.parse_args()
@@ -151,7 +159,7 @@ def main() -> None:
     mmacs = GTCRN_MACS_PER_HOP * HOPS_PER_SECOND / 1e6
     m = ev["mean"]
     points = [("noisy", 0.0, m["noisy"]["pesq_wb"], "gray"),
-              *[(lbl, x, y, "tab:blue".replace("tab:", "")) for lbl, x, y in NSNET2_POINTS],
+              *nsnet2_points(json.loads(a.nsnet2.read_text())),
               ("GTCRN float (onnxruntime)", mmacs, m["float"]["pesq_wb"], "orange"),
               ("GTCRN int8/16x8, nsconv C", mmacs, m["quantized"]["pesq_wb"], "red")]
     a.svg.write_text(svg(points))
