@@ -205,6 +205,12 @@ def test_gtcrn_cli_refusals(tmp_path):
     import subprocess
     import sys
 
+    from nsconv.compiler.gtcrn_export import is_gtcrn
+    from nsconv.model.assets import baseline_path
+
+    assert is_gtcrn(GTCRN_ONNX) and is_gtcrn(GTCRN_ONNX.with_name("gtcrn.onnx"))
+    assert not is_gtcrn(baseline_path()) and not is_gtcrn("nsnet2-baseline")  # nsNet2's route
+
     def run(*args):
         return subprocess.run([sys.executable, "-m", "nsconv.cli", *map(str, args)],
                               capture_output=True, text=True, cwd=tmp_path)

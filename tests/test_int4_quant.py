@@ -57,9 +57,11 @@ def tiny_rtn(tiny_spec) -> dict[str, int4.Int4Weights]:
 
 def test_int4_bytes(tiny_spec):
     """Packed int4 rows are padded to 16 weights (8 bytes per 16)."""
+    from nsconv.compiler.packing import row_bytes
     from nsconv.quant.weights import int4_row_bytes, layer_weight_bytes
 
     assert [int4_row_bytes(n) for n in (1, 16, 17, 161, 400, 600)] == [8, 8, 16, 88, 200, 304]
+    assert all(int4_row_bytes(n) == row_bytes(n) for n in range(1, 1300))  # the kernel's layout
     # fc1 161 -> 24 with a bias; gru1 (24 -> 16): six filters, four biases of 16
     assert layer_weight_bytes(tiny_spec, "fc1", "int8") == 24 * 161 + 4 * 24
     assert layer_weight_bytes(tiny_spec, "fc1", "int4") == 24 * 88 + 4 * 24
@@ -307,15 +309,25 @@ def test_auto_formats_fit_the_budget(tiny_out, tiny_spec, int4_cache):
     assert len(names[3]) == 6 * 2 + 3  # final: fc1, gru1, gru2, fc2, fc4 (fc3 stays int8)
     rankings = list((int4_cache / "nsconv" / "int4").glob("ranking-*.json"))
     assert len(rankings) == 1
+    # a cached ranking keeps its measurements; its byte counts are always recomputed
+    import json
+
+    cached = json.loads(rankings[0].read_text())
+    for c in cached["layers"]:
+        c["int8_bytes"], c["int4_bytes"] = 2, 1
+    rankings[0].write_text(json.dumps(cached))
     again = choose_formats(tiny_spec, budget + INT4_FLOOR_SLACK, converted=converted, clips=clips)
     assert again.formats == formats and again.ranking.measured_with == "tflm"
+    assert all(c.int8_bytes == layer_weight_bytes(tiny_spec, c.layer, "int8")
+               for c in again.ranking.layers)
     assert all(c.cost > 0 for c in again.ranking.layers)
     for q, q8 in zip(patched, converted, strict=True):
         assert q.tflite != q8.tflite and len(q.tflite) == len(q8.tflite)
 
 
-def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4):
+def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4, tiny_spec):
     from nsconv.compiler.graph_merge import merge_dir
+    from nsconv.quant.weights import layer_weight_bytes
 
     _, merged = merge_dir(tiny_int4)
     _, merged8 = merge_dir(tiny_out)
@@ -324,6 +336,9 @@ def test_int4_exits_merge_with_shared_weights(tiny_out, tiny_int4):
     saved = sum(len(c.data) - c.nbytes for c in merged.consts if c.int4)
     assert len(merged.ops) == len(merged8.ops) and saved > 0
     assert merged.const_bytes == merged8.const_bytes - saved
+    # what the format choice counts is what the compiler emits
+    assert saved == sum(layer_weight_bytes(tiny_spec, n, "int8")
+                        - layer_weight_bytes(tiny_spec, n, "int4") for n in ("gru1", "fc3"))
 
 
 def test_default_conversion_is_the_converters_output(tiny_out, tiny_spec):

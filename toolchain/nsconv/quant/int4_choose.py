@@ -170,8 +170,9 @@ def choose_formats(spec: NetSpec, budget_bytes: int, exits: Sequence[str] | None
                    rounding: str = "gptq", converted: Sequence | None = None,
                    clips: Sequence[Path] | None = None, inputs=None, log=None) -> Choice:
     """{layer: "int8" | "int4"} for the kept exits' layers to fit budget_bytes of weights, with
-    the ranking that decided it. converted: the int8 QuantizedExits (default: converted here
-    from the calibration clips); inputs: gptq.LayerInputs by layer (default: recorded here).
+    the ranking that decided it. converted: the int8 QuantizedExits of spec calibrated on
+    `clips` (e.g. converted_exits(OUT); default: converted here, only when the ranking is not
+    cached); inputs: gptq.LayerInputs by layer (default: recorded here when needed).
     Raises NsconvError when even all-int4 weights do not fit."""
     exits = tuple(exits or (e.name for e in spec.exits))
     used = _layers_of(spec, exits)
@@ -198,14 +199,16 @@ def rank_layers(spec: NetSpec, rounding: str = "gptq", converted: Sequence | Non
     log = log or (lambda *_: None)
     clips = list(clips or calibration_clips())
     feats = calibration_features(clips, spec.frontend)
-    converted = list(converted) if converted is not None else _convert_all(spec, feats)
-    key = cache_key(spec, clips, rounding, [q.tflite for q in converted])
+    # the int8 models are the converter's deterministic output for the model and clips, so its
+    # version stands for them in the key, and a cached ranking needs no conversion
+    key = cache_key(spec, clips, rounding, _converter_version())
     path = _cache_root() / f"ranking-{key[:24]}.json"
     if path.is_file():
         try:
-            return Ranking.from_json(json.loads(path.read_text()))
+            return _sized(spec, Ranking.from_json(json.loads(path.read_text())))
         except (ValueError, KeyError, TypeError):
             pass  # a stale or partial file: measure again
+    converted = list(converted) if converted is not None else _convert_all(spec, feats)
     weights = cached_int4_weights(spec, rounding, clips, lambda: inputs or _inputs(spec, feats),
                                   log)
     log(f"int4 sensitivity: {len(spec.layers)} layers, {len(converted)} exits, "
@@ -224,10 +227,20 @@ def rank_layers(spec: NetSpec, rounding: str = "gptq", converted: Sequence | Non
                 rms[ex.name] = float(np.sqrt(np.mean((masks - base[ex.name]) ** 2)))
         costs.append(LayerCost(layer, rms, layer_weight_bytes(spec, layer, "int8"),
                                layer_weight_bytes(spec, layer, "int4")))
-    costs.sort(key=lambda c: (c.cost_per_kib, c.layer))
-    ranking = Ranking(rounding, "tflm", sum(len(f) for f in feats), tuple(costs))
+    ranking = _sized(spec, Ranking(rounding, "tflm", sum(len(f) for f in feats), tuple(costs)))
     _write_atomic(path, json.dumps(ranking.to_json(), indent=1))
     return ranking
+
+
+def _sized(spec: NetSpec, ranking: Ranking) -> Ranking:
+    """The ranking with every layer's bytes from weights.layer_weight_bytes (a cached ranking
+    keeps its measurements, not a byte count an older packing gave), cheapest per byte first."""
+    costs = [LayerCost(c.layer, c.mask_rms, layer_weight_bytes(spec, c.layer, "int8"),
+                       layer_weight_bytes(spec, c.layer, "int4")) for c in ranking.layers]
+    if {c.layer for c in costs} != set(spec.layers):
+        raise ValueError("the ranking does not cover the model's layers")
+    costs.sort(key=lambda c: (c.cost_per_kib, c.layer))
+    return Ranking(ranking.rounding, ranking.measured_with, ranking.frames, tuple(costs))
 
 
 def exit_masks(q, feats: list[np.ndarray], tflite: bytes | None = None) -> np.ndarray:
@@ -311,17 +324,21 @@ def spec_digest(spec: NetSpec) -> str:
     return h.hexdigest()
 
 
-def cache_key(spec: NetSpec, clips: Sequence[Path], rounding: str,
-              tflites: Sequence[bytes] = ()) -> str:
+def cache_key(spec: NetSpec, clips: Sequence[Path], rounding: str, extra: str = "") -> str:
     from nsconv.model.assets import sha256_file
 
     h = hashlib.sha256(spec_digest(spec).encode())
     h.update(rounding.encode())
     for c in clips:
         h.update(sha256_file(Path(c)).encode())
-    for t in tflites:
-        h.update(hashlib.sha256(t).digest())
+    h.update(extra.encode())
     return h.hexdigest()
+
+
+def _converter_version() -> str:
+    from importlib.metadata import version
+
+    return f"{RANKING_FORMAT} tensorflow {version('tensorflow')} tflm {version('tflite-micro')}"
 
 
 def cached_int4_weights(spec: NetSpec, rounding: str, clips: Sequence[Path],
