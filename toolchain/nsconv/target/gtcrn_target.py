@@ -392,6 +392,18 @@ def _bench_audio(dest: Path, hops: int) -> Path:
     return dest
 
 
+def steps_by_op(model_c: Path) -> dict[str, int]:
+    """Generated steps per op kind, from the profiling hooks of nsn_model.c (one
+    NSN_OP_BEGIN(kind id) per step; ids index nsn_op_kind_names)."""
+    text = model_c.read_text()
+    names = re.search(r"nsn_op_kind_names\[NSN_NUM_OP_KINDS\] = \{([^}]*)\}", text)
+    if names is None:
+        raise NsconvError("no op kind names (not a GTCRN nsn_model.c?)", model_c)
+    kinds = re.findall(r'"(\w+)"', names[1])
+    ids = [int(i) for i in re.findall(r"NSN_OP_BEGIN\((\d+)\);", text)]
+    return {k: ids.count(i) for i, k in enumerate(kinds)}
+
+
 def bench_core(out_dir: Path, core: str, hops: int, work: Path, say) -> dict:
     """One core: the firmware and its profiled build, run on `hops` hops of speech."""
     from nsconv.target.bench import PROFILE_CFLAGS, code_sizes, flash_regions
@@ -421,6 +433,7 @@ def bench_core(out_dir: Path, core: str, hops: int, work: Path, say) -> dict:
             "meets_m4_target": total <= TARGET_M4_INSTRUCTIONS if core == "cortex-m4" else None,
             "network_profiled": prof.network[0],
             "instructions_by_op": dict(sorted(prof.ops.items(), key=lambda kv: -kv[1])),
+            "steps_by_op": steps_by_op(project.root / "model" / "nsn_model.c"),
             "model_bytes": prof.sizes["model"], "arena_bytes": project.arena_bytes,
             "state_bytes": project.state_bytes, "stack_peak_bytes": prof.stack_peak,
             "frontend_state_bytes": prof.sizes["frontend"], "ram_bytes": ram,
