@@ -51,12 +51,17 @@ def target_lines(bench: dict) -> list[str]:
 
 
 def op_lines(bench: dict) -> list[str]:
-    cores = [r["core"] for r in bench["results"]]
-    kinds = list(bench["results"][0]["instructions_by_op"])
-    out = ["| op kind | " + " | ".join(cores) + " |", "|---" * (len(cores) + 1) + "|"]
-    for k in kinds:
-        out.append(f"| {k} | " + " | ".join(f"{r['instructions_by_op'].get(k, 0):,}"
-                                             for r in bench["results"]) + " |")
+    res = bench["results"]
+    cores = [r["core"] for r in res]
+    steps = res[0].get("steps_by_op", {})
+    out = ["| op kind | steps | " + " | ".join(cores) + " | per step on " + cores[0] + " |",
+           "|---" * (len(cores) + 3) + "|"]
+    for k, v in res[0]["instructions_by_op"].items():
+        n = steps.get(k, 0)
+        per_step = f"{round(v / n):,}" if n else "?"
+        out.append(f"| {k} | {n or '?'} | "
+                   + " | ".join(f"{r['instructions_by_op'].get(k, 0):,}" for r in res)
+                   + f" | {per_step} |")
     return out
 
 
