@@ -316,13 +316,49 @@ static int stream(FILE *in, FILE *out, uint32_t left, uint32_t hops, int quiet)
     return 0;
 }
 
+/* Opens IN.wav and OUT.wav (headers written; *left samples kept, *hops hops); 0 ok, 1 error. */
+static int open_files(const app_args *a, FILE **in, FILE **out, uint32_t *left, uint32_t *hops)
+{
+    const char *error = "";
+    long samples;
+    if ((*in = fopen(a->in_path, "rb")) == NULL)
+    {
+        fprintf(stderr, "nsn_gtcrn_app: %s: cannot open\n", a->in_path);
+        return 1;
+    }
+    samples = nsn_wav_read_header(*in, &error);
+    if (samples <= 0)
+    {
+        fprintf(stderr, "nsn_gtcrn_app: %s: %s\n", a->in_path, samples < 0 ? error : "no samples");
+        fclose(*in);
+        return 1;
+    }
+    *left = (uint32_t)samples;
+    *hops = (*left + NSN_GTCRN_HOP - 1u) / NSN_GTCRN_HOP;
+    if (a->max_frames != 0 && *hops > a->max_frames)
+    {
+        *hops = a->max_frames;
+        *left = *hops * NSN_GTCRN_HOP;
+    }
+    *out = fopen(a->out_path, "wb");
+    if (*out == NULL || nsn_wav_write_header(*out, *left) != 0)
+    {
+        fprintf(stderr, "nsn_gtcrn_app: %s: cannot write\n", a->out_path);
+        fclose(*in);
+        if (*out != NULL)
+        {
+            fclose(*out);
+        }
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     app_args a;
-    const char *error = "";
     FILE *in;
     FILE *out;
-    long samples;
     uint32_t left, hops;
     int status;
 
@@ -340,34 +376,8 @@ int main(int argc, char **argv)
                         "multiply-add, or too little kernel scratch?)\n");
         return 2;
     }
-    if ((in = fopen(a.in_path, "rb")) == NULL)
+    if (open_files(&a, &in, &out, &left, &hops) != 0)
     {
-        fprintf(stderr, "nsn_gtcrn_app: %s: cannot open\n", a.in_path);
-        return 1;
-    }
-    samples = nsn_wav_read_header(in, &error);
-    if (samples <= 0)
-    {
-        fprintf(stderr, "nsn_gtcrn_app: %s: %s\n", a.in_path, samples < 0 ? error : "no samples");
-        fclose(in);
-        return 1;
-    }
-    left = (uint32_t)samples;
-    hops = (left + NSN_GTCRN_HOP - 1u) / NSN_GTCRN_HOP;
-    if (a.max_frames != 0 && hops > a.max_frames)
-    {
-        hops = a.max_frames;
-        left = hops * NSN_GTCRN_HOP;
-    }
-    out = fopen(a.out_path, "wb");
-    if (out == NULL || nsn_wav_write_header(out, left) != 0)
-    {
-        fprintf(stderr, "nsn_gtcrn_app: %s: cannot write\n", a.out_path);
-        fclose(in);
-        if (out != NULL)
-        {
-            fclose(out);
-        }
         return 1;
     }
     printf("nsn_gtcrn_app: board %s, unit %s, hops %lu\n", nsn_port_board_name(),
