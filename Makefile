@@ -110,3 +110,24 @@ verify-gtcrn: setup
 	  || { cat out/gtcrn-verify.json; exit 1; }
 	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
 	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json
+
+.PHONY: gtcrn-target gtcrn-bench
+# gtcrn-target: GTCRN's firmware on Cortex-M4, M7 and M55 in QEMU, each core's wav equal to the
+# host build's byte for byte (tests/test_gtcrn_target.py; make test runs the M4 case only).
+# gtcrn-bench: export GTCRN for every core, `nsconv bench` (instructions per 16 ms hop, by op,
+# RAM, flash) and `nsconv evaluate` (quantized host build vs the float ONNX model in
+# onnxruntime on the DNS3 pairs) into docs/gtcrn_bench.json and docs/gtcrn_eval.json.
+GTCRN_DNS3 ?= $(GTCRN_SHARED)/audio/dns3
+gtcrn-target: setup
+	NSCONV_GTCRN_ALL_CORES=1 $(PY) -m pytest -q -s tests/test_gtcrn_target.py
+
+gtcrn-bench: setup
+	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-fw --target cortex-m4 > /dev/null
+	$(NSCONV) bench out/gtcrn-fw --core cortex-m4 --core cortex-m7 --core cortex-m55 --json \
+	  > docs/gtcrn_bench.json
+	$(NSCONV) evaluate out/gtcrn-fw --onnx $(GTCRN_ONNX) --audio $(GTCRN_DNS3) --json \
+	  > docs/gtcrn_eval.json
+	$(NSCONV) evaluate dynamic-nsnet2 --engine tflm --audio $(GTCRN_DNS3) --no-dnsmos --json \
+	  > docs/gtcrn_nsnet2_dns3.json
+	$(PY) scripts/gtcrn_target_report.py docs/gtcrn_bench.json docs/gtcrn_eval.json \
+	  --nsnet2 docs/gtcrn_nsnet2_dns3.json

@@ -78,3 +78,31 @@ def special_out(tmp_path_factory) -> Path:
     from irmodels import build_special
 
     return build_special(tmp_path_factory.getbasetemp() / "nsconv_models")
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+# ../shared of the checkout (a git worktree under ../wt/NAME looks two levels up)
+SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
+               if p.is_dir()), _ROOT.parent / "shared")
+GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
+                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+
+
+@pytest.fixture(scope="session")
+def gtcrn_converted():
+    """GTCRN's compact core as export converts it (mixed: the input stage int16, the rest
+    int8) by the real converter, calibrated on the first 48 frames of one package clip (enough
+    for bit-exactness checks, not for quality): (QuantizedCore, calibration record)."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.compiler.gtcrn_export import MODE
+    from nsconv.model.gtcrn import load_gtcrn
+    from nsconv.quant import gtcrn_quant as gq
+    from nsconv.quant.quantize import calibration_clips
+
+    if not GTCRN_ONNX.is_file():
+        pytest.fail(f"{GTCRN_ONNX} missing (set NSCONV_GTCRN_ONNX)")
+    model = load_gtcrn(GTCRN_ONNX)
+    clip = calibration_clips()[-1]
+    records = gq.record_values(model, [read_wav(clip)[: 48 * 256]])
+    core = gq.convert_core(GTCRN_ONNX, mode=MODE, records=records, model=model)
+    return core, {"clips": [clip.name], "frames": len(records), "mode": MODE}

@@ -45,9 +45,13 @@ def _table(report: dict) -> str:
                    "(default: MODEL's float model converted in int8, cached).")
 @click.option("--no-compare", is_flag=True,
               help="For an output directory MODEL: no comparison with all-int8.")
+@click.option("--onnx", type=click.Path(path_type=Path), default=None,
+              help="For a GTCRN export MODEL: the float ONNX model it was exported from (the "
+                   "reference, run by onnxruntime).")
 @json_option
 def evaluate(model: str, engines: tuple[str, ...], audio: Path, figures: Path | None,
-             no_dnsmos: bool, reference: Path | None, no_compare: bool, as_json: bool) -> None:
+             no_dnsmos: bool, reference: Path | None, no_compare: bool, onnx: Path | None,
+             as_json: bool) -> None:
     """Per exit PESQ-wb, STOI, SI-SDR, DNSMOS, MACs/s and parameters on clean/noisy pairs.
 
     MODEL may be an `export`/`convert` output directory: its exits are evaluated with the
@@ -57,6 +61,9 @@ def evaluate(model: str, engines: tuple[str, ...], audio: Path, figures: Path | 
     from nsconv.eval.evaluate import evaluate as run
     from nsconv.eval.evaluate import report_json
 
+    if _gtcrn(model, onnx, audio, no_dnsmos, as_json, engines=engines, figures=figures,
+              reference=reference):
+        return
     is_dir = Path(model).is_dir()
     if not is_dir and (reference is not None or no_compare):
         raise click.UsageError("--reference and --no-compare are for an output directory MODEL")
@@ -65,3 +72,25 @@ def evaluate(model: str, engines: tuple[str, ...], audio: Path, figures: Path | 
                  progress=sys.stderr.isatty(), log=log.info,
                  compare=is_dir and not no_compare, reference=reference)
     click.echo(report_json(report).rstrip("\n") if as_json else _table(report))
+
+
+def _gtcrn(model: str, onnx: Path | None, audio: Path, no_dnsmos: bool, as_json: bool,
+           **nsnet2_only) -> bool:
+    """Evaluate a GTCRN export (True), else leave MODEL to nsNet2's evaluate."""
+    from nsconv.compiler.gtcrn_export import is_gtcrn_out
+
+    if not is_gtcrn_out(Path(model)):
+        if onnx is not None:
+            raise click.UsageError("--onnx is for a GTCRN export MODEL")
+        return False
+    given = ["--" + k for k, v in nsnet2_only.items() if v]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: not for a GTCRN export")
+    if onnx is None:
+        raise click.UsageError("a GTCRN export needs --onnx (the float model, the reference)")
+    from nsconv.cli.base import emit
+    from nsconv.eval.gtcrn_eval import evaluate_gtcrn, table
+
+    report = evaluate_gtcrn(Path(model), onnx, audio, dnsmos=not no_dnsmos, log=log.info)
+    emit(as_json, report, table(report))
+    return True

@@ -38,21 +38,29 @@ def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, 
     if refused:
         raise NsconvError(f"{', '.join(refused)}: not available for GTCRN (one exit, its own "
                           "front end)", model)
-    if target not in (None, HOST):
-        raise NsconvError(f"--target {target}: GTCRN firmware is not generated yet; export "
-                          "for the host", model)
-    command = provenance_command("export", model, "--target", HOST, calib=calib)
+    target = target or HOST
+    command = provenance_command("export", model, "--target", target, calib=calib)
     with atomic_output_dir(out) as tmp:
         exp = export_gtcrn(Path(model), tmp, list(calib) or None, log=log.info,
                            command_line=command)
+        if target != HOST:
+            from nsconv.target.gtcrn_target import export_gtcrn_firmware
+
+            log.info(f"writing the {target} firmware project")
+            export_gtcrn_firmware(tmp, target, command_line=command)
     v = exp.result.view
     data = {"out": str(out), "kind": "gtcrn", "tflite": str(out / exp.tflite.name),
             "c": str(out / "c"), "c_files": [p.name for p in exp.result.files],
             "kernel_calls": dict(v.op_counts), "folded": dict(v.folded_counts),
             "copies": sum(1 for s in v.steps if s.kind == "copy"),
             "arena_bytes": v.arena_bytes, "state_bytes": v.state_bytes,
-            "const_bytes": v.const_bytes, "calibration": exp.meta["calibration"]}
-    emit(as_json, data, exp.result.summary().replace(str(tmp), str(out)) + f"\nwrote {out}/c")
+            "const_bytes": v.const_bytes, "calibration": exp.meta["calibration"],
+            "target": target}
+    text = exp.result.summary().replace(str(tmp), str(out)) + f"\nwrote {out}/c"
+    if target != HOST:
+        data["firmware"] = str(out / "firmware" / target)
+        text += f"\nwrote {data['firmware']} (make -C {data['firmware']} run)"
+    emit(as_json, data, text)
 
 
 def gtcrn_verify(out: Path, frames: int | None, audio: tuple[Path, ...], sanitize: bool,
@@ -66,7 +74,8 @@ def gtcrn_verify(out: Path, frames: int | None, audio: tuple[Path, ...], sanitiz
         return False
 
     if targets:
-        raise NsconvError("--target: GTCRN firmware is not generated yet", out)
+        raise NsconvError("--target: GTCRN's core is verified on the host against TFLM; on a "
+                          "core, `nsconv run` gives the host build's wav byte for byte", out)
     rep, info = verify_gtcrn(out, frames, list(audio) or None, sanitize, log=log.info)
     if as_json:
         click.echo(json.dumps({"ok": rep.bit_exact, **rep.to_json(), **info}, indent=2))

@@ -31,6 +31,12 @@ def run(out: Path, in_wav: Path, out_wav: Path, exit_name: str | None, schedule:
     from nsconv.target.qemu import run_on_target
 
     read_wav_any_rate(in_wav)  # the rate is checked against the model's front end later
+    if _gtcrn(out, exit=exit_name, schedule=schedule):
+        from nsconv.target.gtcrn_target import run_on_target as run_gtcrn
+
+        g = run_gtcrn(out, in_wav, out_wav, target, frames, log=log.info)
+        emit(as_json, g.to_json(), g.table())
+        return
     r = run_on_target(out, in_wav, out_wav, exit_name, target, schedule=schedule, frames=frames,
                       log=log.info)
     emit(as_json, r.to_json(), r.table())
@@ -49,5 +55,24 @@ def bench(out: Path, cores: tuple[str, ...], exits: tuple[str, ...], frames: int
     """Instructions per frame per exit per core in QEMU (-icount), and ELF section sizes."""
     from nsconv.target import bench as b
 
+    if _gtcrn(out, exit=exits):
+        from nsconv.target import gtcrn_target as g
+
+        report = g.bench(out, list(cores) or None, frames, log=log.info)
+        emit(as_json, report, g.bench_table(report))
+        return
     report = b.bench(out, list(cores) or None, list(exits) or None, frames, log=log.info)
     emit(as_json, report, b.table(report))
+
+
+def _gtcrn(out: Path, **nsnet2_only) -> bool:
+    """OUT is a GTCRN export (one network, no exits: the nsNet2-only options are refused)."""
+    from nsconv.compiler.gtcrn_export import is_gtcrn_out
+    from nsconv.errors import NsconvError
+
+    if not is_gtcrn_out(out):
+        return False
+    given = [f"--{k}" for k, v in nsnet2_only.items() if v]
+    if given:
+        raise NsconvError(f"{', '.join(given)}: GTCRN has no exits", out)
+    return True

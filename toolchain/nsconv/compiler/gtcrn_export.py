@@ -26,6 +26,7 @@ from nsconv.errors import NsconvError
 
 SPEC_FILE = "gtcrn.json"
 CORE_FILE = "gtcrn_core.tflite"
+FRONTEND_FILE = "gtcrn_frontend.json"
 FORMAT = 1
 GTCRN_INPUTS = ("mix", "conv_cache", "tra_cache", "inter_cache")
 # gtcrn_quant's chosen mix: the input stage int16 (16x8), everything else int8
@@ -86,12 +87,15 @@ def convert_core(onnx_path: Path, calib: list[Path] | None, log: Callable[[str],
 
 
 def export_gtcrn(onnx_path: Path, out_dir: Path, calib: list[Path] | None,
-                 log: Callable[[str], None], command_line: str = "") -> GtcrnExport:
+                 log: Callable[[str], None], command_line: str = "",
+                 converted: tuple | None = None) -> GtcrnExport:
+    """converted: (QuantizedCore, calibration record) already made by `convert_core` (tests
+    share one conversion), else the core is converted here."""
     from nsconv.model.assets import sha256_file
 
     onnx_path = Path(onnx_path)
     out_dir = Path(out_dir)
-    quantized, cal = convert_core(onnx_path, calib, log)
+    quantized, cal = converted or convert_core(onnx_path, calib, log)
     core = out_dir / CORE_FILE
     core.write_bytes(quantized.tflite)
     spec = core_spec(quantized)
@@ -102,9 +106,22 @@ def export_gtcrn(onnx_path: Path, out_dir: Path, calib: list[Path] | None,
                        for s in spec.states],
             "calibration": cal}
     (out_dir / SPEC_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    write_frontend_spec(onnx_path, out_dir)
     log("compiling the core to C")
     result = generate_nd(core, spec, out_dir / "c", command_line=command_line)
     return GtcrnExport(spec, core, result, meta)
+
+
+def write_frontend_spec(onnx_path: Path, out_dir: Path) -> Path:
+    """OUT/gtcrn_frontend.json: the model's front end (GtcrnFrontendSpec), from which a
+    firmware export generates the C front end's tables (target/gtcrn_target.py)."""
+    from nsconv.audio.gtcrn_frontend import GtcrnFrontendSpec
+    from nsconv.model.gtcrn import load_gtcrn
+
+    path = Path(out_dir) / FRONTEND_FILE
+    fe = GtcrnFrontendSpec.from_model(load_gtcrn(onnx_path))
+    path.write_text(json.dumps(fe.to_json()) + "\n")
+    return path
 
 
 def load_spec(out_dir: Path) -> tuple[NdSpec, Path, dict]:

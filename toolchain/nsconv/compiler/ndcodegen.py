@@ -20,6 +20,7 @@ weights templates.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -954,6 +955,17 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         folded_counts=tuple(p.lay.folded.items()))
 
 
+def _profile_kinds(steps) -> tuple[tuple[str, ...], dict[int, int]]:
+    """The op kinds of -DNSN_PROFILE_OPS builds (TFLite op names; COPY for data movement) and
+    each step's kind id."""
+    def kind(s: Step) -> str:
+        m = re.match(r"op \d+: (\w+)", s.comment)
+        return "COPY" if s.kind in ("copy", "load") or m is None else m[1]
+
+    kinds = tuple(sorted({kind(s) for s in steps}))
+    return kinds, {s.id: kinds.index(kind(s)) for s in steps}
+
+
 def render_nd(view: NdView) -> dict[str, str]:
     env = environment()
     ctx = view.context()
@@ -961,6 +973,7 @@ def render_nd(view: NdView) -> dict[str, str]:
     ctx["model_title"] = view.model_title
     ctx["separate_const_bytes"] = view.const_bytes
     ctx["max_fc_s4_input"] = 0  # the weights templates' int4 note (no int4 weights here)
+    ctx["prof_kinds"], ctx["prof_ids"] = _profile_kinds(view.steps)
     files = {"nsn_model.h": "nsn_nd_model.h.j2", "nsn_model.c": "nsn_nd_model.c.j2",
              "nsn_weights.h": "nsn_weights.h.j2", "nsn_weights.c": "nsn_weights.c.j2"}
     return {name: env.get_template(tpl).render(**ctx) for name, tpl in files.items()}
