@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from gtcrn_paths import GTCRN_SIMPLE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -80,12 +81,7 @@ def special_out(tmp_path_factory) -> Path:
     return build_special(tmp_path_factory.getbasetemp() / "nsconv_models")
 
 
-_ROOT = Path(__file__).resolve().parents[1]
-# ../shared of the checkout (a git worktree under ../wt/NAME looks two levels up)
-SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
-               if p.is_dir()), _ROOT.parent / "shared")
-GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
-                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+GTCRN_ONNX = GTCRN_SIMPLE  # bundled in tests/data/gtcrn
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +96,7 @@ def gtcrn_converted():
     from nsconv.quant.quantize import calibration_clips
 
     if not GTCRN_ONNX.is_file():
-        pytest.fail(f"{GTCRN_ONNX} missing (set NSCONV_GTCRN_ONNX)")
+        pytest.fail(f"{GTCRN_ONNX} missing")
     model = load_gtcrn(GTCRN_ONNX)
     clip = calibration_clips()[-1]
     records = gq.record_values(model, [read_wav(clip)[: 48 * 256]])

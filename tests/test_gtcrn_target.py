@@ -20,7 +20,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX", conftest.GTCRN_ONNX))
+GTCRN_ONNX = conftest.GTCRN_ONNX
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 ALL_CORES = os.environ.get("NSCONV_GTCRN_ALL_CORES") == "1"
 HOPS = 40
