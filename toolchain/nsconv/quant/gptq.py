@@ -15,8 +15,8 @@ Method, per FULLY_CONNECTED W (out, in) that reads input x:
     ones (hz, hr, hn) the recorded state h. When several layers go int4 (`sequential_gptq`,
     what convert uses), they are quantized upstream first and each later layer's inputs are
     recorded with the earlier ones holding their int4 weights, so its rounding also
-    compensates what they changed (on dynamic-nsnet2 with gru1, gru2 and fc3 int4 this took
-    the worst PESQ-wb change on tests/data from +0.096 to under 0.03). The sensitivity
+    compensates what they changed (docs/int4_rounding.md, `make int4-rounding`, measures
+    it on dynamic-nsnet2 per exit and clip). The sensitivity
     ranking makes one layer int4 at a time, which is the same computation for that layer.
   * Scales, per output row, symmetric: s = c * max|w_row| / 7 with the clip ratio c from a
     small grid (CLIP_RATIOS) minimising the H-weighted round-to-nearest error of that row,
