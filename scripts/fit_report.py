@@ -65,6 +65,10 @@ def export_part(model: str, part: str, fit: dict, dest: Path) -> dict:
         record["refused"] = []
         for e in reversed([e for e in fit["json"]["exits"] if e["fits_ram"]]):
             kept = ",".join(e["kept_exits"])
+            floor = _int4_floor(e, fit["json"]["part"]["flash_bytes"])
+            if floor:  # what export would refuse with, without converting first
+                record["refused"].append({"exits": kept, "error": floor})
+                continue
             args = ["export", model, "--part", part, "--exits", kept, "-o", str(dest), "--json"]
             status, js, err, sec = _run(args, ok=(0, 1))
             record["seconds"] += sec
@@ -79,6 +83,23 @@ def export_part(model: str, part: str, fit: dict, dest: Path) -> dict:
     record["warnings"] = [line.split("warning: ", 1)[1] for line in err.splitlines()
                           if "warning: " in line]
     return record
+
+
+def _int4_floor(e: dict, flash_bytes: int) -> str | None:
+    """The refusal export --part --exits would end with when even every layer in int4 cannot
+    fit the flash bench leaves for the weights (budget as in target/fit.py, floor as in
+    quant/int4_choose.choose_formats, from the same functions), or None."""
+    from nsconv.model.netspec import NetSpec
+    from nsconv.quant.int4_choose import _layers_of
+    from nsconv.quant.weights import layer_weight_bytes
+
+    spec = NetSpec.load(Path(e["export_dir"]) / "model.npz")
+    budget = flash_bytes - (e["flash_bytes"] - e["weights_bytes"])
+    floor = sum(layer_weight_bytes(spec, n, "int4") for n in _layers_of(spec, e["kept_exits"]))
+    if floor <= budget:
+        return None
+    return (f"the weights of exits {', '.join(e['kept_exits'])} need {floor:,} bytes even with "
+            f"every layer int4, over the budget of {budget:,} (not exported)")
 
 
 def check_export(dest: Path, core: str, kept: list[str], target_frames: int,
@@ -210,6 +231,9 @@ def main() -> None:
     ap.add_argument("--target-frames", type=int, default=500,
                     help="Frames of verify --target per export.")
     ap.add_argument("--run-frames", type=int, default=300, help="Frames of the run check.")
+    ap.add_argument("--resume", action="store_true",
+                    help="Keep the exports docs/fit.json already holds (fit runs again, from "
+                         "its cache).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "toolchain"))
     _, parts_md, _, _ = _run(["fit", "--list-parts", "--markdown"])
@@ -218,10 +242,12 @@ def main() -> None:
     order = list(EXPORT_PARTS) + [p.name for p in PARTS if p.name not in EXPORT_PARTS]
     fits: dict = {}
     exports: dict = {}
+    done = json.loads((ROOT / "docs" / "fit.json").read_text())["exports"] \
+        if args.resume and (ROOT / "docs" / "fit.json").is_file() else {}
     for name in order:  # the exported parts first, then the rest of the table
         fits[name] = fit_part(args.model, name)
         if name in EXPORT_PARTS:
-            exports[name] = export_checked(args, name, fits[name])
+            exports[name] = done.get(name) or export_checked(args, name, fits[name])
         _write_all(args.model, parts_md, fits, exports)
 
 

@@ -1,31 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """GTCRN imported the nsconv way: typed op graph, explicit states, float one-step models.
 
-The models are read from ../shared/models/gtcrn beside the checkout (NSCONV_SHARED overrides the
-shared folder); the tests skip, saying so, when it is absent."""
+The models and the speech are the copies bundled in tests/data (tests/gtcrn_paths.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
+from gtcrn_paths import DNS3, GTCRN
 from nsconv.errors import NsconvError
 
-SHARED = Path(os.environ.get("NSCONV_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-GTCRN = SHARED / "models" / "gtcrn"
-DNS3 = SHARED / "audio" / "dns3"
 HOPS = 100
 # Errors relative to the largest magnitude of the tensor over the run (float32 rounding level).
 # Measured over these 100 hops: numpy spec enh 3.8e-7, caches 3.2e-6 (the GRU states, |h| <= 1);
 # TF core + front end enh 7.0e-7, caches 3.2e-6.
 TOL_ENH = 1.5e-6
 TOL_CACHE = 5e-6
-
-needs_shared = pytest.mark.skipif(not (GTCRN / "gtcrn_simple.onnx").is_file()
-                                  or not DNS3.is_dir(),
-                                  reason=f"GTCRN models / DNS3 audio not found under {SHARED}")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +38,6 @@ def reference():
     return spec, enh, record
 
 
-@needs_shared
 def test_both_graphs_import_to_the_same_typed_model(simple):
     from nsconv.model import opgraph as og
     from nsconv.model.gtcrn import load_gtcrn
@@ -141,7 +130,6 @@ def test_stft_matches_torch():
     np.testing.assert_allclose(fe.istft(spec, len(x)), x, atol=1e-5)
 
 
-@needs_shared
 def test_numpy_step_matches_onnxruntime(reference):
     """The full typed graph (mix -> enh) with explicit states, against the original ONNX."""
     from nsconv.model.opgraph import import_opgraph, run_numpy
@@ -165,7 +153,6 @@ def test_numpy_step_matches_onnxruntime(reference):
     assert max(rel.values()) < TOL_CACHE, rel
 
 
-@needs_shared
 def test_tf_step_model_with_front_end_matches_onnxruntime(simple, reference):
     """Front end (features, mask expansion and product) + the TF one-step core model, states fed
     back, against onnxruntime: every enhanced frame and every cache."""
@@ -190,7 +177,6 @@ def test_tf_step_model_with_front_end_matches_onnxruntime(simple, reference):
     assert max(rel.values()) < TOL_CACHE, rel
 
 
-@needs_shared
 def test_assemble_lowering_to_slices_is_exact(simple):
     """Every Assemble of the core, lowered to chunks/transposes/concats/zeros (what the TF model
     emits with layout="slices", no GATHER), selects exactly the elements of its gather."""
@@ -231,7 +217,6 @@ def compact(simple):
     return CompactStepper(simple.core)
 
 
-@needs_shared
 def test_compact_core_with_front_end_matches_onnxruntime(simple, reference, compact):
     """The compact core (model/gtcrn_compact.py: NHWC, layout patterns as few ops) + front end,
     states fed back in their compact layouts, against onnxruntime: every frame and cache."""
@@ -263,7 +248,6 @@ COMPACT_OPS = {"ADD", "SUB", "MUL", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CON
                "MEAN", "PAD", "RSQRT", "TRANSPOSE", "QUANTIZE"}
 
 
-@needs_shared
 def test_compact_core_converts_to_about_a_thousand_tflm_ops(simple, compact):
     import contextlib
     import io
@@ -290,7 +274,6 @@ def test_compact_core_converts_to_about_a_thousand_tflm_ops(simple, compact):
     assert simple.core.macs() < macs < 1.4 * simple.core.macs()
 
 
-@needs_shared
 def test_compact_extract_refuses_another_graph(tmp_path):
     from nsconv.model.gtcrn_compact import extract
     from nsconv.model.opgraph import import_opgraph

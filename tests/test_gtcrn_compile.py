@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gtcrn_paths import GTCRN_SIMPLE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -135,12 +136,7 @@ def test_unsupported_op_refused(small_model, tmp_path):
     assert "no nsn_ kernel for SOFTMAX" in text
 
 
-_ROOT = Path(__file__).resolve().parents[1]
-# ../shared of the checkout (a git worktree under ../wt/NAME looks two levels up)
-SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parents[1] / "shared")
-               if p.is_dir()), _ROOT.parent / "shared")
-GTCRN_ONNX = Path(os.environ.get("NSCONV_GTCRN_ONNX",
-                                  SHARED / "models" / "gtcrn" / "gtcrn_simple.onnx"))
+GTCRN_ONNX = GTCRN_SIMPLE
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +211,12 @@ def test_gtcrn_cli_refusals(tmp_path):
     verify refuses a broken GTCRN export the same way."""
     import subprocess
     import sys
+
+    from nsconv.compiler.gtcrn_export import is_gtcrn
+    from nsconv.model.assets import baseline_path
+
+    assert is_gtcrn(GTCRN_ONNX) and is_gtcrn(GTCRN_ONNX.with_name("gtcrn.onnx"))
+    assert not is_gtcrn(baseline_path()) and not is_gtcrn("nsnet2-baseline")  # nsNet2's route
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "nsconv.cli", *map(str, args)],

@@ -31,13 +31,14 @@ from frontend_harness.gtcrn_run import (
     inputs,
     mask_pattern,
     quantize,
+    stream_args,
 )
 from frontend_harness.gtcrn_run import project as make_project
+from gtcrn_paths import GTCRN
 from nsconv.audio import gtcrn_frontend as fe
 from nsconv.errors import NsconvError
 from nsconv.target import boards
 from nsconv.target.firmware import gtcrn_frontend_state_bytes, write_gtcrn_frontend
-from test_gtcrn import GTCRN, needs_shared
 
 SNR_DB = 100.0
 FEATURE_REL = 1e-6
@@ -47,7 +48,6 @@ FUSED_OPS = re.compile(r"\bv(f|fn)m[as]\b|\bvfma\.|\bvfms\.")
 MVE_FLOAT = re.compile(r"\bv\w+\.f(16|32)\s+q\d")  # flushes subnormals, unlike the host
 needs_arm = pytest.mark.skipif(not (fwbuild.HAVE_ARM_GCC and fwbuild.HAVE_QEMU),
                                reason="arm-none-eabi-gcc and qemu-system-arm required")
-pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,7 @@ def _extreme_inputs(d: Path) -> list[str]:
     hops = len(pcm) // hop
     mask = np.where(np.arange(hops * 258).reshape(hops, 258) % 3 == 0, 32767, -32768)
     mask.astype(np.int16).tofile(d / "mask.bin")
-    return ["stream", "in.s16", "mask.bin", "16", float_bits(2.0**-6), "0",
-            float_bits(2.0**-15), "0"]
+    return stream_args(16, (2.0**-6, 0), 16, (2.0**-15, 0))
 
 
 ALL_RUNS = (*RUNS, "extreme")
@@ -124,7 +123,7 @@ def _snr(ref: np.ndarray, got: np.ndarray) -> float:
 @pytest.mark.parametrize("run", list(RUNS))
 def test_stream_matches_numpy(spec, host_runs, run, tmp_path):
     d = host_runs[run]
-    _, bits, in_q, out_q = RUNS[run]
+    _, bits, _, in_q, out_q = RUNS[run]
     args, x, mask = inputs(run, DATA / RUNS[run][0], tmp_path)
     frames, y, padded = _numpy_stream(x, mask, out_q, spec)
     hops = len(mask)
@@ -183,12 +182,12 @@ def test_stream_hops_is_the_c_runner_alignment(spec, project, tmp_path):
     hops = -(-len(x) // fe.HOP) + 1
     np.concatenate([np.round(x * 32768), np.zeros(hops * fe.HOP - len(x))]).astype(
         np.int16).tofile(tmp_path / "in.s16")
-    mask = mask_pattern(hops, 8, RUNS["int8"][3], seed=1)
+    mask = mask_pattern(hops, 8, RUNS["int8"][4], seed=1)
     mask.tofile(tmp_path / "mask.bin")
     r = fwbuild.run_host(exe, args, tmp_path)
     assert r.returncode == 0, r.stderr
     frames = iter(mask)
-    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *RUNS["int8"][3]),
+    y = fe.stream_hops(x, lambda feat: dequantize(next(frames), *RUNS["int8"][4]),
                        spec.synthesis, spec.mag_eps)
     c_y = np.fromfile(tmp_path / "out.f32", np.float32)
     assert len(y) == len(x) and _snr(y, c_y[fe.HOP:fe.HOP + len(x)]) >= SNR_DB
@@ -206,11 +205,11 @@ def test_api_contract_and_state_size(project, tmp_path):
 
 def test_float_input_api_gives_same_bits(project, host_runs, tmp_path):
     exe = build(project, "host", project.parent / "host")
-    args = _inputs("int16", tmp_path)
+    args = _inputs("mixed", tmp_path)
     r = fwbuild.run_host(exe, args + ["f32"], tmp_path)
     assert r.returncode == 0, r.stderr
     for name in STREAM_OUTPUTS:
-        assert (tmp_path / name).read_bytes() == (host_runs["int16"] / name).read_bytes(), name
+        assert (tmp_path / name).read_bytes() == (host_runs["mixed"] / name).read_bytes(), name
 
 
 def test_quantize_is_tflite_rounding(project, tmp_path):
@@ -346,6 +345,6 @@ def test_init_refuses_a_build_with_fused_multiply_add(project, tmp_path):
     m4 = boards.board("mps2-an386")
     elf = build(project, m4.name, tmp_path / "fused", extra=" -ffp-contract=fast")
     assert FUSED_OPS.search(_disassembly(elf))
-    args = _inputs("int16", tmp_path)
+    args = _inputs("mixed", tmp_path)
     r = fwbuild.run_qemu(m4, elf, " ".join(args), cwd=tmp_path)
     assert r.returncode == 2 and "nsn_gtcrn_init failed: -2" in r.stdout + r.stderr

@@ -6,11 +6,12 @@
  * features, dequantize the network's output, synthesise). Outputs are raw little-endian
  * arrays that tests/test_gtcrn_frontend_c.py compares with numpy and across targets.
  *
- *   gtcrn_harness stream IN.s16 MASK BITS IN_SCALE_BITS IN_ZP OUT_SCALE_BITS OUT_ZP [f32]
+ *   gtcrn_harness stream IN.s16 MASK IN_BITS IN_SCALE_BITS IN_ZP OUT_BITS OUT_SCALE_BITS OUT_ZP
+ *                 [f32]
  *       IN.s16: mono 16 kHz int16 samples; pushed as H = ceil(samples / 256) hops (the last
- *       zero padded). MASK: H frames of NSN_GTCRN_MASK int8 (BITS 8) or int16 (BITS 16)
- *       values, the network's output quantized with OUT_*. Writes
- *         feat.f32 (H x 771 float features), featq.bin (H x 771, int8 or int16, IN_*),
+ *       zero padded). MASK: H frames of NSN_GTCRN_MASK int8 (OUT_BITS 8) or int16 (16) values,
+ *       the network's output quantized with OUT_*. Writes
+ *         feat.f32 (H x 771 float features), featq.bin (H x 771, int8 or int16 by IN_*),
  *         out.f32 and out.s16 (256 (H + 1) samples: H hops and the flush).
  *       f32: push sample / 32768 through the float API instead of the int16 one.
  *       Scales are float32 bit patterns in hex (exact on every C library), e.g. 0x3d800000.
@@ -95,7 +96,8 @@ typedef struct
 {
     nsn_gtcrn_qparams in_q;
     nsn_gtcrn_qparams out_q;
-    int bits;
+    int in_bits;
+    int out_bits;
     int use_float_api;
     uint64_t cost[4]; /* analyze, quantize, dequantize, synthesize */
 } stream_cfg;
@@ -107,7 +109,8 @@ static void analyze_hop(nsn_gtcrn_frontend_state *st, stream_cfg *cfg, const int
     static float feat[NSN_GTCRN_FEATURES];
     static int16_t featq[NSN_GTCRN_FEATURES]; /* int8 values use the first half of the bytes */
     static int16_t maskq[NSN_GTCRN_MASK];
-    const size_t width = cfg->bits == 8 ? 1 : 2;
+    const size_t in_width = cfg->in_bits == 8 ? 1 : 2;
+    const size_t out_width = cfg->out_bits == 8 ? 1 : 2;
     uint64_t t0;
 
     if (cfg->use_float_api)
@@ -127,7 +130,7 @@ static void analyze_hop(nsn_gtcrn_frontend_state *st, stream_cfg *cfg, const int
         cfg->cost[0] += nsn_port_instr_end(t0);
     }
     t0 = nsn_port_instr_begin();
-    if (cfg->bits == 8)
+    if (cfg->in_bits == 8)
     {
         nsn_gtcrn_quantize_s8(feat, NSN_GTCRN_FEATURES, &cfg->in_q, (int8_t *)featq);
     }
@@ -137,11 +140,11 @@ static void analyze_hop(nsn_gtcrn_frontend_state *st, stream_cfg *cfg, const int
     }
     cfg->cost[1] += nsn_port_instr_end(t0);
     write_or_die(f_feat, feat, sizeof(float), NSN_GTCRN_FEATURES);
-    write_or_die(f_featq, featq, width, NSN_GTCRN_FEATURES);
+    write_or_die(f_featq, featq, in_width, NSN_GTCRN_FEATURES);
 
-    read_or_die(masks, maskq, width, NSN_GTCRN_MASK, "mask file");
+    read_or_die(masks, maskq, out_width, NSN_GTCRN_MASK, "mask file");
     t0 = nsn_port_instr_begin();
-    if (cfg->bits == 8)
+    if (cfg->out_bits == 8)
     {
         nsn_gtcrn_dequantize_s8((const int8_t *)maskq, NSN_GTCRN_MASK, &cfg->out_q, mask);
     }
@@ -207,15 +210,17 @@ static int run_stream(int argc, char **argv)
     float y[NSN_GTCRN_HOP];
     int16_t y16[NSN_GTCRN_HOP];
 
-    if (argc != 9 && !(argc == 10 && strcmp(argv[9], "f32") == 0))
+    if (argc != 10 && !(argc == 11 && strcmp(argv[10], "f32") == 0))
     {
-        FAIL("usage: stream IN.s16 MASK BITS IN_SCALE_BITS IN_ZP OUT_SCALE_BITS OUT_ZP [f32]");
+        FAIL("usage: stream IN.s16 MASK IN_BITS IN_SCALE_BITS IN_ZP OUT_BITS OUT_SCALE_BITS "
+             "OUT_ZP [f32]");
     }
     memset(&cfg, 0, sizeof cfg);
-    cfg.bits = (int)strtol(argv[4], NULL, 10);
-    cfg.in_q = parse_qparams(argv[5], argv[6], cfg.bits);
-    cfg.out_q = parse_qparams(argv[7], argv[8], cfg.bits);
-    cfg.use_float_api = argc == 10;
+    cfg.in_bits = (int)strtol(argv[4], NULL, 10);
+    cfg.in_q = parse_qparams(argv[5], argv[6], cfg.in_bits);
+    cfg.out_bits = (int)strtol(argv[7], NULL, 10);
+    cfg.out_q = parse_qparams(argv[8], argv[9], cfg.out_bits);
+    cfg.use_float_api = argc == 11;
     if (nsn_gtcrn_init(&st) != NSN_GTCRN_OK)
     {
         FAIL("nsn_gtcrn_init failed: %d", (int)nsn_gtcrn_init(&st));

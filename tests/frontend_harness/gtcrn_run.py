@@ -15,11 +15,13 @@ from nsconv.audio import gtcrn_frontend as fe
 from nsconv.audio.wav import read_wav
 from nsconv.target.firmware import GTCRN_FRONTEND_SRCS, write_gtcrn_frontend
 
-# int8 run: TFLite's fixed TANH output quantisation for the mask; a feature scale that spans
-# the loudest bins of the clip. int16 run: symmetric int16 scales (zero point 0).
+# run: (clip, input bits, mask bits, input (scale, zero point), mask (scale, zero point)).
+# int8: a feature scale that spans the loudest bins of the clip; TFLite's fixed TANH output
+# quantisation for the mask. mixed: as gtcrn-graph's mixed core, symmetric int16 features and
+# the int8 TANH mask.
 RUNS = {
-    "int8": ("0072_noisy.wav", 8, (np.float32(0.25), -10), (np.float32(1 / 128), 0)),
-    "int16": ("p232_043_noisy.wav", 16, (np.float32(2.0**-9), 0), (np.float32(2.0**-15), 0)),
+    "int8": ("0072_noisy.wav", 8, 8, (np.float32(0.25), -10), (np.float32(1 / 128), 0)),
+    "mixed": ("p232_043_noisy.wav", 16, 8, (np.float32(2.0**-9), 0), (np.float32(1 / 128), 0)),
 }
 STREAM_OUTPUTS = ("feat.f32", "featq.bin", "out.f32", "out.s16")
 STAGES = ("analyze", "quantize", "dequantize", "synthesize")
@@ -79,15 +81,19 @@ def mask_pattern(hops: int, bits: int, out_q, seed: int) -> np.ndarray:
 def inputs(run: str, clip: Path, d: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Writes in.s16 and mask.bin for a run into d; returns the harness arguments, the
     samples and the mask."""
-    _, bits, in_q, out_q = RUNS[run]
+    _, in_bits, out_bits, in_q, out_q = RUNS[run]
     x = read_wav(clip)
     np.round(x * 32768).astype(np.int16).tofile(d / "in.s16")
     hops = -(-len(x) // fe.HOP)
-    mask = mask_pattern(hops, bits, out_q, seed=bits)
+    mask = mask_pattern(hops, out_bits, out_q, seed=in_bits)
     mask.tofile(d / "mask.bin")
-    args = ["stream", "in.s16", "mask.bin", str(bits), float_bits(in_q[0]), str(in_q[1]),
-            float_bits(out_q[0]), str(out_q[1])]
-    return args, x, mask
+    return stream_args(in_bits, in_q, out_bits, out_q), x, mask
+
+
+def stream_args(in_bits: int, in_q, out_bits: int, out_q) -> list[str]:
+    """The harness's stream command for in.s16 and mask.bin with these quantisations."""
+    return ["stream", "in.s16", "mask.bin", str(in_bits), float_bits(in_q[0]), str(in_q[1]),
+            str(out_bits), float_bits(out_q[0]), str(out_q[1])]
 
 
 def costs(stdout: str) -> dict[str, int]:

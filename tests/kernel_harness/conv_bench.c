@@ -130,6 +130,44 @@ static void bench16(const char *name, int32_t w, int32_t c, int32_t oc, int32_t 
     free(scratch);
 }
 
+/* 16x8 DEPTHWISE_CONV_2D, (3, 3) over h frames with time dilation dh, frequency padding 1 */
+static void bench_dw16(int32_t h, int32_t w, int32_t c, int32_t dh)
+{
+    const int32_t oh = h - 2 * dh;
+    const nsn_conv_dims dims = {h, w, c, 3, 3, oh, w, c, 1};
+    const nsn_conv_params params = {0, 0, 1, 1, 0, 1, dh, 1, -32768, 32767};
+    const long macs = (long)oh * w * c * 9;
+    int16_t *input = filled((size_t)(h * w * c) * 2u);
+    int8_t *filter = filled((size_t)(9 * c));
+    int16_t *output = malloc((size_t)(oh * w * c) * 2u);
+    int64_t *bias = malloc((size_t)c * sizeof(int64_t));
+    int32_t *mult = malloc((size_t)c * sizeof(int32_t));
+    int32_t *shift = malloc((size_t)c * sizeof(int32_t));
+    const nsn_per_channel_quant_params quant = {mult, shift};
+    nsn_status status;
+    uint64_t t0, count;
+    int32_t i;
+    for (i = 0; i < c; ++i)
+    {
+        bias[i] = (int64_t)random_s8() * 1000;
+        mult[i] = (int32_t)(0x40000000u + ((uint32_t)(uint8_t)random_s8() << 20));
+        shift[i] = -9 - (i & 3);
+    }
+    t0 = nsn_port_instr_begin();
+    status = nsn_depthwise_conv_s16(NULL, &params, &quant, &dims, input, filter, bias, output);
+    count = nsn_port_instr_end(t0);
+    printf("bench depthwise16 shape=%ldx%ldx%ld->%ldx%ldx%ld,k3x3,d%ld macs=%ld status=%d "
+           "instructions=%lu\n",
+           (long)h, (long)w, (long)c, (long)oh, (long)w, (long)c, (long)dh, macs, (int)status,
+           (unsigned long)count);
+    free(input);
+    free(filter);
+    free(output);
+    free(bias);
+    free(mult);
+    free(shift);
+}
+
 int main(void)
 {
     nsn_port_init();
@@ -149,5 +187,7 @@ int main(void)
     bench16("conv16", 33, 16, 8, 1, 1, 0, 0);    /* pointwise out, int16 */
     bench16("conv16", 33, 16, 48, 1, 1, 0, 0);   /* a batched GRU gate FC (33 rows) */
     bench16("fc16", 1, 16, 48, 1, 1, 0, 1);      /* a GRU hidden-state FC, one vector */
+    bench_dw16(3, 33, 16, 1);
+    bench_dw16(11, 33, 16, 5);
     return 0;
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from nsconv import log
+from nsconv.cli import gtcrn
 from nsconv.cli.base import emit, json_option, main, provenance_command
 from nsconv.errors import NsconvError
 from nsconv.target.firmware import HOST, TARGETS
@@ -126,10 +127,8 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
            flash_budget: str | None, rounding: str, exit_list: str | None,
            part_name: str | None, as_json: bool) -> None:
     """Convert MODEL and generate its early-exit C (OUT/tflite, OUT/c, manifest.json)."""
-    from nsconv.cli.gtcrn import gtcrn_export
-
-    if gtcrn_export(model, out, target, calib, as_json, frontend=frontend, exits=exit_list,
-                    part=part_name, default_exit=default_exit):
+    if gtcrn.gtcrn_export(model, out, target, calib, as_json, frontend=frontend,
+                          exits=exit_list, part=part_name, default_exit=default_exit):
         return  # GTCRN's ONNX streaming model (nsconv/cli/gtcrn.py)
     from nsconv.audio.spec import FrontendSpec
     from nsconv.audio.wav import read_wav_any_rate

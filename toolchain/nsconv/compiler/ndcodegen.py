@@ -960,6 +960,7 @@ def render_nd(view: NdView) -> dict[str, str]:
     ctx["exits"] = ()
     ctx["model_title"] = view.model_title
     ctx["separate_const_bytes"] = view.const_bytes
+    ctx["max_fc_s4_input"] = 0  # the weights templates' int4 note (no int4 weights here)
     files = {"nsn_model.h": "nsn_nd_model.h.j2", "nsn_model.c": "nsn_nd_model.c.j2",
              "nsn_weights.h": "nsn_weights.h.j2", "nsn_weights.c": "nsn_weights.c.j2"}
     return {name: env.get_template(tpl).render(**ctx) for name, tpl in files.items()}

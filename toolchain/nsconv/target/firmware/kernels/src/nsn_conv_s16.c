@@ -277,23 +277,29 @@ static void dw16_quad_dsp(const nsn_conv_params *p, const nsn_conv_dims *d, cons
                           const int8_t *wbase, int32_t rows, int32_t cols, int32_t *acc)
 {
     const int32_t ch = d->output_c;
+    const int32_t x_col = p->dilation_w * ch;
+    const int32_t x_row = p->dilation_h * d->input_w * ch;
+    const int32_t w_row = d->filter_w * ch;
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], ky, kx;
-    for (ky = 0; ky < rows; ++ky)
+    for (ky = rows; ky > 0; --ky)
     {
-        const int16_t *xr = xbase + (size_t)(ky * p->dilation_h) * (size_t)d->input_w * (size_t)ch;
-        const int8_t *wr = wbase + (size_t)ky * (size_t)d->filter_w * (size_t)ch;
-        for (kx = 0; kx < cols; ++kx)
+        const int16_t *xp = xbase;
+        const int8_t *wp = wbase;
+        for (kx = cols; kx > 0; --kx)
         {
-            const int16_t *xp = xr + (size_t)(kx * p->dilation_w) * (size_t)ch;
-            const int32_t w = nsn_read_s8x4(wr + (size_t)kx * (size_t)ch);
+            const int32_t w = nsn_read_s8x4(wp);
             const int32_t e = __sxtb16(w), o = nsn_sxtab16_ror8(0, w);
-            const int32_t w01 = pkhbt16(e, o), w23 = pkhtb16(o, e);
             const int32_t x01 = read_s16x2(xp), x23 = read_s16x2(xp + 2);
+            const int32_t w01 = pkhbt16(e, o), w23 = pkhtb16(o, e);
             a0 = __smlabb(x01, w01, a0);
             a1 = __smlatt(x01, w01, a1);
             a2 = __smlabb(x23, w23, a2);
             a3 = __smlatt(x23, w23, a3);
+            xp += x_col;
+            wp += ch;
         }
+        xbase += x_row;
+        wbase += w_row;
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -335,9 +341,10 @@ static void dw16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_param
                 }
                 for (j = 0; j < 4; ++j)
                 {
-                    output[c + j] = s16_out(acc[j] + (bias != NULL ? bias[c + j] : 0),
-                                            quant->multiplier[c + j], quant->shift[c + j],
-                                            p->activation_min, p->activation_max);
+                    s16_req r;
+                    s16_req_init(&r, bias != NULL ? bias[c + j] : 0, quant->multiplier[c + j],
+                                 quant->shift[c + j]);
+                    output[c + j] = s16_req_apply(&r, acc[j], p->activation_min, p->activation_max);
                 }
             }
             output += ch;
