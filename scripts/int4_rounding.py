@@ -6,8 +6,9 @@
                              [--int8 OUT] [--no-pesq] [--json docs/int4_rounding.json]
                              [--markdown docs/int4_rounding.md]
 
-For each rounding (rtn, gptq) the int8 models of every exit get the int4 weights of --layers
-(quant/weights.apply_int4: what `convert --weights L=int4 --rounding R` writes) and run in TFLM
+For each rounding (rtn; gptq, the layers quantized together upstream first) the int8 models
+of every exit get the int4 weights of --layers (quant/weights.int4_weights and apply_int4:
+what `convert --weights L=int4 --rounding R` writes) and run in TFLM
 over the clean/noisy pairs of tests/data (held out: not calibration audio) and over the
 calibration clips. Reported per exit: RMS of the mask difference from the all-int8 models, and
 with PESQ (default) PESQ-wb, STOI and SI-SDR per clip and their change from all-int8.
@@ -36,7 +37,7 @@ from nsconv.quant.int4 import layer_matrices  # noqa: E402
 from nsconv.quant.int4_choose import cached_int4_weights, converted_exits, exit_masks  # noqa: E402
 from nsconv.quant.manifest import Manifest  # noqa: E402
 from nsconv.quant.quantize import calibration_clips, calibration_features  # noqa: E402
-from nsconv.quant.weights import apply_int4, layer_weight_bytes  # noqa: E402
+from nsconv.quant.weights import apply_int4, int4_weights, layer_weight_bytes  # noqa: E402
 
 ROUNDINGS = ("rtn", "gptq")
 
@@ -99,7 +100,9 @@ def measure(out: Path, layers: list[str], audio: Path, pesq: bool) -> dict:
 
         return record_layer_inputs(spec, calib)
 
-    weights = {r: cached_int4_weights(spec, r, clips, inputs, log) for r in ROUNDINGS}
+    # what `convert --weights L=int4 --rounding R` computes for these layers
+    weights = {"rtn": cached_int4_weights(spec, "rtn", clips, inputs, log),
+               "gptq": int4_weights(spec, layers, "gptq", inputs(), calib)}
     saved = sum(layer_weight_bytes(spec, n, "int8") - layer_weight_bytes(spec, n, "int4")
                 for n in layers)
     report = {"model": m.source_path.rsplit("/", 1)[-1], "layers": layers,

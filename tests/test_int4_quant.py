@@ -462,3 +462,24 @@ def test_cli_weights_errors(tiny_out, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("nsconv: error:") and needle in lines[0]
     assert run("--rounding", "nearest").returncode == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_sequential_gptq_quantizes_upstream_first(tiny_spec):
+    """The first layer is plain GPTQ on the float inputs; a later layer's inputs are recorded
+    with the earlier layer holding its int4 weights, so its rounding differs from its own."""
+    from nsconv.quant import gptq
+    from nsconv.quant.quantize import calibration_clips, calibration_features
+
+    feats = [f[:80] for f in calibration_features(calibration_clips()[:1], tiny_spec.frontend)]
+    float_inputs = gptq.record_layer_inputs(tiny_spec, feats)
+    seq = gptq.sequential_gptq(tiny_spec, ["fc3", "gru1"], feats, float_inputs)
+    alone = {**gptq.gptq_layer(tiny_spec, "gru1", float_inputs["gru1"]),
+             **gptq.gptq_layer(tiny_spec, "fc3", float_inputs["fc3"])}
+    assert set(seq) == set(alone)
+    for k in int4.GRU_MATRICES:
+        np.testing.assert_array_equal(seq[f"gru1_{k}"].values, alone[f"gru1_{k}"].values)
+    assert not np.array_equal(seq["fc3"].values, alone["fc3"].values)
+    np.testing.assert_array_equal(seq["fc3"].bias, tiny_spec.layers["fc3"].bias)
+    q = gptq.with_int4(tiny_spec, "gru1", seq)
+    np.testing.assert_array_equal(q.layers["gru1"].r[16:32], seq["gru1_hr"].dequantized())
+    np.testing.assert_array_equal(q.layers["gru1"].wb, tiny_spec.layers["gru1"].wb)

@@ -154,10 +154,14 @@ def _with_formats(spec: NetSpec, converted: list, weights: WeightsRequest, clips
     """(formats, exits with their int4 layers patched in, int4 filter names per exit)."""
     from nsconv.quant.weights import apply_formats
 
+    recorded: list = []
+
     def inputs():
         from nsconv.quant.gptq import record_layer_inputs
 
-        return record_layer_inputs(spec, feats, samples)
+        if not recorded:
+            recorded.append(record_layer_inputs(spec, feats, samples))
+        return recorded[0]
 
     int4w = None
     if weights.mode == "auto":
@@ -171,7 +175,8 @@ def _with_formats(spec: NetSpec, converted: list, weights: WeightsRequest, clips
         log(f"  weights of exits {', '.join(choice.exits)}: {choice.int8_bytes:,} bytes int8, "
             f"{choice.weight_bytes:,} with the chosen formats (budget {choice.budget_bytes:,})")
         formats = choice.formats
-        int4w = cached_int4_weights(spec, weights.rounding, clips, lambda: layer_inputs, log)
+        if weights.rounding == "rtn":
+            int4w = cached_int4_weights(spec, "rtn", clips, lambda: None, log)
     else:
         formats = weights.formats(spec)
     int4 = [name for name, fmt in formats.items() if fmt == "int4"]
@@ -179,7 +184,7 @@ def _with_formats(spec: NetSpec, converted: list, weights: WeightsRequest, clips
         "int8 for the rest")
     if int4w is None and int4:
         int4w = int4_weights(spec, int4, weights.rounding,
-                             inputs() if weights.rounding == "gptq" else None)
+                             inputs() if weights.rounding == "gptq" else None, feats)
     patched = apply_formats(spec, converted, formats, int4w or {})
     if not int4:
         formats = {}

@@ -12,9 +12,12 @@ Method, per FULLY_CONNECTED W (out, in) that reads input x:
     clips: the float step models run frame by frame with their float states fed back
     (quantize.record_closed_loop), and each layer's input is computed from the recorded
     features and states. A GRU's x-side matrices (xz, xr, xn) see the layer input, its h-side
-    ones (hz, hr, hn) the recorded state h. Inputs come from the float model, not from the
-    partly quantized one, so a layer's int4 values do not depend on which other layers are
-    int4 (the format choice can mix layers freely and cache each layer once).
+    ones (hz, hr, hn) the recorded state h. When several layers go int4 (`sequential_gptq`,
+    what convert uses), they are quantized upstream first and each later layer's inputs are
+    recorded with the earlier ones holding their int4 weights, so its rounding also
+    compensates what they changed (docs/int4_rounding.md, `make int4-rounding`, measures
+    it on dynamic-nsnet2 per exit and clip). The sensitivity
+    ranking makes one layer int4 at a time, which is the same computation for that layer.
   * Scales, per output row, symmetric: s = c * max|w_row| / 7 with the clip ratio c from a
     small grid (CLIP_RATIOS) minimising the H-weighted round-to-nearest error of that row,
     (w - q s) H (w - q s)^T; c = 1 is plain max scaling.
@@ -29,7 +32,7 @@ Its figure of merit is the layer's output error on calibration inputs, ||(W - Q 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -118,6 +121,48 @@ def gptq_layer(spec: NetSpec, layer: str, inputs: LayerInputs, **kw) -> dict[str
         q, s = gptq(m.weight, inputs.hessians[m.operand], **kw)
         out[m.name] = Int4Weights(q, s, m.bias)
     return out
+
+
+def sequential_gptq(spec: NetSpec, layers, feats: list[np.ndarray],
+                    first: Mapping[str, LayerInputs] | None = None) -> dict[str, Int4Weights]:
+    """GPTQ int4 of several layers, upstream first: each layer's inputs are recorded with the
+    layers already quantized holding their int4 weights (dequantized, in the float model), so
+    its rounding also compensates what those layers changed in its inputs. first: the inputs
+    of the float model (record_layer_inputs), used for the first layer."""
+    order = [n for n in path_order(spec) if n in set(layers)]
+    out: dict[str, Int4Weights] = {}
+    current = spec
+    for k, name in enumerate(order):
+        inputs = first if (k == 0 and first is not None) else record_layer_inputs(current, feats)
+        mine = gptq_layer(current, name, inputs[name])
+        out.update(mine)
+        current = with_int4(current, name, mine)
+    return out
+
+
+def path_order(spec: NetSpec) -> list[str]:
+    """Layers in an order where every layer comes after those that feed it."""
+    order: list[str] = []
+    for ex in spec.exits:
+        for layer in spec.exit_layers(ex):
+            if layer.name not in order:
+                order.append(layer.name)
+    return order + [n for n in spec.layers if n not in order]
+
+
+def with_int4(spec: NetSpec, layer: str, weights: Mapping[str, Int4Weights]) -> NetSpec:
+    """The spec with a layer's weights replaced by its dequantized int4 weights (biases kept)."""
+    L = spec.layers[layer]
+    layers = dict(spec.layers)
+    if isinstance(L, Dense):
+        layers[layer] = Dense(L.name, weights[L.name].dequantized().T.copy(), L.bias,
+                              L.activation)
+    else:
+        def rows(side: str) -> np.ndarray:
+            return np.concatenate([weights[f"{L.name}_{side}{g}"].dequantized()
+                                   for g in ("z", "r", "n")])
+        layers[layer] = GRU(L.name, rows("x"), rows("h"), L.wb, L.rb)
+    return replace(spec, layers=layers)
 
 
 # ---------------------------------------------------------------------------------------------

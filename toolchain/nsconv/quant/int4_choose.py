@@ -356,8 +356,15 @@ def cached_int4_weights(spec: NetSpec, rounding: str, clips: Sequence[Path],
             pass
     if log:
         log(f"int4 weights ({rounding}) of {len(spec.layers)} layers")
-    weights = int4_weights(spec, list(spec.layers), rounding,
-                           inputs() if rounding == "gptq" else None)
+    weights: dict[str, Int4Weights] = {}
+    if rounding == "gptq":  # each layer on its own: the ranking makes one layer int4 at a time
+        from nsconv.quant.gptq import gptq_layer
+
+        layer_inputs = inputs()
+        for name in spec.layers:
+            weights.update(gptq_layer(spec, name, layer_inputs[name]))
+    else:
+        weights = int4_weights(spec, list(spec.layers), rounding)
     arrays = {}
     for k, w in weights.items():
         arrays[f"{k}/values"], arrays[f"{k}/scales"] = w.values, w.scales

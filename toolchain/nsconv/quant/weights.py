@@ -98,18 +98,19 @@ class WeightsRequest:
                 "budget_bytes": self.budget_bytes, "rounding": self.rounding}
 
 
-def int4_weights(spec: NetSpec, layers, rounding: str, inputs=None) -> dict[str, Int4Weights]:
-    """The int4 weights of `layers` by Keras FC name. inputs: {layer: gptq.LayerInputs} (needed
-    for gptq)."""
+def int4_weights(spec: NetSpec, layers, rounding: str, inputs=None,
+                 feats=None) -> dict[str, Int4Weights]:
+    """The int4 weights of `layers` by Keras FC name. gptq: quantized together, upstream first
+    (gptq.sequential_gptq; needs the calibration features `feats`; inputs: the float model's
+    gptq.LayerInputs by layer when already recorded); rtn: each on its own."""
     out: dict[str, Int4Weights] = {}
-    for layer in layers:
-        if rounding == "rtn":
+    if rounding == "rtn":
+        for layer in layers:
             out.update(rtn_layer(spec, layer))
-        else:
-            from nsconv.quant.gptq import gptq_layer
+        return out
+    from nsconv.quant.gptq import sequential_gptq
 
-            out.update(gptq_layer(spec, layer, inputs[layer]))
-    return out
+    return sequential_gptq(spec, layers, feats, inputs)
 
 
 def apply_int4(tflite: bytes, spec: NetSpec, exit_name: str,
