@@ -161,7 +161,7 @@ def export_section(part: str, rec: dict, checks: dict | None, ev: dict | None) -
         return out + [f"export refused: `{rec['error']}`", ""]
     if "command_kept" in rec:
         out += [f"`{rec['command']}` refused (exit status 1): `{rec['error']}`", ""]
-        out += [f"`--exits {r['exits']}` refused: `{r['error']}`" for r in rec["refused"]]
+        out += [f"- `--exits {r['exits']}` refused: `{r['error']}`" for r in rec["refused"]]
         out += ["", "The deepest exits that fit the part's flash and RAM were then kept with "
                 "`--exits` (the command above).", ""]
     x = rec["export"]
