@@ -154,13 +154,14 @@ def fit_rows(fits: dict) -> str:
 
 def export_section(part: str, rec: dict, checks: dict | None, ev: dict | None) -> list[str]:
     from nsconv.eval.formats import table
+    from nsconv.target.parts import part as find_part
 
     out = [f"### `{part}`", "", f"`{rec.get('command_kept', rec['command'])}`", ""]
     if "export" not in rec:
         return out + [f"export refused: `{rec['error']}`", ""]
     if "command_kept" in rec:
         out += [f"`{rec['command']}` refused (exit status 1): `{rec['error']}`", ""]
-        out += [f"`--exits {r['exits']}` refused: `{r['error']}`" for r in rec["refused"]]
+        out += [f"- `--exits {r['exits']}` refused: `{r['error']}`" for r in rec["refused"]]
         out += ["", "The deepest exits that fit the part's flash and RAM were then kept with "
                 "`--exits` (the command above).", ""]
     x = rec["export"]
@@ -172,6 +173,11 @@ def export_section(part: str, rec: dict, checks: dict | None, ev: dict | None) -
             f"{fit['int8_flash_bytes'] or fit['flash_bytes']:,} B), RAM {fit['ram_bytes']:,} B, "
             f"{fit['mhz_needed']:.1f} MHz needed (estimate at 1 instruction/cycle)"]
     out += [f"- warning (from export): {w}" for w in rec["warnings"]]
+    if not fit["fits_mhz"]:
+        out.append(f"- clock: {fit['exit']} needs {fit['mhz_needed']:.1f} MHz at one "
+                   f"instruction per cycle (bench estimate), more than the part's "
+                   f"{find_part(part).max_mhz} MHz: not real time "
+                   "on this part (export --part warns; fits_mhz false in its JSON)")
     if checks:
         v, t, r = checks["verify"], checks["verify_target"], checks["run"]
         out += [f"- `nsconv verify`: {_verify_line(v['report'])}"]
@@ -210,10 +216,12 @@ def write_docs(model: str, fits: dict, exports: dict) -> None:
     doc += ["## Fitted exports", ""]
     for part, e in exports.items():
         doc += export_section(part, e["export"], e.get("checks"), e.get("evaluate"))
-    (ROOT / "docs" / "fit.md").write_text("\n".join(doc).rstrip() + "\n")
+    here = str(ROOT) + "/"
+    (ROOT / "docs" / "fit.md").write_text("\n".join(doc).rstrip().replace(here, "") + "\n")
     (ROOT / "docs" / "fit.json").write_text(json.dumps(
         {"model": model, "fit": {k: v["json"] for k, v in fits.items()},
-         "exports": exports}, indent=2) + "\n")
+         "tables": {k: v["table"] for k, v in fits.items()},
+         "exports": exports}, indent=2).replace(here, "") + "\n")
 
 
 def replace_block(text: str, name: str, body: str) -> str:
