@@ -67,6 +67,7 @@ NSCONV="$VENV/bin/nsconv"
 # 4. the pipeline, from an empty folder (no checkout on any path)
 mkdir "$WORK/run" && cd "$WORK/run"
 cp "$ROOT/tests/data/0072_noisy.wav" in.wav
+cp "$ROOT/tests/data/gtcrn/gtcrn_simple.onnx" gtcrn.onnx
 T1=$(date +%s)
 TIMES=""
 step() {  # step NAME STDOUT-FILE nsconv-arguments...: stop with its output when it fails
@@ -79,6 +80,10 @@ step export export.log export dynamic-nsnet2 -o OUT --target cortex-m4
 step verify verify.log verify OUT --frames 50
 step run run.log run OUT in.wav out.wav --frames 20
 step bench bench.json bench OUT --core cortex-m4 --frames 5 --json
+# GTCRN (a model from outside the nsNet2 family: the N-D compiler, its templates and front end)
+step gtcrn-export gtcrn-export.log export gtcrn.onnx -o GOUT --target cortex-m4 --calib in.wav
+step gtcrn-verify gtcrn-verify.log verify GOUT --frames 50
+step gtcrn-run gtcrn-run.log run GOUT in.wav gtcrn.wav --frames 20
 "$VENV/bin/python" - <<'EOF'
 import json
 import nsconv
