@@ -920,7 +920,11 @@ def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
         manifest, merged = merge_dir(out_dir)
         mp = plan(merged, alignment=alignment, scratch_bytes=0)  # nsn_ kernels take no scratch
         view = build_view(manifest, merged, mp, command_line)
-    texts = render(view)
+    return CodegenResult(write_texts(render(view), dest), merged, mp, manifest)
+
+
+def write_texts(texts: dict[str, str], dest: Path) -> tuple[Path, ...]:
+    """Write each rendered file into dest, each one replaced whole (never half-written)."""
     dest.mkdir(parents=True, exist_ok=True)
     files = []
     for name, text in texts.items():
@@ -929,4 +933,4 @@ def generate(out_dir: Path, dest: Path | None = None, command_line: str = "",
         tmp.write_text(text)
         tmp.replace(path)
         files.append(path)
-    return CodegenResult(tuple(files), merged, mp, manifest)
+    return tuple(files)

@@ -40,6 +40,7 @@ from nsconv.compiler.codegen import (
     _Names,
     _wrap,
     environment,
+    write_texts,
 )
 from nsconv.compiler.memplan import plan_intervals
 from nsconv.compiler.ndgraph import NdGraph, NdOp, NdQuant, NdTensor
@@ -1001,14 +1002,4 @@ def generate_nd(tflite: Path, spec: NdSpec, dest: Path, command_line: str = "") 
 
     g = read_nd(tflite)
     view = build_nd_view(compile_program(g, spec), command_line=command_line)
-    texts = render_nd(view)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, text in texts.items():
-        path = dest / name
-        tmp = path.with_name(f".{name}.part")
-        tmp.write_text(text)
-        tmp.replace(path)
-        files.append(path)
-    return NdResult(tuple(files), view)
+    return NdResult(write_texts(render_nd(view), Path(dest)), view)
