@@ -36,6 +36,7 @@ from conv_checks import (
 )
 from kernel_checks import assert_same, assert_varied, random_scales
 from nsconv.quant import params, refops
+from nsconv.quant.fixedpoint import INT32_MAX
 from tensorflow.lite.python import schema_py_generated as schema
 from tflite_micro.python.tflite_micro import runtime
 
@@ -443,3 +444,51 @@ def test_quantize_match_tflm(conv_harness: ConvHarness, s16_models: Models, kind
         out = np.concatenate([tflm({x.index: c}, din) for c in vals.reshape(-1, n)])
         assert_same(out, refops.requantize(p, vals, dout), f"refops quantize {kind}")
         assert_same(out, c_outputs(conv_harness, [unary_record(kind, p, vals)])[0], f"C {kind}")
+
+
+# --------------------------------------------------------------------------------------------
+# The optimized int16 rescaling (nsn_rescale16: DSP SMLAWB, MVE lanes) at its bounds
+# --------------------------------------------------------------------------------------------
+
+# (multiplier, shift, output offset): multipliers 2^30 (ties on every step), 2^31 - 1, 0 and
+# GTCRN's; right shifts 16 (the DSP path's last) and 17, left shifts 14 and 15; offsets that put
+# the folded constant just inside and just outside its bound (shift -8 / -9 with -128)
+REQ16_EXTREMES = {
+    "s16_s8": [(1 << 30, -7, -85), (INT32_MAX, -7, 127), (1779721845, -16, -128),
+               (1779721845, -17, 5), (1 << 30, -1, 0), (1 << 30, 0, -128), (1415457837, -20, 100),
+               (0, -3, 7), (1 << 30, -8, -128), (INT32_MAX, -9, -128), (1 << 30, 14, 0),
+               (1 << 30, 15, 3)],
+    "s16_s16": [(1416574958, 0, 0), (1 << 30, -16, 0), (INT32_MAX, -17, 0), (1 << 30, 14, 0),
+                (1 << 30, 15, 0), (1295344838, -1, 300), (1 << 30, -15, -65536),
+                (INT32_MAX, 1, 65536), (1 << 30, -1, -2)],
+}
+
+
+@pytest.mark.parametrize("kind", REQ16_EXTREMES)
+def test_requantize16_extremes_match_refops(conv_harness: ConvHarness, kind: str) -> None:
+    """QUANTIZE from int16 over all 65536 inputs at the bounds of the optimized paths, against
+    refops (held equal to TFLM by test_quantize_match_tflm)."""
+    dout = np.int8 if kind == "s16_s8" else np.int16
+    ps = [params.RequantizeParams(0, zo, m, s) for m, s, zo in REQ16_EXTREMES[kind]]
+    got = c_outputs(conv_harness, [unary_record(kind, p, ALL_INT16) for p in ps])
+    for p, out in zip(ps, got, strict=True):
+        assert_same(refops.requantize(p, ALL_INT16, dout), out, f"C {kind} {p}")
+
+
+# (identity multiplier, shift, alpha multiplier, shift, output zero point, input zero point):
+# GTCRN's two, left shift 14 / 15, right shift 16 / 17, a negative and a zero alpha, offsets
+LEAKY16_EXTREMES = [
+    (1754100565, 3, 1734852234, -2, 0, 0), (1969297284, 2, 1073741852, 1, 0, 0),
+    (1 << 30, 14, INT32_MAX, -16, 0, 0), (INT32_MAX, 15, 1 << 30, -17, 0, 0),
+    (1 << 30, -16, -1288490189, -1, 0, 0), (1 << 30, 0, 0, 0, 1000, 0),
+    (1 << 30, -1, 1 << 30, -3, -32768, 0), (1 << 30, 1, 1 << 30, -3, 5, 7),
+]
+
+
+def test_leaky16_extremes_match_refops(conv_harness: ConvHarness) -> None:
+    """int16 LEAKY_RELU over all 65536 inputs at the bounds of the optimized paths."""
+    ps = [params.LeakyReluParams(zi, zo, ma, sa, mi, si)
+          for mi, si, ma, sa, zo, zi in LEAKY16_EXTREMES]
+    got = c_outputs(conv_harness, [unary_record("leaky16", p, ALL_INT16) for p in ps])
+    for p, out in zip(ps, got, strict=True):
+        assert_same(refops.leaky_relu(p, ALL_INT16, np.int16), out, f"C leaky16 {p}")
