@@ -39,6 +39,7 @@ from nsconv.target import boards
 from s16_checks import (  # noqa: F401 -- collected again with this module's conv_harness
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
     test_leaky16_extremes_match_refops,

@@ -12,6 +12,7 @@ from kernel_checks import WARNINGS
 from s16_checks import (  # noqa: F401 -- collected and resolved in this module
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
     test_leaky16_extremes_match_refops,

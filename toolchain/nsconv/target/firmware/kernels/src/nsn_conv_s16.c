@@ -200,6 +200,314 @@ static void conv16_expand(const int16_t *x, int32_t groups4, int32_t *buf)
     }
 }
 
+/* Channels [c0, c0 + nch) (nch <= 4, rows k weights apart from row0) widened for
+ * conv16_dot1x4: for each pair j of the patch, four words (w[2j], w[2j + 1]) of channels
+ * c0 .. c0 + 3; a weight past an odd end, and the channels from nch on, are 0. */
+static void conv16_widen4(const int8_t *row0, int32_t k, int32_t nch, int32_t *wbuf)
+{
+    const int32_t pairs = (k + 1) >> 1;
+    int32_t q, j;
+    for (q = 0; q < 4; ++q)
+    {
+        const int8_t *row = row0 + (size_t)q * (size_t)k;
+        int32_t *dst = wbuf + q;
+        if (q >= nch)
+        {
+            for (j = 0; j < pairs; ++j)
+            {
+                dst[4 * j] = 0;
+            }
+            continue;
+        }
+        for (j = 0; j + 4 <= k; j += 4) /* (w0, w2), (w1, w3) -> (w0, w1), (w2, w3) */
+        {
+            const int32_t w = nsn_read_s8x4(row + j);
+            const int32_t e = __sxtb16(w), o = nsn_sxtab16_ror8(0, w);
+            dst[2 * j] = pkhbt16(e, o);
+            dst[2 * j + 4] = pkhtb16(o, e);
+        }
+        for (; j < k; j += 2)
+        {
+            const int32_t hi = j + 1 < k ? row[j + 1] : 0;
+            dst[2 * j] = (int32_t)((uint32_t)(uint16_t)row[j] | ((uint32_t)hi << 16));
+        }
+    }
+}
+
+/* One input pair against the four channels' weight pairs: 8 MACs. */
+#define CONV16_MAC_PAIR                                                                        \
+    "ldr %[x], [%[px]], #4\n\t"                                                                \
+    "ldm %[pw]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"                                            \
+    "smlad %[a0], %[w0], %[x], %[a0]\n\t"                                                      \
+    "smlad %[a1], %[w1], %[x], %[a1]\n\t"                                                      \
+    "smlad %[a2], %[w2], %[x], %[a2]\n\t"                                                      \
+    "smlad %[a3], %[w3], %[x], %[a3]\n\t"
+
+/* acc[q] += sum over `pairs` input pairs (natural order, any 2-byte alignment) of the widened
+ * weights of channel q (conv16_widen4). w0..w3 are fixed ascending registers for LDM. */
+static inline void conv16_dot1x4(const int16_t *px, const int32_t *pw, int32_t pairs,
+                                 int32_t *acc)
+{
+    register int32_t w0 __asm("r8");
+    register int32_t w1 __asm("r9");
+    register int32_t w2 __asm("r10");
+    register int32_t w3 __asm("r11");
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], x;
+    int32_t n = pairs >> 1;
+    if ((pairs & 1) != 0)
+    {
+        __asm volatile(CONV16_MAC_PAIR
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [px] "+r"(px), [pw] "+r"(pw), [x] "=&r"(x), [w0] "=&r"(w0),
+                         [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                       :
+                       : "memory");
+    }
+    if (n > 0)
+    {
+        __asm volatile("1:\n\t" CONV16_MAC_PAIR CONV16_MAC_PAIR "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n\t"
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [px] "+r"(px), [pw] "+r"(pw), [n] "+r"(n), [x] "=&r"(x),
+                         [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                       :
+                       : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The patch of output pixel (y, x) where it lies in the input as it is (one group, one kernel
+ * row, taps inside, and the element read past an odd patch still inside the input), or NULL */
+static inline const int16_t *conv16_direct(const nsn_conv_params *p, const nsn_conv_dims *d,
+                                           const int16_t *input, int32_t y, int32_t x, int32_t len)
+{
+    const int32_t iy = y * p->stride_h - p->pad_h;
+    const int32_t ix = x * p->stride_w - p->pad_w;
+    size_t at;
+    if (d->groups != 1 || d->filter_h != 1 || (d->filter_w > 1 && p->dilation_w != 1) ||
+        iy < 0 || iy >= d->input_h || ix < 0 || ix + d->filter_w > d->input_w)
+    {
+        return NULL;
+    }
+    at = ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c;
+    if (at + (size_t)len > (size_t)d->input_h * (size_t)d->input_w * (size_t)d->input_c)
+    {
+        return NULL;
+    }
+    return input + at;
+}
+
+/* The requantization of up to four channels in 32 bits, where it is exact: with the bias in
+ * the int32 sum (|bias| + patch * 2^22 < 2^31) and 16 <= t = 15 - shift <= 31,
+ *     ((acc + bias) * rm + 2^(t-1)) >> t = SMMULR(acc + bias, rm * 2^(32 - t))
+ * (rm <= 0x7FFF, so rm * 2^16 fits; |acc + bias| * rm < 2^46, so the int32 result is not
+ * truncated). ok = 0 when a channel is outside: s16_req then. */
+typedef struct
+{
+    int32_t rm[4];
+    int32_t bias[4];
+    int ok;
+} s16_req32;
+
+static void s16_req32_init(s16_req32 *r, const nsn_per_channel_quant_params *quant,
+                           const int64_t *bias, int32_t c0, int32_t nch, int32_t patch)
+{
+    const int64_t b_max = (INT64_C(1) << 31) - ((int64_t)patch << 22);
+    int32_t q;
+    r->ok = 1;
+    for (q = 0; q < 4; ++q)
+    {
+        const int32_t c = c0 + (q < nch ? q : 0);
+        const int32_t m = quant->multiplier[c];
+        const int32_t t = 15 - quant->shift[c];
+        const int64_t b = bias != NULL ? bias[c] : 0;
+        const int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+        const int ok = t >= 16 && t <= 31 && rm >= 0 && b > -b_max && b < b_max;
+        r->ok &= ok;
+        r->rm[q] = ok ? (int32_t)((uint32_t)rm << (32 - t)) : 0;
+        r->bias[q] = ok ? (int32_t)b : 0;
+    }
+    for (q = 0; q < 4 && !r->ok; ++q)
+    {
+        r->bias[q] = 0; /* the int64 way adds the bias itself */
+    }
+}
+
+static inline int32_t s16_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* out[q] = the requantized acc[q] (the bias in it), q < nch */
+static inline void s16_req32_store(const s16_req32 *r, const int32_t *acc, int32_t nch,
+                                   const nsn_conv_params *p, int16_t *out)
+{
+    int32_t q;
+    if (nch == 4 && p->activation_min == INT16_MIN && p->activation_max == INT16_MAX)
+    {
+        out[0] = (int16_t)nsn_ssat16(s16_smmulr(acc[0], r->rm[0]));
+        out[1] = (int16_t)nsn_ssat16(s16_smmulr(acc[1], r->rm[1]));
+        out[2] = (int16_t)nsn_ssat16(s16_smmulr(acc[2], r->rm[2]));
+        out[3] = (int16_t)nsn_ssat16(s16_smmulr(acc[3], r->rm[3]));
+        return;
+    }
+    for (q = 0; q < nch; ++q)
+    {
+        const int32_t v = nsn_ssat16(s16_smmulr(acc[q], r->rm[q]));
+        out[q] = (int16_t)nsn_clamp(v, p->activation_min, p->activation_max);
+    }
+}
+
+/* out[q] = the requantized acc[q] (no bias in it), q < nch: the int64 way */
+static void s16_req_store(const s16_req *r, const int32_t *acc, int32_t nch,
+                          const nsn_conv_params *p, int16_t *out)
+{
+    int32_t q;
+    for (q = 0; q < nch; ++q)
+    {
+        out[q] = s16_req_apply(&r[q], acc[q], p->activation_min, p->activation_max);
+    }
+}
+
+/* The first and the end output column whose patches conv16_direct would return, row y */
+static void conv16_direct_cols(const nsn_conv_params *p, const nsn_conv_dims *d, int32_t y,
+                               int32_t len, int32_t *x0, int32_t *x1)
+{
+    const int32_t iy = y * p->stride_h - p->pad_h;
+    const int32_t rest = (d->input_h - iy) * d->input_w * d->input_c - len; /* ix * C <= rest */
+    int32_t hi;
+    *x0 = (p->pad_w + p->stride_w - 1) / p->stride_w;
+    *x1 = *x0;
+    if (d->groups != 1 || d->filter_h != 1 || (d->filter_w > 1 && p->dilation_w != 1) ||
+        iy < 0 || iy >= d->input_h || rest < 0)
+    {
+        return;
+    }
+    hi = d->input_w - d->filter_w; /* ix <= hi */
+    hi = rest / d->input_c < hi ? rest / d->input_c : hi;
+    if (hi + p->pad_w >= 0)
+    {
+        *x1 = (hi + p->pad_w) / p->stride_w + 1;
+        *x1 = *x1 < d->output_w ? *x1 : d->output_w;
+        *x1 = *x1 > *x0 ? *x1 : *x0;
+    }
+}
+
+/* count output pixels of four channels (full int16 range, s16_req32), patches `step`
+ * elements apart from x: the common case of conv16_wide_block, kept apart so that the
+ * compiler keeps its state in registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void conv16_run4(const int16_t *x, size_t step, int32_t count, const int32_t *w,
+                        int32_t pairs, const s16_req32 *r, int16_t *out, size_t out_step)
+{
+    for (; count > 0; --count)
+    {
+        int32_t acc[4];
+        acc[0] = r->bias[0];
+        acc[1] = r->bias[1];
+        acc[2] = r->bias[2];
+        acc[3] = r->bias[3];
+        conv16_dot1x4(x, w, pairs, acc);
+        out[0] = (int16_t)nsn_ssat16(s16_smmulr(acc[0], r->rm[0]));
+        out[1] = (int16_t)nsn_ssat16(s16_smmulr(acc[1], r->rm[1]));
+        out[2] = (int16_t)nsn_ssat16(s16_smmulr(acc[2], r->rm[2]));
+        out[3] = (int16_t)nsn_ssat16(s16_smmulr(acc[3], r->rm[3]));
+        x += step;
+        out += out_step;
+    }
+}
+
+/* One block of nch <= 4 channels of group g, weights widened in buf: every output pixel. */
+static void conv16_wide_block(const nsn_conv_params *p, const nsn_conv_dims *d,
+                              const int16_t *input, const s16_req *r, const s16_req32 *r32,
+                              int32_t g, int32_t nch, int32_t *buf, int16_t *out)
+{
+    const int32_t pairs = (conv16_patch(d) + 1) >> 1;
+    const size_t step = (size_t)p->stride_w * (size_t)d->input_c;
+    int16_t *const patch = (int16_t *)(buf + 4 * pairs);
+    const int fast = r32->ok && nch == 4 && p->activation_min == INT16_MIN &&
+                     p->activation_max == INT16_MAX;
+    int32_t y, x, x0, x1;
+    for (y = 0; y < d->output_h; ++y)
+    {
+        const int16_t *row = input;
+        conv16_direct_cols(p, d, y, 2 * pairs, &x0, &x1);
+        if (x1 > x0) /* the patch of column x0, then step by step */
+        {
+            row += ((size_t)(y * p->stride_h - p->pad_h) * (size_t)d->input_w +
+                    (size_t)(x0 * p->stride_w - p->pad_w)) * (size_t)d->input_c;
+        }
+        if (fast && x1 > x0)
+        {
+            conv16_run4(row, step, x1 - x0, buf, pairs, r32, out + (size_t)x0 * (size_t)d->output_c,
+                        (size_t)d->output_c);
+        }
+        for (x = 0; x < d->output_w; ++x)
+        {
+            const int16_t *xp = patch;
+            if (fast && x == x0 && x1 > x0)
+            {
+                out += (size_t)(x1 - x0) * (size_t)d->output_c;
+                x = x1 - 1;
+                continue;
+            }
+            int32_t acc[4] = {r32->bias[0], r32->bias[1], r32->bias[2], r32->bias[3]};
+            if (x >= x0 && x < x1)
+            {
+                xp = row + (size_t)(x - x0) * step;
+            }
+            else
+            {
+                conv16_gather(p, d, input, y * d->output_w + x, g * (d->input_c / d->groups),
+                              2 * pairs, patch);
+            }
+            conv16_dot1x4(xp, buf, pairs, acc);
+            if (r32->ok)
+            {
+                s16_req32_store(r32, acc, nch, p, out);
+            }
+            else
+            {
+                s16_req_store(r, acc, nch, p, out);
+            }
+            out += d->output_c;
+        }
+    }
+}
+
+/* One pixel at a time against four channels whose weights are widened once (conv16_widen4):
+ * for many pixels per weight. Scratch: 4 * pairs words of weights, then a gathered patch. */
+static void conv16_wide_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                            const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
+                            const int64_t *bias, int16_t *output, int32_t *buf)
+{
+    const int32_t k = conv16_patch(d);
+    const int32_t cout_g = d->output_c / d->groups;
+    int32_t c0, q, nch;
+    for (c0 = 0; c0 < d->output_c; c0 += nch) /* a group's last block may be short */
+    {
+        const int32_t g = c0 / cout_g;
+        s16_req r[4];
+        s16_req32 r32;
+        nch = (g + 1) * cout_g - c0 < 4 ? (g + 1) * cout_g - c0 : 4;
+        conv16_widen4(filter + (size_t)c0 * (size_t)k, k, nch, buf);
+        for (q = 0; q < nch; ++q)
+        {
+            s16_req_init(&r[q], bias != NULL ? bias[c0 + q] : 0, quant->multiplier[c0 + q],
+                         quant->shift[c0 + q]);
+        }
+        s16_req32_init(&r32, quant, bias, c0, nch, k);
+        conv16_wide_block(p, d, input, r, &r32, g, nch, buf, output + c0);
+    }
+}
+
 static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
                        const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
                        const int64_t *bias, int16_t *output, int32_t *buf)
@@ -219,8 +527,16 @@ static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_par
         {
             for (q = 0; q < CONV_DSP_PIXELS; ++q)
             {
-                conv16_gather(p, d, input, p0 + (q < n ? q : n - 1), g * cin_g, k4, patch);
-                conv16_expand(patch, k4 >> 2, buf + 2 * q);
+                const int32_t pixel = p0 + (q < n ? q : n - 1);
+                const int16_t *xp = (k & 3) == 0 ? conv16_direct(p, d, input, pixel / d->output_w,
+                                                                 pixel % d->output_w, k)
+                                                 : NULL;
+                if (xp == NULL)
+                {
+                    conv16_gather(p, d, input, pixel, g * cin_g, k4, patch);
+                    xp = patch;
+                }
+                conv16_expand(xp, k4 >> 2, buf + 2 * q);
             }
             for (c = g * cout_g; c < (g + 1) * cout_g; ++c)
             {
@@ -411,7 +727,16 @@ nsn_status nsn_conv_s16(const nsn_context *ctx,
 #if defined(NSN_KERNELS_DSP)
     if (conv16_patch(dims) <= CONV16_MAX_SUM)
     {
-        conv16_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+        /* weights widened once pay off over many pixels; few pixels take the 4-pixel blocks */
+        const int32_t pixels = dims->output_h * dims->output_w;
+        if (pixels >= CONV_DSP_PIXELS && 2 * pixels >= dims->output_c / dims->groups)
+        {
+            conv16_wide_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+        }
+        else
+        {
+            conv16_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+        }
         return NSN_OK;
     }
 #endif
