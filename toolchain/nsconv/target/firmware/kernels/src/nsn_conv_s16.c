@@ -312,23 +312,35 @@ typedef struct
     int ok;
 } s16_req32;
 
+/* Channel c's rm * 2^(32 - t) and int32 bias; 0 when outside the bounds above */
+static int s16_req32_one(const nsn_per_channel_quant_params *quant, const int64_t *bias,
+                         int32_t c, int32_t patch, int32_t *rm_shifted, int32_t *bias32)
+{
+    const int64_t b_max = (INT64_C(1) << 31) - ((int64_t)patch << 22);
+    const int32_t m = quant->multiplier[c];
+    const int32_t t = 15 - quant->shift[c];
+    const int64_t b = bias != NULL ? bias[c] : 0;
+    const int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    if (t < 16 || t > 31 || rm < 0 || b <= -b_max || b >= b_max)
+    {
+        *rm_shifted = 0;
+        *bias32 = 0;
+        return 0;
+    }
+    *rm_shifted = (int32_t)((uint32_t)rm << (32 - t));
+    *bias32 = (int32_t)b;
+    return 1;
+}
+
 static void s16_req32_init(s16_req32 *r, const nsn_per_channel_quant_params *quant,
                            const int64_t *bias, int32_t c0, int32_t nch, int32_t patch)
 {
-    const int64_t b_max = (INT64_C(1) << 31) - ((int64_t)patch << 22);
     int32_t q;
     r->ok = 1;
     for (q = 0; q < 4; ++q)
     {
-        const int32_t c = c0 + (q < nch ? q : 0);
-        const int32_t m = quant->multiplier[c];
-        const int32_t t = 15 - quant->shift[c];
-        const int64_t b = bias != NULL ? bias[c] : 0;
-        const int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
-        const int ok = t >= 16 && t <= 31 && rm >= 0 && b > -b_max && b < b_max;
-        r->ok &= ok;
-        r->rm[q] = ok ? (int32_t)((uint32_t)rm << (32 - t)) : 0;
-        r->bias[q] = ok ? (int32_t)b : 0;
+        r->ok &= s16_req32_one(quant, bias, c0 + (q < nch ? q : 0), patch, &r->rm[q],
+                               &r->bias[q]);
     }
     for (q = 0; q < 4 && !r->ok; ++q)
     {
@@ -508,6 +520,47 @@ static void conv16_wide_dsp(const nsn_conv_params *p, const nsn_per_channel_quan
     }
 }
 
+/* Channels [c0, c1) of a block of n <= 4 pixels whose patches are expanded in buf */
+static void conv16_block4(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                          const nsn_conv_dims *d, const int8_t *filter, const int64_t *bias,
+                          const int32_t *buf, int32_t c0, int32_t c1, int32_t n, int16_t *out)
+{
+    const int32_t k = conv16_patch(d);
+    int32_t c, q;
+    for (c = c0; c < c1; ++c)
+    {
+        int32_t rm, b, acc[CONV_DSP_PIXELS];
+        const int ok = s16_req32_one(quant, bias, c, k, &rm, &b);
+        const int8_t *row;
+        acc[0] = acc[1] = acc[2] = acc[3] = b;
+        row = conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
+        if ((k & 3) != 0)
+        {
+            conv_tail_dsp(row, k & 3, buf + (k >> 2) * 2 * CONV_DSP_PIXELS, acc);
+        }
+        if (ok)
+        {
+            for (q = 0; q < n; ++q)
+            {
+                out[(size_t)q * (size_t)d->output_c + (size_t)c] = (int16_t)nsn_clamp(
+                    nsn_ssat16(s16_smmulr(acc[q], rm)), p->activation_min, p->activation_max);
+            }
+            continue;
+        }
+        {
+            s16_req r;
+            s16_req_init(&r, bias != NULL ? bias[c] : 0, quant->multiplier[c], quant->shift[c]);
+            for (q = 0; q < n; ++q)
+            {
+                out[(size_t)q * (size_t)d->output_c + (size_t)c] =
+                    s16_req_apply(&r, acc[q], p->activation_min, p->activation_max);
+            }
+        }
+    }
+}
+
+/* Four pixels at a time (their patches expanded to (x0, x2), (x1, x3) pairs) against one
+ * weight row: for few pixels per weight. */
 static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
                        const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
                        const int64_t *bias, int16_t *output, int32_t *buf)
@@ -518,11 +571,10 @@ static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_par
     const int32_t cout_g = d->output_c / d->groups;
     const int32_t pixels = d->output_h * d->output_w;
     int16_t *const patch = (int16_t *)(buf + 2 * k4);
-    int32_t p0, g, q, c;
+    int32_t p0, g, q;
     for (p0 = 0; p0 < pixels; p0 += CONV_DSP_PIXELS)
     {
         const int32_t n = pixels - p0 < CONV_DSP_PIXELS ? pixels - p0 : CONV_DSP_PIXELS;
-        int16_t *out = output + (size_t)p0 * (size_t)d->output_c;
         for (g = 0; g < d->groups; ++g)
         {
             for (q = 0; q < CONV_DSP_PIXELS; ++q)
@@ -538,22 +590,8 @@ static void conv16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_par
                 }
                 conv16_expand(xp, k4 >> 2, buf + 2 * q);
             }
-            for (c = g * cout_g; c < (g + 1) * cout_g; ++c)
-            {
-                int32_t acc[CONV_DSP_PIXELS] = {0, 0, 0, 0};
-                const int8_t *row = conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
-                s16_req r;
-                s16_req_init(&r, bias != NULL ? bias[c] : 0, quant->multiplier[c], quant->shift[c]);
-                if ((k & 3) != 0)
-                {
-                    conv_tail_dsp(row, k & 3, buf + (k >> 2) * 2 * CONV_DSP_PIXELS, acc);
-                }
-                for (q = 0; q < n; ++q)
-                {
-                    out[(size_t)q * (size_t)d->output_c + (size_t)c] =
-                        s16_req_apply(&r, acc[q], p->activation_min, p->activation_max);
-                }
-            }
+            conv16_block4(p, quant, d, filter, bias, buf, g * cout_g, (g + 1) * cout_g, n,
+                          output + (size_t)p0 * (size_t)d->output_c);
         }
     }
 }
