@@ -132,6 +132,10 @@ static inline int16_t s16_req_apply(const s16_req *r, int32_t acc, int32_t lo, i
     return (int16_t)nsn_clamp(v, lo, hi);
 }
 
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)
+
 static inline int32_t read_s16x2(const int16_t *p)
 {
     int32_t v;
@@ -185,6 +189,87 @@ static void conv16_gather(const nsn_conv_params *p, const nsn_conv_dims *d, cons
         *dst++ = 0;
     }
 }
+
+/* The patch of output pixel (y, x) where it lies in the input as it is (one group, one kernel
+ * row, taps inside, and the element read past an odd patch still inside the input), or NULL */
+static inline const int16_t *conv16_direct(const nsn_conv_params *p, const nsn_conv_dims *d,
+                                           const int16_t *input, int32_t y, int32_t x, int32_t len)
+{
+    const int32_t iy = y * p->stride_h - p->pad_h;
+    const int32_t ix = x * p->stride_w - p->pad_w;
+    size_t at;
+    if (d->groups != 1 || d->filter_h != 1 || (d->filter_w > 1 && p->dilation_w != 1) ||
+        iy < 0 || iy >= d->input_h || ix < 0 || ix + d->filter_w > d->input_w)
+    {
+        return NULL;
+    }
+    at = ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c;
+    if (at + (size_t)len > (size_t)d->input_h * (size_t)d->input_w * (size_t)d->input_c)
+    {
+        return NULL;
+    }
+    return input + at;
+}
+
+/* The 16x8 requantization in 32 bits, where it is exact: with the bias in the int32 sum
+ * (|bias| + patch * 2^22 < 2^31) and 16 <= t = 15 - shift <= 31,
+ *     ((acc + bias) * rm + 2^(t-1)) >> t = SMMULR(acc + bias, rm * 2^(32 - t))
+ * (rm <= 0x7FFF, so rm * 2^16 fits; |acc + bias| * rm < 2^46, so the int32 result is not
+ * truncated; SMMULR adds 2^31 to the 64-bit product and keeps its high word). */
+/* Channel c's rm * 2^(32 - t) and int32 bias; 0 when outside the bounds above */
+static int s16_req32_one(const nsn_per_channel_quant_params *quant, const int64_t *bias,
+                         int32_t c, int32_t patch, int32_t *rm_shifted, int32_t *bias32)
+{
+    const int64_t b_max = (INT64_C(1) << 31) - ((int64_t)patch << 22);
+    const int32_t m = quant->multiplier[c];
+    const int32_t t = 15 - quant->shift[c];
+    const int64_t b = bias != NULL ? bias[c] : 0;
+    const int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
+    if (t < 16 || t > 31 || rm < 0 || b <= -b_max || b >= b_max)
+    {
+        *rm_shifted = 0;
+        *bias32 = 0;
+        return 0;
+    }
+    *rm_shifted = (int32_t)((uint32_t)rm << (32 - t));
+    *bias32 = (int32_t)b;
+    return 1;
+}
+
+static inline int32_t s16_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* s16_req32_one for up to four channels; ok = 0 when a channel is outside: s16_req then. */
+typedef struct
+{
+    int32_t rm[4];
+    int32_t bias[4];
+    int ok;
+} s16_req32;
+
+static void s16_req32_init(s16_req32 *r, const nsn_per_channel_quant_params *quant,
+                           const int64_t *bias, int32_t c0, int32_t nch, int32_t patch)
+{
+    int32_t q;
+    r->ok = 1;
+    for (q = 0; q < 4; ++q)
+    {
+        r->ok &= s16_req32_one(quant, bias, c0 + (q < nch ? q : 0), patch, &r->rm[q],
+                               &r->bias[q]);
+    }
+    for (q = 0; q < 4 && !r->ok; ++q)
+    {
+        r->bias[q] = 0; /* the int64 way adds the bias itself */
+    }
+}
+
+#endif /* NSN_KERNELS_DSP || NSN_KERNELS_MVE */
+
+#if defined(NSN_KERNELS_DSP)
 
 /* groups4 groups of four int16 -> (x0, x2), (x1, x3) words, 2 * CONV_DSP_PIXELS words apart */
 static void conv16_expand(const int16_t *x, int32_t groups4, int32_t *buf)
@@ -277,82 +362,6 @@ static inline void conv16_dot1x4(const int16_t *px, const int32_t *pw, int32_t p
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
-}
-
-/* The patch of output pixel (y, x) where it lies in the input as it is (one group, one kernel
- * row, taps inside, and the element read past an odd patch still inside the input), or NULL */
-static inline const int16_t *conv16_direct(const nsn_conv_params *p, const nsn_conv_dims *d,
-                                           const int16_t *input, int32_t y, int32_t x, int32_t len)
-{
-    const int32_t iy = y * p->stride_h - p->pad_h;
-    const int32_t ix = x * p->stride_w - p->pad_w;
-    size_t at;
-    if (d->groups != 1 || d->filter_h != 1 || (d->filter_w > 1 && p->dilation_w != 1) ||
-        iy < 0 || iy >= d->input_h || ix < 0 || ix + d->filter_w > d->input_w)
-    {
-        return NULL;
-    }
-    at = ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c;
-    if (at + (size_t)len > (size_t)d->input_h * (size_t)d->input_w * (size_t)d->input_c)
-    {
-        return NULL;
-    }
-    return input + at;
-}
-
-/* The requantization of up to four channels in 32 bits, where it is exact: with the bias in
- * the int32 sum (|bias| + patch * 2^22 < 2^31) and 16 <= t = 15 - shift <= 31,
- *     ((acc + bias) * rm + 2^(t-1)) >> t = SMMULR(acc + bias, rm * 2^(32 - t))
- * (rm <= 0x7FFF, so rm * 2^16 fits; |acc + bias| * rm < 2^46, so the int32 result is not
- * truncated). ok = 0 when a channel is outside: s16_req then. */
-typedef struct
-{
-    int32_t rm[4];
-    int32_t bias[4];
-    int ok;
-} s16_req32;
-
-/* Channel c's rm * 2^(32 - t) and int32 bias; 0 when outside the bounds above */
-static int s16_req32_one(const nsn_per_channel_quant_params *quant, const int64_t *bias,
-                         int32_t c, int32_t patch, int32_t *rm_shifted, int32_t *bias32)
-{
-    const int64_t b_max = (INT64_C(1) << 31) - ((int64_t)patch << 22);
-    const int32_t m = quant->multiplier[c];
-    const int32_t t = 15 - quant->shift[c];
-    const int64_t b = bias != NULL ? bias[c] : 0;
-    const int32_t rm = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF;
-    if (t < 16 || t > 31 || rm < 0 || b <= -b_max || b >= b_max)
-    {
-        *rm_shifted = 0;
-        *bias32 = 0;
-        return 0;
-    }
-    *rm_shifted = (int32_t)((uint32_t)rm << (32 - t));
-    *bias32 = (int32_t)b;
-    return 1;
-}
-
-static void s16_req32_init(s16_req32 *r, const nsn_per_channel_quant_params *quant,
-                           const int64_t *bias, int32_t c0, int32_t nch, int32_t patch)
-{
-    int32_t q;
-    r->ok = 1;
-    for (q = 0; q < 4; ++q)
-    {
-        r->ok &= s16_req32_one(quant, bias, c0 + (q < nch ? q : 0), patch, &r->rm[q],
-                               &r->bias[q]);
-    }
-    for (q = 0; q < 4 && !r->ok; ++q)
-    {
-        r->bias[q] = 0; /* the int64 way adds the bias itself */
-    }
-}
-
-static inline int32_t s16_smmulr(int32_t a, int32_t b)
-{
-    int32_t r;
-    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
 }
 
 /* out[q] = the requantized acc[q] (the bias in it), q < nch */
@@ -708,6 +717,113 @@ static void dw16_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_param
 
 #endif /* NSN_KERNELS_DSP */
 
+#if defined(NSN_KERNELS_MVE)
+
+/* Four channels' sums over one patch of k <= CONV16_MAX_SUM int16 (any alignment; exact in
+ * int32): eight lanes per step, VLDRB.S16 widening the weights, VMLADAVA, a predicated tail;
+ * rows k weights apart, nch <= 4 of them. */
+static void conv16_dot4_mve(const int16_t *x, const int8_t *w, int32_t k, int32_t nch,
+                            int32_t *acc)
+{
+    const int8_t *w1 = w + (nch > 1 ? k : 0);
+    const int8_t *w2 = w + (nch > 2 ? 2 * k : 0);
+    const int8_t *w3 = w + (nch > 3 ? 3 * k : 0);
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t i;
+    for (i = 0; i + 8 <= k; i += 8)
+    {
+        const int16x8_t xv = vldrhq_s16(x + i);
+        a0 = vmladavaq_s16(a0, xv, vldrbq_s16(w + i));
+        a1 = vmladavaq_s16(a1, xv, vldrbq_s16(w1 + i));
+        a2 = vmladavaq_s16(a2, xv, vldrbq_s16(w2 + i));
+        a3 = vmladavaq_s16(a3, xv, vldrbq_s16(w3 + i));
+    }
+    if (i < k)
+    {
+        const mve_pred16_t pred = vctp16q((uint32_t)(k - i));
+        const int16x8_t xv = vldrhq_z_s16(x + i, pred);
+        a0 = vmladavaq_p_s16(a0, xv, vldrbq_z_s16(w + i, pred), pred);
+        a1 = vmladavaq_p_s16(a1, xv, vldrbq_z_s16(w1 + i, pred), pred);
+        a2 = vmladavaq_p_s16(a2, xv, vldrbq_z_s16(w2 + i, pred), pred);
+        a3 = vmladavaq_p_s16(a3, xv, vldrbq_z_s16(w3 + i, pred), pred);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Output channel c of a patch of k: in 32 bits where s16_req32_one allows (the exact sum
+ * then fits int32), the int64 way otherwise */
+static inline int16_t conv16_out_mve(const nsn_per_channel_quant_params *quant,
+                                     const int64_t *bias, int32_t c, int32_t k, int32_t acc,
+                                     int32_t lo, int32_t hi)
+{
+    int32_t rm, b;
+    if (s16_req32_one(quant, bias, c, k, &rm, &b))
+    {
+        return (int16_t)nsn_clamp(nsn_ssat16(s16_smmulr(acc + b, rm)), lo, hi);
+    }
+    return s16_out((int64_t)acc + (bias != NULL ? bias[c] : 0), quant->multiplier[c],
+                   quant->shift[c], lo, hi);
+}
+
+/* Four channels (nch of them) of group g for every output pixel; patches read in place where
+ * conv16_direct allows, otherwise gathered into the scratch (k int16). */
+static void conv16_block_mve(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                             const nsn_conv_dims *d, const int16_t *input, const int8_t *w,
+                             const int64_t *bias, int32_t c0, int32_t nch, int16_t *out,
+                             int16_t *patch)
+{
+    const int32_t k = conv16_patch(d);
+    const int32_t g = c0 / (d->output_c / d->groups);
+    s16_req32 r;
+    int32_t y, x, q;
+    s16_req32_init(&r, quant, bias, c0, nch, k);
+    for (y = 0; y < d->output_h; ++y)
+    {
+        for (x = 0; x < d->output_w; ++x)
+        {
+            const int16_t *xp = conv16_direct(p, d, input, y, x, k);
+            int32_t acc[4];
+            if (xp == NULL)
+            {
+                conv16_gather(p, d, input, y * d->output_w + x, g * (d->input_c / d->groups), k,
+                              patch);
+                xp = patch;
+            }
+            conv16_dot4_mve(xp, w, k, nch, acc);
+            for (q = 0; q < nch; ++q)
+            {
+                out[q] = r.ok ? (int16_t)nsn_clamp(
+                                    nsn_ssat16(s16_smmulr(acc[q] + r.bias[q], r.rm[q])),
+                                    p->activation_min, p->activation_max)
+                              : conv16_out_mve(quant, bias, c0 + q, k, acc[q], p->activation_min,
+                                               p->activation_max);
+            }
+            out += d->output_c;
+        }
+    }
+}
+
+static void conv16_mve(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                       const nsn_conv_dims *d, const int16_t *input, const int8_t *filter,
+                       const int64_t *bias, int16_t *output, int16_t *patch)
+{
+    const int32_t k = conv16_patch(d);
+    const int32_t cout_g = d->output_c / d->groups;
+    int32_t c0, nch;
+    for (c0 = 0; c0 < d->output_c; c0 += nch) /* a group's last block may be short */
+    {
+        const int32_t end = (c0 / cout_g + 1) * cout_g;
+        nch = end - c0 < 4 ? end - c0 : 4;
+        conv16_block_mve(p, quant, d, input, filter + (size_t)c0 * (size_t)k, bias, c0, nch,
+                         output + c0, patch);
+    }
+}
+
+#endif /* NSN_KERNELS_MVE */
+
 int32_t nsn_conv_s16_get_buffer_size_ref(const nsn_conv_dims *dims)
 {
     (void)dims;
@@ -727,8 +843,13 @@ int32_t nsn_conv_s16_get_buffer_size_dsp(const nsn_conv_dims *dims)
 
 int32_t nsn_conv_s16_get_buffer_size_mve(const nsn_conv_dims *dims)
 {
-    (void)dims;
-    return 0;
+    if (dims == NULL || dims->groups < 1 || dims->filter_h < 1 || dims->filter_w < 1 ||
+        dims->input_c < dims->groups)
+    {
+        return 0;
+    }
+    /* one gathered int16 patch */
+    return 2 * ((conv16_patch(dims) + 3) & ~3);
 }
 
 int32_t nsn_conv_s16_get_buffer_size(const nsn_conv_dims *dims)
@@ -775,6 +896,12 @@ nsn_status nsn_conv_s16(const nsn_context *ctx,
         {
             conv16_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
         }
+        return NSN_OK;
+    }
+#elif defined(NSN_KERNELS_MVE)
+    if (conv16_patch(dims) <= CONV16_MAX_SUM)
+    {
+        conv16_mve(params, quant, dims, input, filter, bias, output, (int16_t *)ctx->buf);
         return NSN_OK;
     }
 #endif
@@ -895,6 +1022,23 @@ nsn_status nsn_fully_connected_s16(const nsn_context *ctx,
             output[c1] = s16_out(a1 + (bias != NULL ? bias[c1] : 0), quant->multiplier[c1],
                                  quant->shift[c1], params->activation_min, params->activation_max);
         }
+        return NSN_OK;
+    }
+#elif defined(NSN_KERNELS_MVE)
+    for (c = 0; c < dims->output_features && dims->input_features <= CONV16_MAX_SUM; c += 4)
+    {
+        const int32_t nch = dims->output_features - c < 4 ? dims->output_features - c : 4;
+        int32_t acc[4];
+        conv16_dot4_mve(input, weights + (size_t)c * (size_t)dims->input_features,
+                        dims->input_features, nch, acc);
+        for (i = 0; i < nch; ++i)
+        {
+            output[c + i] = conv16_out_mve(quant, bias, c + i, dims->input_features, acc[i],
+                                           params->activation_min, params->activation_max);
+        }
+    }
+    if (dims->input_features <= CONV16_MAX_SUM)
+    {
         return NSN_OK;
     }
 #endif

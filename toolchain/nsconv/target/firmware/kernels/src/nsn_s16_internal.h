@@ -83,6 +83,10 @@ static inline int32_t nsn_rescale16_apply(const nsn_rescale16 *r, int32_t x)
     return __smlawb(r->m, x, r->i - (r->k & (x >> 31))) >> r->j;
 }
 
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)
+
 /* Saturation to int16. */
 static inline int32_t nsn_ssat16(int32_t x)
 {
@@ -91,6 +95,6 @@ static inline int32_t nsn_ssat16(int32_t x)
     return r;
 }
 
-#endif /* NSN_KERNELS_DSP */
+#endif /* NSN_KERNELS_DSP || NSN_KERNELS_MVE */
 
 #endif /* NSN_S16_INTERNAL_H */
