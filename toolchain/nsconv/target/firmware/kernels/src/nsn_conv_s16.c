@@ -364,6 +364,59 @@ static inline void conv16_dot1x4(const int16_t *px, const int32_t *pw, int32_t p
     acc[3] = a3;
 }
 
+/* Two input pairs (one LDRD: x 4-byte aligned) against the four channels' weight pairs */
+#define CONV16_MAC_2PAIRS                                                                      \
+    "ldrd %[x], %[y], [%[px]], #8\n\t"                                                         \
+    "ldm %[pw]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"                                            \
+    "smlad %[a0], %[w0], %[x], %[a0]\n\t"                                                      \
+    "smlad %[a1], %[w1], %[x], %[a1]\n\t"                                                      \
+    "smlad %[a2], %[w2], %[x], %[a2]\n\t"                                                      \
+    "smlad %[a3], %[w3], %[x], %[a3]\n\t"                                                      \
+    "ldm %[pw]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"                                            \
+    "smlad %[a0], %[w0], %[y], %[a0]\n\t"                                                      \
+    "smlad %[a1], %[w1], %[y], %[a1]\n\t"                                                      \
+    "smlad %[a2], %[w2], %[y], %[a2]\n\t"                                                      \
+    "smlad %[a3], %[w3], %[y], %[a3]\n\t"
+
+/* conv16_dot1x4 for a 4-byte aligned patch: two pairs per load, four per iteration */
+static inline void conv16_dot1x4_aligned(const int16_t *px, const int32_t *pw, int32_t pairs,
+                                         int32_t *acc)
+{
+    register int32_t w0 __asm("r8");
+    register int32_t w1 __asm("r9");
+    register int32_t w2 __asm("r10");
+    register int32_t w3 __asm("r11");
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], x, y;
+    int32_t n = pairs >> 2;
+    if (n > 0)
+    {
+        __asm volatile("1:\n\t" CONV16_MAC_2PAIRS CONV16_MAC_2PAIRS "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n\t"
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [px] "+r"(px), [pw] "+r"(pw), [n] "+r"(n), [x] "=&r"(x), [y] "=&r"(y),
+                         [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                       :
+                       : "cc", "memory");
+    }
+    if ((pairs & 2) != 0)
+    {
+        __asm volatile(CONV16_MAC_2PAIRS
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [px] "+r"(px), [pw] "+r"(pw), [x] "=&r"(x), [y] "=&r"(y),
+                         [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                       :
+                       : "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    if ((pairs & 1) != 0)
+    {
+        conv16_dot1x4(px, pw, 1, acc);
+    }
+}
+
 /* out[q] = the requantized acc[q] (the bias in it), q < nch */
 static inline void s16_req32_store(const s16_req32 *r, const int32_t *acc, int32_t nch,
                                    const nsn_conv_params *p, int16_t *out)
@@ -428,6 +481,7 @@ __attribute__((noinline))
 static void conv16_run4(const int16_t *x, size_t step, int32_t count, const int32_t *w,
                         int32_t pairs, const s16_req32 *r, int16_t *out, size_t out_step)
 {
+    const int aligned = ((uintptr_t)x & 3u) == 0 && (step & 1u) == 0;
     for (; count > 0; --count)
     {
         int32_t acc[4];
@@ -435,7 +489,14 @@ static void conv16_run4(const int16_t *x, size_t step, int32_t count, const int3
         acc[1] = r->bias[1];
         acc[2] = r->bias[2];
         acc[3] = r->bias[3];
-        conv16_dot1x4(x, w, pairs, acc);
+        if (aligned)
+        {
+            conv16_dot1x4_aligned(x, w, pairs, acc);
+        }
+        else
+        {
+            conv16_dot1x4(x, w, pairs, acc);
+        }
         out[0] = (int16_t)nsn_ssat16(s16_smmulr(acc[0], r->rm[0]));
         out[1] = (int16_t)nsn_ssat16(s16_smmulr(acc[1], r->rm[1]));
         out[2] = (int16_t)nsn_ssat16(s16_smmulr(acc[2], r->rm[2]));
@@ -529,6 +590,58 @@ static void conv16_wide_dsp(const nsn_conv_params *p, const nsn_per_channel_quan
     }
 }
 
+/* One weight word against three pixels' pair words (the 4-pixel layout, the fourth pixel's
+ * two words skipped): 12 MACs. */
+#define CONV16_MAC3_WORD                                                                       \
+    "ldr %[w], [%[pw]], #4\n\t"                                                                \
+    "sxtb16 %[wa], %[w]\n\t"                                                                   \
+    "sxtb16 %[w], %[w], ror #8\n\t"                                                            \
+    "ldm %[xb]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                            \
+    "smlad %[a0], %[wa], %[x0], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[w], %[x1], %[a0]\n\t"                                                      \
+    "smlad %[a1], %[wa], %[x2], %[a1]\n\t"                                                     \
+    "smlad %[a1], %[w], %[x3], %[a1]\n\t"                                                      \
+    "ldrd %[x0], %[x1], [%[xb]], #16\n\t"                                                      \
+    "smlad %[a2], %[wa], %[x0], %[a2]\n\t"                                                     \
+    "smlad %[a2], %[w], %[x1], %[a2]\n\t"
+
+/* conv_dot4_dsp for three pixels: acc[0..2] += row . patch q over `words` weight words */
+static inline const int8_t *conv16_dot3_dsp(const int8_t *row, const int32_t *xbuf,
+                                            int32_t words, int32_t *acc)
+{
+    register int32_t x0 __asm("r8");
+    register int32_t x1 __asm("r9");
+    register int32_t x2 __asm("r10");
+    register int32_t x3 __asm("r11");
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2];
+    int32_t w, wa;
+    const int32_t *xb = xbuf;
+    int32_t n = words >> 1;
+    if ((words & 1) != 0)
+    {
+        __asm volatile(CONV16_MAC3_WORD
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [pw] "+r"(row),
+                         [xb] "+r"(xb), [w] "=&r"(w), [wa] "=&r"(wa), [x0] "=&r"(x0),
+                         [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+                       :
+                       : "memory");
+    }
+    if (n > 0)
+    {
+        __asm volatile("1:\n\t" CONV16_MAC3_WORD CONV16_MAC3_WORD "subs %[n], %[n], #1\n\t"
+                       "bne 1b\n\t"
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [pw] "+r"(row),
+                         [xb] "+r"(xb), [n] "+r"(n), [w] "=&r"(w), [wa] "=&r"(wa),
+                         [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+                       :
+                       : "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    return row;
+}
+
 /* Channels [c0, c1) of a block of n <= 4 pixels whose patches are expanded in buf */
 static void conv16_block4(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
                           const nsn_conv_dims *d, const int8_t *filter, const int64_t *bias,
@@ -542,7 +655,8 @@ static void conv16_block4(const nsn_conv_params *p, const nsn_per_channel_quant_
         const int ok = s16_req32_one(quant, bias, c, k, &rm, &b);
         const int8_t *row;
         acc[0] = acc[1] = acc[2] = acc[3] = b;
-        row = conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
+        row = n == 3 ? conv16_dot3_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc)
+                     : conv_dot4_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
         if ((k & 3) != 0)
         {
             conv_tail_dsp(row, k & 3, buf + (k >> 2) * 2 * CONV_DSP_PIXELS, acc);
