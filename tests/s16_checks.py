@@ -489,9 +489,11 @@ def test_leaky16_extremes_match_refops(conv_harness: ConvHarness) -> None:
     """int16 LEAKY_RELU over all 65536 inputs at the bounds of the optimized paths."""
     ps = [params.LeakyReluParams(zi, zo, ma, sa, mi, si)
           for mi, si, ma, sa, zo, zi in LEAKY16_EXTREMES]
-    got = c_outputs(conv_harness, [unary_record("leaky16", p, ALL_INT16) for p in ps])
-    for p, out in zip(ps, got, strict=True):
-        assert_same(refops.leaky_relu(p, ALL_INT16, np.int16), out, f"C leaky16 {p}")
+    xs = [ALL_INT16] * len(ps) + [ALL_INT16[::-1][:7], ALL_INT16[1:]]  # odd sizes: the tail
+    ps += ps[:2]
+    got = c_outputs(conv_harness, [unary_record("leaky16", p, x) for p, x in zip(ps, xs, strict=True)])
+    for p, x, out in zip(ps, xs, got, strict=True):
+        assert_same(refops.leaky_relu(p, x, np.int16), out, f"C leaky16 {p} size {x.size}")
 
 
 # --------------------------------------------------------------------------------------------

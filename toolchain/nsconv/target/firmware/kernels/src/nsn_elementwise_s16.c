@@ -290,13 +290,52 @@ nsn_status nsn_leaky_relu_s8(const nsn_leaky_relu_params *p, const int8_t *input
 
 #if defined(NSN_KERNELS_DSP)
 
+/* `pairs` pairs of int16 (one word each, any 2-byte alignment): the sign of each half (N of
+ * LSLS #16 for the bottom, of CMP #0 for the top) selects SMLAWB/SMLAWT and the shift of
+ * its rescaling in one IT block; SSAT #16 and PKHBT rebuild the word. */
+static void leaky16_pairs_dsp(const nsn_rescale16 *pos, const nsn_rescale16 *neg,
+                              const int16_t *input, int32_t pairs, int16_t *output)
+{
+    const int32_t mp = pos->m, ip = pos->i, jp = pos->j;
+    const int32_t mn = neg->m, in = neg->i, jn = neg->j;
+    int32_t xx, yb, yt;
+    if (pairs <= 0)
+    {
+        return;
+    }
+    __asm volatile("1:\n\t"
+                   "ldr %[xx], [%[src]], #4\n\t"
+                   "lsls %[yb], %[xx], #16\n\t"
+                   "itete pl\n\t"
+                   "smlawbpl %[yb], %[mp], %[xx], %[ip]\n\t"
+                   "smlawbmi %[yb], %[mn], %[xx], %[in]\n\t"
+                   "asrpl %[yb], %[yb], %[jp]\n\t"
+                   "asrmi %[yb], %[yb], %[jn]\n\t"
+                   "ssat %[yb], #16, %[yb]\n\t"
+                   "cmp %[xx], #0\n\t"
+                   "itete pl\n\t"
+                   "smlawtpl %[yt], %[mp], %[xx], %[ip]\n\t"
+                   "smlawtmi %[yt], %[mn], %[xx], %[in]\n\t"
+                   "asrpl %[yt], %[yt], %[jp]\n\t"
+                   "asrmi %[yt], %[yt], %[jn]\n\t"
+                   "ssat %[yt], #16, %[yt]\n\t"
+                   "pkhbt %[yb], %[yb], %[yt], lsl #16\n\t"
+                   "str %[yb], [%[dst]], #4\n\t"
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [src] "+r"(input), [dst] "+r"(output), [n] "+r"(pairs), [xx] "=&r"(xx),
+                     [yb] "=&r"(yb), [yt] "=&r"(yt)
+                   : [mp] "r"(mp), [ip] "r"(ip), [jp] "r"(jp), [mn] "r"(mn), [in] "r"(in),
+                     [jn] "r"(jn)
+                   : "cc", "memory");
+}
+
 /* input zero point 0: the sign of x chooses the rescaling, each with its sign term fixed;
  * returns 0 (nothing written) outside nsn_rescale16's bounds */
 static int leaky16_dsp(const nsn_leaky_relu_params *p, const int16_t *input, int32_t size,
                        int16_t *output)
 {
     nsn_rescale16 pos, neg;
-    int32_t i;
     if (p->input_zero_point != 0 ||
         !nsn_rescale16_init(&pos, p->multiplier_identity, p->shift_identity,
                             p->output_zero_point, NSN_SIGN_NONNEG) ||
@@ -305,12 +344,13 @@ static int leaky16_dsp(const nsn_leaky_relu_params *p, const int16_t *input, int
     {
         return 0;
     }
-    for (i = 0; i < size; ++i)
+    leaky16_pairs_dsp(&pos, &neg, input, size >> 1, output);
+    if ((size & 1) != 0)
     {
-        const int32_t x = input[i];
+        const int32_t x = input[size - 1];
         const int32_t y = x >= 0 ? __smlawb(pos.m, x, pos.i) >> pos.j
                                  : __smlawb(neg.m, x, neg.i) >> neg.j;
-        output[i] = (int16_t)nsn_ssat16(y);
+        output[size - 1] = (int16_t)nsn_ssat16(y);
     }
     return 1;
 }
