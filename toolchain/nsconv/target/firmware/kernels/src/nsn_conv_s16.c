@@ -642,14 +642,45 @@ static inline const int8_t *conv16_dot3_dsp(const int8_t *row, const int32_t *xb
     return row;
 }
 
+/* Channels [c0, c1) of three pixels (patch k a multiple of 4, full int16 range, 32-bit
+ * requantization): the batched FC of three rows, kept apart so that the compiler keeps its
+ * state in registers. Returns the first channel outside s16_req32_one's bounds (or c1). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int32_t conv16_rows3(const nsn_per_channel_quant_params *quant, const int64_t *bias,
+                            const int8_t *filter, int32_t k, const int32_t *buf, int32_t c0,
+                            int32_t c1, int16_t *out, size_t step)
+{
+    int32_t c;
+    for (c = c0; c < c1; ++c)
+    {
+        int32_t rm, acc[3];
+        if (!s16_req32_one(quant, bias, c, k, &rm, &acc[0]))
+        {
+            break;
+        }
+        acc[1] = acc[2] = acc[0];
+        (void)conv16_dot3_dsp(filter + (size_t)c * (size_t)k, buf, k >> 2, acc);
+        out[c] = (int16_t)nsn_ssat16(s16_smmulr(acc[0], rm));
+        out[step + (size_t)c] = (int16_t)nsn_ssat16(s16_smmulr(acc[1], rm));
+        out[2 * step + (size_t)c] = (int16_t)nsn_ssat16(s16_smmulr(acc[2], rm));
+    }
+    return c;
+}
+
 /* Channels [c0, c1) of a block of n <= 4 pixels whose patches are expanded in buf */
 static void conv16_block4(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
                           const nsn_conv_dims *d, const int8_t *filter, const int64_t *bias,
                           const int32_t *buf, int32_t c0, int32_t c1, int32_t n, int16_t *out)
 {
     const int32_t k = conv16_patch(d);
-    int32_t c, q;
-    for (c = c0; c < c1; ++c)
+    int32_t c = c0, q;
+    if (n == 3 && (k & 3) == 0 && p->activation_min == INT16_MIN && p->activation_max == INT16_MAX)
+    {
+        c = conv16_rows3(quant, bias, filter, k, buf, c0, c1, out, (size_t)d->output_c);
+    }
+    for (; c < c1; ++c)
     {
         int32_t rm, b, acc[CONV_DSP_PIXELS];
         const int ok = s16_req32_one(quant, bias, c, k, &rm, &b);
