@@ -470,9 +470,11 @@ def test_requantize16_extremes_match_refops(conv_harness: ConvHarness, kind: str
     refops (held equal to TFLM by test_quantize_match_tflm)."""
     dout = np.int8 if kind == "s16_s8" else np.int16
     ps = [params.RequantizeParams(0, zo, m, s) for m, s, zo in REQ16_EXTREMES[kind]]
-    got = c_outputs(conv_harness, [unary_record(kind, p, ALL_INT16) for p in ps])
-    for p, out in zip(ps, got, strict=True):
-        assert_same(refops.requantize(p, ALL_INT16, dout), out, f"C {kind} {p}")
+    xs = [ALL_INT16] * len(ps) + [ALL_INT16[::-1][:7], ALL_INT16[1:]]  # odd sizes: the tail
+    ps += ps[:2]
+    got = c_outputs(conv_harness, [unary_record(kind, p, x) for p, x in zip(ps, xs, strict=True)])
+    for p, x, out in zip(ps, xs, got, strict=True):
+        assert_same(refops.requantize(p, x, dout), out, f"C {kind} {p} size {x.size}")
 
 
 # (identity multiplier, shift, alpha multiplier, shift, output zero point, input zero point):

@@ -10,6 +10,7 @@
 #include "nsn_nnfunctions_s16.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "nsn_s16_internal.h"
 
@@ -110,9 +111,18 @@ nsn_status nsn_requantize_s8_s16(const nsn_requantize_params *p, const int8_t *i
 
 #if defined(NSN_KERNELS_DSP)
 
-/* x -> ssat(rescale(x)) for int16 x, k = 0 or r->k (the sign term, see nsn_rescale16) */
+/* x -> ssat(rescale(x)) for int16 x, k = 0 or r.k (the sign term, see nsn_rescale16): two
+ * elements per word (SMLAWB / SMLAWT, any 2-byte alignment), then the odd last one */
 #define REQ16_LOOP(SAT, K)                                                                     \
-    for (i = 0; i < size; ++i)                                                                 \
+    for (i = 0; i + 2 <= size; i += 2)                                                         \
+    {                                                                                          \
+        int32_t xx;                                                                            \
+        memcpy(&xx, input + i, sizeof xx);                                                     \
+        output[i] = SAT(__smlawb(r.m, xx, r.i - ((K) & ((int32_t)((uint32_t)xx << 16) >> 31))) \
+                        >> r.j);                                                               \
+        output[i + 1] = SAT(__smlawt(r.m, xx, r.i - ((K) & (xx >> 31))) >> r.j);               \
+    }                                                                                          \
+    if (i < size)                                                                              \
     {                                                                                          \
         const int32_t x = input[i];                                                            \
         output[i] = SAT(__smlawb(r.m, x, r.i - ((K) & (x >> 31))) >> r.j);                     \
