@@ -799,3 +799,158 @@ def test_fc_short_or_misaligned_scratch_is_an_error(harness: Harness) -> None:
         else:
             assert reply.status == NSN_OK, (path, mode)
             assert_same(refops.fc_s8(p, x, w, b), reply.int8(), f"{path} ctx mode {mode}")
+
+
+# --------------------------------------------------------------------------------------------
+# FULLY_CONNECTED, batched and block-sparse (nsn_fully_connected_batch_s8)
+# --------------------------------------------------------------------------------------------
+
+OP_FC_BATCH = 13
+
+# the GRU gate shapes of GTCRN (16 and 32 wide), plus column counts off the DSP word loops
+FCB_CASES = {
+    "gate_32x32": FcCase(32, 32, None, True, (-1.0, 1.0)),
+    "gate_16x48": FcCase(16, 48, None, True, (-2.0, 2.0)),
+    "odd_24x20_relu": FcCase(24, 20, "relu", True, (-1.0, 3.0), 0.5),
+}
+
+
+@pytest.fixture(scope="module")
+def fcb_models() -> dict[str, oneop.OneOp]:
+    rng = np.random.default_rng(2026)
+    return {
+        name: oneop.fully_connected(
+            rng, c.input_features, c.output_features, activation=c.activation,
+            use_bias=c.use_bias, input_range=c.input_range, bias_mean=c.bias_mean)
+        for name, c in FCB_CASES.items()
+    }
+
+
+def fc_batch_record(p: params.FcParams, x: np.ndarray, blocks, packed: np.ndarray,
+                    bias: np.ndarray | None, n_in: int, ctx_mode: int = CTX_EXACT,
+                    misalign: int = 0) -> bytes:
+    """OP_FC_BATCH: every row of x in one nsn_fully_connected_batch_s8 call."""
+    x = np.atleast_2d(x)
+    n_out = len(p.multipliers)
+    header = _i32(OP_FC_BATCH, ctx_mode, misalign, len(blocks), len(packed),
+                  *(v for b in blocks for v in b), p.input_offset, p.output_offset,
+                  p.activation_min, p.activation_max, n_in, n_out, int(bias is not None), len(x))
+    body = _i32(*p.multipliers) + _i32(*p.shifts)
+    if bias is not None:
+        body += np.asarray(bias, dtype="<i4").tobytes()
+    return header + body + _i8(packed) + _i8(x)
+
+
+def grouped(weights: np.ndarray, groups: int, interleave: int) -> np.ndarray:
+    """The weights of a grouped matmul: output channel c reads only the columns of group
+    (c // interleave) % groups (as GTCRN's grouped GRU gates: 75 % or 50 % structural zeros)."""
+    out_f, in_f = weights.shape
+    w = np.zeros_like(weights)
+    edges = np.linspace(0, in_f, groups + 1).astype(int)
+    for c in range(out_f):
+        g = (c // interleave) % groups
+        w[c, edges[g]:edges[g + 1]] = weights[c, edges[g]:edges[g + 1]]
+    return w
+
+
+def _check_fc_batch(harness: Harness, model: oneop.OneOp, vectors: np.ndarray,
+                    misalign: int = 0) -> np.ndarray:
+    """TFLM row by row against one batched call, with the compiler's packing of the weights;
+    also the dense layout (one block) of the same weights."""
+    from nsconv.compiler import packing
+
+    x, w, b = model.inputs[0], model.inputs[1], model.inputs[2] if len(model.inputs) > 2 else None
+    bias = None if b is None else b.data
+    p = _fc_params(model)
+    tflm = oneop.Tflm(model)
+    expected = np.stack([tflm({x.index: v}) for v in vectors])
+    n_out, n_in = w.data.shape
+    blocks, packed = packing.pack_fc_blocks(w.data)
+    assert_same(w.data, packing.unpack_fc_blocks(blocks, packed, n_in), "pack_fc_blocks")
+    dense = ([(n_out, 0, n_in)], w.data.reshape(-1))
+    replies = harness.run([fc_batch_record(p, vectors, bl, pk, bias, n_in, misalign=misalign)
+                           for bl, pk in ((blocks, packed), dense)])
+    for reply, what in zip(replies, ("blocks", "dense"), strict=True):
+        assert reply.status == NSN_OK
+        assert_same(expected, reply.int8(), f"nsn_fully_connected_batch_s8 ({what})")
+    return expected
+
+
+@pytest.mark.parametrize("groups,interleave", [(1, 1), (2, 8), (4, 4), (8, 2), (3, 1)])
+@pytest.mark.parametrize("name", [*FCB_CASES, "fc1_161x400_relu", "zp_in_-128_out_127",
+                                  "zp_in_127"])
+def test_fc_batch_matches_tflm(harness: Harness, fc_models: dict[str, oneop.OneOp],
+                               fcb_models: dict[str, oneop.OneOp], name: str, groups: int,
+                               interleave: int) -> None:
+    """Grouped (block-diagonal) weights in the TFLM model, the compiler's block packing, all
+    rows in one call: every block width the DSP path specializes (4, 8, 16 columns), others,
+    ranges off multiples of 4 (161, 3 groups), the input offset of -128 and 127, RELU, and
+    saturation at both ends (the vectors of _fc_vectors)."""
+    base = fcb_models[name] if name in FCB_CASES else fc_models[name]
+    w = base.inputs[1]
+    if name == "fc1_161x400_relu" and groups not in (1, 4):
+        pytest.skip("the large case runs dense and with 4 groups only (time)")
+    model = oneop.with_quantization(base, {}, constants={w.index: grouped(w.data, groups,
+                                                                          interleave)})
+    rng = np.random.default_rng(groups * 100 + interleave)
+    vectors = _fc_vectors(rng, model.inputs[1].data)
+    out = _check_fc_batch(harness, model, vectors, misalign=groups % 4)
+    assert_varied(out, "FC batch outputs", max_fraction=0.7)
+
+
+def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, oneop.OneOp]) -> None:
+    """Random quantizations of the grouped 32x32 gate, among them multipliers above 1 (shift
+    >= 0) and extreme output zero points: the channels the DSP path hands to the portable
+    loop; then biases near the int32 ends (sums beyond its 2^30 bound)."""
+    base = fcb_models["gate_32x32"]
+    x, w, b = base.inputs
+    rng = np.random.default_rng(77)
+    shifts = set()
+    for i in range(8):
+        (xs,), (ys,) = random_scales(rng, 1e-3, 0.1, 1), random_scales(rng, 1e-3, 1.0, 1)
+        ws = random_scales(rng, 1e-4, 0.05, len(w.scales))
+        if i < 2:
+            ys = float(np.float32(xs * min(ws) / 3.0))
+        zps = rng.integers(-128, 128, 2) if i % 3 else np.array([-128, 127])
+        constants = {w.index: grouped(w.data, 4, 4)}
+        if i >= 6:
+            big = rng.integers(1 << 29, (1 << 31) - (1 << 20), len(w.scales))
+            constants[b.index] = big * rng.choice([-1, 1], len(w.scales))
+        model = oneop.with_quantization(
+            base, {x.index: (xs, int(zps[0])), base.output.index: (ys, int(zps[1]))},
+            weight_scales=ws, constants=constants)
+        shifts.update(_fc_params(model).shifts)
+        _check_fc_batch(harness, model, rng.integers(-128, 128, (9, 32)).astype(np.int8))
+    assert min(shifts) < -5 and max(shifts) > 0
+
+
+def test_fc_batch_arguments_and_scratch(harness: Harness) -> None:
+    """Blocks that miss a channel, cover one twice, are empty or read past the row:
+    NSN_ARG_ERROR; the scratch contract of nsn_fully_connected_s8 (short or misaligned:
+    NSN_SCRATCH_ERROR; none: an error only where the path needs some), no output."""
+    rng = np.random.default_rng(5)
+    path = harness.run_one(_i32(OP_KERNELS_PATH)).data.decode()
+    n_in, n_out = 12, 6
+    p = params.FcParams(0, 3, -128, 127, tuple(int(m) for m in rng.integers(1 << 30, 1 << 31,
+                                                                            n_out)), (-9,) * n_out)
+    x = rng.integers(-128, 128, (3, n_in)).astype(np.int8)
+    bias = rng.integers(-999, 999, n_out).astype(np.int32)
+    good = [(2, 0, 4), (4, 4, 8)]
+    packed = rng.integers(-128, 128, 2 * 4 + 4 * 8).astype(np.int8)
+    bad = [[(2, 0, 4), (3, 4, 8)], [(2, 0, 4), (5, 4, 8)], [(2, 0, 4), (0, 0, 0), (4, 4, 8)],
+           [(2, 0, 4), (4, 8, 8)], []]
+    records = [fc_batch_record(p, x, bl, packed, bias, n_in) for bl in bad]
+    modes = (CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED)
+    records += [fc_batch_record(p, x, good, packed, bias, n_in, ctx_mode=m) for m in modes]
+    replies = harness.run(records)
+    for reply in replies[: len(bad)]:
+        assert reply.status == NSN_ARG_ERROR and reply.data == b""
+    dense = np.zeros((n_out, n_in), np.int8)
+    dense[:2, 0:4] = packed[:8].reshape(2, 4)
+    dense[2:, 4:12] = packed[8:].reshape(4, 8)
+    for mode, reply in zip(modes, replies[len(bad):], strict=True):
+        if mode in (CTX_SHORT, CTX_MISALIGNED) or (mode == CTX_NULL and path != "reference"):
+            assert reply.status == NSN_SCRATCH_ERROR and reply.data == b"", (path, mode)
+        else:
+            assert reply.status == NSN_OK, (path, mode)
+            assert_same(refops.fc_s8(p, x, dense, bias), reply.int8(), f"{path} mode {mode}")

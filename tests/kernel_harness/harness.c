@@ -33,7 +33,11 @@ enum
     OP_KERNELS_PATH = 10,     /* replies with the path name (int8 characters) */
     OP_FC_S4_CTX = 11,        /* as OP_FC_CTX for nsn_fully_connected_s4: the weights are
                                  out * NSN_FC_S4_ROW_BYTES(in) packed bytes */
-    OP_FC_S4_BUFFER_SIZE = 12 /* in, out: replies with one int32 */
+    OP_FC_S4_BUFFER_SIZE = 12, /* in, out: replies with one int32 */
+    OP_FC_BATCH = 13           /* nsn_fully_connected_batch_s8, one call for every row: int32
+                                  ctx_mode, misalignment, num_blocks, packed weight bytes, the
+                                  blocks as int32 triples (out_count, in_start, in_count), then
+                                  the fields of OP_FULLY_CONNECTED with the packed weights */
 };
 
 /* The scratch a FULLY_CONNECTED call gets (OP_FC_CTX). */
@@ -320,6 +324,93 @@ static void run_fc_buffer_size(int s4)
     reply(NSN_OK, 1, &size, sizeof size);
 }
 
+/* OP_FC_BATCH: the blocks and packed weights of nsn_fully_connected_batch_s8, all rows in one
+ * call, every buffer at its exact size. */
+static void run_fc_batch(void)
+{
+    const int32_t ctx_mode = read_i32();
+    const int32_t misalign = read_i32();
+    const int32_t num_blocks = read_i32();
+    const size_t weight_bytes = checked_count(read_i32());
+    nsn_fc_block *blocks = alloc_exact(checked_count(num_blocks) * sizeof(nsn_fc_block));
+    nsn_fc_params params;
+    nsn_fc_dims dims;
+    nsn_per_channel_quant_params quant;
+    nsn_context ctx;
+    int32_t k, has_bias, batches, scratch_size;
+    size_t out;
+    int32_t *multiplier, *shift, *bias = NULL, *scratch;
+    int8_t *weights_block, *input, *output;
+    nsn_status status;
+    for (k = 0; k < num_blocks; ++k)
+    {
+        blocks[k].out_count = (uint16_t)read_i32();
+        blocks[k].in_start = (uint16_t)read_i32();
+        blocks[k].in_count = (uint16_t)read_i32();
+    }
+    params.input_offset = read_i32();
+    params.output_offset = read_i32();
+    params.activation_min = read_i32();
+    params.activation_max = read_i32();
+    dims.input_features = read_i32();
+    dims.output_features = read_i32();
+    has_bias = read_i32();
+    batches = read_i32();
+    out = checked_count(dims.output_features);
+    if (misalign < 0 || misalign > 3)
+    {
+        die("bad weights misalignment");
+    }
+    multiplier = read_array(out * sizeof(int32_t));
+    shift = read_array(out * sizeof(int32_t));
+    if (has_bias)
+    {
+        bias = read_array(out * sizeof(int32_t));
+    }
+    weights_block = alloc_exact(weight_bytes + (size_t)misalign);
+    read_exact(weights_block + misalign, weight_bytes);
+    input = read_array(checked_count(batches) * checked_count(dims.input_features));
+    output = alloc_exact(checked_count(batches) * out);
+    quant.multiplier = multiplier;
+    quant.shift = shift;
+    scratch_size = nsn_fully_connected_batch_s8_get_buffer_size(&dims);
+    if (scratch_size < 0)
+    {
+        die("negative buffer size");
+    }
+    scratch = alloc_exact(((size_t)scratch_size + 3u) / 4u * 4u + 4u);
+    ctx.buf = scratch_size > 0 ? (void *)scratch : NULL;
+    ctx.size = scratch_size;
+    if (ctx_mode == CTX_SHORT)
+    {
+        ctx.buf = scratch;
+        ctx.size = scratch_size - 1;
+    }
+    else if (ctx_mode == CTX_MISALIGNED)
+    {
+        ctx.buf = (char *)scratch + 2;
+    }
+    status = nsn_fully_connected_batch_s8(ctx_mode == CTX_NULL ? NULL : &ctx, &params, &quant, &dims,
+                                          batches, blocks, num_blocks, input,
+                                          weights_block + misalign, bias, output);
+    if (status == NSN_OK)
+    {
+        reply(status, batches * (int32_t)out, output, (size_t)batches * out);
+    }
+    else
+    {
+        reply(status, 0, NULL, 0);
+    }
+    free(blocks);
+    free(multiplier);
+    free(shift);
+    free(bias);
+    free(weights_block);
+    free(input);
+    free(output);
+    free(scratch);
+}
+
 static void run_kernels_path(void)
 {
     const char *path = NSN_KERNELS_PATH;
@@ -359,6 +450,9 @@ int main(int argc, char **argv)
             run_fully_connected(ctx_mode, misalign, op == OP_FC_S4_CTX);
             break;
         }
+        case OP_FC_BATCH:
+            run_fc_batch();
+            break;
         case OP_KERNELS_PATH:
             run_kernels_path();
             break;

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nsconv import __version__
-from nsconv.compiler import layout
+from nsconv.compiler import layout, packing
 from nsconv.compiler.codegen import (
     ArrayView,
     ConstView,
@@ -238,6 +238,7 @@ class NdView:
     unshared_bytes: int
     state_bytes: int
     max_fc_input: int
+    max_fc_output: int  # of the batched int8 FCs (nsn_fully_connected_batch_s8), 0 if none
     conv_scratch: int
     conv_dims: tuple[tuple[str, str], ...]
     uses_conv: bool
@@ -483,7 +484,12 @@ def _fc(p: _Program, op: NdOp) -> None:
             raise _refuse(g, op, "folded bias overflows int32")
         bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
         bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
-    wbuf = p.const_buf(w, w.data)
+    blocks = None
+    if dt == "int16" or x.size == n_in:  # one row: the per-vector kernel
+        wbuf = p.const_buf(w, w.data)
+    else:
+        _need(g, op, "nsn_fully_connected_batch_s8")
+        blocks, wbuf = _fc_blocks(p, w)
     xin = p.operand(op.inputs[0])
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
@@ -491,10 +497,26 @@ def _fc(p: _Program, op: NdOp) -> None:
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
-    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
-                    rows=x.size // n_in, n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf,
-                    out=out, tensor=op.outputs[0]),
+    p.add_step(dict(kind="fc" if blocks is None else "fcb", sfx=_sfx(dt),
+                    comment=_op_comment(g, op), sym=sym, rows=x.size // n_in, n_in=n_in,
+                    n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0],
+                    blocks=blocks),
                reads={xin.buf}, writes={out})
+
+
+def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int], int]:
+    """int8 FC weights packed by blocks of output channels that read one column range each
+    (the structural zeros of grouped matmuls skipped, packing.pack_fc_blocks): the block
+    table's symbol and length (identical tables shared), and the packed weights' buffer."""
+    blocks, packed = packing.pack_fc_blocks(w.array().astype(np.int8))
+    lines = tuple(f"{{ {c}u, {s}u, {n}u }}," for c, s, n in blocks)
+    table = next((a.name for a in p.arrays if a.ctype == "nsn_fc_block" and a.lines == lines),
+                 None)
+    if table is None:
+        table = p.names.take(f"nsn_fc_blocks{len(lines)}")
+        p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
+    t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
+    return (table, len(lines)), p.const_buf(t, packed.tobytes())
 
 
 def _elementwise(p: _Program, op: NdOp) -> None:
@@ -867,12 +889,13 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
                     sizes=(len(entries),), debug=debug)
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
-    if kind == "fc":
-        return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+    if kind in ("fc", "fcb"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
                     weights=p.bufs[s["wbuf"]].name,
                     bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
-                    debug=debug, sfx=s["sfx"])
+                    debug=debug, sfx=s["sfx"], table=s["blocks"][0] if s["blocks"] else "",
+                    sizes=(s["blocks"][1],) if s["blocks"] else ())
     if kind in ("add", "sub", "mul"):
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
@@ -944,7 +967,9 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         mask_bytes=mask_t.nbytes, mask_ctype=_CTYPE[mask_t.dtype],
         arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
         state_bytes=sum(s.nbytes for s in states),
-        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] in ("fc", "fcb")),
+                         default=0),
+        max_fc_output=max((s["n_out"] for s in p.steps if s["kind"] == "fcb"), default=0),
         conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
         uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
         uses_s16=any(b.dtype == "int16" for b in p.bufs),

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Block-sparse, batched FULLY_CONNECTED (nsn_fully_connected_batch_s8): TFLM
+ * reference_integer_ops::FullyConnectedPerChannel for `batches` input rows in one call, with
+ * the weights packed by blocks of output channels that read one column range each
+ * (nsn_fc_block in nsn_nnfunctions.h). Skipped weights are structural zeros: they would add 0.
+ *
+ * Three paths with the same bits:
+ *   reference  channel by channel, portable C99.
+ *   DSP        once per call, each channel's requantization is reduced to a 16-byte record
+ *              (2 * bias, multiplier, nudge, exponent: the SMMLAR form of nsn_rescale, exact
+ *              while |sum| < 2^30, which the set-up proves from the column count and the
+ *              bias); channels outside that bound or with a shift outside [-21, -1] are
+ *              recomputed on the portable path after their row. Per row, the input is expanded
+ *              once into doubled int16 pairs in SXTB16 order (x0, x2), (x1, x3); per block the
+ *              pairs of its column range stay in registers while every channel's weight words
+ *              stream past them (SXTB16 + SMLAD). The doubled sum is the SMMLAR operand.
+ *   MVE        per block, the input range is loaded once (VLDRB, tail-predicated) and each
+ *              channel is one VMLADAVA per 16 columns (8 with a non-zero input offset, int16
+ *              lanes); the row's sums are requantized four channels per step.
+ */
+#include "nsn_nnfunctions.h"
+
+#include <stddef.h>
+
+#include "nsn_kernels_internal.h"
+
+#if (defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)) && !defined(__OPTIMIZE__)
+#error "nsconv kernels: the dsp and mve paths need an optimized build (-O1 or higher); build with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable path"
+#endif
+
+/* One call's arguments, checked. */
+typedef struct
+{
+    const nsn_fc_params *params;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t n_in;
+    int32_t n_out;
+    int32_t batches;
+    const nsn_fc_block *blocks;
+    int32_t num_blocks;
+    const int8_t *input;
+    const int8_t *weights;
+    const int32_t *bias;
+    int8_t *output;
+} fcb_call;
+
+/* Output channel c of one row, portable: its n packed weights w against x (the column range). */
+static int8_t fcb_channel_ref(const fcb_call *a, const int8_t *w, const int8_t *x, int32_t n, int32_t c)
+{
+    const int32_t offset = a->params->input_offset;
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i)
+    {
+        acc += (int32_t)w[i] * ((int32_t)x[i] + offset);
+    }
+    if (a->bias != NULL)
+    {
+        acc = nsn_wrapping_add(acc, a->bias[c]);
+    }
+    acc = nsn_requantize(acc, a->multiplier[c], a->shift[c]);
+    acc = nsn_wrapping_add(acc, a->params->output_offset);
+    return (int8_t)nsn_clamp(acc, a->params->activation_min, a->params->activation_max);
+}
+
+static void fcb_reference(const fcb_call *a)
+{
+    int32_t b;
+    for (b = 0; b < a->batches; ++b)
+    {
+        const int8_t *x = a->input + (size_t)b * (size_t)a->n_in;
+        int8_t *y = a->output + (size_t)b * (size_t)a->n_out;
+        const int8_t *w = a->weights;
+        int32_t c = 0;
+        int32_t k;
+        for (k = 0; k < a->num_blocks; ++k)
+        {
+            const nsn_fc_block *blk = &a->blocks[k];
+            int32_t j;
+            for (j = 0; j < blk->out_count; ++j, ++c)
+            {
+                y[c] = fcb_channel_ref(a, w, x + blk->in_start, blk->in_count, c);
+                w += blk->in_count;
+            }
+        }
+    }
+}
+
+#if defined(NSN_KERNELS_DSP)
+
+/* A channel's requantization record; exponent 0 marks a channel for the portable path. */
+typedef struct
+{
+    int32_t bias2;      /* 2 * bias */
+    int32_t multiplier;
+    int32_t nudge;      /* 2^(e-1) + output_offset * 2^e */
+    int32_t exponent;   /* e = -shift, 1..21 */
+} fcb_rq;
+
+static inline int32_t fcb_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* The records of every channel; returns how many take the portable path. With u = 2 * sum,
+ * |u| < 2^31 and a multiplier >= 0, requantize(sum) + output_offset = SMMLAR(u, M, nudge +
+ * (u < 0 ? -1 : 0)) >> e (see nsn_rescale in nsn_kernels_internal.h for the derivation).
+ * |sum| <= |bias| + in_count * 128 * x_bound < 2^30 is checked per channel. */
+static int32_t fcb_setup_dsp(const fcb_call *a, int32_t x_bound, fcb_rq *rq)
+{
+    const int32_t out_offset = a->params->output_offset;
+    const int offset_ok = out_offset >= -256 && out_offset <= 256;
+    int32_t slow = 0;
+    int32_t c = 0;
+    int32_t k;
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        /* |bias| < bias_max keeps |sum| < 2^30; 511 * 128 * 16383 < 2^30, x_bound <= 16383 */
+        const int32_t n = a->blocks[k].in_count;
+        const int32_t bias_max = n <= 511 ? (1 << 30) - n * 128 * x_bound : 0;
+        const int32_t end = c + a->blocks[k].out_count;
+        for (; c < end; ++c, ++rq)
+        {
+            const int32_t b = a->bias != NULL ? a->bias[c] : 0;
+            const int32_t m = a->multiplier[c];
+            const int32_t e = -a->shift[c];
+            if (m >= 0 && e >= 1 && e <= 21 && b < bias_max && b > -bias_max && offset_ok)
+            {
+                rq->bias2 = 2 * b;
+                rq->multiplier = m;
+                rq->nudge = (1 << (e - 1)) + out_offset * (1 << e);
+                rq->exponent = e;
+            }
+            else
+            {
+                rq->bias2 = 0;
+                rq->multiplier = 0;
+                rq->nudge = 0;
+                rq->exponent = 0;
+                ++slow;
+            }
+        }
+    }
+    return slow;
+}
+
+static inline int8_t fcb_rq_apply(const fcb_rq *rq, int32_t u)
+{
+    const int32_t r = nsn_smmlar(u, rq->multiplier, rq->nudge + (u >> 31)) >> rq->exponent;
+    return (int8_t)nsn_ssat8(r);
+}
+
+/* Four inputs at x -> doubled pair words (2(x0 + o), 2(x2 + o)) in *lo, (2(x1 + o), 2(x3 + o))
+ * in *hi; offset2 = o in both halves. */
+static inline void fcb_pairs_dsp(const int8_t *x, int32_t offset2, int32_t *lo, int32_t *hi)
+{
+    const int32_t v = nsn_read_s8x4(x);
+    const int32_t a = __sxtab16(offset2, v);
+    const int32_t b = nsn_sxtab16_ror8(offset2, v);
+    *lo = __sadd16(a, a);
+    *hi = __sadd16(b, b);
+}
+
+/* acc + the four weights of word w against pair words xa, xb */
+#define FCB_MAC4(ACC, W, XA, XB) \
+    __smlad(fcb_sxtb16_ror8(W), (XB), __smlad(__sxtb16(W), (XA), (ACC)))
+
+/* One block, one row: `count` channels of 4 (groups 1), 8 (2) or 16 (4) columns at x. */
+static void fcb_block1_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
+                           const fcb_rq *rq, int8_t *y)
+{
+    int32_t x0, x1, j;
+    fcb_pairs_dsp(x, offset2, &x0, &x1);
+    for (j = 0; j < count; ++j, w += 4, ++rq)
+    {
+        y[j] = fcb_rq_apply(rq, FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1));
+    }
+}
+
+static void fcb_block2_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
+                           const fcb_rq *rq, int8_t *y)
+{
+    int32_t x0, x1, x2, x3, j;
+    fcb_pairs_dsp(x, offset2, &x0, &x1);
+    fcb_pairs_dsp(x + 4, offset2, &x2, &x3);
+    for (j = 0; j < count; ++j, w += 8, ++rq)
+    {
+        const int32_t acc = FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1);
+        y[j] = fcb_rq_apply(rq, FCB_MAC4(acc, nsn_read_s8x4(w + 4), x2, x3));
+    }
+}
+
+static void fcb_block4_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
+                           const fcb_rq *rq, int8_t *y)
+{
+    int32_t x0, x1, x2, x3, x4, x5, x6, x7, j;
+    fcb_pairs_dsp(x, offset2, &x0, &x1);
+    fcb_pairs_dsp(x + 4, offset2, &x2, &x3);
+    fcb_pairs_dsp(x + 8, offset2, &x4, &x5);
+    fcb_pairs_dsp(x + 12, offset2, &x6, &x7);
+    for (j = 0; j < count; ++j, w += 16, ++rq)
+    {
+        int32_t acc = FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1);
+        acc = FCB_MAC4(acc, nsn_read_s8x4(w + 4), x2, x3);
+        acc = FCB_MAC4(acc, nsn_read_s8x4(w + 8), x4, x5);
+        y[j] = fcb_rq_apply(rq, FCB_MAC4(acc, nsn_read_s8x4(w + 12), x6, x7));
+    }
+}
+
+/* Any number of groups: the row's pairs go to xbuf first. */
+static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
+                           int32_t count, const fcb_rq *rq, int8_t *y, int32_t *xbuf)
+{
+    int32_t g, j;
+    for (g = 0; g < groups; ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+    for (j = 0; j < count; ++j, ++rq)
+    {
+        int32_t acc = rq->bias2;
+        for (g = 0; g < groups; ++g, w += 4)
+        {
+            acc = FCB_MAC4(acc, nsn_read_s8x4(w), xbuf[2 * g], xbuf[2 * g + 1]);
+        }
+        y[j] = fcb_rq_apply(rq, acc);
+    }
+}
+
+/* One block (n columns from x, `count` channels from w) over every row; the rows advance by
+ * n_in inputs and n_out outputs. Not inlined: the block loop stays small. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int32_t n, int32_t count,
+                               const fcb_rq *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
+{
+    int32_t b;
+    for (b = a->batches; b > 0; --b, x += a->n_in, y += a->n_out)
+    {
+        if (n == 8)
+        {
+            fcb_block2_dsp(x, offset2, w, count, rq, y);
+        }
+        else if (n == 4)
+        {
+            fcb_block1_dsp(x, offset2, w, count, rq, y);
+        }
+        else if (n == 16)
+        {
+            fcb_block4_dsp(x, offset2, w, count, rq, y);
+        }
+        else
+        {
+            fcb_blockn_dsp(x, offset2, w, n >> 2, count, rq, y, xbuf);
+        }
+    }
+}
+
+/* A block whose column count is not a multiple of 4, on the portable path. */
+static void fcb_block_rows_ref(const fcb_call *a, const nsn_fc_block *blk, int32_t c, const int8_t *w)
+{
+    int32_t b, j;
+    for (b = 0; b < a->batches; ++b)
+    {
+        const int8_t *x = a->input + (size_t)b * (size_t)a->n_in + blk->in_start;
+        int8_t *y = a->output + (size_t)b * (size_t)a->n_out;
+        for (j = 0; j < blk->out_count; ++j)
+        {
+            y[c + j] = fcb_channel_ref(a, w + j * blk->in_count, x, blk->in_count, c + j);
+        }
+    }
+}
+
+/* The channels marked for the portable path (and the activation range, when it is narrower
+ * than int8) of one row. */
+static void fcb_fixup_dsp(const fcb_call *a, const fcb_rq *rq, int32_t slow, const int8_t *x, int8_t *y)
+{
+    const int32_t lo = a->params->activation_min;
+    const int32_t hi = a->params->activation_max;
+    int32_t c;
+    if (slow > 0)
+    {
+        const int8_t *w = a->weights;
+        int32_t k;
+        c = 0;
+        for (k = 0; k < a->num_blocks; ++k)
+        {
+            const nsn_fc_block *blk = &a->blocks[k];
+            int32_t j;
+            for (j = 0; j < blk->out_count; ++j, ++c, w += blk->in_count)
+            {
+                if (rq[c].exponent == 0)
+                {
+                    y[c] = fcb_channel_ref(a, w, x + blk->in_start, blk->in_count, c);
+                }
+            }
+        }
+    }
+    if (lo != INT8_MIN || hi != INT8_MAX)
+    {
+        for (c = 0; c < a->n_out; ++c)
+        {
+            y[c] = (int8_t)nsn_clamp(y[c], lo, hi);
+        }
+    }
+}
+
+static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
+{
+    fcb_rq *const rq = (fcb_rq *)scratch;
+    int32_t *const xbuf = (int32_t *)(void *)(rq + a->n_out);
+    const int32_t slow = fcb_setup_dsp(a, x_bound, rq);
+    const int8_t *w = a->weights;
+    int32_t c = 0;
+    int32_t k;
+    int32_t b;
+    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        const int32_t n = a->blocks[k].in_count;
+        const int32_t count = a->blocks[k].out_count;
+        if ((n & 3) == 0)
+        {
+            fcb_block_rows_dsp(a->input + a->blocks[k].in_start, a->output + c, w, n, count,
+                               rq + c, offset2, a, xbuf);
+        }
+        else
+        {
+            fcb_block_rows_ref(a, &a->blocks[k], c, w);
+        }
+        w += count * n;
+        c += count;
+    }
+    if (slow > 0 || a->params->activation_min != INT8_MIN || a->params->activation_max != INT8_MAX)
+    {
+        for (b = 0; b < a->batches; ++b)
+        {
+            fcb_fixup_dsp(a, rq, slow, a->input + (size_t)b * (size_t)a->n_in,
+                          a->output + (size_t)b * (size_t)a->n_out);
+        }
+    }
+}
+
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_MVE)
+
+/* One channel's sum over n columns: 16 lanes per VMLADAVA (input offset 0). */
+static inline int32_t fcb_dot_mve(const int8_t *w, const int8_t *x, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t k;
+    for (k = 0; k < n; k += 16)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(n - k));
+        acc = vmladavaq_s8(acc, vldrbq_z_s8(x + k, p), vldrbq_z_s8(w + k, p));
+    }
+    return acc;
+}
+
+/* The same with the input offset: int16 lanes, 8 per VMLADAVA (a lane past n is the offset
+ * times a zero weight). */
+static inline int32_t fcb_dot_offset_mve(const int8_t *w, const int8_t *x, int32_t n, int16x8_t voff)
+{
+    int32_t acc = 0;
+    int32_t k;
+    for (k = 0; k < n; k += 8)
+    {
+        const mve_pred16_t p = vctp16q((uint32_t)(n - k));
+        acc = vmladavaq_s16(acc, vaddq_s16(vldrbq_z_s16(x + k, p), voff), vldrbq_z_s16(w + k, p));
+    }
+    return acc;
+}
+
+/* The sums of one row's channels into acc. */
+static void fcb_sums_mve(const fcb_call *a, const int8_t *x, int32_t *acc)
+{
+    const int32_t offset = a->params->input_offset;
+    const int16x8_t voff = vdupq_n_s16((int16_t)offset);
+    const int8_t *w = a->weights;
+    int32_t k;
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        const int8_t *xs = x + a->blocks[k].in_start;
+        const int32_t n = a->blocks[k].in_count;
+        int32_t j;
+        if (offset == 0 && n <= 16)
+        {
+            const mve_pred16_t p = vctp8q((uint32_t)n);
+            const int8x16_t vx = vldrbq_z_s8(xs, p);
+            for (j = 0; j < a->blocks[k].out_count; ++j, w += n)
+            {
+                *acc++ = vmladavq_s8(vx, vldrbq_z_s8(w, p));
+            }
+        }
+        else
+        {
+            for (j = 0; j < a->blocks[k].out_count; ++j, w += n)
+            {
+                *acc++ = offset == 0 ? fcb_dot_mve(w, xs, n) : fcb_dot_offset_mve(w, xs, n, voff);
+            }
+        }
+    }
+}
+
+/* y[c] = clamp(requantize(acc[c] + bias[c]) + output_offset), four channels per step. */
+static void fcb_requantize_mve(const fcb_call *a, const int32_t *acc, int8_t *y)
+{
+    const int32x4_t act_min = vdupq_n_s32(a->params->activation_min);
+    const int32x4_t act_max = vdupq_n_s32(a->params->activation_max);
+    const int32_t output_offset = a->params->output_offset;
+    int32_t j;
+    for (j = 0; j < a->n_out; j += 4)
+    {
+        const mve_pred16_t p = vctp32q((uint32_t)(a->n_out - j));
+        int32x4_t v = vldrwq_z_s32(acc + j, p);
+        if (a->bias != NULL)
+        {
+            v = vaddq_s32(v, vldrwq_z_s32(a->bias + j, p));
+        }
+        v = nsn_requantize_mve(v, vldrwq_z_s32(a->multiplier + j, p), vldrwq_z_s32(a->shift + j, p));
+        v = vaddq_n_s32(v, output_offset);
+        vstrbq_p_s32(y + j, vminq_s32(vmaxq_s32(v, act_min), act_max), p);
+    }
+}
+
+static void fcb_mve(const fcb_call *a, int32_t *acc)
+{
+    int32_t b;
+    for (b = 0; b < a->batches; ++b)
+    {
+        fcb_sums_mve(a, a->input + (size_t)b * (size_t)a->n_in, acc);
+        fcb_requantize_mve(a, acc, a->output + (size_t)b * (size_t)a->n_out);
+    }
+}
+
+#endif /* NSN_KERNELS_MVE */
+
+/* The blocks cover the output channels exactly and read inside the row. */
+static int fcb_blocks_ok(const nsn_fc_block *blocks, int32_t num_blocks, int32_t n_in, int32_t n_out)
+{
+    int32_t total = 0;
+    int32_t k;
+    if (blocks == NULL || num_blocks < 1)
+    {
+        return 0;
+    }
+    for (k = 0; k < num_blocks; ++k)
+    {
+        if (blocks[k].out_count < 1 || (int32_t)blocks[k].in_start + blocks[k].in_count > n_in)
+        {
+            return 0;
+        }
+        total += blocks[k].out_count;
+    }
+    return total == n_out;
+}
+
+/* The scratch of this path: none asked -> ctx and buf may be NULL; otherwise a 4-byte aligned
+ * buffer of at least `need` bytes. A given buffer must be aligned with a size >= 0. */
+static void *fcb_scratch(const nsn_context *ctx, int32_t need, int *ok)
+{
+    if (ctx == NULL || ctx->buf == NULL)
+    {
+        *ok = need == 0;
+        return NULL;
+    }
+    *ok = ctx->size >= need && ((uintptr_t)ctx->buf & 3u) == 0;
+    return ctx->buf;
+}
+
+nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
+                                        const nsn_fc_params *params,
+                                        const nsn_per_channel_quant_params *quant,
+                                        const nsn_fc_dims *dims,
+                                        int32_t batches,
+                                        const nsn_fc_block *blocks,
+                                        int32_t num_blocks,
+                                        const int8_t *input,
+                                        const int8_t *weights,
+                                        const int32_t *bias,
+                                        int8_t *output)
+{
+    fcb_call a;
+    void *buf;
+    int ok;
+    if (params == NULL || quant == NULL || dims == NULL || input == NULL || weights == NULL ||
+        output == NULL || quant->multiplier == NULL || quant->shift == NULL || batches < 1)
+    {
+        return NSN_ARG_ERROR;
+    }
+    if (dims->input_features < 1 || dims->input_features > NSN_FC_MAX_INPUT_FEATURES ||
+        dims->output_features < 1 ||
+        !fcb_blocks_ok(blocks, num_blocks, dims->input_features, dims->output_features))
+    {
+        return NSN_ARG_ERROR;
+    }
+    buf = fcb_scratch(ctx, nsn_fully_connected_batch_s8_get_buffer_size(dims), &ok);
+    if (!ok)
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+    a.params = params;
+    a.multiplier = quant->multiplier;
+    a.shift = quant->shift;
+    a.n_in = dims->input_features;
+    a.n_out = dims->output_features;
+    a.batches = batches;
+    a.blocks = blocks;
+    a.num_blocks = num_blocks;
+    a.input = input;
+    a.weights = weights;
+    a.bias = bias;
+    a.output = output;
+    {
+        const int32_t bound = nsn_offset_bound(params->input_offset);
+#if defined(NSN_KERNELS_DSP)
+        if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+        {
+            fcb_dsp(&a, bound, buf);
+            return NSN_OK;
+        }
+#elif defined(NSN_KERNELS_MVE)
+        if (bound >= 0 && bound <= 32767)
+        {
+            fcb_mve(&a, (int32_t *)buf);
+            return NSN_OK;
+        }
+#endif
+        (void)bound;
+        (void)buf;
+    }
+    fcb_reference(&a);
+    return NSN_OK;
+}
+
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_dsp(const nsn_fc_dims *dims)
+{
+    return dims != NULL && dims->input_features > 0 && dims->output_features > 0
+               ? NSN_FC_BATCH_S8_BUFFER_SIZE_DSP(dims->input_features, dims->output_features)
+               : 0;
+}
+
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_mve(const nsn_fc_dims *dims)
+{
+    return dims != NULL && dims->input_features > 0 && dims->output_features > 0
+               ? NSN_FC_BATCH_S8_BUFFER_SIZE_MVE(dims->input_features, dims->output_features)
+               : 0;
+}
+
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_ref(const nsn_fc_dims *dims)
+{
+    (void)dims;
+    return 0;
+}
+
+int32_t nsn_fully_connected_batch_s8_get_buffer_size(const nsn_fc_dims *dims)
+{
+#if defined(NSN_KERNELS_DSP)
+    return nsn_fully_connected_batch_s8_get_buffer_size_dsp(dims);
+#elif defined(NSN_KERNELS_MVE)
+    return nsn_fully_connected_batch_s8_get_buffer_size_mve(dims);
+#else
+    return nsn_fully_connected_batch_s8_get_buffer_size_ref(dims);
+#endif
+}
