@@ -46,9 +46,12 @@ CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d1
 OP_FULLY_CONNECTED, OP_ADD, OP_SUB, OP_MUL, OP_LUT, OP_REQUANTIZE = 1, 2, 3, 4, 5, 6
 OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_CTX, OP_KERNELS_PATH = 7, 8, 9, 10
 OP_FC_S4_CTX, OP_FC_S4_BUFFER_SIZE = 11, 12
+OP_FC_BATCH, OP_FC_BATCH_PREPARE = 13, 14
+RECORDS_NULL, RECORDS_PREPARED, RECORDS_GIVEN = 0, 1, 2
 # records whose replies are int32 values
 INT32_REPLIES = tuple(
-    op.to_bytes(4, "little") for op in (OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_S4_BUFFER_SIZE)
+    op.to_bytes(4, "little")
+    for op in (OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_S4_BUFFER_SIZE, OP_FC_BATCH_PREPARE)
 )
 # Scratch given to OP_FC_CTX (tests/kernel_harness/harness.c)
 CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED = 0, 1, 2, 3
@@ -805,8 +808,6 @@ def test_fc_short_or_misaligned_scratch_is_an_error(harness: Harness) -> None:
 # FULLY_CONNECTED, batched and block-sparse (nsn_fully_connected_batch_s8)
 # --------------------------------------------------------------------------------------------
 
-OP_FC_BATCH = 13
-
 # the GRU gate shapes of GTCRN (16 and 32 wide), plus column counts off the DSP word loops
 FCB_CASES = {
     "gate_32x32": FcCase(32, 32, None, True, (-1.0, 1.0)),
@@ -826,19 +827,33 @@ def fcb_models() -> dict[str, oneop.OneOp]:
     }
 
 
+def _fc_batch_fields(p: params.FcParams, blocks, bias: np.ndarray | None, n_in: int,
+                     batches: int | None) -> bytes:
+    n_out = len(p.multipliers)
+    fields = _i32(len(blocks), *(v for b in blocks for v in b), p.input_offset, p.output_offset,
+                  p.activation_min, p.activation_max, n_in, n_out, int(bias is not None))
+    if batches is not None:
+        fields += _i32(batches)
+    fields += _i32(*p.multipliers) + _i32(*p.shifts)
+    if bias is not None:
+        fields += np.asarray(bias, dtype="<i4").tobytes()
+    return fields
+
+
 def fc_batch_record(p: params.FcParams, x: np.ndarray, blocks, packed: np.ndarray,
                     bias: np.ndarray | None, n_in: int, ctx_mode: int = CTX_EXACT,
-                    misalign: int = 0) -> bytes:
+                    misalign: int = 0, records_mode: int = RECORDS_NULL,
+                    records: np.ndarray | None = None) -> bytes:
     """OP_FC_BATCH: every row of x in one nsn_fully_connected_batch_s8 call."""
     x = np.atleast_2d(x)
-    n_out = len(p.multipliers)
-    header = _i32(OP_FC_BATCH, ctx_mode, misalign, len(blocks), len(packed),
-                  *(v for b in blocks for v in b), p.input_offset, p.output_offset,
-                  p.activation_min, p.activation_max, n_in, n_out, int(bias is not None), len(x))
-    body = _i32(*p.multipliers) + _i32(*p.shifts)
-    if bias is not None:
-        body += np.asarray(bias, dtype="<i4").tobytes()
-    return header + body + _i8(packed) + _i8(x)
+    head = _i32(OP_FC_BATCH, ctx_mode, misalign, records_mode, len(packed))
+    given = b"" if records is None else np.asarray(records, dtype="<i4").tobytes()
+    return head + _fc_batch_fields(p, blocks, bias, n_in, len(x)) + given + _i8(packed) + _i8(x)
+
+
+def fc_batch_prepare_record(p: params.FcParams, blocks, bias: np.ndarray | None,
+                            n_in: int) -> bytes:
+    return _i32(OP_FC_BATCH_PREPARE) + _fc_batch_fields(p, blocks, bias, n_in, None)
 
 
 def grouped(weights: np.ndarray, groups: int, interleave: int) -> np.ndarray:
@@ -868,11 +883,29 @@ def _check_fc_batch(harness: Harness, model: oneop.OneOp, vectors: np.ndarray,
     blocks, packed = packing.pack_fc_blocks(w.data)
     assert_same(w.data, packing.unpack_fc_blocks(blocks, packed, n_in), "pack_fc_blocks")
     dense = ([(n_out, 0, n_in)], w.data.reshape(-1))
-    replies = harness.run([fc_batch_record(p, vectors, bl, pk, bias, n_in, misalign=misalign)
-                           for bl, pk in ((blocks, packed), dense)])
-    for reply, what in zip(replies, ("blocks", "dense"), strict=True):
+    # the records: NULL (set up per call, or the per-row form for one or two rows), prepared
+    # by the C function, and the compiler's (equal to the C function's, or both refuse)
+    records = packing.fc_records(blocks, bias, p.multipliers, p.shifts, p.input_offset,
+                                 p.output_offset)
+    prepared = harness.run_one(fc_batch_prepare_record(p, blocks, bias, n_in))
+    if records is None:
+        assert prepared.status == NSN_ARG_ERROR and prepared.data == b""
+    else:
+        assert prepared.status == NSN_OK
+        assert_same(records.reshape(-1), prepared.int32(), "fc_records vs the C prepare")
+    runs = [(bl, pk, rows, RECORDS_NULL, None) for bl, pk in ((blocks, packed), dense)
+            for rows in (None, 1, 2)]
+    if records is not None:
+        runs += [(blocks, packed, rows, mode, records if mode == RECORDS_GIVEN else None)
+                 for rows in (None, 1) for mode in (RECORDS_PREPARED, RECORDS_GIVEN)]
+    replies = harness.run([fc_batch_record(p, vectors[:rows], bl, pk, bias, n_in,
+                                           misalign=misalign, records_mode=mode, records=rec)
+                           for bl, pk, rows, mode, rec in runs])
+    for reply, (bl, _, rows, mode, _) in zip(replies, runs, strict=True):
         assert reply.status == NSN_OK
-        assert_same(expected, reply.int8(), f"nsn_fully_connected_batch_s8 ({what})")
+        assert_same(expected[:rows].reshape(-1), reply.int8(),
+                    f"nsn_fully_connected_batch_s8 ({len(bl)} blocks, rows {rows}, "
+                    f"records {mode})")
     return expected
 
 
@@ -904,8 +937,11 @@ def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, one
     loop; then biases near the int32 ends (sums beyond its 2^30 bound)."""
     base = fcb_models["gate_32x32"]
     x, w, b = base.inputs
+    from nsconv.compiler import packing
+
     rng = np.random.default_rng(77)
     shifts = set()
+    prepared = set()
     for i in range(8):
         (xs,), (ys,) = random_scales(rng, 1e-3, 0.1, 1), random_scales(rng, 1e-3, 1.0, 1)
         ws = random_scales(rng, 1e-4, 0.05, len(w.scales))
@@ -919,9 +955,14 @@ def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, one
         model = oneop.with_quantization(
             base, {x.index: (xs, int(zps[0])), base.output.index: (ys, int(zps[1]))},
             weight_scales=ws, constants=constants)
-        shifts.update(_fc_params(model).shifts)
+        p = _fc_params(model)
+        shifts.update(p.shifts)
+        blocks, _ = packing.pack_fc_blocks(model.inputs[1].data)
+        prepared.add(packing.fc_records(blocks, model.inputs[2].data, p.multipliers, p.shifts,
+                                        p.input_offset, p.output_offset) is not None)
         _check_fc_batch(harness, model, rng.integers(-128, 128, (9, 32)).astype(np.int8))
     assert min(shifts) < -5 and max(shifts) > 0
+    assert prepared == {True, False}, "both prepared records and refused ones"
 
 
 def test_fc_batch_arguments_and_scratch(harness: Harness) -> None:

@@ -142,6 +142,7 @@ class Step:
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
+    records: str = "NULL"  # batched FC: its nsn_fc_record array
 
 
 @dataclass(frozen=True)
@@ -485,7 +486,7 @@ def _fc(p: _Program, op: NdOp) -> None:
         bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
         bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
     blocks = None
-    if dt == "int16" or x.size == n_in:  # one row: the per-vector kernel
+    if dt == "int16":
         wbuf = p.const_buf(w, w.data)
     else:
         _need(g, op, "nsn_fully_connected_batch_s8")
@@ -497,17 +498,26 @@ def _fc(p: _Program, op: NdOp) -> None:
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
+    records = "NULL"
+    if blocks is not None:
+        rec = packing.fc_records(blocks[2], folded, pr.multipliers, pr.shifts, pr.input_offset,
+                                 pr.output_offset)
+        if rec is not None:
+            records = f"{sym}_records"
+            p.arrays.append(ArrayView("nsn_fc_record", records, n_out, tuple(
+                f"{{ {a}, {m}, {nu}, {e} }}," for a, m, nu, e in rec.tolist())))
     p.add_step(dict(kind="fc" if blocks is None else "fcb", sfx=_sfx(dt),
                     comment=_op_comment(g, op), sym=sym, rows=x.size // n_in, n_in=n_in,
                     n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0],
-                    blocks=blocks),
+                    blocks=blocks and blocks[:2], records=records),
                reads={xin.buf}, writes={out})
 
 
-def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int], int]:
+def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
     """int8 FC weights packed by blocks of output channels that read one column range each
     (the structural zeros of grouped matmuls skipped, packing.pack_fc_blocks): the block
-    table's symbol and length (identical tables shared), and the packed weights' buffer."""
+    table's symbol and length (identical tables shared) and the blocks, and the packed
+    weights' buffer."""
     blocks, packed = packing.pack_fc_blocks(w.array().astype(np.int8))
     lines = tuple(f"{{ {c}u, {s}u, {n}u }}," for c, s, n in blocks)
     table = next((a.name for a in p.arrays if a.ctype == "nsn_fc_block" and a.lines == lines),
@@ -516,7 +526,7 @@ def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int], int]:
         table = p.names.take(f"nsn_fc_blocks{len(lines)}")
         p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
     t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
-    return (table, len(lines)), p.const_buf(t, packed.tobytes())
+    return (table, len(lines), blocks), p.const_buf(t, packed.tobytes())
 
 
 def _elementwise(p: _Program, op: NdOp) -> None:
@@ -895,7 +905,7 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
                     weights=p.bufs[s["wbuf"]].name,
                     bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
                     debug=debug, sfx=s["sfx"], table=s["blocks"][0] if s["blocks"] else "",
-                    sizes=(s["blocks"][1],) if s["blocks"] else ())
+                    sizes=(s["blocks"][1],) if s["blocks"] else (), records=s["records"])
     if kind in ("add", "sub", "mul"):
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],

@@ -103,3 +103,25 @@ def unpack_fc_blocks(blocks: list[tuple[int, int, int]], packed: np.ndarray, n_i
     if pos != len(packed):
         raise ValueError(f"unpack_fc_blocks: {len(packed)} packed weights, blocks read {pos}")
     return np.stack(rows) if rows else np.zeros((0, n_in), np.int8)
+
+
+def fc_records(blocks: list[tuple[int, int, int]], bias, multipliers, shifts, input_offset: int,
+               output_offset: int) -> np.ndarray | None:
+    """The nsn_fc_record of every output channel ([out, 4] int32: 2 * bias, multiplier, nudge,
+    exponent), as nsn_fully_connected_batch_s8_prepare writes them; None where it refuses (a
+    channel outside the bounds of the DSP path's requantization, nsn_nnfunctions.h)."""
+    x_bound = 128 + abs(int(input_offset))
+    if abs(int(input_offset)) > 1 << 16 or x_bound > 16383 or abs(int(output_offset)) > 256:
+        return None
+    rows, c = [], 0
+    for count, _, n in blocks:
+        bias_max = (1 << 30) - n * 128 * x_bound if n <= 511 else 0
+        for _ in range(count):
+            b = 0 if bias is None else int(bias[c])
+            m, s = int(multipliers[c]), int(shifts[c])
+            if m < 0 or not -21 <= s <= -1 or not -bias_max < b < bias_max:
+                return None
+            e = -s
+            rows.append((2 * b, m, (1 << (e - 1)) + int(output_offset) * (1 << e), e))
+            c += 1
+    return np.asarray(rows, dtype=np.int32).reshape(-1, 4)

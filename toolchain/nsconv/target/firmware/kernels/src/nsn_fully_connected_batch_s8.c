@@ -40,6 +40,7 @@ typedef struct
     int32_t batches;
     const nsn_fc_block *blocks;
     int32_t num_blocks;
+    const nsn_fc_record *records;
     const int8_t *input;
     const int8_t *weights;
     const int32_t *bias;
@@ -88,16 +89,67 @@ static void fcb_reference(const fcb_call *a)
     }
 }
 
-#if defined(NSN_KERNELS_DSP)
-
-/* A channel's requantization record; exponent 0 marks a channel for the portable path. */
-typedef struct
+/* |bias| < fcb_bias_max(n, x_bound) keeps |sum| < 2^30 for a block of n columns, |x + offset|
+ * <= x_bound <= 16383 (511 * 128 * 16383 < 2^30). */
+static int32_t fcb_bias_max(int32_t n, int32_t x_bound)
 {
-    int32_t bias2;      /* 2 * bias */
-    int32_t multiplier;
-    int32_t nudge;      /* 2^(e-1) + output_offset * 2^e */
-    int32_t exponent;   /* e = -shift, 1..21 */
-} fcb_rq;
+    return n <= 511 ? (1 << 30) - n * 128 * x_bound : 0;
+}
+
+/* One channel's record (nsn_fc_record); 0 when the channel is outside the form's bounds. With
+ * u = 2 * sum, |u| < 2^31 and a multiplier >= 0, requantize(sum) + output_offset =
+ * SMMLAR(u, M, nudge + (u < 0 ? -1 : 0)) >> e: nsn_rescale in nsn_kernels_internal.h derives
+ * it. r may be NULL (a check only). */
+static int fcb_record(int32_t b, int32_t m, int32_t shift, int32_t out_offset, int32_t bias_max,
+                      nsn_fc_record *r)
+{
+    if (m < 0 || shift < -21 || shift > -1 || b >= bias_max || b <= -bias_max ||
+        out_offset < -256 || out_offset > 256)
+    {
+        return 0;
+    }
+    if (r != NULL)
+    {
+        r->bias2 = 2 * b;
+        r->multiplier = m;
+        r->nudge = (1 << (-shift - 1)) + out_offset * (1 << -shift);
+        r->exponent = -shift;
+    }
+    return 1;
+}
+
+/* The records of every channel into rq (NULL: count only); a channel outside the bounds gets
+ * an all-zero record (exponent 0). Returns how many are outside. */
+static int32_t fcb_setup(const fcb_call *a, int32_t x_bound, nsn_fc_record *rq)
+{
+    int32_t slow = 0;
+    int32_t c = 0;
+    int32_t k;
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        const int32_t bias_max = fcb_bias_max(a->blocks[k].in_count, x_bound);
+        const int32_t end = c + a->blocks[k].out_count;
+        for (; c < end; ++c)
+        {
+            const int32_t b = a->bias != NULL ? a->bias[c] : 0;
+            nsn_fc_record *r = rq != NULL ? rq + c : NULL;
+            if (!fcb_record(b, a->multiplier[c], a->shift[c], a->params->output_offset, bias_max, r))
+            {
+                if (r != NULL)
+                {
+                    r->bias2 = 0;
+                    r->multiplier = 0;
+                    r->nudge = 0;
+                    r->exponent = 0;
+                }
+                ++slow;
+            }
+        }
+    }
+    return slow;
+}
+
+#if defined(NSN_KERNELS_DSP)
 
 static inline int32_t fcb_sxtb16_ror8(int32_t x)
 {
@@ -106,49 +158,7 @@ static inline int32_t fcb_sxtb16_ror8(int32_t x)
     return r;
 }
 
-/* The records of every channel; returns how many take the portable path. With u = 2 * sum,
- * |u| < 2^31 and a multiplier >= 0, requantize(sum) + output_offset = SMMLAR(u, M, nudge +
- * (u < 0 ? -1 : 0)) >> e (see nsn_rescale in nsn_kernels_internal.h for the derivation).
- * |sum| <= |bias| + in_count * 128 * x_bound < 2^30 is checked per channel. */
-static int32_t fcb_setup_dsp(const fcb_call *a, int32_t x_bound, fcb_rq *rq)
-{
-    const int32_t out_offset = a->params->output_offset;
-    const int offset_ok = out_offset >= -256 && out_offset <= 256;
-    int32_t slow = 0;
-    int32_t c = 0;
-    int32_t k;
-    for (k = 0; k < a->num_blocks; ++k)
-    {
-        /* |bias| < bias_max keeps |sum| < 2^30; 511 * 128 * 16383 < 2^30, x_bound <= 16383 */
-        const int32_t n = a->blocks[k].in_count;
-        const int32_t bias_max = n <= 511 ? (1 << 30) - n * 128 * x_bound : 0;
-        const int32_t end = c + a->blocks[k].out_count;
-        for (; c < end; ++c, ++rq)
-        {
-            const int32_t b = a->bias != NULL ? a->bias[c] : 0;
-            const int32_t m = a->multiplier[c];
-            const int32_t e = -a->shift[c];
-            if (m >= 0 && e >= 1 && e <= 21 && b < bias_max && b > -bias_max && offset_ok)
-            {
-                rq->bias2 = 2 * b;
-                rq->multiplier = m;
-                rq->nudge = (1 << (e - 1)) + out_offset * (1 << e);
-                rq->exponent = e;
-            }
-            else
-            {
-                rq->bias2 = 0;
-                rq->multiplier = 0;
-                rq->nudge = 0;
-                rq->exponent = 0;
-                ++slow;
-            }
-        }
-    }
-    return slow;
-}
-
-static inline int8_t fcb_rq_apply(const fcb_rq *rq, int32_t u)
+static inline int8_t nsn_fc_record_apply(const nsn_fc_record *rq, int32_t u)
 {
     const int32_t r = nsn_smmlar(u, rq->multiplier, rq->nudge + (u >> 31)) >> rq->exponent;
     return (int8_t)nsn_ssat8(r);
@@ -169,75 +179,108 @@ static inline void fcb_pairs_dsp(const int8_t *x, int32_t offset2, int32_t *lo, 
 #define FCB_MAC4(ACC, W, XA, XB) \
     __smlad(fcb_sxtb16_ror8(W), (XB), __smlad(__sxtb16(W), (XA), (ACC)))
 
-/* One block, one row: `count` channels of 4 (groups 1), 8 (2) or 16 (4) columns at x. */
+/*
+ * The channel loops of one block and one row, in assembly (GCC 12 reloads the loop state
+ * around every byte store, which may alias it: twice the instructions). Per channel: the
+ * weight words (SXTB16 pairs against the row's pair words), the record (2 * bias first, then
+ * LDM of multiplier, nudge, exponent into the three registers the MACs are done with), the
+ * SMMLAR requantization, SSAT, one byte out. w, t and u are r8..r10 because an LDM register
+ * list is ascending; r7 (the Thumb frame pointer) is not used.
+ */
+#define FCB_REGISTERS                        \
+    register int32_t w0 __asm("r8");         \
+    register int32_t t __asm("r9");          \
+    register int32_t u __asm("r10")
+
+#define FCB_MAC_WORD(W, XA, XB)                                 \
+    "sxtb16 %[t], %[" W "]\n\t"                                 \
+    "smlad %[acc], %[t], %[" XA "], %[acc]\n\t"                 \
+    "sxtb16 %[" W "], %[" W "], ror #8\n\t"                     \
+    "smlad %[acc], %[" W "], %[" XB "], %[acc]\n\t"
+
+#define FCB_REQUANTIZE_STORE                                    \
+    "ldmia %[rq]!, {%[w0], %[t], %[u]}\n\t"                     \
+    "add %[t], %[t], %[acc], asr #31\n\t"                       \
+    "smmlar %[acc], %[acc], %[w0], %[t]\n\t"                    \
+    "asr %[acc], %[acc], %[u]\n\t"                              \
+    "ssat %[acc], #8, %[acc]\n\t"                               \
+    "strb %[acc], [%[y]], #1\n\t"
+
+/* One block, one row: `count` >= 1 channels of 4 (groups 1) or 8 (groups 2) columns at x. */
 static void fcb_block1_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
-                           const fcb_rq *rq, int8_t *y)
+                           const nsn_fc_record *rq, int8_t *y)
 {
-    int32_t x0, x1, j;
+    FCB_REGISTERS;
+    int32_t x0, x1, acc;
     fcb_pairs_dsp(x, offset2, &x0, &x1);
-    for (j = 0; j < count; ++j, w += 4, ++rq)
-    {
-        y[j] = fcb_rq_apply(rq, FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1));
-    }
+    __asm volatile("1:\n\t"
+                   "ldr %[w0], [%[w]], #4\n\t"
+                   "ldr %[acc], [%[rq]], #4\n\t" FCB_MAC_WORD("w0", "x0", "x1")
+                   FCB_REQUANTIZE_STORE
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), [acc] "=&r"(acc),
+                     [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u)
+                   : [x0] "r"(x0), [x1] "r"(x1)
+                   : "cc", "memory");
 }
 
 static void fcb_block2_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
-                           const fcb_rq *rq, int8_t *y)
+                           const nsn_fc_record *rq, int8_t *y)
 {
-    int32_t x0, x1, x2, x3, j;
+    FCB_REGISTERS;
+    int32_t x0, x1, x2, x3, w1, acc;
     fcb_pairs_dsp(x, offset2, &x0, &x1);
     fcb_pairs_dsp(x + 4, offset2, &x2, &x3);
-    for (j = 0; j < count; ++j, w += 8, ++rq)
-    {
-        const int32_t acc = FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1);
-        y[j] = fcb_rq_apply(rq, FCB_MAC4(acc, nsn_read_s8x4(w + 4), x2, x3));
-    }
+    __asm volatile("1:\n\t"
+                   "ldr %[w0], [%[w]], #4\n\t"
+                   "ldr %[w1], [%[w]], #4\n\t"
+                   "ldr %[acc], [%[rq]], #4\n\t" FCB_MAC_WORD("w0", "x0", "x1")
+                   FCB_MAC_WORD("w1", "x2", "x3") FCB_REQUANTIZE_STORE
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), [acc] "=&r"(acc),
+                     [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [u] "=&r"(u)
+                   : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3)
+                   : "cc", "memory");
 }
 
-static void fcb_block4_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t count,
-                           const fcb_rq *rq, int8_t *y)
-{
-    int32_t x0, x1, x2, x3, x4, x5, x6, x7, j;
-    fcb_pairs_dsp(x, offset2, &x0, &x1);
-    fcb_pairs_dsp(x + 4, offset2, &x2, &x3);
-    fcb_pairs_dsp(x + 8, offset2, &x4, &x5);
-    fcb_pairs_dsp(x + 12, offset2, &x6, &x7);
-    for (j = 0; j < count; ++j, w += 16, ++rq)
-    {
-        int32_t acc = FCB_MAC4(rq->bias2, nsn_read_s8x4(w), x0, x1);
-        acc = FCB_MAC4(acc, nsn_read_s8x4(w + 4), x2, x3);
-        acc = FCB_MAC4(acc, nsn_read_s8x4(w + 8), x4, x5);
-        y[j] = fcb_rq_apply(rq, FCB_MAC4(acc, nsn_read_s8x4(w + 12), x6, x7));
-    }
-}
-
-/* Any number of groups: the row's pairs go to xbuf first. */
+/* Any number of groups (>= 1): the row's pairs go to xbuf first and are read back per
+ * channel. */
 static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
-                           int32_t count, const fcb_rq *rq, int8_t *y, int32_t *xbuf)
+                           int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t *xbuf)
 {
-    int32_t g, j;
+    FCB_REGISTERS;
+    int32_t g, acc, xp, xb;
     for (g = 0; g < groups; ++g)
     {
         fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
     }
-    for (j = 0; j < count; ++j, ++rq)
-    {
-        int32_t acc = rq->bias2;
-        for (g = 0; g < groups; ++g, w += 4)
-        {
-            acc = FCB_MAC4(acc, nsn_read_s8x4(w), xbuf[2 * g], xbuf[2 * g + 1]);
-        }
-        y[j] = fcb_rq_apply(rq, acc);
-    }
+    __asm volatile("1:\n\t"
+                   "ldr %[acc], [%[rq]], #4\n\t"
+                   "ldr %[xp], %[xbuf]\n\t"
+                   "ldr %[g], %[groups]\n"
+                   "2:\n\t"
+                   "ldr %[w0], [%[w]], #4\n\t"
+                   "ldrd %[u], %[xb], [%[xp]], #8\n\t" FCB_MAC_WORD("w0", "u", "xb")
+                   "subs %[g], %[g], #1\n\t"
+                   "bne 2b\n\t" FCB_REQUANTIZE_STORE
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), [acc] "=&r"(acc),
+                     [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u), [g] "=&r"(g), [xp] "=&r"(xp),
+                     [xb] "=&r"(xb)
+                   : [xbuf] "m"(xbuf), [groups] "m"(groups)
+                   : "cc", "memory");
 }
 
 /* One block (n columns from x, `count` channels from w) over every row; the rows advance by
- * n_in inputs and n_out outputs. Not inlined: the block loop stays small. */
+ * n_in inputs and n_out outputs. */
 #if defined(__GNUC__)
-__attribute__((noinline))
+__attribute__((always_inline))
 #endif
-static void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int32_t n, int32_t count,
-                               const fcb_rq *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
+static inline void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int32_t n, int32_t count,
+                               const nsn_fc_record *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
 {
     int32_t b;
     for (b = a->batches; b > 0; --b, x += a->n_in, y += a->n_out)
@@ -250,10 +293,6 @@ static void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int3
         {
             fcb_block1_dsp(x, offset2, w, count, rq, y);
         }
-        else if (n == 16)
-        {
-            fcb_block4_dsp(x, offset2, w, count, rq, y);
-        }
         else
         {
             fcb_blockn_dsp(x, offset2, w, n >> 2, count, rq, y, xbuf);
@@ -261,7 +300,7 @@ static void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int3
     }
 }
 
-/* A block whose column count is not a multiple of 4, on the portable path. */
+/* A block whose column count is not a multiple of 4 (or 0), on the portable path. */
 static void fcb_block_rows_ref(const fcb_call *a, const nsn_fc_block *blk, int32_t c, const int8_t *w)
 {
     int32_t b, j;
@@ -276,9 +315,67 @@ static void fcb_block_rows_ref(const fcb_call *a, const nsn_fc_block *blk, int32
     }
 }
 
+/* Few rows: no records (their set-up would cost more than it saves); each channel is
+ * requantized by nsn_requantize_dsp, exact for every multiplier and shift. The pair words
+ * are not doubled here. */
+static inline int8_t fcb_out_small(const fcb_call *a, int32_t acc, int32_t c, int full)
+{
+    const int32_t b = a->bias != NULL ? a->bias[c] : 0;
+    int32_t r = nsn_requantize_dsp(nsn_wrapping_add(acc, b), a->multiplier[c], a->shift[c]);
+    r = nsn_wrapping_add(r, a->params->output_offset);
+    return (int8_t)(full ? nsn_ssat8(r)
+                         : nsn_clamp(r, a->params->activation_min, a->params->activation_max));
+}
+
+static void fcb_row_small_dsp(const fcb_call *a, const int8_t *x, int8_t *y, int32_t offset2,
+                              int full)
+{
+    const int8_t *w = a->weights;
+    int32_t c = 0;
+    int32_t k;
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        const int8_t *xs = x + a->blocks[k].in_start;
+        const int32_t n = a->blocks[k].in_count;
+        const int32_t end = c + a->blocks[k].out_count;
+        if (n == 4)
+        {
+            const int32_t v = nsn_read_s8x4(xs);
+            const int32_t x0 = __sxtab16(offset2, v);
+            const int32_t x1 = nsn_sxtab16_ror8(offset2, v);
+            for (; c < end; ++c, w += 4)
+            {
+                y[c] = fcb_out_small(a, FCB_MAC4(0, nsn_read_s8x4(w), x0, x1), c, full);
+            }
+        }
+        else if ((n & 3) == 0)
+        {
+            for (; c < end; ++c)
+            {
+                int32_t acc = 0;
+                int32_t i;
+                for (i = 0; i < n; i += 4, w += 4)
+                {
+                    const int32_t v = nsn_read_s8x4(xs + i);
+                    acc = FCB_MAC4(acc, nsn_read_s8x4(w), __sxtab16(offset2, v),
+                                   nsn_sxtab16_ror8(offset2, v));
+                }
+                y[c] = fcb_out_small(a, acc, c, full);
+            }
+        }
+        else
+        {
+            for (; c < end; ++c, w += n)
+            {
+                y[c] = fcb_channel_ref(a, w, xs, n, c);
+            }
+        }
+    }
+}
+
 /* The channels marked for the portable path (and the activation range, when it is narrower
  * than int8) of one row. */
-static void fcb_fixup_dsp(const fcb_call *a, const fcb_rq *rq, int32_t slow, const int8_t *x, int8_t *y)
+static void fcb_fixup_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t slow, const int8_t *x, int8_t *y)
 {
     const int32_t lo = a->params->activation_min;
     const int32_t hi = a->params->activation_max;
@@ -310,21 +407,18 @@ static void fcb_fixup_dsp(const fcb_call *a, const fcb_rq *rq, int32_t slow, con
     }
 }
 
-static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
+/* Every block over every row with the records rq. */
+static void fcb_blocks_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf)
 {
-    fcb_rq *const rq = (fcb_rq *)scratch;
-    int32_t *const xbuf = (int32_t *)(void *)(rq + a->n_out);
-    const int32_t slow = fcb_setup_dsp(a, x_bound, rq);
+    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
     const int8_t *w = a->weights;
     int32_t c = 0;
     int32_t k;
-    int32_t b;
-    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
     for (k = 0; k < a->num_blocks; ++k)
     {
         const int32_t n = a->blocks[k].in_count;
         const int32_t count = a->blocks[k].out_count;
-        if ((n & 3) == 0)
+        if ((n & 3) == 0 && n > 0)
         {
             fcb_block_rows_dsp(a->input + a->blocks[k].in_start, a->output + c, w, n, count,
                                rq + c, offset2, a, xbuf);
@@ -336,11 +430,35 @@ static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
         w += count * n;
         c += count;
     }
-    if (slow > 0 || a->params->activation_min != INT8_MIN || a->params->activation_max != INT8_MAX)
+}
+
+static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
+{
+    nsn_fc_record *const own = (nsn_fc_record *)scratch;
+    const int full = a->params->activation_min == INT8_MIN && a->params->activation_max == INT8_MAX;
+    int32_t slow = 0;
+    int32_t b;
+    if (a->records == NULL && a->batches <= 2)
+    {
+        const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
+        for (b = 0; b < a->batches; ++b)
+        {
+            fcb_row_small_dsp(a, a->input + (size_t)b * (size_t)a->n_in,
+                              a->output + (size_t)b * (size_t)a->n_out, offset2, full);
+        }
+        return;
+    }
+    if (a->records == NULL)
+    {
+        slow = fcb_setup(a, x_bound, own);
+    }
+    fcb_blocks_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+    if (slow > 0 || !full)
     {
         for (b = 0; b < a->batches; ++b)
         {
-            fcb_fixup_dsp(a, rq, slow, a->input + (size_t)b * (size_t)a->n_in,
+            fcb_fixup_dsp(a, a->records != NULL ? a->records : own, slow,
+                          a->input + (size_t)b * (size_t)a->n_in,
                           a->output + (size_t)b * (size_t)a->n_out);
         }
     }
@@ -474,6 +592,67 @@ static void *fcb_scratch(const nsn_context *ctx, int32_t need, int *ok)
     return ctx->buf;
 }
 
+/* The arguments every entry checks: NSN_ARG_ERROR conditions of nsn_fully_connected_s8 and
+ * the blocks. */
+static int fcb_args_ok(const nsn_fc_params *params,
+                       const nsn_per_channel_quant_params *quant,
+                       const nsn_fc_dims *dims,
+                       const nsn_fc_block *blocks,
+                       int32_t num_blocks)
+{
+    return params != NULL && quant != NULL && dims != NULL && quant->multiplier != NULL &&
+           quant->shift != NULL && dims->input_features >= 1 &&
+           dims->input_features <= NSN_FC_MAX_INPUT_FEATURES && dims->output_features >= 1 &&
+           fcb_blocks_ok(blocks, num_blocks, dims->input_features, dims->output_features);
+}
+
+static void fcb_fill(fcb_call *a,
+                     const nsn_fc_params *params,
+                     const nsn_per_channel_quant_params *quant,
+                     const nsn_fc_dims *dims,
+                     const nsn_fc_block *blocks,
+                     int32_t num_blocks,
+                     const int32_t *bias)
+{
+    a->params = params;
+    a->multiplier = quant->multiplier;
+    a->shift = quant->shift;
+    a->n_in = dims->input_features;
+    a->n_out = dims->output_features;
+    a->batches = 0;
+    a->blocks = blocks;
+    a->num_blocks = num_blocks;
+    a->records = NULL;
+    a->input = NULL;
+    a->weights = NULL;
+    a->bias = bias;
+    a->output = NULL;
+}
+
+nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
+                                                const nsn_per_channel_quant_params *quant,
+                                                const nsn_fc_dims *dims,
+                                                const nsn_fc_block *blocks,
+                                                int32_t num_blocks,
+                                                const int32_t *bias,
+                                                nsn_fc_record *records)
+{
+    fcb_call a;
+    int32_t bound;
+    if (records == NULL || !fcb_args_ok(params, quant, dims, blocks, num_blocks))
+    {
+        return NSN_ARG_ERROR;
+    }
+    bound = nsn_offset_bound(params->input_offset);
+    fcb_fill(&a, params, quant, dims, blocks, num_blocks, bias);
+    if (bound < 0 || bound > 16383 || fcb_setup(&a, bound, NULL) != 0)
+    {
+        return NSN_ARG_ERROR;
+    }
+    (void)fcb_setup(&a, bound, records);
+    return NSN_OK;
+}
+
 nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
                                         const nsn_fc_params *params,
                                         const nsn_per_channel_quant_params *quant,
@@ -481,6 +660,7 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
                                         int32_t batches,
                                         const nsn_fc_block *blocks,
                                         int32_t num_blocks,
+                                        const nsn_fc_record *records,
                                         const int8_t *input,
                                         const int8_t *weights,
                                         const int32_t *bias,
@@ -489,14 +669,9 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     fcb_call a;
     void *buf;
     int ok;
-    if (params == NULL || quant == NULL || dims == NULL || input == NULL || weights == NULL ||
-        output == NULL || quant->multiplier == NULL || quant->shift == NULL || batches < 1)
-    {
-        return NSN_ARG_ERROR;
-    }
-    if (dims->input_features < 1 || dims->input_features > NSN_FC_MAX_INPUT_FEATURES ||
-        dims->output_features < 1 ||
-        !fcb_blocks_ok(blocks, num_blocks, dims->input_features, dims->output_features))
+    int32_t bound;
+    if (input == NULL || weights == NULL || output == NULL || batches < 1 ||
+        !fcb_args_ok(params, quant, dims, blocks, num_blocks))
     {
         return NSN_ARG_ERROR;
     }
@@ -505,36 +680,28 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     {
         return NSN_SCRATCH_ERROR;
     }
-    a.params = params;
-    a.multiplier = quant->multiplier;
-    a.shift = quant->shift;
-    a.n_in = dims->input_features;
-    a.n_out = dims->output_features;
+    fcb_fill(&a, params, quant, dims, blocks, num_blocks, bias);
     a.batches = batches;
-    a.blocks = blocks;
-    a.num_blocks = num_blocks;
+    a.records = records;
     a.input = input;
     a.weights = weights;
-    a.bias = bias;
     a.output = output;
-    {
-        const int32_t bound = nsn_offset_bound(params->input_offset);
+    bound = nsn_offset_bound(params->input_offset);
 #if defined(NSN_KERNELS_DSP)
-        if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
-        {
-            fcb_dsp(&a, bound, buf);
-            return NSN_OK;
-        }
-#elif defined(NSN_KERNELS_MVE)
-        if (bound >= 0 && bound <= 32767)
-        {
-            fcb_mve(&a, (int32_t *)buf);
-            return NSN_OK;
-        }
-#endif
-        (void)bound;
-        (void)buf;
+    if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+    {
+        fcb_dsp(&a, bound, buf);
+        return NSN_OK;
     }
+#elif defined(NSN_KERNELS_MVE)
+    if (bound >= 0 && bound <= 32767)
+    {
+        fcb_mve(&a, (int32_t *)buf);
+        return NSN_OK;
+    }
+#endif
+    (void)bound;
+    (void)buf;
     fcb_reference(&a);
     return NSN_OK;
 }
