@@ -407,6 +407,62 @@ static void fcb_fixup_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t sl
     }
 }
 
+/* One row whose blocks all read 4 columns on multiples of 4 (a grouped GRU's hidden-state
+ * gates): the row's pairs go to xbuf once, then one assembly loop runs every block (its
+ * pair words by LDRD at 2 * in_start bytes) and every channel. */
+static int fcb_all4(const fcb_call *a)
+{
+    int32_t k;
+    if ((a->n_in & 3) != 0)
+    {
+        return 0;
+    }
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        if (a->blocks[k].in_count != 4 || (a->blocks[k].in_start & 3) != 0)
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf)
+{
+    FCB_REGISTERS;
+    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
+    const nsn_fc_block *blk = a->blocks;
+    const int8_t *w = a->weights;
+    int8_t *y = a->output;
+    int32_t nb = a->num_blocks;
+    int32_t g, x0, x1, cnt, acc;
+    for (g = 0; g < (a->n_in >> 2); ++g)
+    {
+        fcb_pairs_dsp(a->input + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+    __asm volatile("0:\n\t"
+                   "ldrh %[cnt], [%[blk]], #2\n\t"
+                   "ldrh %[x0], [%[blk]], #4\n\t"
+                   "ldr %[x1], %[xbuf]\n\t"
+                   "add %[x0], %[x1], %[x0], lsl #1\n\t"
+                   "ldrd %[x0], %[x1], [%[x0]]\n"
+                   "1:\n\t"
+                   "ldr %[w0], [%[w]], #4\n\t"
+                   "ldr %[acc], [%[rq]], #4\n\t" FCB_MAC_WORD("w0", "x0", "x1")
+                   FCB_REQUANTIZE_STORE
+                   "subs %[cnt], %[cnt], #1\n\t"
+                   "bne 1b\n\t"
+                   "ldr %[cnt], %[nb]\n\t"
+                   "subs %[cnt], %[cnt], #1\n\t"
+                   "str %[cnt], %[nb]\n\t"
+                   "bne 0b\n\t"
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [blk] "+r"(blk), [nb] "+m"(nb),
+                     [cnt] "=&r"(cnt), [acc] "=&r"(acc), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                     [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u)
+                   : [xbuf] "m"(xbuf)
+                   : "cc", "memory");
+}
+
 /* Every block over every row with the records rq. */
 static void fcb_blocks_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf)
 {
@@ -452,7 +508,14 @@ static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
     {
         slow = fcb_setup(a, x_bound, own);
     }
-    fcb_blocks_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+    if (a->batches == 1 && fcb_all4(a))
+    {
+        fcb_row4_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+    }
+    else
+    {
+        fcb_blocks_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+    }
     if (slow > 0 || !full)
     {
         for (b = 0; b < a->batches; ++b)
