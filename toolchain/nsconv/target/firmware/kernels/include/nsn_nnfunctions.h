@@ -183,10 +183,10 @@ typedef struct
 } nsn_fc_record;
 
 /* Scratch bytes of nsn_fully_connected_batch_s8, per path: DSP, a 16-byte requantization
- * record per output channel and the current input row as doubled int16 pairs; MVE, the int32
- * sums of one row; reference, none. */
+ * record per output channel and two input rows as doubled int16 pairs; MVE, the int32 sums of
+ * one row; reference, none. */
 #define NSN_FC_BATCH_S8_BUFFER_SIZE_DSP(input_features, output_features) \
-    (16 * (output_features) + 2 * (((input_features) + 3) / 4 * 4))
+    (16 * (output_features) + 4 * (((input_features) + 3) / 4 * 4))
 #define NSN_FC_BATCH_S8_BUFFER_SIZE_MVE(input_features, output_features) (4 * (output_features))
 #define NSN_FC_BATCH_S8_BUFFER_SIZE_REF(input_features, output_features) 0
 #if defined(NSN_KERNELS_DSP)

@@ -274,6 +274,81 @@ static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, in
                    : "cc", "memory");
 }
 
+/* Two rows at once, 8 or 16 columns: xp holds the first row's pair words, then the second's
+ * (R bytes later); each weight word is loaded and split once for both rows, each record once
+ * for both outputs (y and y + n_out). */
+#define FCB2_WORD(OFF, OFF_R)                                   \
+    "ldr %[w0], [%[w]], #4\n\t"                                 \
+    "ldrd %[xa], %[xb], [%[xp], #" OFF "]\n\t"                  \
+    "sxtb16 %[t], %[w0]\n\t"                                    \
+    "sxtb16 %[w0], %[w0], ror #8\n\t"                           \
+    "smlad %[a0], %[t], %[xa], %[a0]\n\t"                       \
+    "smlad %[a0], %[w0], %[xb], %[a0]\n\t"                      \
+    "ldrd %[xa], %[xb], [%[xp], #" OFF_R "]\n\t"                \
+    "smlad %[a1], %[t], %[xa], %[a1]\n\t"                       \
+    "smlad %[a1], %[w0], %[xb], %[a1]\n\t"
+
+#define FCB2_REQUANTIZE(ACC)                                    \
+    "add %[xa], %[t], %[" ACC "], asr #31\n\t"                  \
+    "smmlar %[" ACC "], %[" ACC "], %[w0], %[xa]\n\t"           \
+    "asr %[" ACC "], %[" ACC "], %[u]\n\t"                      \
+    "ssat %[" ACC "], #8, %[" ACC "]\n\t"
+
+#define FCB2_LOOP(WORDS)                                        \
+    __asm volatile("1:\n\t"                                     \
+                   "ldr %[a0], [%[rq]], #4\n\t"                 \
+                   "mov %[a1], %[a0]\n\t" WORDS                 \
+                   "ldmia %[rq]!, {%[w0], %[t], %[u]}\n\t"      \
+                   FCB2_REQUANTIZE("a0") FCB2_REQUANTIZE("a1")  \
+                   "ldr %[xb], %[nout]\n\t"                     \
+                   "strb %[a1], [%[y], %[xb]]\n\t"              \
+                   "strb %[a0], [%[y]], #1\n\t"                 \
+                   "subs %[n], %[n], #1\n\t"                    \
+                   "bne 1b\n\t"                                 \
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), \
+                     [a0] "=&r"(a0), [a1] "=&r"(a1), [xa] "=&r"(xa), [xb] "=&r"(xb), \
+                     [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u) \
+                   : [xp] "r"(xp), [nout] "m"(n_out)            \
+                   : "cc", "memory")
+
+static void fcb_block2x2_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB_REGISTERS;
+    int32_t a0, a1, xa, xb;
+    FCB2_LOOP(FCB2_WORD("0", "16") FCB2_WORD("8", "24"));
+}
+
+static void fcb_block4x2_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB_REGISTERS;
+    int32_t a0, a1, xa, xb;
+    FCB2_LOOP(FCB2_WORD("0", "32") FCB2_WORD("8", "40") FCB2_WORD("16", "48")
+                  FCB2_WORD("24", "56"));
+}
+
+/* Rows b and b + 1 of a block of n = 8 or 16 columns: both rows' pairs into xbuf, then the
+ * two-row loop. */
+static void fcb_rows2_dsp(const int8_t *x, int32_t n_in, int32_t n, int32_t offset2, const int8_t *w,
+                          int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t n_out, int32_t *xbuf)
+{
+    int32_t g;
+    for (g = 0; g < (n >> 2); ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+        fcb_pairs_dsp(x + n_in + 4 * g, offset2, &xbuf[(n >> 1) + 2 * g], &xbuf[(n >> 1) + 2 * g + 1]);
+    }
+    if (n == 8)
+    {
+        fcb_block2x2_dsp(xbuf, w, count, rq, y, n_out);
+    }
+    else
+    {
+        fcb_block4x2_dsp(xbuf, w, count, rq, y, n_out);
+    }
+}
+
 /* One block (n columns from x, `count` channels from w) over every row; the rows advance by
  * n_in inputs and n_out outputs. */
 #if defined(__GNUC__)
@@ -282,8 +357,15 @@ __attribute__((always_inline))
 static inline void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *w, int32_t n, int32_t count,
                                const nsn_fc_record *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
 {
-    int32_t b;
-    for (b = a->batches; b > 0; --b, x += a->n_in, y += a->n_out)
+    int32_t b = a->batches;
+    if (n == 8 || n == 16)
+    {
+        for (; b > 1; b -= 2, x += 2 * a->n_in, y += 2 * a->n_out)
+        {
+            fcb_rows2_dsp(x, a->n_in, n, offset2, w, count, rq, y, a->n_out, xbuf);
+        }
+    }
+    for (; b > 0; --b, x += a->n_in, y += a->n_out)
     {
         if (n == 8)
         {
