@@ -868,10 +868,12 @@ def grouped(weights: np.ndarray, groups: int, interleave: int) -> np.ndarray:
     return w
 
 
-def _check_fc_batch(harness: Harness, model: oneop.OneOp, vectors: np.ndarray,
-                    misalign: int = 0) -> np.ndarray:
-    """TFLM row by row against one batched call, with the compiler's packing of the weights;
-    also the dense layout (one block) of the same weights."""
+def _fc_batch_plan(model: oneop.OneOp, vectors: np.ndarray, misalign: int = 0):
+    """The records checking one model: TFLM row by row against batched calls with the
+    compiler's packing of the weights (and the dense layout, one block), the records NULL (set
+    up per call, or the per-row form for one or two rows), prepared by the C function, and the
+    compiler's (equal to the C function's, or both refuse). Returns the records (the first
+    asks the C prepare) and the check of their replies."""
     from nsconv.compiler import packing
 
     x, w, b = model.inputs[0], model.inputs[1], model.inputs[2] if len(model.inputs) > 2 else None
@@ -883,65 +885,79 @@ def _check_fc_batch(harness: Harness, model: oneop.OneOp, vectors: np.ndarray,
     blocks, packed = packing.pack_fc_blocks(w.data)
     assert_same(w.data, packing.unpack_fc_blocks(blocks, packed, n_in), "pack_fc_blocks")
     dense = ([(n_out, 0, n_in)], w.data.reshape(-1))
-    # the records: NULL (set up per call, or the per-row form for one or two rows), prepared
-    # by the C function, and the compiler's (equal to the C function's, or both refuse)
     records = packing.fc_records(blocks, bias, p.multipliers, p.shifts, p.input_offset,
                                  p.output_offset)
-    prepared = harness.run_one(fc_batch_prepare_record(p, blocks, bias, n_in))
-    if records is None:
-        assert prepared.status == NSN_ARG_ERROR and prepared.data == b""
-    else:
-        assert prepared.status == NSN_OK
-        assert_same(records.reshape(-1), prepared.int32(), "fc_records vs the C prepare")
     runs = [(bl, pk, rows, RECORDS_NULL, None) for bl, pk in ((blocks, packed), dense)
             for rows in (None, 1, 2)]
     if records is not None:
         runs += [(blocks, packed, rows, mode, records if mode == RECORDS_GIVEN else None)
                  for rows in (None, 1) for mode in (RECORDS_PREPARED, RECORDS_GIVEN)]
-    replies = harness.run([fc_batch_record(p, vectors[:rows], bl, pk, bias, n_in,
-                                           misalign=misalign, records_mode=mode, records=rec)
-                           for bl, pk, rows, mode, rec in runs])
-    for reply, (bl, _, rows, mode, _) in zip(replies, runs, strict=True):
-        assert reply.status == NSN_OK
-        assert_same(expected[:rows].reshape(-1), reply.int8(),
-                    f"nsn_fully_connected_batch_s8 ({len(bl)} blocks, rows {rows}, "
-                    f"records {mode})")
-    return expected
+    out = [fc_batch_prepare_record(p, blocks, bias, n_in)]
+    out += [fc_batch_record(p, vectors[:rows], bl, pk, bias, n_in, misalign=misalign,
+                            records_mode=mode, records=rec) for bl, pk, rows, mode, rec in runs]
+
+    def check(replies: list[Reply]) -> np.ndarray:
+        prepared = replies[0]
+        if records is None:
+            assert prepared.status == NSN_ARG_ERROR and prepared.data == b""
+        else:
+            assert prepared.status == NSN_OK
+            assert_same(records.reshape(-1), prepared.int32(), "fc_records vs the C prepare")
+        for reply, (bl, _, rows, mode, _) in zip(replies[1:], runs, strict=True):
+            assert reply.status == NSN_OK
+            assert_same(expected[:rows].reshape(-1), reply.int8(),
+                        f"nsn_fully_connected_batch_s8 ({len(bl)} blocks, rows {rows}, "
+                        f"records {mode})")
+        return expected
+
+    return out, check
 
 
-@pytest.mark.parametrize("groups,interleave", [(1, 1), (2, 8), (4, 4), (8, 2), (3, 1)])
-@pytest.mark.parametrize("name", [*FCB_CASES, "fc1_161x400_relu", "zp_in_-128_out_127",
-                                  "zp_in_127"])
+def _run_fc_batch_plans(harness: Harness, plans) -> list[np.ndarray]:
+    """Every plan's records in one run of the harness (one QEMU start on a board)."""
+    replies = harness.run([r for records, _ in plans for r in records])
+    results, pos = [], 0
+    for records, check in plans:
+        results.append(check(replies[pos : pos + len(records)]))
+        pos += len(records)
+    return results
+
+
+FCB_GROUPINGS = ((1, 1), (2, 8), (4, 4), (8, 2), (3, 1))
+
+
 def test_fc_batch_matches_tflm(harness: Harness, fc_models: dict[str, oneop.OneOp],
-                               fcb_models: dict[str, oneop.OneOp], name: str, groups: int,
-                               interleave: int) -> None:
+                               fcb_models: dict[str, oneop.OneOp]) -> None:
     """Grouped (block-diagonal) weights in the TFLM model, the compiler's block packing, all
     rows in one call: every block width the DSP path specializes (4, 8, 16 columns), others,
-    ranges off multiples of 4 (161, 3 groups), the input offset of -128 and 127, RELU, and
-    saturation at both ends (the vectors of _fc_vectors)."""
-    base = fcb_models[name] if name in FCB_CASES else fc_models[name]
-    w = base.inputs[1]
-    if name == "fc1_161x400_relu" and groups not in (1, 4):
-        pytest.skip("the large case runs dense and with 4 groups only (time)")
-    model = oneop.with_quantization(base, {}, constants={w.index: grouped(w.data, groups,
-                                                                          interleave)})
-    rng = np.random.default_rng(groups * 100 + interleave)
-    vectors = _fc_vectors(rng, model.inputs[1].data)
-    out = _check_fc_batch(harness, model, vectors, misalign=groups % 4)
-    assert_varied(out, "FC batch outputs", max_fraction=0.7)
+    ranges off multiples of 4 (161, 3 groups), empty channels, misaligned weights, the input
+    offset of -128 and 127, RELU, and saturation at both ends (the vectors of _fc_vectors)."""
+    plans = []
+    for name in (*FCB_CASES, "fc1_161x400_relu", "zp_in_-128_out_127", "zp_in_127"):
+        base = fcb_models[name] if name in FCB_CASES else fc_models[name]
+        w = base.inputs[1]
+        for groups, interleave in FCB_GROUPINGS:
+            if name == "fc1_161x400_relu" and groups not in (1, 4):
+                continue  # the large case: dense and 4 groups only (time)
+            model = oneop.with_quantization(
+                base, {}, constants={w.index: grouped(w.data, groups, interleave)})
+            rng = np.random.default_rng(groups * 100 + interleave)
+            vectors = _fc_vectors(rng, model.inputs[1].data)
+            plans.append(_fc_batch_plan(model, vectors, misalign=groups % 4))
+    for out in _run_fc_batch_plans(harness, plans):
+        assert_varied(out, "FC batch outputs", max_fraction=0.7)
 
 
 def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, oneop.OneOp]) -> None:
     """Random quantizations of the grouped 32x32 gate, among them multipliers above 1 (shift
     >= 0) and extreme output zero points: the channels the DSP path hands to the portable
     loop; then biases near the int32 ends (sums beyond its 2^30 bound)."""
-    base = fcb_models["gate_32x32"]
-    x, w, b = base.inputs
     from nsconv.compiler import packing
 
+    base = fcb_models["gate_32x32"]
+    x, w, b = base.inputs
     rng = np.random.default_rng(77)
-    shifts = set()
-    prepared = set()
+    shifts, prepared, plans = set(), set(), []
     for i in range(8):
         (xs,), (ys,) = random_scales(rng, 1e-3, 0.1, 1), random_scales(rng, 1e-3, 1.0, 1)
         ws = random_scales(rng, 1e-4, 0.05, len(w.scales))
@@ -960,7 +976,8 @@ def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, one
         blocks, _ = packing.pack_fc_blocks(model.inputs[1].data)
         prepared.add(packing.fc_records(blocks, model.inputs[2].data, p.multipliers, p.shifts,
                                         p.input_offset, p.output_offset) is not None)
-        _check_fc_batch(harness, model, rng.integers(-128, 128, (9, 32)).astype(np.int8))
+        plans.append(_fc_batch_plan(model, rng.integers(-128, 128, (9, 32)).astype(np.int8)))
+    _run_fc_batch_plans(harness, plans)
     assert min(shifts) < -5 and max(shifts) > 0
     assert prepared == {True, False}, "both prepared records and refused ones"
 
