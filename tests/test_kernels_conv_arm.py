@@ -30,6 +30,7 @@ from conv_checks import (  # noqa: F401 -- collected again with this module's co
     test_conv_scratch_errors,
     test_mean_matches_tflm,
     test_mean_quantization_sweep,
+    test_mean_shapes_and_extremes_match_refops,
 )
 from frontend_harness import fwbuild
 from kernel_checks import assert_same, assert_varied
