@@ -7,6 +7,7 @@ gtcrn.json, the core's .tflite and the generated C in OUT/c, see compiler/gtcrn_
     Makefile            (target/templates/Makefile.gtcrn.j2) make, make run, make host, make size
     export.json         what was exported ("kind": "gtcrn"), read back by run and bench
     model/              OUT/c: the generated network nsn_model.[ch], nsn_weights.[ch]
+    verify/             nsn_host_main.c: the frame runner of `make verify` (nsconv verify --target)
     app/                nsn_gtcrn_app.c (firmware/gtcrn_app: the wav-streaming main),
                         nsn_gtcrn_io.h (generated: the core's input and output quantization),
                         nsn_wav.[ch]
@@ -176,10 +177,13 @@ def export_gtcrn_firmware(out_dir: Path, target: str, command_line: str = "",
 def _write_project(out_dir: Path, tmp: Path, core: str, b: Board, fe, meta: dict,
                    command_line: str) -> None:
     from nsconv.compiler.ndgraph import read_nd
+    from nsconv.target.hostbuild import write_host_main
 
     (tmp / "model").mkdir()
     for p in sorted((out_dir / "c").glob("*.[ch]")):
         shutil.copyfile(p, tmp / "model" / p.name)
+    (tmp / "verify").mkdir()
+    write_host_main(tmp / "verify")  # the frame runner of `make verify` (verify --target)
     for src, rel in _files(b):
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, tmp / rel)
