@@ -182,6 +182,25 @@ def _model_matches_export(project, out_dir: Path) -> bool:
                                == f.read_bytes() for f in files)
 
 
+def _locate_on_core(out_dir: Path, g, spec, st, ref, dump: dict[int, np.ndarray],
+                    raw: np.ndarray, sub: slice, build_dir: Path) -> str:
+    """The first op whose output on the core differs: the core's tensor dump of frame
+    sub.stop - 1 against the host build of OUT/c replaying the same frames (the portable
+    kernels; named as the reference when its mask and states equal TFLM's on that frame),
+    else against the TFLite interpreter's intermediates."""
+    k = sub.stop - 1
+    h = nd.host_dump(Path(out_dir) / "c", build_dir, raw, st.resets[sub])
+    host_ok = np.array_equal(h.masks[-1], ref.masks[k]) and \
+        np.array_equal(h.states[-1], ref.states[k])
+    if host_ok:
+        where = nd.dump_difference(g, dump, h.tensors, "against the host build of OUT/c, "
+                                   "which equals TFLM on this frame")
+        if where:
+            return where
+    return nd.first_difference(g, spec, dump, st.frames[k],
+                               nd.states_before(g, spec, ref, st.resets, k))
+
+
 def _verify_gtcrn_core(out_dir: Path, core: str, g, spec, st, ref, *, timeout: float | None,
                        jobs: int, scratch: Path, say) -> tuple[nd.NdVerifyReport, dict]:
     from nsconv.target import gtcrn_target as gt
@@ -207,8 +226,8 @@ def _verify_gtcrn_core(out_dir: Path, core: str, g, spec, st, ref, *, timeout: f
         sub = slice(start, k + 1)
         dump = qemu.run_frames(project, debug, raw[sub], exits[sub], st.resets[sub],
                                dump_frame=k - start, timeout=timeout).tensors
-        where = nd.first_difference(g, spec, dump, st.frames[k],
-                                    nd.states_before(g, spec, ref, st.resets, k))
+        where = _locate_on_core(out_dir, g, spec, st, ref, dump, raw[sub], sub,
+                                scratch / f"{core}-host")
         first += f"; {where}" if where else ""
     rep = nd.NdVerifyReport(cmp.bit_exact, len(raw), cmp.mismatched_frames,
                             cmp.mask_mismatched_frames, cmp.state_mismatched_frames, first,
