@@ -4,6 +4,10 @@
 core in QEMU gives the host build's wav byte for byte, and the counts the bench reads.
 
 Cortex-M4 always (a short clip); M7 and M55 with NSCONV_GTCRN_ALL_CORES=1 (`make gtcrn-target`).
+`nsconv verify OUT --target cortex-m4` (check/target_verify.py): the firmware's network in
+QEMU against TFLM on two short recordings (the long form, every core over >= 2,000 frames, is
+tests/test_gtcrn_verify_target.py); one weight corrupted in the ARM project only is found,
+named, and exits 3.
 The export is calibrated on 48 frames only: enough for bits, not for quality (`make
 gtcrn-bench` / `nsconv evaluate` use the full export).
 """
@@ -24,6 +28,7 @@ GTCRN_ONNX = conftest.GTCRN_ONNX
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 ALL_CORES = os.environ.get("NSCONV_GTCRN_ALL_CORES") == "1"
 HOPS = 40
+VERIFY_FRAMES = 300  # p232_010 (174 frames) then p232_032: a reset, two QEMU processes
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,73 @@ def test_cli_refusals(gtcrn_out, tmp_path):
     assert r.exit_code == 1 and "GTCRN has no exits" in r.output
     r = CliRunner().invoke(main, ["evaluate", str(gtcrn_out), "--audio", str(tmp_path)])
     assert r.exit_code == 2 and "--onnx" in r.output
+
+
+def _two_recordings() -> list[Path]:
+    from nsconv.quant.quantize import calibration_clips
+
+    return [c for c in calibration_clips() if c.name.startswith("p232_")][:2]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc and qemu-system-arm required")
+def test_m4_verify_target_bit_exact(gtcrn_out):
+    from nsconv.check.target_verify import verify_gtcrn_targets
+
+    clips = _two_recordings()
+    ((rep, info),) = verify_gtcrn_targets(gtcrn_out, ["cortex-m4"], frames=VERIFY_FRAMES,
+                                          audio=clips, jobs=2)
+    assert rep.bit_exact, rep.first_mismatch
+    assert rep.frames == VERIFY_FRAMES and rep.mismatched_frames == 0
+    assert rep.mask_mismatched_frames == 0 and len(rep.state_mismatched_frames) == 16
+    assert not any(rep.state_mismatched_frames.values())
+    assert rep.kernels_path == "dsp"  # as the running binary reports it
+    assert info["target"] == "cortex-m4" and info["board"] == "mps2-an386"
+    assert info["audio"] == [c.name for c in clips] and info["qemu_processes"] == 2
+    assert info["seconds_per_frame"] > 0 and info["c_matches_export"] is True
+    print(f"cortex-m4: {rep.frames} frames bit-exact, {1000 * info['seconds_per_frame']:.1f} "
+          "ms per frame in QEMU")
+
+
+def _corrupt_first_conv_weight(project: Path) -> int:
+    """Flips bit 7 of the first weight of the first CONV_2D in the project's model/ (the ARM
+    build only: OUT/c keeps the right one); returns that op's TFLite index."""
+    import re
+
+    model = (project / "model" / "nsn_model.c").read_text()
+    head = re.search(r"/\* \d+: op (\d+): CONV_2D ", model)
+    assert head is not None
+    call = model[head.end():model.index(";", model.index("nsn_conv_s", head.end()))]
+    name = re.findall(r"\b(nsn_\w+)\b", call.split("(", 1)[1])[-2]  # (..., weights, bias, out)
+    weights = project / "model" / "nsn_weights.c"
+    text = weights.read_text()
+    w = re.search(rf"const int8_t {name}\[\d+\] NSN_WEIGHTS_ALIGN = \{{\s*(-?\d+),", text)
+    assert w is not None
+    value = int(w[1])
+    weights.write_text(text[: w.start(1)] + str(value - 128 if value >= 0 else value + 128)
+                       + text[w.end(1):])
+    return int(head[1])
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc and qemu-system-arm required")
+def test_m4_verify_target_finds_a_corrupted_weight(gtcrn_out, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from nsconv.cli import main
+    from nsconv.target import gtcrn_target as gt
+
+    gt.ensure_exported(gtcrn_out, "cortex-m4")  # OUT/firmware/cortex-m4 (built by the above)
+    out = tmp_path / "out"
+    shutil.copytree(gtcrn_out, out, symlinks=True)
+    op = _corrupt_first_conv_weight(out / "firmware" / "cortex-m4")
+    args = ["verify", str(out), "--target", "cortex-m4", "--frames", "20", "--json"]
+    for clip in _two_recordings()[:1]:
+        args += ["--audio", str(clip)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 3, r.output
+    d = json.loads(r.stdout)
+    (rep,) = d["reports"]
+    assert d["ok"] is False and rep["bit_exact"] is False and rep["mismatched_frames"] == 20
+    assert rep["c_matches_export"] is False and rep["kernels_path"] == "dsp"
+    assert rep["first_mismatch"].startswith("frame 0: mask"), rep["first_mismatch"]
+    assert f"first difference at op {op} (CONV_2D)" in rep["first_mismatch"], rep["first_mismatch"]
