@@ -15,6 +15,7 @@
 #include "nsn_nnfunctions_conv.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "nsn_conv_internal.h"
 
@@ -229,6 +230,263 @@ static void dw_dsp(const nsn_conv_params *p,
     }
 }
 
+/*
+ * The DSP fast path (nsn_depthwise_conv_s8_get_buffer_size > 0: depth multiplier 1, channels a
+ * multiple of 4, filter width 3, stride and dilation 1 along the width): per four channels
+ * and output row, the filter_h input rows are transposed once into the scratch as int16 rows
+ * of one channel (x + input_offset, 0 in the padding), so that two adjacent columns of one
+ * channel are one word: SMLAD takes two taps of a row at once. Four outputs of one channel
+ * per block: per filter row five loads (columns x..x+5 as three aligned and two unaligned
+ * words), the row's weight pair words and eight SMLAD / SMLABB / SMLATB for 12 MACs. The
+ * weights enter doubled (int16), so the sum is 2 * acc, as nsn_conv_rq_u takes it.
+ */
+static int32_t dw_fast_cols(const nsn_conv_dims *d)
+{
+    return ((d->output_w + 3) & ~3) + 2;
+}
+
+static int dw_fast_shape(const nsn_conv_dims *d)
+{
+    return d->output_c == d->input_c && (d->input_c & 3) == 0 && d->filter_w == 3 &&
+           d->filter_h <= 64 && d->output_w <= 4096;
+}
+
+/* (c0, c2) and (c1, c3) of four channels at input column ix as int16 + offset; 0 outside */
+static inline void dw_fast_col(const nsn_conv_dims *d, const int8_t *xrow, int32_t ix,
+                               int32_t offset2, int32_t *lo, int32_t *hi)
+{
+    if (xrow == NULL || ix < 0 || ix >= d->input_w)
+    {
+        *lo = 0;
+        *hi = 0;
+        return;
+    }
+    *lo = __sxtab16(offset2, nsn_read_s8x4(xrow + (size_t)ix * (size_t)d->input_c));
+    *hi = nsn_sxtab16_ror8(offset2, nsn_read_s8x4(xrow + (size_t)ix * (size_t)d->input_c));
+}
+
+/* Columns j, j + 1 of four channels' rows: t[k * stride + j / 2] (words) */
+static inline void dw_fast_put(int32_t *t, int32_t stride, int32_t l0, int32_t h0, int32_t l1,
+                               int32_t h1)
+{
+    t[0] = nsn_conv_pkhbt(l0, l1);
+    t[stride] = nsn_conv_pkhbt(h0, h1);
+    t[2 * stride] = nsn_conv_pkhtb(l1, l0);
+    t[3 * stride] = nsn_conv_pkhtb(h1, h0);
+}
+
+/* n column pairs of four channels from x (ch bytes between columns) into the words t[0..n)
+ * of the first channel's row and the same words of the three others, sb bytes apart. */
+static void dw_fast_pairs(const int8_t *x, int32_t ch, int32_t n, int32_t offset2, int32_t *t,
+                          int32_t sb)
+{
+    int32_t *t2 = (int32_t *)(void *)((uint8_t *)t + 2 * sb);
+    int32_t l0, h0, l1, h1, b;
+    __asm volatile("1:\n\t"
+                   "ldr %[h0], [%[x]]\n\t"
+                   "ldr %[h1], [%[x], %[ch]]\n\t"
+                   "add %[x], %[x], %[ch], lsl #1\n\t"
+                   "sxtab16 %[l0], %[o], %[h0]\n\t"
+                   "sxtab16 %[h0], %[o], %[h0], ror #8\n\t"
+                   "sxtab16 %[l1], %[o], %[h1]\n\t"
+                   "sxtab16 %[h1], %[o], %[h1], ror #8\n\t"
+                   "pkhbt %[b], %[h0], %[h1], lsl #16\n\t"
+                   "pkhtb %[h1], %[h1], %[h0], asr #16\n\t"
+                   "pkhbt %[h0], %[l0], %[l1], lsl #16\n\t"
+                   "pkhtb %[l1], %[l1], %[l0], asr #16\n\t"
+                   "str %[b], [%[t], %[sb]]\n\t"
+                   "str %[h0], [%[t]], #4\n\t"
+                   "str %[h1], [%[t2], %[sb]]\n\t"
+                   "str %[l1], [%[t2]], #4\n\t"
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [x] "+r"(x), [t] "+r"(t), [t2] "+r"(t2), [n] "+r"(n), [l0] "=&r"(l0),
+                     [h0] "=&r"(h0), [l1] "=&r"(l1), [h1] "=&r"(h1), [b] "=&r"(b)
+                   : [ch] "r"(ch), [o] "r"(offset2), [sb] "r"(sb)
+                   : "cc", "memory");
+}
+
+/* One input row (NULL: outside the input) of four channels into the words t[k * stride + j/2],
+ * int16 columns j = ix + pad_w in [0, cols); columns outside the input are 0. */
+static void dw_fast_transpose(const nsn_conv_dims *d, const int8_t *xrow, int32_t pad_w,
+                              int32_t offset2, int32_t *t, int32_t stride)
+{
+    const int32_t cols = dw_fast_cols(d);
+    const int32_t ch = d->input_c;
+    int32_t j = 0, l0, h0, l1, h1;
+    for (; j < cols && (j < pad_w || xrow == NULL); j += 2)
+    {
+        dw_fast_col(d, xrow, j - pad_w, offset2, &l0, &h0);
+        dw_fast_col(d, xrow, j + 1 - pad_w, offset2, &l1, &h1);
+        dw_fast_put(t + j / 2, stride, l0, h0, l1, h1);
+    }
+    if (j < cols && j + 1 - pad_w < d->input_w)
+    {
+        const int32_t end = cols < d->input_w + pad_w - 1 ? cols : d->input_w + pad_w - 1;
+        const int32_t n = (end - j + 1) >> 1; /* column pairs inside the input */
+        if (n > 0)
+        {
+            dw_fast_pairs(xrow + (size_t)(j - pad_w) * (size_t)ch, ch, n, offset2, t + j / 2,
+                          4 * stride);
+            j += 2 * n;
+        }
+    }
+    for (; j < cols; j += 2)
+    {
+        dw_fast_col(d, xrow, j - pad_w, offset2, &l0, &h0);
+        dw_fast_col(d, xrow, j + 1 - pad_w, offset2, &l1, &h1);
+        dw_fast_put(t + j / 2, stride, l0, h0, l1, h1);
+    }
+}
+
+/* One filter row of a block of four outputs: columns x..x+5 as three aligned words (LDM) and
+ * two unaligned ones, the row's weight pair words (LDRD), 12 MACs; then the next row. */
+#define DW_FAST_ROW(WOFF)                                                                      \
+    "ldm %[rp], {%[xa], %[xb], %[xc]}\n\t"                                                    \
+    "ldrd %[w01], %[w2], [%[wp], #" WOFF "]\n\t"                                               \
+    "smlad %[a0], %[xa], %[w01], %[a0]\n\t"                                                    \
+    "smlabb %[a0], %[xb], %[w2], %[a0]\n\t"                                                    \
+    "smlad %[a2], %[xb], %[w01], %[a2]\n\t"                                                    \
+    "smlabb %[a2], %[xc], %[w2], %[a2]\n\t"                                                    \
+    "smlatb %[a1], %[xb], %[w2], %[a1]\n\t"                                                    \
+    "smlatb %[a3], %[xc], %[w2], %[a3]\n\t"                                                    \
+    "ldr %[xu], [%[rp], #2]\n\t"                                                               \
+    "smlad %[a1], %[xu], %[w01], %[a1]\n\t"                                                    \
+    "ldr %[xu], [%[rp], #6]\n\t"                                                               \
+    "smlad %[a3], %[xu], %[w01], %[a3]\n\t"                                                    \
+    "add %[rp], %[rp], %[cols2]\n\t"
+
+/* Full blocks of four outputs of one channel with three filter rows and no activation clamp:
+ * out[x * ch] for x < blocks * 4 (the MACs of dw_fast_row, the short requantization, SSAT). */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers: the hot loop */
+#endif
+static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp, int32_t b2,
+                             const nsn_conv_rq *rq, int32_t blocks, int32_t ch, int8_t *out)
+{
+    const int32_t m = rq->m, q0 = rq->q, e = rq->e;
+    register int32_t xa __asm("r8");
+    register int32_t xb __asm("r9");
+    register int32_t xc __asm("r10");
+    for (; blocks > 0; --blocks)
+    {
+        int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, xu, w01, w2;
+        const int32_t *rp = t;
+        __asm volatile(DW_FAST_ROW("0") DW_FAST_ROW("8") DW_FAST_ROW("16")
+                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                         [rp] "+r"(rp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
+                         [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)
+                       : [wp] "r"(wp), [cols2] "r"(cols2)
+                       : "memory");
+        out[0] = (int8_t)nsn_ssat8(nsn_smmlar(a0, m, q0 + (a0 >> 31)) >> e);
+        out[ch] = (int8_t)nsn_ssat8(nsn_smmlar(a1, m, q0 + (a1 >> 31)) >> e);
+        out[2 * ch] = (int8_t)nsn_ssat8(nsn_smmlar(a2, m, q0 + (a2 >> 31)) >> e);
+        out[3 * ch] = (int8_t)nsn_ssat8(nsn_smmlar(a3, m, q0 + (a3 >> 31)) >> e);
+        out += 4 * ch;
+        t += 2;
+    }
+}
+
+/* the same for any filter height, in C */
+static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, int32_t rows,
+                          int32_t *acc)
+{
+    const uint8_t *r8 = (const uint8_t *)rp;
+    int32_t r;
+    for (r = 0; r < rows; ++r)
+    {
+        int32_t xa, xb, xc, xu1, xu3;
+        memcpy(&xa, r8, 4);
+        memcpy(&xb, r8 + 4, 4);
+        memcpy(&xc, r8 + 8, 4);
+        memcpy(&xu1, r8 + 2, 4);
+        memcpy(&xu3, r8 + 6, 4);
+        acc[0] = __smlabb(xb, wp[1], __smlad(xa, wp[0], acc[0]));
+        acc[1] = __smlatb(xb, wp[1], __smlad(xu1, wp[0], acc[1]));
+        acc[2] = __smlabb(xc, wp[1], __smlad(xb, wp[0], acc[2]));
+        acc[3] = __smlatb(xc, wp[1], __smlad(xu3, wp[0], acc[3]));
+        r8 += cols2;
+        wp += 2;
+    }
+}
+
+/* One channel of one output row: t = its filter_h transposed rows (words), wp = its weight
+ * pairs [(2 w0, 2 w1), (2 w2, 0)] per filter row; out[x * ch] for x < output_w. */
+static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, const int32_t *t,
+                            const int32_t *wp, int32_t b2, const nsn_conv_rq *rq, int8_t *out)
+{
+    const int32_t cols2 = 2 * dw_fast_cols(d), ow = d->output_w, fh = d->filter_h;
+    const int32_t ch = d->output_c, lo = p->activation_min, hi = p->activation_max;
+    int32_t x = 0, q;
+    if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX)
+    {
+        x = ow & ~3;
+        dw_fast_channel3(t, cols2, wp, b2, rq, x >> 2, ch, out);
+    }
+    for (; x < ow; x += 4)
+    {
+        int32_t acc[4] = {b2, b2, b2, b2};
+        dw_fast_block(t + x / 2, cols2, wp, fh, acc);
+        for (q = 0; q < 4 && x + q < ow; ++q)
+        {
+            out[(size_t)(x + q) * (size_t)ch] = (int8_t)nsn_clamp(nsn_conv_rq_u(rq, acc[q]), lo, hi);
+        }
+    }
+}
+
+/* weight pairs of channels [c, c + 4) into wp[k][row][2], doubled */
+static void dw_fast_weights(const nsn_conv_dims *d, const int8_t *filter, int32_t c, int32_t *wp)
+{
+    const int32_t ch = d->output_c;
+    int32_t k, r;
+    for (k = 0; k < 4; ++k)
+    {
+        for (r = 0; r < d->filter_h; ++r)
+        {
+            const int8_t *f = filter + (size_t)r * 3u * (size_t)ch + (size_t)(c + k);
+            *wp++ = (int32_t)(((uint32_t)(2 * f[ch]) << 16) | ((uint32_t)(2 * f[0]) & 0xFFFFu));
+            *wp++ = (int32_t)((uint32_t)(2 * f[2 * ch]) & 0xFFFFu);
+        }
+    }
+}
+
+static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                        const nsn_conv_dims *d, const int8_t *input, const int8_t *filter,
+                        const int32_t *bias, int8_t *output, int32_t *buf)
+{
+    const int32_t ch = d->output_c, fh = d->filter_h;
+    const int32_t row = dw_fast_cols(d) / 2; /* words per transposed row */
+    const int32_t stride = fh * row;         /* words between the channels' rows */
+    const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    int32_t *const wp = buf;
+    int32_t *const t = buf + 8 * fh;
+    int32_t y, c, r, k;
+    for (y = 0; y < d->output_h; ++y)
+    {
+        int8_t *const orow = output + (size_t)y * (size_t)d->output_w * (size_t)ch;
+        for (c = 0; c < ch; c += 4)
+        {
+            for (r = 0; r < fh; ++r)
+            {
+                const int32_t iy = y * p->stride_h - p->pad_h + r * p->dilation_h;
+                const int8_t *xrow = iy >= 0 && iy < d->input_h
+                                         ? input + (size_t)iy * (size_t)d->input_w * (size_t)ch + c
+                                         : NULL;
+                dw_fast_transpose(d, xrow, p->pad_w, offset2, t + r * row, stride);
+            }
+            dw_fast_weights(d, filter, c, wp);
+            for (k = 0; k < 4; ++k)
+            {
+                nsn_conv_rq rq;
+                nsn_conv_rq_init(&rq, quant->multiplier[c + k], quant->shift[c + k],
+                                 p->output_offset);
+                dw_fast_channel(p, d, t + k * stride, wp + 2 * fh * k,
+                                bias != NULL ? 2 * bias[c + k] : 0, &rq, orow + c + k);
+            }
+        }
+    }
+}
+
 #endif /* NSN_KERNELS_DSP */
 
 #if defined(NSN_KERNELS_MVE)
@@ -279,6 +537,30 @@ static void dw_mve(const nsn_conv_params *p,
 
 #endif /* NSN_KERNELS_MVE */
 
+int32_t nsn_depthwise_conv_s8_get_buffer_size_dsp(const nsn_conv_dims *dims)
+{
+#if defined(NSN_KERNELS_DSP)
+    if (dims != NULL && dims->input_c >= 1 && dims->filter_h >= 1 && dims->output_w >= 1 &&
+        dw_fast_shape(dims))
+    {
+        return 4 * dims->filter_h * (8 + 2 * dw_fast_cols(dims));
+    }
+#else
+    (void)dims;
+#endif
+    return 0;
+}
+
+int32_t nsn_depthwise_conv_s8_get_buffer_size(const nsn_conv_dims *dims)
+{
+#if defined(NSN_KERNELS_DSP)
+    return nsn_depthwise_conv_s8_get_buffer_size_dsp(dims);
+#else
+    (void)dims;
+    return 0;
+#endif
+}
+
 nsn_status nsn_depthwise_conv_s8(const nsn_context *ctx,
                                  const nsn_conv_params *params,
                                  const nsn_per_channel_quant_params *quant,
@@ -296,7 +578,7 @@ nsn_status nsn_depthwise_conv_s8(const nsn_context *ctx,
     {
         return NSN_ARG_ERROR;
     }
-    if (!nsn_conv_scratch_ok(ctx, 0))
+    if (!nsn_conv_scratch_ok(ctx, nsn_depthwise_conv_s8_get_buffer_size(dims)))
     {
         return NSN_SCRATCH_ERROR;
     }
@@ -305,6 +587,13 @@ nsn_status nsn_depthwise_conv_s8(const nsn_context *ctx,
         params->input_offset <= 128)
     {
 #if defined(NSN_KERNELS_DSP)
+        if (dw_fast_shape(dims) && params->stride_w == 1 && params->dilation_w == 1 &&
+            nsn_conv_rq_ok(quant, bias, dims->output_c, 3 * dims->filter_h,
+                           params->output_offset))
+        {
+            dw_fast_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+            return NSN_OK;
+        }
         dw_dsp(params, quant, dims, input, filter, bias, output);
 #else
         dw_mve(params, quant, dims, input, filter, bias, output);
