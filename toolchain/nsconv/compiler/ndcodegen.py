@@ -703,6 +703,10 @@ def _conv(p: _Program, op: NdOp) -> None:
         # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
         # init against the kernel library's own get_buffer_size)
         need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        cin = x.shape[3]
+        if dt != "int16" and geo.filter_h == 1 and groups == 1 and cin % 4 == 0:
+            # nsn_conv_s8's DSP row path: channel table, int16 weights, 16 pixels' columns
+            need = max(need, 16 * n_out + 2 * n_out * k4 + 2 * cin * (15 + geo.filter_w))
         p.conv_scratch = max(p.conv_scratch, need)
         p.conv_dims.append((f"{sym}_dims", f"conv_{_sfx(dt)}"))
     elif dt != "int16" and n_out == x.shape[3] and n_out % 4 == 0 and geo.filter_w == 3:

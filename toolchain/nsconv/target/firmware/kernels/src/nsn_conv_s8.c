@@ -35,6 +35,25 @@ static int32_t conv_patch(const nsn_conv_dims *d)
     return d->filter_h * d->filter_w * (d->input_c / d->groups);
 }
 
+/* the DSP row path's pixels per expanded run of columns, shapes and scratch (see below) */
+#define CONV_ROW_PIXELS 16
+
+static int conv_row_shape(const nsn_conv_dims *d)
+{
+    return d->filter_h == 1 && d->groups == 1 && (d->input_c & 3) == 0 &&
+           d->filter_w <= 1024 && d->input_c <= 4096;
+}
+
+static int32_t conv_row_cols(const nsn_conv_dims *d)
+{
+    return CONV_ROW_PIXELS - 1 + d->filter_w;
+}
+
+static int32_t conv_row_bytes(const nsn_conv_dims *d)
+{
+    return 16 * d->output_c + 2 * d->output_c * conv_patch(d) + 2 * d->input_c * conv_row_cols(d);
+}
+
 /* sum over the taps of output pixel (y, x) inside the input, channels [cin0, cin0 + cin_g) */
 static int32_t conv_dot_ref(const nsn_conv_params *p,
                             const nsn_conv_dims *d,
@@ -317,6 +336,244 @@ static void conv_dsp(const nsn_conv_params *p,
     }
 }
 
+/*
+ * The DSP row path (conv_row_shape: filter height 1, groups 1, input channels a multiple of
+ * 4; stride and dilation 1 along the width; nsn_conv_rq_ok): GTCRN's int8 convolutions. With
+ * one filter row and stride 1, the patch of output pixel x is the contiguous run of input
+ * columns x - pad_w .. x - pad_w + filter_w - 1, so up to CONV_ROW_PIXELS pixels' patches are one
+ * run of input columns, expanded once to int16 pairs (x + offset; 0 in the padding) instead of
+ * once per pixel. The weights are expanded once per call to the same pairs, interleaved per
+ * block of four (two, one) output channels. Per pixel and block: one LDRD of inputs and one per
+ * channel feed two SMLAD each (1 pixel x 4 channels: 16 MACs in 10 instructions, unrolled by
+ * two), then the short requantization (nsn_conv_rq). Scratch: per channel {bias, m, q, e},
+ * the expanded weights, the expanded columns.
+ */
+/* One group of four inputs against `CH` channels' weight pairs (w0, w2), (w1, w3) */
+#define CONV_ROW_GROUP1 "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                   \
+    "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+    "smlad %[a0], %[x0], %[w0], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+#define CONV_ROW_MORE(A) "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                 \
+    "smlad %[" A "], %[x0], %[w0], %[" A "]\n\t"                                               \
+    "smlad %[" A "], %[x1], %[w1], %[" A "]\n\t"
+#define CONV_ROW_GROUP4 CONV_ROW_GROUP1 CONV_ROW_MORE("a1") CONV_ROW_MORE("a2") CONV_ROW_MORE("a3")
+#define CONV_ROW_GROUP2 CONV_ROW_GROUP1 CONV_ROW_MORE("a1")
+
+#define CONV_ROW_ASM(BODY, N)                                                                  \
+    __asm volatile("tst %[n], #1\n\t"                                                          \
+                   "beq 2f\n\t" BODY "2:\n\t"                                                  \
+                   "lsrs %[n], %[n], #1\n\t"                                                   \
+                   "beq 3f\n\t"                                                                \
+                   "1:\n\t" BODY BODY "subs %[n], %[n], #1\n\t"                                \
+                   "bne 1b\n\t"                                                                \
+                   "3:\n\t"                                                                    \
+                   : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),       \
+                     [px] "+r"(px), [pw] "+r"(pw), [n] "+r"(N), [x0] "=&r"(x0),               \
+                     [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)                            \
+                   :                                                                           \
+                   : "cc", "memory")
+
+/* a[0..cb) += patch . channels' weights over n groups (cb 4, 2 or 1) */
+static inline void conv_row_dot(const int32_t *px, const int32_t *pw, int32_t n, int32_t cb,
+                                int32_t *a)
+{
+    int32_t x0, x1, w0, w1;
+    if (cb == 4)
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP4, n);
+    }
+    else if (cb == 2)
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP2, n);
+    }
+    else
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP1, n);
+    }
+}
+
+/* clamp(requantize(acc) + zo) of channel t = {bias, m, q, e} */
+static inline int32_t conv_row_out(const int32_t *t, int32_t acc)
+{
+    const int32_t u = 2 * acc;
+    return nsn_smmlar(u, t[1], t[2] + (u >> 31)) >> t[3];
+}
+
+/* Four channels of one pixel, no activation clamp: table t, weights pw, patch px */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px, int32_t n,
+                          int8_t *out)
+{
+    int32_t a[4], x0, x1, w0, w1;
+    a[0] = t[0];
+    a[1] = t[4];
+    a[2] = t[8];
+    a[3] = t[12];
+    CONV_ROW_ASM(CONV_ROW_GROUP4, n);
+    out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+    out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+    out[2] = (int8_t)nsn_ssat8(conv_row_out(t + 8, a[2]));
+    out[3] = (int8_t)nsn_ssat8(conv_row_out(t + 12, a[3]));
+}
+
+/* the channel block size at channel c: 4 while four remain, then 2, then 1 */
+static inline int32_t conv_row_block(int32_t c, int32_t channels)
+{
+    const int32_t left = channels - c;
+    return left >= 4 ? 4 : (left >= 2 ? 2 : 1);
+}
+
+/* weights as pairs, per channel block: [group][channel of the block][(w0, w2), (w1, w3)];
+ * table[c] = {bias, m, q, e} */
+static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                           const nsn_conv_dims *d, const int8_t *filter, const int32_t *bias,
+                           int32_t *table, int32_t *wx)
+{
+    const int32_t k = conv_patch(d), groups4 = k >> 2;
+    int32_t c, j, i, cb;
+    for (c = 0; c < d->output_c; ++c)
+    {
+        nsn_conv_rq rq;
+        nsn_conv_rq_init(&rq, quant->multiplier[c], quant->shift[c], p->output_offset);
+        table[4 * c] = bias != NULL ? bias[c] : 0;
+        table[4 * c + 1] = rq.m;
+        table[4 * c + 2] = rq.q;
+        table[4 * c + 3] = rq.e;
+    }
+    for (c = 0; c < d->output_c; c += cb)
+    {
+        cb = conv_row_block(c, d->output_c);
+        for (j = 0; j < groups4; ++j)
+        {
+            for (i = 0; i < cb; ++i)
+            {
+                const int32_t v = nsn_read_s8x4(filter + (size_t)(c + i) * (size_t)k + 4 * j);
+                *wx++ = __sxtb16(v);
+                *wx++ = nsn_sxtab16_ror8(0, v);
+            }
+        }
+    }
+}
+
+/* input columns [ix0, ix0 + count) of row xrow (NULL: outside) expanded: per group of four
+ * channels (x0 + o, x2 + o), (x1 + o, x3 + o); columns outside the input 0 */
+static void conv_row_expand(const nsn_conv_dims *d, const int8_t *xrow, int32_t ix0,
+                            int32_t count, int32_t offset, int32_t *buf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) * 0x10001u);
+    const int32_t groups4 = d->input_c >> 2;
+    int32_t ix, j;
+    for (ix = ix0; ix < ix0 + count; ++ix)
+    {
+        if (xrow != NULL && ix >= 0 && ix < d->input_w)
+        {
+            const int8_t *x = xrow + (size_t)ix * (size_t)d->input_c;
+            for (j = 0; j < groups4; ++j)
+            {
+                const int32_t v = nsn_read_s8x4(x + 4 * j);
+                buf[0] = __sxtab16(offset2, v);
+                buf[1] = nsn_sxtab16_ror8(offset2, v);
+                buf += 2;
+            }
+        }
+        else
+        {
+            memset(buf, 0, (size_t)groups4 * 8u);
+            buf += 2 * groups4;
+        }
+    }
+}
+
+/* Two channels of one pixel, no activation clamp */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px, int32_t n,
+                          int8_t *out)
+{
+    int32_t a[4], x0, x1, w0, w1;
+    a[0] = t[0];
+    a[1] = t[4];
+    a[2] = 0;
+    a[3] = 0;
+    CONV_ROW_ASM(CONV_ROW_GROUP2, n);
+    out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+    out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+}
+
+/* all output channels of one pixel from its expanded patch px */
+static void conv_row_pixel(const nsn_conv_params *p, const nsn_conv_dims *d,
+                           const int32_t *table, const int32_t *wx, const int32_t *px,
+                           int8_t *out)
+{
+    const int32_t groups4 = conv_patch(d) >> 2;
+    const int32_t lo = p->activation_min, hi = p->activation_max;
+    const int wide = lo == INT8_MIN && hi == INT8_MAX;
+    int32_t c = 0, i, cb;
+    if (wide)
+    {
+        for (; c + 4 <= d->output_c; c += 4)
+        {
+            conv_row_quad(table + 4 * c, wx, px, groups4, out + c);
+            wx += 8 * groups4;
+        }
+        if (c + 2 <= d->output_c)
+        {
+            conv_row_pair(table + 4 * c, wx, px, groups4, out + c);
+            wx += 4 * groups4;
+            c += 2;
+        }
+    }
+    for (; c < d->output_c; c += cb)
+    {
+        int32_t a[4];
+        cb = conv_row_block(c, d->output_c);
+        for (i = 0; i < cb; ++i)
+        {
+            a[i] = table[4 * (c + i)];
+        }
+        conv_row_dot(px, wx, groups4, cb, a);
+        wx += 2 * cb * groups4;
+        for (i = 0; i < cb; ++i)
+        {
+            out[c + i] = (int8_t)nsn_clamp(conv_row_out(table + 4 * (c + i), a[i]), lo, hi);
+        }
+    }
+}
+
+static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                         const nsn_conv_dims *d, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, int8_t *output, int32_t *buf)
+{
+    int32_t *const table = buf;
+    int32_t *const wx = table + 4 * d->output_c;
+    int32_t *const cols = wx + (d->output_c * conv_patch(d)) / 2;
+    const int32_t step = d->input_c / 2; /* words per expanded column */
+    int32_t y, x0, x;
+    conv_row_setup(p, quant, d, filter, bias, table, wx);
+    for (y = 0; y < d->output_h; ++y)
+    {
+        const int32_t iy = y * p->stride_h - p->pad_h;
+        const int8_t *xrow = iy >= 0 && iy < d->input_h
+                                 ? input + (size_t)iy * (size_t)d->input_w * (size_t)d->input_c
+                                 : NULL;
+        for (x0 = 0; x0 < d->output_w; x0 += CONV_ROW_PIXELS)
+        {
+            const int32_t n = d->output_w - x0 < CONV_ROW_PIXELS ? d->output_w - x0
+                                                                  : CONV_ROW_PIXELS;
+            conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, p->input_offset, cols);
+            for (x = 0; x < n; ++x)
+            {
+                conv_row_pixel(p, d, table, wx, cols + x * step,
+                               output + ((size_t)y * (size_t)d->output_w + (size_t)(x0 + x)) *
+                                            (size_t)d->output_c);
+            }
+        }
+    }
+}
+
 #endif /* NSN_KERNELS_DSP */
 
 #if defined(NSN_KERNELS_MVE)
@@ -447,6 +704,10 @@ int32_t nsn_conv_s8_get_buffer_size_dsp(const nsn_conv_dims *dims)
         return 0;
     }
     k4 = (conv_patch(dims) + 3) & ~3;
+    if (conv_row_shape(dims) && conv_row_bytes(dims) > 9 * k4)
+    {
+        return conv_row_bytes(dims); /* the row path's, or the four patches' */
+    }
     return 2 * 4 * k4 + k4; /* four int16 patches, one int8 gather */
 }
 
@@ -503,6 +764,12 @@ nsn_status nsn_conv_s8(const nsn_context *ctx,
     if (params->input_offset >= -127 && params->input_offset <= 128)
     {
 #if defined(NSN_KERNELS_DSP)
+        if (conv_row_shape(dims) && params->stride_w == 1 && params->dilation_w == 1 &&
+            nsn_conv_rq_ok(quant, bias, dims->output_c, conv_patch(dims), params->output_offset))
+        {
+            conv_row_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+            return NSN_OK;
+        }
         conv_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
 #else
         conv_mve(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
