@@ -177,7 +177,8 @@ static inline void conv_tail_dsp(const int8_t *row, int32_t tail, const int32_t 
  *     floor((u*m + 2^31 + q*2^32) / 2^(32+e)) = SMMLAR(u, m, q) >> e,  q = 2^(e-1) - (u < 0)
  * is nsn_requantize_dsp's one-rounding form (both sides times 2; see nsn_kernels_internal.h),
  * and zo * 2^e added to q adds the output offset zo. Per output: SMMLAR, ADD (the sign), ASR,
- * SSAT; u < 0 is the sign of acc (m = 0 gives 0 either way).
+ * SSAT; u < 0 is the sign of acc (m = 0 gives 0 either way). Shift 0 (e = 0): q = zo with no
+ * sign term, floor((u*m + 2^31) / 2^32) + zo (nsn_conv_rq_u; the hot loops take e >= 1 only).
  */
 typedef struct
 {
@@ -201,7 +202,7 @@ static inline int nsn_conv_rq_ok(const nsn_per_channel_quant_params *quant, cons
     {
         const int32_t b = bias != NULL ? bias[c] : 0;
         const int32_t s = quant->shift[c];
-        if (quant->multiplier[c] < 0 || s > -1 || s < -22 || b >= room || b <= -room)
+        if (quant->multiplier[c] < 0 || s > 0 || s < -22 || b >= room || b <= -room)
         {
             return 0;
         }
@@ -213,13 +214,13 @@ static inline void nsn_conv_rq_init(nsn_conv_rq *r, int32_t m, int32_t shift, in
 {
     r->m = m;
     r->e = -shift;
-    r->q = (int32_t)((UINT32_C(1) << (r->e - 1)) + ((uint32_t)zo << r->e));
+    r->q = (int32_t)((r->e > 0 ? UINT32_C(1) << (r->e - 1) : 0u) + ((uint32_t)zo << r->e));
 }
 
 /* requantize(u / 2) + zo, not yet clamped; u = 2 * acc */
 static inline int32_t nsn_conv_rq_u(const nsn_conv_rq *r, int32_t u)
 {
-    return nsn_smmlar(u, r->m, r->q + (u >> 31)) >> r->e;
+    return nsn_smmlar(u, r->m, r->q + (r->e > 0 ? (u >> 31) : 0)) >> r->e;
 }
 
 /* PKHBT / PKHTB: (lo.bottom, hi.bottom) and (lo.top, hi.top) as halfword pairs */

@@ -392,11 +392,18 @@ static inline void conv_row_dot(const int32_t *px, const int32_t *pw, int32_t n,
     }
 }
 
-/* clamp(requantize(acc) + zo) of channel t = {bias, m, q, e} */
+/* requantize(acc) + zo of channel t = {bias, m, q, e}, e >= 1 */
 static inline int32_t conv_row_out(const int32_t *t, int32_t acc)
 {
     const int32_t u = 2 * acc;
     return nsn_smmlar(u, t[1], t[2] + (u >> 31)) >> t[3];
+}
+
+/* the same for any e (0 included) */
+static inline int32_t conv_row_out_any(const int32_t *t, int32_t acc)
+{
+    const nsn_conv_rq rq = {t[1], t[2], t[3]};
+    return nsn_conv_rq_u(&rq, 2 * acc);
 }
 
 /* Four channels of one pixel, no activation clamp: table t, weights pw, patch px */
@@ -505,12 +512,11 @@ static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px
 
 /* all output channels of one pixel from its expanded patch px */
 static void conv_row_pixel(const nsn_conv_params *p, const nsn_conv_dims *d,
-                           const int32_t *table, const int32_t *wx, const int32_t *px,
+                           const int32_t *table, const int32_t *wx, const int32_t *px, int wide,
                            int8_t *out)
 {
     const int32_t groups4 = conv_patch(d) >> 2;
     const int32_t lo = p->activation_min, hi = p->activation_max;
-    const int wide = lo == INT8_MIN && hi == INT8_MAX;
     int32_t c = 0, i, cb;
     if (wide)
     {
@@ -538,7 +544,7 @@ static void conv_row_pixel(const nsn_conv_params *p, const nsn_conv_dims *d,
         wx += 2 * cb * groups4;
         for (i = 0; i < cb; ++i)
         {
-            out[c + i] = (int8_t)nsn_clamp(conv_row_out(table + 4 * (c + i), a[i]), lo, hi);
+            out[c + i] = (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
         }
     }
 }
@@ -551,8 +557,13 @@ static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_p
     int32_t *const wx = table + 4 * d->output_c;
     int32_t *const cols = wx + (d->output_c * conv_patch(d)) / 2;
     const int32_t step = d->input_c / 2; /* words per expanded column */
+    int wide = p->activation_min == INT8_MIN && p->activation_max == INT8_MAX;
     int32_t y, x0, x;
     conv_row_setup(p, quant, d, filter, bias, table, wx);
+    for (x = 0; x < d->output_c; ++x)
+    {
+        wide = wide && table[4 * x + 3] > 0; /* the unrolled blocks take e >= 1 */
+    }
     for (y = 0; y < d->output_h; ++y)
     {
         const int32_t iy = y * p->stride_h - p->pad_h;
@@ -566,7 +577,7 @@ static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_p
             conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, p->input_offset, cols);
             for (x = 0; x < n; ++x)
             {
-                conv_row_pixel(p, d, table, wx, cols + x * step,
+                conv_row_pixel(p, d, table, wx, cols + x * step, wide,
                                output + ((size_t)y * (size_t)d->output_w + (size_t)(x0 + x)) *
                                             (size_t)d->output_c);
             }

@@ -418,7 +418,7 @@ static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, co
     const int32_t cols2 = 2 * dw_fast_cols(d), ow = d->output_w, fh = d->filter_h;
     const int32_t ch = d->output_c, lo = p->activation_min, hi = p->activation_max;
     int32_t x = 0, q;
-    if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX)
+    if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX && rq->e > 0)
     {
         x = ow & ~3;
         dw_fast_channel3(t, cols2, wp, b2, rq, x >> 2, ch, out);
