@@ -359,7 +359,7 @@ static void conv_dsp(const nsn_conv_params *p,
 #define CONV_ROW_GROUP4 CONV_ROW_GROUP1 CONV_ROW_MORE("a1") CONV_ROW_MORE("a2") CONV_ROW_MORE("a3")
 #define CONV_ROW_GROUP2 CONV_ROW_GROUP1 CONV_ROW_MORE("a1")
 
-#define CONV_ROW_ASM(BODY, N)                                                                  \
+#define CONV_ROW_ASM(BODY, N, PX, PW)                                                          \
     __asm volatile("tst %[n], #1\n\t"                                                          \
                    "beq 2f\n\t" BODY "2:\n\t"                                                  \
                    "lsrs %[n], %[n], #1\n\t"                                                   \
@@ -368,7 +368,7 @@ static void conv_dsp(const nsn_conv_params *p,
                    "bne 1b\n\t"                                                                \
                    "3:\n\t"                                                                    \
                    : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),       \
-                     [px] "+r"(px), [pw] "+r"(pw), [n] "+r"(N), [x0] "=&r"(x0),               \
+                     [px] "+r"(PX), [pw] "+r"(PW), [n] "+r"(N), [x0] "=&r"(x0),               \
                      [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)                            \
                    :                                                                           \
                    : "cc", "memory")
@@ -380,49 +380,80 @@ static inline void conv_row_dot(const int32_t *px, const int32_t *pw, int32_t n,
     int32_t x0, x1, w0, w1;
     if (cb == 4)
     {
-        CONV_ROW_ASM(CONV_ROW_GROUP4, n);
+        CONV_ROW_ASM(CONV_ROW_GROUP4, n, px, pw);
     }
     else if (cb == 2)
     {
-        CONV_ROW_ASM(CONV_ROW_GROUP2, n);
+        CONV_ROW_ASM(CONV_ROW_GROUP2, n, px, pw);
     }
     else
     {
-        CONV_ROW_ASM(CONV_ROW_GROUP1, n);
+        CONV_ROW_ASM(CONV_ROW_GROUP1, n, px, pw);
     }
 }
 
-/* requantize(acc) + zo of channel t = {bias, m, q, e}, e >= 1 */
-static inline int32_t conv_row_out(const int32_t *t, int32_t acc)
+/* requantize(u / 2) + zo of channel t = {2 bias, m, q, e}, e >= 1; u = 2 * acc */
+static inline int32_t conv_row_out(const int32_t *t, int32_t u)
 {
-    const int32_t u = 2 * acc;
     return nsn_smmlar(u, t[1], t[2] + (u >> 31)) >> t[3];
 }
 
 /* the same for any e (0 included) */
-static inline int32_t conv_row_out_any(const int32_t *t, int32_t acc)
+static inline int32_t conv_row_out_any(const int32_t *t, int32_t u)
 {
     const nsn_conv_rq rq = {t[1], t[2], t[3]};
-    return nsn_conv_rq_u(&rq, 2 * acc);
+    return nsn_conv_rq_u(&rq, u);
 }
 
-/* Four channels of one pixel, no activation clamp: table t, weights pw, patch px */
+/* Four channels (table t, doubled weights pw) of n pixels, patches px + x * step words apart,
+ * outputs out + x * ostride; no activation clamp, e >= 1 on all four. */
 #if defined(__GNUC__)
 __attribute__((noinline)) /* its own registers */
 #endif
-static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px, int32_t n,
-                          int8_t *out)
+static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px,
+                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                          int32_t ostride)
 {
-    int32_t a[4], x0, x1, w0, w1;
-    a[0] = t[0];
-    a[1] = t[4];
-    a[2] = t[8];
-    a[3] = t[12];
-    CONV_ROW_ASM(CONV_ROW_GROUP4, n);
-    out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
-    out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
-    out[2] = (int8_t)nsn_ssat8(conv_row_out(t + 8, a[2]));
-    out[3] = (int8_t)nsn_ssat8(conv_row_out(t + 12, a[3]));
+    for (; n > 0; --n)
+    {
+        int32_t a[4], x0, x1, w0, w1, g = groups4;
+        const int32_t *x = px, *w = pw;
+        a[0] = t[0];
+        a[1] = t[4];
+        a[2] = t[8];
+        a[3] = t[12];
+        CONV_ROW_ASM(CONV_ROW_GROUP4, g, x, w);
+        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+        out[2] = (int8_t)nsn_ssat8(conv_row_out(t + 8, a[2]));
+        out[3] = (int8_t)nsn_ssat8(conv_row_out(t + 12, a[3]));
+        px += step;
+        out += ostride;
+    }
+}
+
+/* the same for two channels */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px,
+                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                          int32_t ostride)
+{
+    for (; n > 0; --n)
+    {
+        int32_t a[4], x0, x1, w0, w1, g = groups4;
+        const int32_t *x = px, *w = pw;
+        a[0] = t[0];
+        a[1] = t[4];
+        a[2] = 0;
+        a[3] = 0;
+        CONV_ROW_ASM(CONV_ROW_GROUP2, g, x, w);
+        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+        px += step;
+        out += ostride;
+    }
 }
 
 /* the channel block size at channel c: 4 while four remain, then 2, then 1 */
@@ -444,7 +475,7 @@ static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant
     {
         nsn_conv_rq rq;
         nsn_conv_rq_init(&rq, quant->multiplier[c], quant->shift[c], p->output_offset);
-        table[4 * c] = bias != NULL ? bias[c] : 0;
+        table[4 * c] = bias != NULL ? 2 * bias[c] : 0; /* |bias| < 2^30: nsn_conv_rq_ok */
         table[4 * c + 1] = rq.m;
         table[4 * c + 2] = rq.q;
         table[4 * c + 3] = rq.e;
@@ -457,8 +488,9 @@ static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant
             for (i = 0; i < cb; ++i)
             {
                 const int32_t v = nsn_read_s8x4(filter + (size_t)(c + i) * (size_t)k + 4 * j);
-                *wx++ = __sxtb16(v);
-                *wx++ = nsn_sxtab16_ror8(0, v);
+                const int32_t lo = __sxtb16(v), hi = nsn_sxtab16_ror8(0, v);
+                *wx++ = __sadd16(lo, lo); /* doubled: the sums are 2 * acc */
+                *wx++ = __sadd16(hi, hi);
             }
         }
     }
@@ -493,59 +525,47 @@ static void conv_row_expand(const nsn_conv_dims *d, const int8_t *xrow, int32_t 
     }
 }
 
-/* Two channels of one pixel, no activation clamp */
-#if defined(__GNUC__)
-__attribute__((noinline)) /* its own registers */
-#endif
-static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px, int32_t n,
-                          int8_t *out)
+/* All output channels of n pixels from their expanded patches px + x * step words apart;
+ * wide: no activation clamp and e >= 1 on every channel. */
+static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
+                            const int32_t *table, const int32_t *wx, const int32_t *px,
+                            int32_t n, int32_t step, int wide, int8_t *out)
 {
-    int32_t a[4], x0, x1, w0, w1;
-    a[0] = t[0];
-    a[1] = t[4];
-    a[2] = 0;
-    a[3] = 0;
-    CONV_ROW_ASM(CONV_ROW_GROUP2, n);
-    out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
-    out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
-}
-
-/* all output channels of one pixel from its expanded patch px */
-static void conv_row_pixel(const nsn_conv_params *p, const nsn_conv_dims *d,
-                           const int32_t *table, const int32_t *wx, const int32_t *px, int wide,
-                           int8_t *out)
-{
-    const int32_t groups4 = conv_patch(d) >> 2;
+    const int32_t groups4 = conv_patch(d) >> 2, oc = d->output_c;
     const int32_t lo = p->activation_min, hi = p->activation_max;
-    int32_t c = 0, i, cb;
+    int32_t c = 0, i, cb, x;
     if (wide)
     {
-        for (; c + 4 <= d->output_c; c += 4)
+        for (; c + 4 <= oc; c += 4)
         {
-            conv_row_quad(table + 4 * c, wx, px, groups4, out + c);
+            conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
             wx += 8 * groups4;
         }
-        if (c + 2 <= d->output_c)
+        if (c + 2 <= oc)
         {
-            conv_row_pair(table + 4 * c, wx, px, groups4, out + c);
+            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
             wx += 4 * groups4;
             c += 2;
         }
     }
-    for (; c < d->output_c; c += cb)
+    for (; c < oc; c += cb)
     {
-        int32_t a[4];
-        cb = conv_row_block(c, d->output_c);
-        for (i = 0; i < cb; ++i)
+        cb = conv_row_block(c, oc);
+        for (x = 0; x < n; ++x)
         {
-            a[i] = table[4 * (c + i)];
+            int32_t a[4];
+            for (i = 0; i < cb; ++i)
+            {
+                a[i] = table[4 * (c + i)];
+            }
+            conv_row_dot(px + x * step, wx, groups4, cb, a);
+            for (i = 0; i < cb; ++i)
+            {
+                out[x * oc + c + i] =
+                    (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
+            }
         }
-        conv_row_dot(px, wx, groups4, cb, a);
         wx += 2 * cb * groups4;
-        for (i = 0; i < cb; ++i)
-        {
-            out[c + i] = (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
-        }
     }
 }
 
@@ -575,12 +595,9 @@ static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_p
             const int32_t n = d->output_w - x0 < CONV_ROW_PIXELS ? d->output_w - x0
                                                                   : CONV_ROW_PIXELS;
             conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, p->input_offset, cols);
-            for (x = 0; x < n; ++x)
-            {
-                conv_row_pixel(p, d, table, wx, cols + x * step, wide,
-                               output + ((size_t)y * (size_t)d->output_w + (size_t)(x0 + x)) *
-                                            (size_t)d->output_c);
-            }
+            conv_row_pixels(p, d, table, wx, cols, n, step, wide,
+                            output + ((size_t)y * (size_t)d->output_w + (size_t)x0) *
+                                         (size_t)d->output_c);
         }
     }
 }
