@@ -644,6 +644,22 @@ static void conv_dot4_mve(const int8_t *row, int32_t stride, const int8_t *patch
     acc[3] = a3;
 }
 
+/* acc[0..1] = rows 0 and 1 (`stride` bytes apart) . patch */
+static void conv_dot2_mve(const int8_t *row, int32_t stride, const int8_t *patch, int32_t k,
+                          int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, i;
+    for (i = 0; i < k; i += 16)
+    {
+        const mve_pred16_t pr = vctp8q((uint32_t)(k - i));
+        const int8x16_t x = vldrbq_z_s8(patch + i, pr);
+        a0 = vmladavaq_p_s8(a0, x, vldrbq_z_s8(row + i, pr), pr);
+        a1 = vmladavaq_p_s8(a1, x, vldrbq_z_s8(row + stride + i, pr), pr);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* output channels [c0, c0 + count) of one pixel from its int8 patch */
 static void conv_channels_mve(const nsn_conv_params *p,
                               const nsn_per_channel_quant_params *quant,
@@ -672,12 +688,17 @@ static void conv_channels_mve(const nsn_conv_params *p,
         }
         else
         {
-            /* the last one to three rows, each run alone (stride 0: four copies) */
-            int32_t r;
-            for (r = 0; r < left; ++r)
+            /* the last one to three rows: two together, then one alone */
+            int32_t r = 0;
+            if (left >= 2)
             {
-                int32_t one[4];
-                conv_dot4_mve(filter + (size_t)(c + r) * (size_t)k, 0, patch, k, one);
+                conv_dot2_mve(filter + (size_t)c * (size_t)k, k, patch, k, acc);
+                r = 2;
+            }
+            if (r < left)
+            {
+                int32_t one[2];
+                conv_dot2_mve(filter + (size_t)(c + r) * (size_t)k, 0, patch, k, one);
                 acc[r] = one[0];
             }
         }
@@ -714,8 +735,21 @@ static void conv_mve(const nsn_conv_params *p,
     {
         for (g = 0; g < d->groups; ++g)
         {
-            conv_gather_s8(p, d, input, pix, g * cin_g, (int8_t)-p->input_offset, k, patch);
-            conv_channels_mve(p, quant, filter, bias, sums, patch, k, g * cout_g, cout_g,
+            /* one filter row, one group, dilation 1: the patch is a run of input columns;
+             * read in place when all of it is inside the input */
+            const int32_t iy = (pix / d->output_w) * p->stride_h - p->pad_h;
+            const int32_t ix = (pix % d->output_w) * p->stride_w - p->pad_w;
+            const int8_t *run = patch;
+            if (d->filter_h == 1 && d->groups == 1 && p->dilation_w == 1 && iy >= 0 &&
+                iy < d->input_h && ix >= 0 && ix + d->filter_w <= d->input_w)
+            {
+                run = input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c;
+            }
+            else
+            {
+                conv_gather_s8(p, d, input, pix, g * cin_g, (int8_t)-p->input_offset, k, patch);
+            }
+            conv_channels_mve(p, quant, filter, bias, sums, run, k, g * cout_g, cout_g,
                               output + (size_t)pix * (size_t)d->output_c);
         }
     }
