@@ -491,6 +491,42 @@ static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_pa
 
 #if defined(NSN_KERNELS_MVE)
 
+/* Four channels [c, c + 4) of a full 3-wide window (every tap inside the input; channels a
+ * multiple of 4, no predication): acc + sum over the taps of w * x (the input offset is in
+ * acc already, as offset * sum(w)). */
+static inline int32x4_t dw_full3_mve(const dw_window *win, int32_t c, int32_t ch, int32x4_t acc)
+{
+    int32_t i;
+    for (i = 0; i < win->rows; ++i)
+    {
+        const int8_t *xp = win->x + (size_t)i * (size_t)win->x_row + c;
+        const int8_t *wp = win->w + (size_t)i * (size_t)win->w_row + c;
+        acc = vaddq_s32(acc, vmulq_s32(vldrbq_s32(xp), vldrbq_s32(wp)));
+        acc = vaddq_s32(acc, vmulq_s32(vldrbq_s32(xp + win->x_col), vldrbq_s32(wp + ch)));
+        acc = vaddq_s32(acc, vmulq_s32(vldrbq_s32(xp + 2 * win->x_col), vldrbq_s32(wp + 2 * ch)));
+    }
+    return acc;
+}
+
+/* base[c] = bias[c] + input_offset * (sum of channel c's weights), for full windows */
+static void dw_base_mve(const nsn_conv_params *p, const nsn_conv_dims *d, const int8_t *filter,
+                        const int32_t *bias, int32_t *base)
+{
+    const int32_t taps = d->filter_h * d->filter_w;
+    int32_t c, t;
+    for (c = 0; c < d->output_c; ++c)
+    {
+        int32_t sw = 0;
+        for (t = 0; t < taps; ++t)
+        {
+            sw += filter[(size_t)t * (size_t)d->output_c + (size_t)c];
+        }
+        base[c] = (bias != NULL ? bias[c] : 0) + p->input_offset * sw;
+    }
+}
+
+#define DW_MVE_BASE_MAX 64 /* channels of the full-window path (its sums on the stack) */
+
 static void dw_mve(const nsn_conv_params *p,
                    const nsn_per_channel_quant_params *quant,
                    const nsn_conv_dims *d,
@@ -502,8 +538,14 @@ static void dw_mve(const nsn_conv_params *p,
     const int32_t ch = d->output_c;
     const int32x4_t lo = vdupq_n_s32(p->activation_min);
     const int32x4_t hi = vdupq_n_s32(p->activation_max);
+    const int fast = d->filter_w == 3 && (ch & 3) == 0 && ch <= DW_MVE_BASE_MAX;
+    int32_t base[DW_MVE_BASE_MAX];
     int32_t y, x, c, i, j;
     dw_window win;
+    if (fast)
+    {
+        dw_base_mve(p, d, filter, bias, base);
+    }
     for (y = 0; y < d->output_h; ++y)
     {
         for (x = 0; x < d->output_w; ++x)
@@ -513,7 +555,16 @@ static void dw_mve(const nsn_conv_params *p,
             {
                 const mve_pred16_t pr = vctp32q((uint32_t)(ch - c));
                 int32x4_t acc = bias != NULL ? vldrwq_z_s32(bias + c, pr) : vdupq_n_s32(0);
-                for (i = 0; i < win.rows; ++i)
+                if (fast && win.rows == d->filter_h && win.cols == 3)
+                {
+                    acc = dw_full3_mve(&win, c, ch, vldrwq_s32(base + c));
+                    i = win.rows; /* done */
+                }
+                else
+                {
+                    i = 0;
+                }
+                for (; i < win.rows; ++i)
                 {
                     const int8_t *xp = win.x + (size_t)i * (size_t)win.x_row + c;
                     const int8_t *wp = win.w + (size_t)i * (size_t)win.w_row + c;
