@@ -356,19 +356,20 @@ static void dw_fast_transpose(const nsn_conv_dims *d, const int8_t *xrow, int32_
     "smlad %[a3], %[xu], %[w01], %[a3]\n\t"                                                    \
     "add %[rp], %[rp], %[cols2]\n\t"
 
-/* Full blocks of four outputs of one channel with three filter rows and no activation clamp:
- * out[x * ch] for x < blocks * 4 (the MACs of dw_fast_row, the short requantization, SSAT). */
+/* The outputs of one channel with three filter rows and no activation clamp, out[x * ch] for
+ * x < outputs, in blocks of four (DW_FAST_ROW's MACs, the short requantization, SSAT). */
 #if defined(__GNUC__)
 __attribute__((noinline)) /* its own registers: the hot loop */
 #endif
 static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp, int32_t b2,
-                             const nsn_conv_rq *rq, int32_t blocks, int32_t ch, int8_t *out)
+                             const nsn_conv_rq *rq, int32_t outputs, int32_t ch, int8_t *out)
 {
     const int32_t m = rq->m, q0 = rq->q, e = rq->e;
+    const int32_t *const end = t + 2 * (outputs >> 2);
     register int32_t xa __asm("r8");
     register int32_t xb __asm("r9");
     register int32_t xc __asm("r10");
-    for (; blocks > 0; --blocks)
+    while (t != end || (outputs & 3) != 0)
     {
         int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, xu, w01, w2;
         const int32_t *rp = t;
@@ -378,11 +379,33 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
                          [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)
                        : [wp] "r"(wp), [cols2] "r"(cols2)
                        : "memory");
-        out[0] = (int8_t)nsn_ssat8(nsn_smmlar(a0, m, q0 + (a0 >> 31)) >> e);
-        out[ch] = (int8_t)nsn_ssat8(nsn_smmlar(a1, m, q0 + (a1 >> 31)) >> e);
-        out[2 * ch] = (int8_t)nsn_ssat8(nsn_smmlar(a2, m, q0 + (a2 >> 31)) >> e);
-        out[3 * ch] = (int8_t)nsn_ssat8(nsn_smmlar(a3, m, q0 + (a3 >> 31)) >> e);
-        out += 4 * ch;
+        a0 = nsn_ssat8(nsn_smmlar(a0, m, q0 + (a0 >> 31)) >> e);
+        a1 = nsn_ssat8(nsn_smmlar(a1, m, q0 + (a1 >> 31)) >> e);
+        a2 = nsn_ssat8(nsn_smmlar(a2, m, q0 + (a2 >> 31)) >> e);
+        a3 = nsn_ssat8(nsn_smmlar(a3, m, q0 + (a3 >> 31)) >> e);
+        if (t == end) /* the last 0..3 outputs (the transposed rows have the columns) */
+        {
+            const int32_t left = outputs & 3;
+            if (left > 0)
+            {
+                out[0] = (int8_t)a0;
+            }
+            if (left > 1)
+            {
+                out[ch] = (int8_t)a1;
+            }
+            if (left > 2)
+            {
+                out[2 * ch] = (int8_t)a2;
+            }
+            return;
+        }
+        out[0] = (int8_t)a0;
+        out[ch] = (int8_t)a1;
+        out += 2 * ch;
+        out[0] = (int8_t)a2;
+        out[ch] = (int8_t)a3;
+        out += 2 * ch;
         t += 2;
     }
 }
@@ -420,8 +443,8 @@ static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, co
     int32_t x = 0, q;
     if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX && rq->e > 0)
     {
-        x = ow & ~3;
-        dw_fast_channel3(t, cols2, wp, b2, rq, x >> 2, ch, out);
+        dw_fast_channel3(t, cols2, wp, b2, rq, ow, ch, out);
+        return;
     }
     for (; x < ow; x += 4)
     {
