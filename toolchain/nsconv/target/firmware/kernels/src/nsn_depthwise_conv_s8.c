@@ -339,78 +339,7 @@ static void dw_fast_transpose(const nsn_conv_dims *d, const int8_t *xrow, int32_
     }
 }
 
-/* One filter row of a block of four outputs: columns x..x+5 as three aligned words (LDM) and
- * two unaligned ones, the row's weight pair words (LDRD), 12 MACs; then the next row. */
-#define DW_FAST_ROW(WOFF)                                                                      \
-    "ldm %[rp], {%[xa], %[xb], %[xc]}\n\t"                                                    \
-    "ldrd %[w01], %[w2], [%[wp], #" WOFF "]\n\t"                                               \
-    "smlad %[a0], %[xa], %[w01], %[a0]\n\t"                                                    \
-    "smlabb %[a0], %[xb], %[w2], %[a0]\n\t"                                                    \
-    "smlad %[a2], %[xb], %[w01], %[a2]\n\t"                                                    \
-    "smlabb %[a2], %[xc], %[w2], %[a2]\n\t"                                                    \
-    "smlatb %[a1], %[xb], %[w2], %[a1]\n\t"                                                    \
-    "smlatb %[a3], %[xc], %[w2], %[a3]\n\t"                                                    \
-    "ldr %[xu], [%[rp], #2]\n\t"                                                               \
-    "smlad %[a1], %[xu], %[w01], %[a1]\n\t"                                                    \
-    "ldr %[xu], [%[rp], #6]\n\t"                                                               \
-    "smlad %[a3], %[xu], %[w01], %[a3]\n\t"                                                    \
-    "add %[rp], %[rp], %[cols2]\n\t"
-
-/* The outputs of one channel with three filter rows and no activation clamp, out[x * ch] for
- * x < outputs, in blocks of four (DW_FAST_ROW's MACs, the short requantization, SSAT). */
-#if defined(__GNUC__)
-__attribute__((noinline)) /* its own registers: the hot loop */
-#endif
-static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp, int32_t b2,
-                             const nsn_conv_rq *rq, int32_t outputs, int32_t ch, int8_t *out)
-{
-    const int32_t m = rq->m, q0 = rq->q, e = rq->e;
-    const int32_t *const end = t + 2 * (outputs >> 2);
-    register int32_t xa __asm("r8");
-    register int32_t xb __asm("r9");
-    register int32_t xc __asm("r10");
-    while (t != end || (outputs & 3) != 0)
-    {
-        int32_t a0 = b2, a1 = b2, a2 = b2, a3 = b2, xu, w01, w2;
-        const int32_t *rp = t;
-        __asm volatile(DW_FAST_ROW("0") DW_FAST_ROW("8") DW_FAST_ROW("16")
-                       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
-                         [rp] "+r"(rp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
-                         [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)
-                       : [wp] "r"(wp), [cols2] "r"(cols2)
-                       : "memory");
-        a0 = nsn_ssat8(nsn_smmlar(a0, m, q0 + (a0 >> 31)) >> e);
-        a1 = nsn_ssat8(nsn_smmlar(a1, m, q0 + (a1 >> 31)) >> e);
-        a2 = nsn_ssat8(nsn_smmlar(a2, m, q0 + (a2 >> 31)) >> e);
-        a3 = nsn_ssat8(nsn_smmlar(a3, m, q0 + (a3 >> 31)) >> e);
-        if (t == end) /* the last 0..3 outputs (the transposed rows have the columns) */
-        {
-            const int32_t left = outputs & 3;
-            if (left > 0)
-            {
-                out[0] = (int8_t)a0;
-            }
-            if (left > 1)
-            {
-                out[ch] = (int8_t)a1;
-            }
-            if (left > 2)
-            {
-                out[2 * ch] = (int8_t)a2;
-            }
-            return;
-        }
-        out[0] = (int8_t)a0;
-        out[ch] = (int8_t)a1;
-        out += 2 * ch;
-        out[0] = (int8_t)a2;
-        out[ch] = (int8_t)a3;
-        out += 2 * ch;
-        t += 2;
-    }
-}
-
-/* the same for any filter height, in C */
+/* acc[0..3] += four outputs over `rows` filter rows, in C */
 static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, int32_t rows,
                           int32_t *acc)
 {
@@ -430,6 +359,112 @@ static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, i
         acc[3] = __smlatb(xc, wp[1], __smlad(xu3, wp[0], acc[3]));
         r8 += cols2;
         wp += 2;
+    }
+}
+
+/* One filter row of a block of four outputs in dw_fast_channel3's loop: columns x..x+5 as
+ * three aligned words (LDM) and two unaligned ones, the row's weight pair words (LDRD from
+ * [cx + WOFF]), 12 MACs; then the next row. */
+#define DW_FAST_ROWC(WOFF)                                                                     \
+    "ldm %[rp], {%[xa], %[xb], %[xc]}\n\t"                                                    \
+    "ldrd %[w01], %[w2], [%[cx], #" WOFF "]\n\t"                                               \
+    "smlad %[a0], %[xa], %[w01], %[a0]\n\t"                                                    \
+    "smlabb %[a0], %[xb], %[w2], %[a0]\n\t"                                                    \
+    "smlad %[a2], %[xb], %[w01], %[a2]\n\t"                                                    \
+    "smlabb %[a2], %[xc], %[w2], %[a2]\n\t"                                                    \
+    "smlatb %[a1], %[xb], %[w2], %[a1]\n\t"                                                    \
+    "smlatb %[a3], %[xc], %[w2], %[a3]\n\t"                                                    \
+    "ldr %[xu], [%[rp], #2]\n\t"                                                               \
+    "smlad %[a1], %[xu], %[w01], %[a1]\n\t"                                                    \
+    "ldr %[xu], [%[rp], #6]\n\t"                                                               \
+    "smlad %[a3], %[xu], %[w01], %[a3]\n\t"                                                    \
+    "add %[rp], %[rp], %[cols2]\n\t"
+
+/* requantize a (2 acc) with m, q, e in xa, xb, xc; SSAT */
+#define DW_FAST_RQ(A)                                                                          \
+    "add %[xu], %[xb], %[" A "], asr #31\n\t"                                                  \
+    "smmlar %[" A "], %[" A "], %[xa], %[xu]\n\t"                                              \
+    "asr %[" A "], %[" A "], %[xc]\n\t"                                                        \
+    "ssat %[" A "], #8, %[" A "]\n\t"
+
+/* dw_fast_channel3's state, read by its loop: words 0..7, then the weight pairs */
+typedef struct
+{
+    int32_t m, q, e, b2;
+    int8_t *out;
+    int32_t ch;
+    const int32_t *end; /* the first column word after the full blocks */
+    int32_t pad;
+    int32_t w[6]; /* [(2 w0, 2 w1), (2 w2, 0)] per filter row */
+} dw_fast_state;
+
+/* The outputs of one channel with three filter rows and no activation clamp, out[x * ch] for
+ * x < outputs: full blocks of four in one asm loop (MACs, requantization, stores: no spills),
+ * the last 1..3 outputs in C. */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp, int32_t b2,
+                             const nsn_conv_rq *rq, int32_t outputs, int32_t ch, int8_t *out)
+{
+    dw_fast_state st;
+    const int32_t *rp = t;
+    int32_t i;
+    st.m = rq->m;
+    st.q = rq->q;
+    st.e = rq->e;
+    st.b2 = b2;
+    st.out = out;
+    st.ch = ch;
+    st.end = t + 2 * (outputs >> 2);
+    st.pad = 0;
+    for (i = 0; i < 6; ++i)
+    {
+        st.w[i] = wp[i];
+    }
+    if (outputs >= 4)
+    {
+        register int32_t xa __asm("r8");
+        register int32_t xb __asm("r9");
+        register int32_t xc __asm("r10");
+        int32_t a0, a1, a2, a3, xu, w01, w2;
+        const dw_fast_state *cx = &st;
+        __asm volatile("1:\n\t"
+                       "ldr %[a0], [%[cx], #12]\n\t"
+                       "mov %[a1], %[a0]\n\t"
+                       "mov %[a2], %[a0]\n\t"
+                       "mov %[a3], %[a0]\n\t"
+                       DW_FAST_ROWC("32") DW_FAST_ROWC("40") DW_FAST_ROWC("48")
+                       "sub %[rp], %[rp], %[cols2], lsl #1\n\t"
+                       "sub %[rp], %[rp], %[cols2]\n\t"
+                       "add %[rp], %[rp], #8\n\t"
+                       "ldm %[cx], {%[xa], %[xb], %[xc]}\n\t"
+                       DW_FAST_RQ("a0") DW_FAST_RQ("a1") DW_FAST_RQ("a2") DW_FAST_RQ("a3")
+                       "ldrd %[w01], %[w2], [%[cx], #16]\n\t"
+                       "strb %[a0], [%[w01]]\n\t"
+                       "strb %[a1], [%[w01], %[w2]]\n\t"
+                       "add %[w01], %[w01], %[w2], lsl #1\n\t"
+                       "strb %[a2], [%[w01]]\n\t"
+                       "strb %[a3], [%[w01], %[w2]]\n\t"
+                       "add %[w01], %[w01], %[w2], lsl #1\n\t"
+                       "str %[w01], [%[cx], #16]\n\t"
+                       "ldr %[xu], [%[cx], #24]\n\t"
+                       "cmp %[rp], %[xu]\n\t"
+                       "bne 1b\n\t"
+                       : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                         [rp] "+r"(rp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
+                         [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)
+                       : [cx] "r"(cx), [cols2] "r"(cols2)
+                       : "cc", "memory");
+    }
+    if ((outputs & 3) != 0)
+    {
+        int32_t acc[4] = {b2, b2, b2, b2};
+        dw_fast_block(rp, cols2, wp, 3, acc);
+        for (i = 0; i < (outputs & 3); ++i)
+        {
+            st.out[(size_t)i * (size_t)ch] = (int8_t)nsn_ssat8(nsn_conv_rq_u(rq, acc[i]));
+        }
     }
 }
 
