@@ -295,7 +295,7 @@ class _Program:
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
-    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
+    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims, kernel stem)
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -735,8 +735,17 @@ def _conv(p: _Program, op: NdOp) -> None:
         # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
         # init against the kernel library's own get_buffer_size)
         need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        cin = x.shape[3]
+        if dt != "int16" and geo.filter_h == 1 and groups == 1 and cin % 4 == 0:
+            # nsn_conv_s8's DSP row path: channel table, int16 weights, 16 pixels' columns
+            need = max(need, 16 * n_out + 2 * n_out * k4 + 2 * cin * (15 + geo.filter_w))
         p.conv_scratch = max(p.conv_scratch, need)
-        p.conv_dims.append((f"{sym}_dims", _sfx(dt)))
+        p.conv_dims.append((f"{sym}_dims", f"conv_{_sfx(dt)}"))
+    elif dt != "int16" and n_out == x.shape[3] and n_out % 4 == 0 and geo.filter_w == 3:
+        # the DSP scratch of nsn_depthwise_conv_s8: four channels' rows as int16 + weights
+        need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
+        p.conv_scratch = max(p.conv_scratch, need)
+        p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
     p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
                     comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
                     tensor=op.outputs[0]),
