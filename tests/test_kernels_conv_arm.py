@@ -40,11 +40,14 @@ from nsconv.target import boards
 from s16_checks import (  # noqa: F401 -- collected again with this module's conv_harness
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
+    test_leaky16_extremes_match_refops,
     test_leaky_relu_match_tflm,
     test_mean16_match_tflm,
     test_quantize_match_tflm,
+    test_requantize16_extremes_match_refops,
     test_rsqrt_match_tflm,
     test_sigmoid_tanh16_match_tflm,
 )

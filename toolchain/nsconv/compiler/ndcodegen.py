@@ -495,6 +495,9 @@ def _fc(p: _Program, op: NdOp) -> None:
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     _per_channel(p, sym, pr, n_out)
+    if dt == "int16" and x.size // n_in > 1:
+        _fc16_batched(p, op, pr, sym, x.size // n_in, (n_in, n_out), (xin, wbuf, bbuf, out))
+        return
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
@@ -527,6 +530,31 @@ def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
         p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
     t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
     return (table, len(lines), blocks), p.const_buf(t, packed.tobytes())
+def conv16_scratch(patch: int) -> int:
+    """nsn_conv_s16_get_buffer_size on the DSP path (the others need none): four interleaved
+    int16 patches and a gathered one, 10 bytes per element of the patch rounded up to 4."""
+    return 10 * ((patch + 3) & ~3)
+
+
+def _fc16_batched(p: _Program, op: NdOp, pr, sym: str, rows: int, sizes: tuple[int, int],
+                  bufs: tuple) -> None:
+    """A 16x8 FULLY_CONNECTED over several rows as the 1x1 nsn_conv_s16 over a [1][rows][in]
+    image (nsn_nnfunctions_s16.h): one call, the rows blocked by the kernel, same bits."""
+    (n_in, n_out), (xin, wbuf, bbuf, out) = sizes, bufs
+    conv = {"input_offset": 0, "output_offset": 0, "stride_h": 1, "stride_w": 1, "pad_h": 0,
+            "pad_w": 0, "dilation_h": 1, "dilation_w": 1, "activation_min": pr.activation_min,
+            "activation_max": pr.activation_max}
+    dims = {"input_h": 1, "input_w": rows, "input_c": n_in, "filter_h": 1, "filter_w": 1,
+            "output_h": 1, "output_w": rows, "output_c": n_out, "groups": 1}
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
+                             tuple(Field(f, int(conv[f])) for f in _CONV_PARAM_FIELDS)),
+                  StructView("nsn_conv_dims", f"{sym}_dims",
+                             tuple(Field(f, dims[f]) for f in _CONV_DIM_FIELDS))]
+    p.conv_scratch = max(p.conv_scratch, conv16_scratch(n_in))
+    p.conv_dims.append((f"{sym}_dims", "conv_s16"))
+    p.add_step(dict(kind="conv", sfx="s16", comment=_op_comment(p.g, op), sym=sym, x=xin,
+                    wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0]),
+               reads={xin.buf}, writes={out})
 
 
 def _elementwise(p: _Program, op: NdOp) -> None:
