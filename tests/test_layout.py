@@ -42,7 +42,12 @@ def _moves(x):
     u = tf.unstack(x, axis=1)  # 4 x [1, 6, 3]
     pk = tf.stack([u[3], u[0]], axis=2)  # [1, 6, 2, 3]
     sq = tf.squeeze(x[:, 1:2], axis=1)  # [1, 6, 3]
-    parts = [t, g, s, ss, p, b, a, pk, sq, tf.expand_dims(u[2], 0)]
+    flat = tf.reshape(x, [-1])
+    xx = tf.concat([flat, flat[::-1]], 0)  # 144
+    # every other row of 2, 4, 8, 16 elements: the copy helper's fixed-size lines
+    rows = [tf.reshape(tf.reshape(xx, [-1, n])[::2], [-1]) for n in (2, 4, 8, 16)]
+    last = tf.concat([tf.reshape(u[2], [-1]), *rows], 0)
+    parts = [t, g, s, ss, p, b, a, pk, sq, last]
     return tf.concat([tf.reshape(q, [-1]) for q in parts], axis=0)
 
 
@@ -120,3 +125,73 @@ def test_refuses_requantizing_move(moves_model):
     # the first op that meets the changed tensor (its producer) is named
     assert text.startswith("moves.tflite: op ") and "quantized unlike" in text
     assert tensors[victim].name in text
+
+
+def _raw_bytes(runs, sources, nbytes, zero_byte):
+    out = np.zeros(nbytes, np.uint8)
+    for d, slot, o, n in runs:
+        out[d : d + n] = sources[slot][o : o + n] if slot >= 0 else zero_byte
+    return out
+
+
+def _interleave_runs(rows: int, width: int) -> list[tuple[int, int, int, int]]:
+    """GTCRN's bidirectional-GRU input: row f = [X[f], X[rows-1-f]], X [rows, width] the
+    element interleave of two [rows, width / 2] sources."""
+    half = width // 2
+    runs = []
+    for f in range(rows):
+        for side, xf in ((0, f), (1, rows - 1 - f)):
+            for c in range(width):
+                runs.append((f * 2 * width + side * width + c, c % 2, xf * half + c // 2, 1))
+    return runs
+
+
+def test_copy_plan_patterns():
+    """Nested strided copy entries write exactly the raw runs' bytes, each once, and a
+    transpose, an interleave with reversed rows and an unfold are a handful of entries."""
+    from nsconv.compiler import layout
+
+    rng = np.random.default_rng(0)
+    srcs = [rng.integers(0, 256, 4096).astype(np.uint8) for _ in range(3)]
+    transpose = [(c * 33 + f, 0, f * 16 + c, 1) for f in range(33) for c in range(16)]
+    unfold = [(18 * (f - 1) + 6 * c + 2 * k, 1 if f + k < 65 else 2, 2 * (f + k - 1) + 256 * c, 2)
+              for f in range(1, 128) for c in range(3) for k in range(3)]
+    cases = {"transpose": (transpose, 1), "interleave+reversed": (_interleave_runs(33, 16), 8),
+             "unfold": (unfold, 12)}
+    random, d = [], 0  # any gather: random sources, lengths and zero fills
+    for i in range(300):
+        random.append((d, i % 3 - 1, int(rng.integers(0, 4000)), 1 + i % 2))
+        d += 1 + i % 2
+    cases["random"] = (random, 300)
+    for name, (runs, most) in cases.items():
+        nbytes = max(d + n for d, _, _, n in runs)
+        plan = layout.copy_plan(runs)
+        assert len(plan) <= most, (name, len(plan))
+        got = layout.apply_copy_plan(plan, srcs, nbytes, 0xAB)
+        assert np.array_equal(got, _raw_bytes(runs, srcs, nbytes, 0xAB)), name
+        for e in plan:
+            assert list(e.counts) == sorted(e.counts, reverse=True)  # longest loop innermost
+    assert any(s < 0 for e in layout.copy_plan(_interleave_runs(33, 16)) for s in e.src_steps)
+
+
+def test_copy_tables_in_c(moves_model, tmp_path):
+    """The generated C's copy helper (nsn_copy_runs: nested loops, negative steps, zero-point
+    fills, 1/2/4/8/16-byte and odd lines) on the moves model, host build under ASan/UBSan:
+    the output equals TFLM's."""
+    from nsconv.check.nd_verify import verify_frames
+    from nsconv.compiler.ndcodegen import NdSpec, generate_nd
+    from nsconv.compiler.ndgraph import read_nd
+
+    path = tmp_path / "moves.tflite"
+    path.write_bytes(moves_model)
+    g = read_nd(path)
+    spec = NdSpec(g.inputs[0][0], g.outputs[0][0], (), "moves")
+    res = generate_nd(path, spec, tmp_path / "c")
+    (table,) = res.view.run_tables
+    sizes = {r[3] for r in table.runs}
+    assert {1, 2, 4, 8, 16} <= sizes and any(r[1] < 0 for r in table.runs)
+    assert any(r[4 + 3 * k + 2] < 0 for r in table.runs for k in range(3))
+    frames = np.random.default_rng(3).integers(-128, 128, (4, g.tensors[g.inputs[0][1]].size))
+    rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", frames.astype(np.int8),
+                        sanitize=True)
+    assert rep.bit_exact, rep.first_mismatch

@@ -319,3 +319,123 @@ def refuse_unknown(g: NdGraph, supported: frozenset[str]) -> None:
             raise NsconvError(f"{g.where(op)} is not supported (compute ops: "
                               + ", ".join(sorted(supported)) + "; data movement: "
                               + ", ".join(sorted(DATA_MOVEMENT)) + ")", g.path)
+
+
+# -- copy plans: runs as nested strided loops ------------------------------------------------------
+
+COPY_LEVELS = 3  # loop levels of a copy entry (nsn_copy_run in nsn_nd_model.c.j2)
+
+
+@dataclass(frozen=True)
+class CopyEntry:
+    """`bytes` contiguous bytes copied (or set to the zero point, slot -1) over nested loops:
+    for each index (i0, i1, i2) below `counts`, from src + sum(i_k * src_steps[k]) of source
+    `slot` to dst + sum(i_k * dst_steps[k]). Level 0 is the innermost loop."""
+
+    dst: int
+    slot: int
+    src: int
+    bytes: int
+    counts: tuple[int, ...] = (1,) * COPY_LEVELS
+    dst_steps: tuple[int, ...] = (0,) * COPY_LEVELS
+    src_steps: tuple[int, ...] = (0,) * COPY_LEVELS
+
+    @property
+    def copies(self) -> int:
+        return int(np.prod(self.counts))
+
+
+def copy_plan(runs, levels: int = COPY_LEVELS) -> tuple[CopyEntry, ...]:
+    """Byte runs (dst, slot, src, bytes) as few nested strided entries.
+
+    Every destination byte is written once, so runs may be taken in any order. Each level
+    groups the entries of one source, length and inner loops, and chains those whose
+    destination and source advance by one constant step pair into one more loop (the step pair
+    that leaves fewest chains first, then again on what is left). So a transpose, an
+    interleave, an unfold or a row reversal (negative steps) is a handful of entries. The loops
+    of an entry are then ordered longest innermost (fewest loop iterations in C)."""
+    ents = [CopyEntry(d, s, o if s >= 0 else 0, n) for d, s, o, n in runs]
+    for level in range(levels):
+        groups: dict[tuple, list[CopyEntry]] = {}
+        for e in ents:
+            key = (e.slot, e.bytes, e.counts[:level], e.dst_steps[:level], e.src_steps[:level])
+            groups.setdefault(key, []).append(e)
+        ents = [c for g in groups.values() for c in _chain(g, level)]
+    return tuple(_longest_inner(e) for e in sorted(ents, key=lambda e: (e.dst, e.slot)))
+
+
+_STEP = 1 << 15
+_CANDIDATES = 8  # step pairs tried per round: from the first point to its next few
+
+
+def _chain(group: list[CopyEntry], level: int) -> list[CopyEntry]:
+    """Entries of one source, length and inner loops as chains along loop `level`."""
+    out: list[CopyEntry] = []
+    rest = sorted(group, key=lambda e: (e.dst, e.src))
+    while len(rest) > 1:
+        at = {(e.dst, e.src): e for e in rest}
+        best: list[list[CopyEntry]] | None = None
+        for j in range(1, min(_CANDIDATES, len(rest) - 1) + 1):
+            dd, ds = rest[j].dst - rest[0].dst, rest[j].src - rest[0].src
+            if abs(dd) >= _STEP or abs(ds) >= _STEP:
+                continue
+            chains = _chains_of(rest, at, dd, ds)
+            if best is None or len(chains) < len(best):
+                best = chains
+        if best is None or len(best) == len(rest):  # no two entries chain
+            break
+        rest = []
+        for c in best:
+            if len(c) == 1:
+                rest.append(c[0])
+            else:
+                out.append(_with_level(c[0], level, len(c), c[1].dst - c[0].dst,
+                                       c[1].src - c[0].src))
+    return out + rest
+
+
+def _chains_of(points: list[CopyEntry], at: dict, dd: int, ds: int) -> list[list[CopyEntry]]:
+    chains = []
+    for e in points:
+        if (e.dst - dd, e.src - ds) in at:
+            continue  # not the head of its chain
+        c = [e]
+        while (c[-1].dst + dd, c[-1].src + ds) in at and len(c) < 0xFFFF:
+            c.append(at[(c[-1].dst + dd, c[-1].src + ds)])
+        chains.append(c)
+    return chains
+
+
+def _with_level(e: CopyEntry, level: int, n: int, d_step: int, s_step: int) -> CopyEntry:
+    def put(xs, v):
+        return xs[:level] + (v,) + xs[level + 1:]
+
+    return CopyEntry(e.dst, e.slot, e.src, e.bytes, put(e.counts, n), put(e.dst_steps, d_step),
+                     put(e.src_steps, s_step))
+
+
+def _longest_inner(e: CopyEntry) -> CopyEntry:
+    order = sorted(range(len(e.counts)), key=lambda k: -e.counts[k])
+    return CopyEntry(e.dst, e.slot, e.src, e.bytes, tuple(e.counts[k] for k in order),
+                     tuple(e.dst_steps[k] for k in order), tuple(e.src_steps[k] for k in order))
+
+
+def apply_copy_plan(entries, sources: list[np.ndarray], nbytes: int, zero_byte: int
+                    ) -> np.ndarray:
+    """The destination bytes a copy plan writes (numpy, the C helper's semantics; for tests).
+    Bytes written twice or never are an error."""
+    out = np.zeros(nbytes, np.uint8)
+    seen = np.zeros(nbytes, np.int32)
+    for e in entries:
+        for idx in np.ndindex(*e.counts):
+            d = e.dst + sum(i * s for i, s in zip(idx, e.dst_steps, strict=True))
+            if e.slot < 0:
+                out[d : d + e.bytes] = zero_byte & 0xFF
+            else:
+                s = e.src + sum(i * s for i, s in zip(idx, e.src_steps, strict=True))
+                out[d : d + e.bytes] = sources[e.slot][s : s + e.bytes]
+            seen[d : d + e.bytes] += 1
+    if (seen != 1).any():
+        raise ValueError(f"{int((seen == 0).sum())} bytes never written, "
+                         f"{int((seen > 1).sum())} written more than once")
+    return out

@@ -157,41 +157,24 @@ class UpdateStep:
 @dataclass(frozen=True)
 class RunTable:
     name: str
-    runs: tuple[tuple[int, int, int, int, int, int, int], ...]
-    # (dst, slot, src, bytes, count, dst_step, src_step): `count` copies of `bytes` bytes, the
-    # k-th from src + k * src_step to dst + k * dst_step (slot -1: the zero point)
+    runs: tuple[tuple[int, ...], ...]
+    # (dst, slot, src, bytes, count0, dst_step0, src_step0, count1, ..., src_step2): copies of
+    # `bytes` bytes over three nested loops (level 0 innermost; slot -1: the zero point), see
+    # layout.CopyEntry
 
 
-def strided_runs(runs) -> list[tuple[int, int, int, int, int, int, int]]:
-    """Runs of one source and length whose destinations and sources advance by constant steps,
-    as one strided entry (a transpose, an interleave or a zero-stuffing is a few entries).
-    Every destination byte is written once, so the runs may be taken in any order: grouped by
-    source and length, then in destination or in source order, whichever gives fewer entries."""
-    by_dst = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[0])))
-    by_src = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[2], r[0])))
-    out = by_src if len(by_src) < len(by_dst) else by_dst
-    for e in out:
-        if max(e[0], e[2], e[3], e[4]) >= 1 << 16:
-            raise NsconvError(f"a copy of {e[0] + e[3]} bytes is beyond the 16-bit copy tables")
+def strided_runs(runs) -> list[tuple[int, ...]]:
+    """The copy table of byte runs (dst, slot, src, bytes): layout.copy_plan's nested strided
+    entries, flattened for nsn_copy_run (16-bit fields)."""
+    out = []
+    for e in layout.copy_plan(runs):
+        loops = [v for k in range(layout.COPY_LEVELS)
+                 for v in (e.counts[k], e.dst_steps[k], e.src_steps[k])]
+        if max(e.dst, e.src, e.bytes, *e.counts) >= 1 << 16:
+            raise NsconvError(f"a copy of {e.dst + e.bytes} bytes is beyond the 16-bit copy "
+                              "tables")
+        out.append((e.dst, e.slot, e.src, e.bytes, *loops))
     return out
-
-
-def _stride_merge(runs) -> list[tuple[int, int, int, int, int, int, int]]:
-    out: list[list[int]] = []
-    for dst, slot, src, n in runs:
-        if out:
-            e = out[-1]
-            if e[1] == slot and e[3] == n:
-                d_step, s_step = dst - e[0], (src - e[2]) if slot >= 0 else 0
-                if e[4] == 1 and abs(d_step) < 1 << 15 and abs(s_step) < 1 << 15:
-                    e[4], e[5], e[6] = 2, d_step, s_step
-                    continue
-                if (e[4] > 1 and dst == e[0] + e[4] * e[5]
-                        and (slot < 0 or src == e[2] + e[4] * e[6])):
-                    e[4] += 1
-                    continue
-        out.append([dst, slot, src, n, 1, 0, 0])
-    return [tuple(e) for e in out]
 
 
 @dataclass(frozen=True)
