@@ -195,3 +195,21 @@ def test_copy_tables_in_c(moves_model, tmp_path):
     rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", frames.astype(np.int8),
                         sanitize=True)
     assert rep.bit_exact, rep.first_mismatch
+
+
+def test_state_shift_chunks():
+    """An in-place state update moving bytes down (a frame cache's shift) is split into
+    memcpys that never overlap, with memmove's result; a short shift stays one memmove."""
+    from nsconv.compiler.ndcodegen import MOVE_CHUNKS, _move_chunks
+
+    for dst, src, n in ((0, 528, 4752), (0, 528, 528), (3, 10, 40), (0, 1, 1000)):
+        buf = np.arange(src + n, dtype=np.int64)
+        want = buf.copy()
+        want[dst : dst + n] = buf[src : src + n]
+        chunks = _move_chunks(dst, src, n)
+        assert (len(chunks) == 1 and chunks[0][2] < 0) == (-(-n // (src - dst)) > MOVE_CHUNKS)
+        for d, s, k in chunks:
+            if k > 0:
+                assert s >= d + k  # memcpy: no overlap
+            buf[d : d + abs(k)] = buf[s : s + abs(k)].copy()
+        assert np.array_equal(buf, want)

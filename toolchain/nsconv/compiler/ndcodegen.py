@@ -142,6 +142,8 @@ class Step:
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
+    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
+    # (memcpy; a negative size: memmove of -bytes)
 
 
 @dataclass(frozen=True)
@@ -317,26 +319,45 @@ class _Program:
             raise NsconvError(f"tensor {t.name!r} is read before it is written", self.g.path)
         return self.tensor_buf[r]
 
-    def copy(self, v: layout.View, t: NdTensor) -> int:
-        """A copy step writing view v into a new arena buffer."""
-        dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
+    def copy(self, v: layout.View, t: NdTensor, dst: int | None = None) -> int:
+        """A copy step writing view v into a new arena buffer (or into buffer `dst`, a state
+        updated in place: its runs from the state itself become memmoves done first)."""
+        if dst is None:
+            dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
         item = np.dtype(t.dtype).itemsize
-        roots = sorted({r.root for r in v.runs if r.root != layout.ZERO})
+        own = next((r for r, b in self.tensor_buf.items() if b == dst), None)
+        moves = tuple(m for r in v.runs if r.root == own and r.dst != r.src
+                      for m in _move_chunks(r.dst * item, r.src * item, r.length * item))
+        rest = [r for r in v.runs if r.root != own]
+        roots = sorted({r.root for r in rest if r.root != layout.ZERO})
         slots = {r: k for k, r in enumerate(roots)}
         src_bufs = [self.root_buf(r) for r in roots]
         runs = tuple((r.dst * item, slots.get(r.root, -1), r.src * item, r.length * item)
-                     for r in v.runs)
+                     for r in rest)
         zp = t.quant.zero_point if t.quant is not None else 0
-        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(runs)} runs)",
-                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs,
+        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(v.runs)} runs)",
+                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs, moves=moves,
                            zero_byte=zp & 0xFF, nbytes=t.nbytes),
-                      reads=set(src_bufs), writes={dst})
+                      reads=set(src_bufs) | ({dst} if moves else set()), writes={dst})
         return dst
 
     def add_step(self, fields: dict, reads: set[int], writes: set[int]) -> None:
         self.steps.append(fields)
         self.reads.append(reads)
         self.writes.append(writes)
+
+
+MOVE_CHUNKS = 16  # a move down by d bytes is at most this many memcpys of d bytes
+
+
+def _move_chunks(dst: int, src: int, n: int) -> list[tuple[int, int, int]]:
+    """A move of n bytes down (src > dst) as memcpys of at most src - dst bytes in ascending
+    order, none overlapping (so at memcpy speed), or one memmove (negative size) when that
+    would take more than MOVE_CHUNKS calls."""
+    d = src - dst
+    if d <= 0 or -(-n // d) > MOVE_CHUNKS:
+        return [(dst, src, -n)]
+    return [(dst + k, src + k, min(d, n - k)) for k in range(0, n, d)]
 
 
 def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
@@ -772,9 +793,11 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
 
 
 def _end(p: _Program) -> None:
-    """Gather every state output (before any state is written), then the write-backs."""
+    """Gather every state output (before any state is written), then the write-backs. A state
+    whose next value only moves its own bytes and reads no other state is updated in place
+    (`_in_place`), after every other gather."""
     g = p.g
-    srcs = []
+    srcs, in_place = [], []
     for s in p.spec.states:
         i_in, i_out = g.index_of(s.input), g.index_of(s.output, outputs=True)
         t_in, t_out = g.tensors[i_in], g.tensors[i_out]
@@ -782,15 +805,17 @@ def _end(p: _Program) -> None:
             raise NsconvError(f"state {s.name}: output {t_out.name!r} {t_out.dtype} "
                               f"{list(t_out.shape)} does not fit input {t_in.name!r} "
                               f"{t_in.dtype} {list(t_in.shape)}", g.path)
-        o = p.operand(i_out)
-        if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
-            v = p.lay.views.get(i_out) or layout.make_view(
-                g, i_out, layout.root_ids(t_out).reshape(-1))
-            o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(
-                v.ids)), t_out))
-        srcs.append((s, t_in, t_out, o))
+        if _in_place(p, i_in, i_out):
+            in_place.append((s, i_in, i_out))
+            continue
+        srcs.append((s, t_in, t_out, _state_source(p, i_out)))
     mask_i = g.index_of(p.spec.mask, outputs=True)
     mask = p.operand(mask_i)
+    for s, i_in, i_out in in_place:
+        if p.bufs[mask.buf].kind == "state":  # the mask is read after the updates
+            srcs.append((s, g.tensors[i_in], g.tensors[i_out], _state_source(p, i_out)))
+        else:
+            p.copy(p.lay.views[i_out], g.tensors[i_out], dst=p.tensor_buf[i_in])
     updates = []
     for s, t_in, t_out, o in srcs:
         rq = None
@@ -809,6 +834,37 @@ def _end(p: _Program) -> None:
                     mask_tensor=mask_i),
                reads={u[1].buf for u in updates} | {mask.buf},
                writes=set())
+
+
+def _state_source(p: _Program, i_out: int) -> Operand:
+    """A state output's value at the end of the step, never in a state buffer."""
+    g = p.g
+    t_out = g.tensors[i_out]
+    o = p.operand(i_out)
+    if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
+        v = p.lay.views.get(i_out) or layout.make_view(
+            g, i_out, layout.root_ids(t_out).reshape(-1))
+        o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(v.ids)),
+                           t_out))
+    return o
+
+
+def _in_place(p: _Program, i_in: int, i_out: int) -> bool:
+    """The state's next value (a gather of the same quantization) reads no other state and its
+    runs from the state itself move bytes down in an order where none reads bytes already
+    overwritten: then it is copied straight into the state (no arena copy, no write-back)."""
+    g, v = p.g, p.lay.views.get(i_out)
+    t_in, t_out = g.tensors[i_in], g.tensors[i_out]
+    if v is None or v.kind != "gather" or t_in.dtype != t_out.dtype or t_in.quant != t_out.quant:
+        return False
+    if any(r.root in p.state_of_input and r.root != i_in for r in v.runs):
+        return False
+    own = sorted((r for r in v.runs if r.root == i_in), key=lambda r: r.dst)
+    for k, r in enumerate(own):
+        if r.src < r.dst or any(r.src < q.dst + q.length and q.dst < r.src + r.length
+                                for q in own[:k]):
+            return False
+    return True
 
 
 def _lifetimes(p: _Program) -> None:
@@ -847,7 +903,7 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
             p.run_tables.append(RunTable(table, tuple(entries)))
         return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
                     table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
-                    sizes=(len(entries),), debug=debug)
+                    sizes=(len(entries),), debug=debug, moves=s.get("moves", ()))
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
     if kind == "fc":
