@@ -213,3 +213,35 @@ def test_state_shift_chunks():
                 assert s >= d + k  # memcpy: no overlap
             buf[d : d + abs(k)] = buf[s : s + abs(k)].copy()
         assert np.array_equal(buf, want)
+
+
+def test_gtcrn_views_fold(gtcrn_converted):
+    """On GTCRN's core: each depthwise conv reads its frame cache in place (the PAD is its own
+    padding, the current frame written behind the cache's bytes), the caches are updated in
+    place, and every remaining copy table writes exactly its runs' bytes."""
+    from nsconv.compiler import layout
+    from nsconv.compiler.gtcrn_export import core_spec
+    from nsconv.compiler.ndcodegen import build_nd_view, compile_program
+    from nsconv.compiler.ndgraph import parse_nd
+
+    core = gtcrn_converted[0]
+    g = parse_nd(core.tflite, "core.tflite")
+    p = compile_program(g, core_spec(core))
+    dw = [s for s in p.steps if s["kind"] == "dwconv"]
+    assert len(dw) == 6 and all(p.bufs[s["x"].buf].kind == "state" for s in dw)
+    assert len(p.state_tail) == 6
+    rng = np.random.default_rng(4)
+    for s in (s for s in p.steps if s["kind"] == "copy"):
+        srcs = [rng.integers(0, 256, p.bufs[b].nbytes).astype(np.uint8) for b in s["src_bufs"]]
+        if s["moves"]:  # in place into a state: memcpys (memmove: size < 0), then the runs
+            written = np.zeros(s["nbytes"], np.int32)
+            for d, _, n in s["moves"]:
+                written[d : d + abs(n)] += 1
+            for d, _, _, n in s["raw_runs"]:
+                written[d : d + n] += 1
+            assert (written == 1).all(), s["comment"]
+            continue
+        got = layout.apply_copy_plan(layout.copy_plan(s["raw_runs"]), srcs, s["nbytes"], 7)
+        assert np.array_equal(got, _raw_bytes(s["raw_runs"], srcs, s["nbytes"], 7)), s["comment"]
+    view = build_nd_view(p)
+    assert sum(st.tail for st in view.states) == 6 * 528

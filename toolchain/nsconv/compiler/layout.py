@@ -245,6 +245,16 @@ def _fold_const(g: NdGraph, tensor: int, flat: np.ndarray) -> bytes:
     return out.astype(np.dtype(t.dtype).newbyteorder("<")).tobytes()
 
 
+def zero_border(ids: np.ndarray, axis: int) -> tuple[int, int]:
+    """How many leading and trailing slices along `axis` are all zero point (a PAD's border;
+    at least one slice is left)."""
+    zero = np.moveaxis(ids == ZERO, axis, 0).reshape(ids.shape[axis], -1).all(axis=1)
+    n = zero.size
+    lead = int(np.argmin(zero)) if not zero.all() else n - 1
+    trail = int(np.argmin(zero[::-1])) if not zero.all() else 0
+    return lead, trail
+
+
 def broadcast_view(g: NdGraph, tensor: int, shape: tuple[int, ...], source: View | None = None
                    ) -> View:
     """`tensor` (or its view) broadcast to `shape` (numpy rules) as a view of its roots."""

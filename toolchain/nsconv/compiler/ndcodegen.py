@@ -84,7 +84,7 @@ class NdSpec:
 @dataclass
 class Buf:
     id: int
-    kind: str  # "features", "state", "arena", "const"
+    kind: str  # "features", "state", "arena", "const", "tail" (behind a state's bytes)
     dtype: str
     size: int  # elements
     name: str  # C pointer (arena/features), state field, or constant symbol
@@ -99,6 +99,8 @@ class Buf:
 
     @property
     def expr(self) -> str:
+        if self.kind == "tail":  # behind a state's bytes (`_state_tail`); offset in elements
+            return f"(m->{self.name} + {self.offset})"
         return f"m->{self.name}" if self.kind == "state" else self.name
 
 
@@ -195,6 +197,7 @@ class StateField:
     nbytes: int
     quant_text: str
     zero_point: int
+    tail: int = 0  # elements behind the state: a tensor read with it (`_state_tail`)
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,7 @@ class _Program:
     lut_cache: dict[tuple, str] = field(default_factory=dict)
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
+    state_tail: dict[int, int] = field(default_factory=dict)  # state input -> tail elements
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
     conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
 
@@ -345,6 +349,51 @@ class _Program:
         self.steps.append(fields)
         self.reads.append(reads)
         self.writes.append(writes)
+
+
+def conv_input(p: _Program, op: NdOp, geo):
+    """The input operand of a DEPTHWISE_CONV_2D and its geometry: a border of zero-point
+    elements around the input view (a PAD) becomes the conv's own padding (the kernel skips
+    taps outside the input: the same sums), and an input that is a whole state followed by a
+    whole arena tensor (GTCRN's cached frames and the current one) is read in place, the
+    tensor written behind the state's bytes (`_state_tail`)."""
+    i = op.inputs[0]
+    v, x = p.lay.views.get(i), p.g.tensors[i]
+    if op.kind != "DEPTHWISE_CONV_2D" or v is None or v.kind != "gather" or len(x.shape) != 4:
+        return p.operand(i), geo
+    ids = v.ids.reshape(x.shape)
+    (top, bottom), (left, right) = (layout.zero_border(ids, a) for a in (1, 2))
+    if top + bottom + left + right == 0:
+        return p.operand(i), geo
+    inner = ids[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+    geo = dataclasses.replace(geo, input_h=inner.shape[1], input_w=inner.shape[2],
+                              pad_h=geo.pad_h + top, pad_w=geo.pad_w + left)
+    flat = inner.reshape(-1)
+    tail = _state_tail(p, flat)
+    if tail is not None:
+        return tail, geo
+    t = dataclasses.replace(x, shape=tuple(inner.shape))
+    return _view_operand(p, i, layout.make_view(p.g, i, flat), t), geo
+
+
+def _state_tail(p: _Program, flat: np.ndarray) -> Operand | None:
+    """If ids `flat` are a whole state input S then a whole arena tensor R of the same type,
+    R's buffer moves behind S's bytes in the model struct (S's field grows by R) and the view
+    is S's buffer itself; None otherwise."""
+    g = p.g
+    runs = layout.runs_of(flat)
+    if len(runs) != 2 or runs[0].src != 0 or runs[1].src != 0:
+        return None
+    s, r = (g.tensors[q.root] if q.root != layout.ZERO else None for q in runs)
+    if (s is None or r is None or s.index not in p.state_of_input or s.index in p.state_tail
+            or runs[0].length != s.size or runs[1].length != r.size or r.dtype != s.dtype):
+        return None
+    b = p.bufs[p.tensor_buf.get(r.index, -1)] if r.index in p.tensor_buf else None
+    if b is None or b.kind != "arena":
+        return None
+    b.kind, b.name, b.offset = "tail", p.bufs[p.tensor_buf[s.index]].name, s.size
+    p.state_tail[s.index] = r.size
+    return Operand(p.tensor_buf[s.index])
 
 
 MOVE_CHUNKS = 16  # a move down by d bytes is at most this many memcpys of d bytes
@@ -544,8 +593,8 @@ def _same_flat_order(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return [d for d in a if d != 1] == [d for d in b if d != 1]
 
 
-def _view_operand(p: _Program, i: int, v: layout.View) -> Operand:
-    t = dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
+def _view_operand(p: _Program, i: int, v: layout.View, t: NdTensor | None = None) -> Operand:
+    t = t or dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
     if v.kind == "alias":
         return Operand(p.root_buf(v.root), v.offset)
     if v.kind == "const":
@@ -691,7 +740,7 @@ def _conv(p: _Program, op: NdOp) -> None:
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
             b = g.tensors[op.inputs[2]]
             bbuf = p.const_buf(b, b.data)
-    xin = p.operand(op.inputs[0])
+    xin, geo = conv_input(p, op, geo)
     wbuf = p.const_buf(w, w.data)
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
@@ -965,7 +1014,8 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
     for s in p.spec.states:
         t = g.tensors[g.index_of(s.input)]
         states.append(StateField(s.name, "state_" + identifier(s.name), _CTYPE[t.dtype], t.size,
-                                 t.nbytes, _qtext(t.quant), t.quant.zero_point))
+                                 t.nbytes, _qtext(t.quant), t.quant.zero_point,
+                                 p.state_tail.get(t.index, 0)))
     consts = tuple(_const_view(p.bufs[b].name, t, d) for b, (t, d) in p.const_data.items())
     pointers = tuple(PointerLine(b.name, _CTYPE[b.dtype], b.offset,
                                  _comment_text(f"{b.tensor[:70]}: {b.nbytes} bytes, steps "
