@@ -47,7 +47,8 @@ def _moves(x):
     # every other row of 2, 4, 8, 16 elements: the copy helper's fixed-size lines
     rows = [tf.reshape(tf.reshape(xx, [-1, n])[::2], [-1]) for n in (2, 4, 8, 16)]
     last = tf.concat([tf.reshape(u[2], [-1]), *rows], 0)
-    parts = [t, g, s, ss, p, b, a, pk, sq, last]
+    zipped = tf.stack([x[..., 0], x[..., 2]], axis=-1)  # 24 rows alike: a row loop
+    parts = [zipped, t, g, s, ss, p, b, a, pk, tf.concat([tf.reshape(sq, [-1]), last], 0)]
     return tf.concat([tf.reshape(q, [-1]) for q in parts], axis=0)
 
 
@@ -171,14 +172,22 @@ def test_copy_plan_patterns():
         assert np.array_equal(got, _raw_bytes(runs, srcs, nbytes, 0xAB)), name
         for e in plan:
             assert list(e.counts) == sorted(e.counts, reverse=True)  # longest loop innermost
+        loops, rest = layout.row_plan(runs, nbytes, 2 if name == "unfold" else 1)
+        out = _raw_bytes(rest, srcs, nbytes, 0xAB)
+        layout.apply_row_loops(loops, srcs, out, 0xAB)
+        assert np.array_equal(out, _raw_bytes(runs, srcs, nbytes, 0xAB)), name
+        assert bool(loops) == (name != "random"), name
     assert any(s < 0 for e in layout.copy_plan(_interleave_runs(33, 16)) for s in e.src_steps)
 
 
-def test_copy_tables_in_c(moves_model, tmp_path):
-    """The generated C's copy helper (nsn_copy_runs: nested loops, negative steps, zero-point
-    fills, 1/2/4/8/16-byte and odd lines) on the moves model, host build under ASan/UBSan:
-    the output equals TFLM's."""
+def test_copy_tables_in_c(moves_model, tmp_path, monkeypatch):
+    """The copy helper of the generated C (nsn_copy_runs: nested loops, negative steps,
+    zero-point fills, 1/2/4/8/16-byte and odd lines) on the moves model with row loops off,
+    host build under ASan/UBSan: the output equals TFLM's. (The row loops' C is checked the
+    same way on GTCRN's core in test_gtcrn_compile.) With row loops on, the zipped rows are
+    one unrolled loop."""
     from nsconv.check.nd_verify import verify_frames
+    from nsconv.compiler import layout
     from nsconv.compiler.ndcodegen import NdSpec, generate_nd
     from nsconv.compiler.ndgraph import read_nd
 
@@ -186,11 +195,15 @@ def test_copy_tables_in_c(moves_model, tmp_path):
     path.write_bytes(moves_model)
     g = read_nd(path)
     spec = NdSpec(g.inputs[0][0], g.outputs[0][0], (), "moves")
+    (copy,) = generate_nd(path, spec, tmp_path / "rows").view.steps
+    assert copy.loops and copy.loops[0].rows == 24
+    monkeypatch.setattr(layout, "ROW_BYTES", 0)
     res = generate_nd(path, spec, tmp_path / "c")
     (table,) = res.view.run_tables
-    sizes = {r[3] for r in table.runs}
-    assert {1, 2, 4, 8, 16} <= sizes and any(r[1] < 0 for r in table.runs)
-    assert any(r[4 + 3 * k + 2] < 0 for r in table.runs for k in range(3))
+    assert not res.view.steps[0].loops
+    assert {1, 2, 4, 8, 16} <= {r[3] for r in table.runs}
+    assert any(r[1] < 0 for r in table.runs)  # zero-point fills
+    assert any(r[4 + 3 * k + 2] < 0 for r in table.runs for k in range(3))  # negative steps
     frames = np.random.default_rng(3).integers(-128, 128, (4, g.tensors[g.inputs[0][1]].size))
     rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", frames.astype(np.int8),
                         sanitize=True)
@@ -218,10 +231,10 @@ def test_state_shift_chunks():
 def test_gtcrn_views_fold(gtcrn_converted):
     """On GTCRN's core: each depthwise conv reads its frame cache in place (the PAD is its own
     padding, the current frame written behind the cache's bytes), the caches are updated in
-    place, and every remaining copy table writes exactly its runs' bytes."""
+    place, and every copy's row loops and remaining runs write exactly its bytes."""
     from nsconv.compiler import layout
     from nsconv.compiler.gtcrn_export import core_spec
-    from nsconv.compiler.ndcodegen import build_nd_view, compile_program
+    from nsconv.compiler.ndcodegen import compile_program
     from nsconv.compiler.ndgraph import parse_nd
 
     core = gtcrn_converted[0]
@@ -231,6 +244,7 @@ def test_gtcrn_views_fold(gtcrn_converted):
     assert len(dw) == 6 and all(p.bufs[s["x"].buf].kind == "state" for s in dw)
     assert len(p.state_tail) == 6
     rng = np.random.default_rng(4)
+    unrolled = 0
     for s in (s for s in p.steps if s["kind"] == "copy"):
         srcs = [rng.integers(0, 256, p.bufs[b].nbytes).astype(np.uint8) for b in s["src_bufs"]]
         if s["moves"]:  # in place into a state: memcpys (memmove: size < 0), then the runs
@@ -241,7 +255,11 @@ def test_gtcrn_views_fold(gtcrn_converted):
                 written[d : d + n] += 1
             assert (written == 1).all(), s["comment"]
             continue
-        got = layout.apply_copy_plan(layout.copy_plan(s["raw_runs"]), srcs, s["nbytes"], 7)
-        assert np.array_equal(got, _raw_bytes(s["raw_runs"], srcs, s["nbytes"], 7)), s["comment"]
-    view = build_nd_view(p)
-    assert sum(st.tail for st in view.states) == 6 * 528
+        want = _raw_bytes(s["raw_runs"], srcs, s["nbytes"], 7)
+        loops, rest = layout.row_plan(s["raw_runs"], s["nbytes"], s["item"])
+        got = _raw_bytes(rest, srcs, s["nbytes"], 7)
+        layout.apply_row_loops(loops, srcs, got, 7)
+        assert np.array_equal(got, want), s["comment"]
+        unrolled += bool(loops)
+    assert unrolled >= 20  # shuffles, [X, X reversed rows], the unfold: row loops
+    assert sorted(p.state_tail.values()) == [528] * 6

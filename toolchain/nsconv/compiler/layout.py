@@ -449,3 +449,156 @@ def apply_copy_plan(entries, sources: list[np.ndarray], nbytes: int, zero_byte: 
         raise ValueError(f"{int((seen == 0).sum())} bytes never written, "
                          f"{int((seen > 1).sum())} written more than once")
     return out
+
+
+# -- row loops: a copy whose rows repeat one pattern, as unrolled C -------------------------------
+
+ROW_MOVES = 48  # most moves (memcpy/memset of constant size) per unrolled row
+ROW_BYTES = 64  # longest row tried
+
+
+@dataclass(frozen=True)
+class RowLoop:
+    """`rows` rows of `row_bytes` destination bytes from dst on: in row r, move k copies
+    `bytes` bytes from pointer `ptr` + r * its step + src to dst + r * row_bytes + at (ptr -1:
+    the zero point). ptrs: (slot, first source byte, source step per row)."""
+
+    dst: int
+    rows: int
+    row_bytes: int
+    ptrs: tuple[tuple[int, int, int], ...]
+    moves: tuple[tuple[int, int, int, int], ...]  # (at, ptr, src, bytes)
+
+
+def _byte_map(runs, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    slot = np.full(nbytes, -2, np.int64)
+    off = np.zeros(nbytes, np.int64)
+    for d, s, o, n in runs:
+        slot[d : d + n] = s
+        off[d : d + n] = np.arange(o, o + n) if s >= 0 else 0
+    return slot, off
+
+
+def _runs_of_bytes(slot: np.ndarray, off: np.ndarray, base: int) -> list[tuple[int, ...]]:
+    out: list[list[int]] = []
+    for i in range(slot.size):
+        s, o = int(slot[i]), int(off[i])
+        if out and out[-1][1] == s and (s < 0 or out[-1][2] + out[-1][3] == o):
+            out[-1][3] += 1
+        else:
+            out.append([base + i, s, o if s >= 0 else 0, 1])
+    return [tuple(r) for r in out]
+
+
+def row_loops(runs, nbytes: int, row_bytes: int, min_rows: int = 4, byte_map=None
+              ) -> tuple[tuple[RowLoop, ...], list[tuple[int, ...]]]:
+    """The longest stretches of rows (of row_bytes bytes from 0) that repeat one pattern, each
+    source position advancing by a constant step per row, as RowLoops; the other bytes as
+    runs (dst, slot, src, bytes)."""
+    slot, off = byte_map if byte_map is not None else _byte_map(runs, nbytes)
+    n_rows = nbytes // row_bytes
+    s = slot[: n_rows * row_bytes].reshape(n_rows, row_bytes)
+    o = off[: n_rows * row_bytes].reshape(n_rows, row_bytes)
+    loops: list[RowLoop] = []
+    rest: list[tuple[int, ...]] = []
+    a = 0
+    while a < n_rows:
+        b = a + 1
+        if b < n_rows and (s[b] == s[a]).all():
+            step = o[b] - o[a]
+            b += 1
+            while b < n_rows and (s[b] == s[a]).all() and (o[b] - o[b - 1] == step).all():
+                b += 1
+        loop = _row_loop(s[a], o[a], o[a + 1] - o[a] if b > a + 1 else 0 * o[a], a, b,
+                         row_bytes) if b - a >= min_rows else None
+        if loop is None:
+            rest += _runs_of_bytes(s[a:b].reshape(-1), o[a:b].reshape(-1), a * row_bytes)
+        else:
+            loops.append(loop)
+        a = b
+    rest += _runs_of_bytes(slot[n_rows * row_bytes :], off[n_rows * row_bytes :],
+                           n_rows * row_bytes)
+    return tuple(loops), rest
+
+
+def _row_loop(s: np.ndarray, o: np.ndarray, step: np.ndarray, a: int, b: int,
+              row_bytes: int) -> RowLoop | None:
+    ptrs: dict[tuple[int, int], int] = {}
+    base: dict[tuple[int, int], int] = {}
+    for j in range(row_bytes):
+        if s[j] >= 0:
+            key = (int(s[j]), int(step[j]))
+            base[key] = min(base.get(key, int(o[j])), int(o[j]))
+    for key in sorted(base):
+        ptrs[key] = len(ptrs)
+    moves: list[list[int]] = []
+    for j in range(row_bytes):
+        k = ptrs[(int(s[j]), int(step[j]))] if s[j] >= 0 else -1
+        src = int(o[j]) - base[(int(s[j]), int(step[j]))] if k >= 0 else 0
+        m = moves[-1] if moves else None
+        if m and m[1] == k and (k < 0 or m[2] + m[3] == src):
+            m[3] += 1
+        else:
+            moves.append([j, k, src, 1])
+    if len(moves) > ROW_MOVES:
+        return None
+    return RowLoop(a * row_bytes, b - a, row_bytes,
+                   tuple((sl, base[(sl, st)], st) for sl, st in ptrs),
+                   tuple(tuple(m) for m in moves))
+
+
+def _move_cost(n: int) -> float:
+    """M4 instructions of a memcpy/memset of n constant bytes (inline up to 16)."""
+    if n > 16:
+        return 25 + n / 3
+    return 2 * (n // 4) + 2 * (n % 4 > 1) + 2 * (n % 2)
+
+
+def table_cost(runs) -> float:
+    """Rough M4 instructions of copying runs by a copy table (nsn_copy_runs; measured on
+    GTCRN's copies)."""
+    cost = 100.0
+    for e in copy_plan(runs):
+        each = (3.25 if e.bytes <= 2 else 5.0 if e.bytes <= 4 else 6.0 if e.bytes <= 8
+                else 12.0 if e.bytes <= 16 else 30 + e.bytes / 3)
+        cost += 40 + 30 * e.counts[1] * e.counts[2] + e.copies * each
+    return cost
+
+
+def row_plan(runs, nbytes: int, item: int) -> tuple[tuple[RowLoop, ...], list[tuple[int, ...]]]:
+    """Row loops and the runs left for a table, for the row length (a multiple of the element
+    size up to ROW_BYTES) of least estimated cost; no loops unless clearly cheaper than the
+    table alone."""
+    runs = list(runs)
+    if len(runs) < 8:
+        return (), runs
+    best = (0.9 * table_cost(runs) - 30, (), runs)
+    bmap = _byte_map(runs, nbytes)
+    for row_bytes in range(2 * item, min(ROW_BYTES, nbytes // 4) + 1, item):
+        n = nbytes // row_bytes
+        s = bmap[0][: n * row_bytes].reshape(n, row_bytes)
+        if not (s[1:] == s[:-1]).all(axis=1).any():
+            continue  # no two neighbouring rows alike
+        loops, rest = row_loops(runs, nbytes, row_bytes, byte_map=bmap)
+        if not loops:
+            continue
+        cost = (table_cost(rest) if rest else 0.0) + sum(
+            15 + lp.rows * (4 + len(lp.ptrs) + sum(_move_cost(m[3]) for m in lp.moves))
+            for lp in loops)
+        if cost < best[0]:
+            best = (cost, loops, rest)
+    return best[1], best[2]
+
+
+def apply_row_loops(loops, sources: list[np.ndarray], out: np.ndarray, zero_byte: int) -> None:
+    """Row loops' bytes into out (numpy, the generated C's semantics; for tests)."""
+    for lp in loops:
+        for r in range(lp.rows):
+            d = lp.dst + r * lp.row_bytes
+            for at, k, src, n in lp.moves:
+                if k < 0:
+                    out[d + at : d + at + n] = zero_byte & 0xFF
+                else:
+                    slot, first, step = lp.ptrs[k]
+                    s = first + r * step + src
+                    out[d + at : d + at + n] = sources[slot][s : s + n]

@@ -123,6 +123,17 @@ class RunView:
 
 
 @dataclass(frozen=True)
+class RowLoopView:
+    """layout.RowLoop with its pointers' C expressions (ptrs: (expr, first byte, step))."""
+
+    dst: int
+    rows: int
+    row_bytes: int
+    ptrs: tuple[tuple[str, int, int], ...]
+    moves: tuple[tuple[int, int, int, int], ...]
+
+
+@dataclass(frozen=True)
 class Step:
     kind: str  # "copy", "fc", "add", "sub", "mul", "lut", "requantize", ...
     id: int
@@ -146,6 +157,7 @@ class Step:
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
     moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
     # (memcpy; a negative size: memmove of -bytes)
+    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
 
 
 @dataclass(frozen=True)
@@ -341,6 +353,7 @@ class _Program:
         zp = t.quant.zero_point if t.quant is not None else 0
         self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(v.runs)} runs)",
                            out=dst, src_bufs=tuple(src_bufs), raw_runs=runs, moves=moves,
+                           item=item,
                            zero_byte=zp & 0xFF, nbytes=t.nbytes),
                       reads=set(src_bufs) | ({dst} if moves else set()), writes={dst})
         return dst
@@ -942,17 +955,7 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
         t = p.g.tensors[s["tensor"]]
         debug = ((t.index, _c_string(t.name[:60]), out.expr, out.nbytes),)
     if kind == "copy":
-        srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
-        runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
-                     for d, slot, o, n in s["raw_runs"])
-        table = ""
-        entries = strided_runs(s["raw_runs"])
-        if len(runs) > INLINE_RUNS:
-            table = p.names.take(f"nsn_runs_{k}")
-            p.run_tables.append(RunTable(table, tuple(entries)))
-        return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
-                    table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
-                    sizes=(len(entries),), debug=debug, moves=s.get("moves", ()))
+        return _copy_view(p, k, s, out)
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
     if kind == "fc":
@@ -978,6 +981,26 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
                     sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
                     debug=debug, sfx=s.get("sfx", "s8"), fn=s.get("fn", ""))
     raise AssertionError(kind)
+
+
+def _copy_view(p: _Program, k: int, s: dict, out: Buf) -> Step:
+    """A copy step: the rows that repeat one pattern as unrolled row loops (layout.row_plan),
+    the other runs inline (few) or as a copy table."""
+    srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
+    loops, rest = layout.row_plan(s["raw_runs"], s["nbytes"], s.get("item", 1))
+    runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
+                 for d, slot, o, n in rest)
+    table = ""
+    entries = strided_runs(rest)
+    if len(runs) > INLINE_RUNS:
+        table = p.names.take(f"nsn_runs_{k}")
+        p.run_tables.append(RunTable(table, tuple(entries)))
+    views = tuple(RowLoopView(lp.dst, lp.rows, lp.row_bytes,
+                              tuple((srcs[slot], first, step) for slot, first, step in lp.ptrs),
+                              lp.moves) for lp in loops)
+    return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
+                table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
+                sizes=(len(entries),), moves=s.get("moves", ()), loops=views)
 
 
 def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
