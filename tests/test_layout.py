@@ -231,7 +231,8 @@ def test_state_shift_chunks():
 def test_gtcrn_views_fold(gtcrn_converted):
     """On GTCRN's core: each depthwise conv reads its frame cache in place (the PAD is its own
     padding, the current frame written behind the cache's bytes), the caches are updated in
-    place, and every copy's row loops and remaining runs write exactly its bytes."""
+    place, the GRU step outputs are one slab, and every copy's row loops and remaining runs
+    write exactly its bytes."""
     from nsconv.compiler import layout
     from nsconv.compiler.gtcrn_export import core_spec
     from nsconv.compiler.ndcodegen import compile_program
@@ -246,7 +247,9 @@ def test_gtcrn_views_fold(gtcrn_converted):
     rng = np.random.default_rng(4)
     unrolled = 0
     for s in (s for s in p.steps if s["kind"] == "copy"):
-        srcs = [rng.integers(0, 256, p.bufs[b].nbytes).astype(np.uint8) for b in s["src_bufs"]]
+        ends = [max((o + n for _, k, o, n in s["raw_runs"] if k == slot), default=0)
+                for slot in range(len(s["src_bufs"]))]  # a slab's first buffer: the slab
+        srcs = [rng.integers(0, 256, n).astype(np.uint8) for n in ends]
         if s["moves"]:  # in place into a state: memcpys (memmove: size < 0), then the runs
             written = np.zeros(s["nbytes"], np.int32)
             for d, _, n in s["moves"]:
@@ -263,3 +266,5 @@ def test_gtcrn_views_fold(gtcrn_converted):
         unrolled += bool(loops)
     assert unrolled >= 20  # shuffles, [X, X reversed rows], the unfold: row loops
     assert sorted(p.state_tail.values()) == [528] * 6
+    # the bidirectional GRUs' 33 step outputs, back to back in the arena
+    assert [len(slab) for slab in p.slabs] == [33, 33]

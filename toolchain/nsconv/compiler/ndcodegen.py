@@ -293,6 +293,7 @@ class _Program:
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
     state_tail: dict[int, int] = field(default_factory=dict)  # state input -> tail elements
+    slabs: list[list[int]] = field(default_factory=list)  # arena bufs placed back to back
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
     conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
 
@@ -346,9 +347,11 @@ class _Program:
                       for m in _move_chunks(r.dst * item, r.src * item, r.length * item))
         rest = [r for r in v.runs if r.root != own]
         roots = sorted({r.root for r in rest if r.root != layout.ZERO})
-        slots = {r: k for k, r in enumerate(roots)}
-        src_bufs = [self.root_buf(r) for r in roots]
-        runs = tuple((r.dst * item, slots.get(r.root, -1), r.src * item, r.length * item)
+        at = self.slab({r: self.root_buf(r) for r in roots})  # root -> (buf, byte offset)
+        src_bufs = sorted({b for b, _ in at.values()})
+        slots = {r: src_bufs.index(b) for r, (b, _) in at.items()}
+        runs = tuple((r.dst * item, slots.get(r.root, -1),
+                      r.src * item + at[r.root][1] if r.root in at else 0, r.length * item)
                      for r in rest)
         zp = t.quant.zero_point if t.quant is not None else 0
         self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(v.runs)} runs)",
@@ -357,6 +360,24 @@ class _Program:
                            zero_byte=zp & 0xFF, nbytes=t.nbytes),
                       reads=set(src_bufs) | ({dst} if moves else set()), writes={dst})
         return dst
+
+    def slab(self, bufs: dict[int, int]) -> dict[int, tuple[int, int]]:
+        """Where a copy reads each root: (buffer, byte offset). SLAB or more arena buffers of
+        one size (GTCRN's GRU step outputs gathered into one sequence) are placed back to
+        back in the arena (build_nd_view), in the order they are written, so that the copy
+        reads them as one buffer (a few strided entries instead of one per buffer)."""
+        at = {r: (b, 0) for r, b in bufs.items()}
+        taken = {b for slab in self.slabs for b in slab}
+        cand = sorted(b for b in bufs.values() if self.bufs[b].kind == "arena" and b not in taken)
+        sizes = {self.bufs[b].nbytes for b in cand}
+        if len(cand) < SLAB or len(sizes) != 1 or sizes.pop() % 4:
+            return at
+        self.slabs.append(cand)
+        step = self.bufs[cand[0]].nbytes
+        for r, b in bufs.items():
+            if b in cand:
+                at[r] = (cand[0], cand.index(b) * step)
+        return at
 
     def add_step(self, fields: dict, reads: set[int], writes: set[int]) -> None:
         self.steps.append(fields)
@@ -408,6 +429,8 @@ def _state_tail(p: _Program, flat: np.ndarray) -> Operand | None:
     p.state_tail[s.index] = r.size
     return Operand(p.tensor_buf[s.index])
 
+
+SLAB = 8  # a copy from this many arena buffers of one size places them back to back
 
 MOVE_CHUNKS = 16  # a move down by d bytes is at most this many memcpys of d bytes
 
@@ -1012,13 +1035,30 @@ def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
                      rows=None, lines=tuple(_wrap(arr, 7 if wide else 16, 11 if wide else 6)))
 
 
+def _plan_arena(p: _Program, alignment: int) -> tuple[list[Buf], int]:
+    """Arena offsets (memplan.plan_intervals); a slab (`_Program.slab`) is one interval from
+    its first write to its last read, its buffers back to back."""
+    arena = [b for b in p.bufs if b.kind == "arena"]
+    in_slab = {b for slab in p.slabs for b in slab}
+    alone = [b for b in arena if b.id not in in_slab]
+    items = [(b.nbytes, b.start, b.end) for b in alone]
+    for slab in p.slabs:
+        bs = [p.bufs[i] for i in slab]
+        items.append((sum(b.nbytes for b in bs), min(b.start for b in bs),
+                      max(b.end for b in bs)))
+    offsets, arena_bytes = plan_intervals(items, alignment)
+    for b, off in zip(alone, offsets, strict=False):
+        b.offset = off
+    for slab, off in zip(p.slabs, offsets[len(alone):], strict=True):
+        for i in slab:
+            p.bufs[i].offset = off
+            off += p.bufs[i].nbytes
+    return arena, arena_bytes
+
+
 def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> NdView:
     _lifetimes(p)
-    arena = [b for b in p.bufs if b.kind == "arena"]
-    offsets, arena_bytes = plan_intervals([(b.nbytes, b.start, b.end) for b in arena],
-                                          alignment)
-    for b, off in zip(arena, offsets, strict=True):
-        b.offset = off
+    arena, arena_bytes = _plan_arena(p, alignment)
     steps: list[Step] = []
     updates: list[UpdateStep] = []
     mask_src = ""
