@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nsn_nnfunctions.h"
+#include "nsn_nnfunctions_gru.h"
 
 enum
 {
@@ -33,7 +34,12 @@ enum
     OP_KERNELS_PATH = 10,     /* replies with the path name (int8 characters) */
     OP_FC_S4_CTX = 11,        /* as OP_FC_CTX for nsn_fully_connected_s4: the weights are
                                  out * NSN_FC_S4_ROW_BYTES(in) packed bytes */
-    OP_FC_S4_BUFFER_SIZE = 12 /* in, out: replies with one int32 */
+    OP_FC_S4_BUFFER_SIZE = 12, /* in, out: replies with one int32 */
+    OP_GRU_GATES = 13          /* nsn_gru_gates_params: add_zr, mul_r, add_n, sub_d, mul_z, add_h
+                                  (the fields of OP_ADD / OP_MUL), hidden, z_offset, has_dsp,
+                                  [int32 dsp[NSN_GRU_DSP_CONSTANTS]], int8 sigmoid[256],
+                                  int8 tanh[256], rows, int8 x_zr[rows*2H], h_zr[rows*2H],
+                                  h_n[rows*H], x_n[rows*H], h[rows*H] (tests/gru_checks.py) */
 };
 
 /* The scratch a FULLY_CONNECTED call gets (OP_FC_CTX). */
@@ -262,6 +268,77 @@ static void run_binary(int32_t op)
     free(output);
 }
 
+static void read_add_params(nsn_add_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input1_multiplier = read_i32();
+    p->input1_shift = read_i32();
+    p->input2_offset = read_i32();
+    p->input2_multiplier = read_i32();
+    p->input2_shift = read_i32();
+    p->left_shift = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void read_mul_params(nsn_mul_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input2_offset = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void run_gru_gates(void)
+{
+    nsn_gru_gates_params p;
+    int32_t *dsp = NULL;
+    int8_t *sigmoid, *tanh_table, *in[5], *out;
+    int32_t rows, k;
+    size_t units;
+    nsn_status status;
+    read_add_params(&p.add_zr);
+    read_mul_params(&p.mul_r);
+    read_add_params(&p.add_n);
+    read_add_params(&p.sub_d);
+    read_mul_params(&p.mul_z);
+    read_add_params(&p.add_h);
+    p.hidden = read_i32();
+    p.z_offset = read_i32();
+    if (read_i32() != 0)
+    {
+        dsp = read_array(NSN_GRU_DSP_CONSTANTS * sizeof(int32_t));
+    }
+    p.dsp = dsp;
+    sigmoid = read_array(256);
+    tanh_table = read_array(256);
+    p.sigmoid = sigmoid;
+    p.tanh = tanh_table;
+    rows = read_i32();
+    units = checked_count(rows) * checked_count(p.hidden);
+    for (k = 0; k < 5; ++k)
+    {
+        in[k] = read_array(k < 2 ? 2 * units : units);
+    }
+    out = alloc_exact(units);
+    status = nsn_gru_gates_s8(&p, rows, in[0], in[1], in[2], in[3], in[4], out);
+    reply(status, status == NSN_OK ? (int32_t)units : 0, out, status == NSN_OK ? units : 0);
+    for (k = 0; k < 5; ++k)
+    {
+        free(in[k]);
+    }
+    free(out);
+    free(dsp);
+    free(sigmoid);
+    free(tanh_table);
+}
+
 static void run_lut(void)
 {
     int8_t *table = read_array(256);
@@ -379,6 +456,9 @@ int main(int argc, char **argv)
         case OP_FC_BUFFER_SIZE:
         case OP_FC_S4_BUFFER_SIZE:
             run_fc_buffer_size(op == OP_FC_S4_BUFFER_SIZE);
+            break;
+        case OP_GRU_GATES:
+            run_gru_gates();
             break;
         default:
             die("unknown op");

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nsn_gru_gates_s8: the eight element-wise ops of a GRU step (nsn_nnfunctions_gru.h) per hidden
+ * unit, each with TFLM's arithmetic and its own int8 result, so the last op's output has the
+ * bits of the op-by-op chain while no intermediate tensor is written and the call costs one
+ * set-up instead of eight.
+ *
+ * Paths: portable C99 (nsn_requantize, as the portable element-wise loops); DSP, each rescaling
+ * one MLA + SMMLAR + shift through the shared nsn_rescale helpers (nsn_kernels_internal.h),
+ * with the constants nsn_rescale_init would set up computed by the code generator (p->dsp;
+ * NULL, when a parameter is outside that path's exact bounds or an op has a fused activation
+ * range, runs the portable loop), in three passes over a row so that each pass keeps its
+ * constants in registers; MVE, four hidden units per step with VQRDMULH and
+ * rounding shifts (exact for all parameters), table lookups by VLDRB gathers.
+ */
+#include "nsn_nnfunctions_gru.h"
+
+#include <stddef.h>
+
+#include "nsn_kernels_internal.h"
+#include "nsn_nnfunctions.h"
+
+#if !defined(NSN_KERNELS_MVE)
+
+/* TFLM's int8 ADD (sign 1) or SUB (sign -1) of two int8 values. */
+static int32_t add_ref(const nsn_add_params *p, int32_t x1, int32_t x2, int32_t sign)
+{
+    const int32_t a = nsn_requantize((x1 + p->input1_offset) * (1 << p->left_shift),
+                                     p->input1_multiplier, p->input1_shift);
+    const int32_t b = nsn_requantize((x2 + p->input2_offset) * (1 << p->left_shift),
+                                     p->input2_multiplier, p->input2_shift);
+    const int32_t out =
+        nsn_requantize(a + sign * b, p->output_multiplier, p->output_shift) + p->output_offset;
+    return nsn_clamp(out, p->activation_min, p->activation_max);
+}
+
+/* TFLM's int8 MUL of two int8 values. */
+static int32_t mul_ref(const nsn_mul_params *p, int32_t x1, int32_t x2)
+{
+    const int32_t prod = (x1 + p->input1_offset) * (x2 + p->input2_offset);
+    const int32_t out = nsn_wrapping_add(
+        nsn_requantize(prod, p->output_multiplier, p->output_shift), p->output_offset);
+    return nsn_clamp(out, p->activation_min, p->activation_max);
+}
+
+static int32_t lut(const int8_t *table, int32_t x)
+{
+    return table[(uint8_t)x];
+}
+
+static void gates_ref(const nsn_gru_gates_params *p,
+                      int32_t rows,
+                      const int8_t *x_zr,
+                      const int8_t *h_zr,
+                      const int8_t *h_n,
+                      const int8_t *x_n,
+                      const int8_t *h,
+                      int8_t *h_out)
+{
+    const int32_t hidden = p->hidden;
+    const int32_t zi = p->z_offset;
+    const int32_t ri = hidden - p->z_offset;
+    int32_t row;
+    int32_t j;
+    for (row = 0; row < rows; ++row, x_zr += 2 * hidden, h_zr += 2 * hidden)
+    {
+        for (j = 0; j < hidden; ++j)
+        {
+            const int32_t z = lut(p->sigmoid, add_ref(&p->add_zr, x_zr[zi + j], h_zr[zi + j], 1));
+            const int32_t r = lut(p->sigmoid, add_ref(&p->add_zr, x_zr[ri + j], h_zr[ri + j], 1));
+            const int32_t m = mul_ref(&p->mul_r, r, h_n[j]);
+            const int32_t n = lut(p->tanh, add_ref(&p->add_n, x_n[j], m, 1));
+            const int32_t d = add_ref(&p->sub_d, h[j], n, -1);
+            h_out[j] = (int8_t)add_ref(&p->add_h, n, mul_ref(&p->mul_z, z, d), 1);
+        }
+        h_n += hidden;
+        x_n += hidden;
+        h += hidden;
+        h_out += hidden;
+    }
+}
+
+#endif /* !NSN_KERNELS_MVE */
+
+#if defined(NSN_KERNELS_DSP)
+
+/* A rescaling from the generated constants (scale, offset, multiplier, nudge, exponent). */
+static nsn_rescale rescale_at(const int32_t *c)
+{
+    const nsn_rescale r = {c[0], c[1], c[2], c[3], c[4] > 0 ? -1 : 0, c[4]};
+    return r;
+}
+
+/* ADD/SUB: three rescalings with e > 0 (as nsn_elementwise_s8.c's DSP path), saturated. */
+typedef struct
+{
+    nsn_rescale in1;
+    nsn_rescale in2;
+    nsn_rescale out;
+} add_dsp;
+
+static add_dsp add_at(const int32_t *c)
+{
+    const add_dsp a = {rescale_at(c), rescale_at(c + 5), rescale_at(c + 10)};
+    return a;
+}
+
+static inline int32_t add_apply(const add_dsp *a, int32_t x1, int32_t x2)
+{
+    return nsn_ssat8(nsn_rescale_apply_e(
+        &a->out, nsn_rescale_apply_e(&a->in1, x1) + nsn_rescale_apply_e(&a->in2, x2)));
+}
+
+static inline int32_t sub_apply(const add_dsp *a, int32_t x1, int32_t x2)
+{
+    return nsn_ssat8(nsn_rescale_apply_e(
+        &a->out, nsn_rescale_apply_e(&a->in1, x1) - nsn_rescale_apply_e(&a->in2, x2)));
+}
+
+/* MUL: (x1 + o1) * (x2 * scale + o2 * scale), rescaled (nsn_elementwise_s8.c's DSP MUL). */
+typedef struct
+{
+    nsn_rescale out; /* scale 1, offset 0: the product carries the scale */
+    int32_t scale;
+    int32_t offset1;
+    int32_t offset2_scaled;
+} mul_dsp;
+
+static mul_dsp mul_at(const int32_t *c)
+{
+    const mul_dsp m = {{1, 0, c[2], c[3], c[4] > 0 ? -1 : 0, c[4]}, c[0], c[5], c[6]};
+    return m;
+}
+
+static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2)
+{
+    return nsn_ssat8(
+        nsn_rescale_apply(&m->out, (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled)));
+}
+
+/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)); table128 = table + 128, indexed by the
+ * signed value. */
+static void gates_zr_dsp(const int32_t *c, const int8_t *table128, int32_t count,
+                         const int8_t *x_zr, const int8_t *h_zr, int8_t *gates)
+{
+    const add_dsp a = add_at(c);
+    int32_t k;
+    for (k = 0; k < count; ++k)
+    {
+        gates[k] = table128[add_apply(&a, x_zr[k], h_zr[k])];
+    }
+}
+
+/* Stage 2: n = TANH(ADD(x_n, MUL(r, h_n))). */
+static void gates_n_dsp(const int32_t *c, const int8_t *table128, int32_t hidden,
+                        const int8_t *r, const int8_t *h_n, const int8_t *x_n, int8_t *n)
+{
+    const mul_dsp m = mul_at(c);
+    const add_dsp a = add_at(c + 7);
+    int32_t j;
+    for (j = 0; j < hidden; ++j)
+    {
+        n[j] = table128[add_apply(&a, x_n[j], mul_apply(&m, r[j], h_n[j]))];
+    }
+}
+
+/* Stage 3: h' = ADD(n, MUL(z, SUB(h, n))). */
+static void gates_h_dsp(const int32_t *c, int32_t hidden, const int8_t *z, const int8_t *n,
+                        const int8_t *h, int8_t *h_out)
+{
+    const add_dsp s = add_at(c);
+    const mul_dsp m = mul_at(c + 15);
+    const add_dsp a = add_at(c + 22);
+    int32_t j;
+    for (j = 0; j < hidden; ++j)
+    {
+        const int32_t nj = n[j];
+        h_out[j] = (int8_t)add_apply(&a, nj, mul_apply(&m, z[j], sub_apply(&s, h[j], nj)));
+    }
+}
+
+static void gates_dsp_run(const nsn_gru_gates_params *p,
+                          int32_t rows,
+                          const int8_t *x_zr,
+                          const int8_t *h_zr,
+                          const int8_t *h_n,
+                          const int8_t *x_n,
+                          const int8_t *h,
+                          int8_t *h_out)
+{
+    const int32_t hidden = p->hidden;
+    int8_t gates[2 * NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
+    int32_t row;
+    for (row = 0; row < rows; ++row)
+    {
+        const int32_t o = row * hidden;
+        gates_zr_dsp(p->dsp, p->sigmoid + 128, 2 * hidden, x_zr + 2 * o, h_zr + 2 * o, gates);
+        gates_n_dsp(p->dsp + 15, p->tanh + 128, hidden, gates + hidden - p->z_offset, h_n + o,
+                    x_n + o, n);
+        gates_h_dsp(p->dsp + 37, hidden, gates + p->z_offset, n, h + o, h_out + o);
+    }
+}
+
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_MVE)
+
+/* One rescaling on four lanes: nsn_requantize(x << left, M, S) as VSHL, VQRDMULH and a rounding
+ * shift (nsn_rdbp_mve), exact for all parameters. */
+typedef struct
+{
+    int32_t shift_left; /* left + max(S, 0) */
+    int32_t multiplier;
+    int32x4_t neg_exponent; /* min(S, 0) */
+} rescale_mve;
+
+static rescale_mve rescale_setup_mve(int32_t left, int32_t multiplier, int32_t shift)
+{
+    rescale_mve r;
+    r.shift_left = left + (shift > 0 ? shift : 0);
+    r.multiplier = multiplier;
+    r.neg_exponent = vdupq_n_s32(shift < 0 ? shift : 0);
+    return r;
+}
+
+static inline int32x4_t rescale_mve_apply(const rescale_mve *r, int32x4_t x)
+{
+    return nsn_rdbp_mve(vqrdmulhq_n_s32(vshlq_r_s32(x, r->shift_left), r->multiplier),
+                        r->neg_exponent);
+}
+
+/* ADD/SUB and MUL on four lanes, TFLM's arithmetic (nsn_elementwise_s8.c's MVE path). */
+typedef struct
+{
+    int32_t offset1;
+    int32_t offset2;
+    rescale_mve in1; /* unused for MUL */
+    rescale_mve in2;
+    rescale_mve out;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} binary_mve;
+
+static binary_mve add_setup_mve(const nsn_add_params *p)
+{
+    binary_mve b;
+    b.offset1 = p->input1_offset;
+    b.offset2 = p->input2_offset;
+    b.in1 = rescale_setup_mve(p->left_shift, p->input1_multiplier, p->input1_shift);
+    b.in2 = rescale_setup_mve(p->left_shift, p->input2_multiplier, p->input2_shift);
+    b.out = rescale_setup_mve(0, p->output_multiplier, p->output_shift);
+    b.out_offset = p->output_offset;
+    b.act_min = p->activation_min;
+    b.act_max = p->activation_max;
+    return b;
+}
+
+static binary_mve mul_setup_mve(const nsn_mul_params *p)
+{
+    binary_mve b;
+    b.offset1 = p->input1_offset;
+    b.offset2 = p->input2_offset;
+    b.in1 = rescale_setup_mve(0, 0, 0);
+    b.in2 = b.in1;
+    b.out = rescale_setup_mve(0, p->output_multiplier, p->output_shift);
+    b.out_offset = p->output_offset;
+    b.act_min = p->activation_min;
+    b.act_max = p->activation_max;
+    return b;
+}
+
+static inline int32x4_t finish_mve(const binary_mve *b, int32x4_t raw)
+{
+    const int32x4_t out = vaddq_n_s32(rescale_mve_apply(&b->out, raw), b->out_offset);
+    return vminq_s32(vmaxq_s32(out, vdupq_n_s32(b->act_min)), vdupq_n_s32(b->act_max));
+}
+
+static inline int32x4_t add_mve(const binary_mve *b, int32x4_t x1, int32x4_t x2, int32_t sign)
+{
+    const int32x4_t u = rescale_mve_apply(&b->in1, vaddq_n_s32(x1, b->offset1));
+    const int32x4_t v = rescale_mve_apply(&b->in2, vaddq_n_s32(x2, b->offset2));
+    return finish_mve(b, vmlaq_n_s32(u, v, sign));
+}
+
+static inline int32x4_t mul_mve(const binary_mve *b, int32x4_t x1, int32x4_t x2)
+{
+    return finish_mve(b, vmulq_s32(vaddq_n_s32(x1, b->offset1), vaddq_n_s32(x2, b->offset2)));
+}
+
+/* A table lookup on four int32 lanes: VLDRB gather at byte offsets (uint8_t)x. */
+static inline int32x4_t lut_mve(const int8_t *table, int32x4_t x)
+{
+    return vldrbq_gather_offset_s32(table, vreinterpretq_u32_s32(vandq_s32(x, vdupq_n_s32(255))));
+}
+
+typedef struct
+{
+    binary_mve add_zr;
+    binary_mve mul_r;
+    binary_mve add_n;
+    binary_mve sub_d;
+    binary_mve mul_z;
+    binary_mve add_h;
+} gates_mve;
+
+/* Four units (or the predicated tail) of one row. */
+static inline void gates4_mve(const gates_mve *g,
+                              const nsn_gru_gates_params *p,
+                              mve_pred16_t pred,
+                              const int8_t *x_z,
+                              const int8_t *h_z,
+                              const int8_t *x_r,
+                              const int8_t *h_r,
+                              const int8_t *h_n,
+                              const int8_t *x_n,
+                              const int8_t *h,
+                              int8_t *h_out)
+{
+    const int32x4_t z = lut_mve(p->sigmoid, add_mve(&g->add_zr, vldrbq_z_s32(x_z, pred),
+                                                    vldrbq_z_s32(h_z, pred), 1));
+    const int32x4_t r = lut_mve(p->sigmoid, add_mve(&g->add_zr, vldrbq_z_s32(x_r, pred),
+                                                    vldrbq_z_s32(h_r, pred), 1));
+    const int32x4_t m = mul_mve(&g->mul_r, r, vldrbq_z_s32(h_n, pred));
+    const int32x4_t n = lut_mve(p->tanh, add_mve(&g->add_n, vldrbq_z_s32(x_n, pred), m, 1));
+    const int32x4_t d = add_mve(&g->sub_d, vldrbq_z_s32(h, pred), n, -1);
+    vstrbq_p_s32(h_out, add_mve(&g->add_h, n, mul_mve(&g->mul_z, z, d), 1), pred);
+}
+
+static void gates_mve_run(const nsn_gru_gates_params *p,
+                          int32_t rows,
+                          const int8_t *x_zr,
+                          const int8_t *h_zr,
+                          const int8_t *h_n,
+                          const int8_t *x_n,
+                          const int8_t *h,
+                          int8_t *h_out)
+{
+    const int32_t hidden = p->hidden;
+    const int32_t zi = p->z_offset;
+    const int32_t ri = hidden - p->z_offset;
+    const gates_mve g = {add_setup_mve(&p->add_zr), mul_setup_mve(&p->mul_r),
+                         add_setup_mve(&p->add_n),  add_setup_mve(&p->sub_d),
+                         mul_setup_mve(&p->mul_z),  add_setup_mve(&p->add_h)};
+    int32_t row;
+    for (row = 0; row < rows; ++row)
+    {
+        const int8_t *xz = x_zr + row * 2 * hidden;
+        const int8_t *hz = h_zr + row * 2 * hidden;
+        const int32_t o = row * hidden;
+        int32_t j;
+        for (j = 0; j < hidden; j += 4)
+        {
+            const mve_pred16_t pred = vctp32q((uint32_t)(hidden - j));
+            gates4_mve(&g, p, pred, xz + zi + j, hz + zi + j, xz + ri + j, hz + ri + j,
+                       h_n + o + j, x_n + o + j, h + o + j, h_out + o + j);
+        }
+    }
+}
+
+#endif /* NSN_KERNELS_MVE */
+
+nsn_status nsn_gru_gates_s8(const nsn_gru_gates_params *p,
+                            int32_t rows,
+                            const int8_t *x_zr,
+                            const int8_t *h_zr,
+                            const int8_t *h_n,
+                            const int8_t *x_n,
+                            const int8_t *h,
+                            int8_t *h_out)
+{
+    if (p == NULL || p->sigmoid == NULL || p->tanh == NULL || x_zr == NULL || h_zr == NULL ||
+        h_n == NULL || x_n == NULL || h == NULL || h_out == NULL || rows < 1 || p->hidden < 1 ||
+        (p->z_offset != 0 && p->z_offset != p->hidden))
+    {
+        return NSN_ARG_ERROR;
+    }
+#if defined(NSN_KERNELS_MVE)
+    gates_mve_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+#else
+#if defined(NSN_KERNELS_DSP)
+    if (p->dsp != NULL && p->hidden <= NSN_GRU_DSP_MAX_HIDDEN)
+    {
+        gates_dsp_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+        return NSN_OK;
+    }
+#endif
+    gates_ref(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+#endif
+    return NSN_OK;
+}
