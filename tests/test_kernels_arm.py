@@ -59,6 +59,11 @@ from kernel_checks import (  # noqa: F401
     test_scale_ratios_are_double,
     unary_models,
 )
+from gru_checks import (  # noqa: F401 -- the fused GRU gates' checks, this module's harness
+    gru_models,
+    test_gru_gates_match_tflm,
+    test_gru_gates_reject_bad_arguments,
+)
 from kernel_checks_s4 import (  # noqa: F401 -- the s4 kernel's checks, this module's harness
     s4_models,
     test_fc_s4_extreme_accumulators,

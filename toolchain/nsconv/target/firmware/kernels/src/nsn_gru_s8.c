@@ -138,21 +138,20 @@ static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2)
         nsn_rescale_apply(&m->out, (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled)));
 }
 
-/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)); table128 = table + 128, indexed by the
- * signed value. */
-static void gates_zr_dsp(const int32_t *c, const int8_t *table128, int32_t count,
+/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)). */
+static void gates_zr_dsp(const int32_t *c, const int8_t *table, int32_t count,
                          const int8_t *x_zr, const int8_t *h_zr, int8_t *gates)
 {
     const add_dsp a = add_at(c);
     int32_t k;
     for (k = 0; k < count; ++k)
     {
-        gates[k] = table128[add_apply(&a, x_zr[k], h_zr[k])];
+        gates[k] = table[(uint8_t)add_apply(&a, x_zr[k], h_zr[k])];
     }
 }
 
 /* Stage 2: n = TANH(ADD(x_n, MUL(r, h_n))). */
-static void gates_n_dsp(const int32_t *c, const int8_t *table128, int32_t hidden,
+static void gates_n_dsp(const int32_t *c, const int8_t *table, int32_t hidden,
                         const int8_t *r, const int8_t *h_n, const int8_t *x_n, int8_t *n)
 {
     const mul_dsp m = mul_at(c);
@@ -160,7 +159,7 @@ static void gates_n_dsp(const int32_t *c, const int8_t *table128, int32_t hidden
     int32_t j;
     for (j = 0; j < hidden; ++j)
     {
-        n[j] = table128[add_apply(&a, x_n[j], mul_apply(&m, r[j], h_n[j]))];
+        n[j] = table[(uint8_t)add_apply(&a, x_n[j], mul_apply(&m, r[j], h_n[j]))];
     }
 }
 
@@ -195,8 +194,8 @@ static void gates_dsp_run(const nsn_gru_gates_params *p,
     for (row = 0; row < rows; ++row)
     {
         const int32_t o = row * hidden;
-        gates_zr_dsp(p->dsp, p->sigmoid + 128, 2 * hidden, x_zr + 2 * o, h_zr + 2 * o, gates);
-        gates_n_dsp(p->dsp + 15, p->tanh + 128, hidden, gates + hidden - p->z_offset, h_n + o,
+        gates_zr_dsp(p->dsp, p->sigmoid, 2 * hidden, x_zr + 2 * o, h_zr + 2 * o, gates);
+        gates_n_dsp(p->dsp + 15, p->tanh, hidden, gates + hidden - p->z_offset, h_n + o,
                     x_n + o, n);
         gates_h_dsp(p->dsp + 37, hidden, gates + p->z_offset, n, h + o, h_out + o);
     }
