@@ -84,8 +84,15 @@ static void gates_ref(const nsn_gru_gates_params *p,
 
 #if defined(NSN_KERNELS_DSP)
 
+/* The set-up below is a handful of loads: inlined, so that no struct is copied per call. */
+#if defined(__GNUC__)
+#define NSN_GRU_INLINE static inline __attribute__((always_inline))
+#else
+#define NSN_GRU_INLINE static inline
+#endif
+
 /* A rescaling from the generated constants (scale, offset, multiplier, nudge, exponent). */
-static nsn_rescale rescale_at(const int32_t *c)
+NSN_GRU_INLINE nsn_rescale rescale_at(const int32_t *c)
 {
     const nsn_rescale r = {c[0], c[1], c[2], c[3], c[4] > 0 ? -1 : 0, c[4]};
     return r;
@@ -99,7 +106,7 @@ typedef struct
     nsn_rescale out;
 } add_dsp;
 
-static add_dsp add_at(const int32_t *c)
+NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
 {
     const add_dsp a = {rescale_at(c), rescale_at(c + 5), rescale_at(c + 10)};
     return a;
@@ -126,7 +133,7 @@ typedef struct
     int32_t offset2_scaled;
 } mul_dsp;
 
-static mul_dsp mul_at(const int32_t *c)
+NSN_GRU_INLINE mul_dsp mul_at(const int32_t *c)
 {
     const mul_dsp m = {{1, 0, c[2], c[3], c[4] > 0 ? -1 : 0, c[4]}, c[0], c[5], c[6]};
     return m;
