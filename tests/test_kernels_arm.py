@@ -38,6 +38,11 @@ import kernel_checks as tk
 import numpy as np
 import pytest
 from frontend_harness import fwbuild
+from gru_checks import (  # noqa: F401 -- the fused GRU gates' checks, this module's harness
+    gru_models,
+    test_gru_gates_match_tflm,
+    test_gru_gates_reject_bad_arguments,
+)
 
 # The checks of kernel_checks.py that run the C kernels, and the fixtures they use: collected
 # again in this module, they get this module's `harness` (one per board).
@@ -58,11 +63,6 @@ from kernel_checks import (  # noqa: F401
     test_requantize_matches_tflm,
     test_scale_ratios_are_double,
     unary_models,
-)
-from gru_checks import (  # noqa: F401 -- the fused GRU gates' checks, this module's harness
-    gru_models,
-    test_gru_gates_match_tflm,
-    test_gru_gates_reject_bad_arguments,
 )
 from kernel_checks_s4 import (  # noqa: F401 -- the s4 kernel's checks, this module's harness
     s4_models,

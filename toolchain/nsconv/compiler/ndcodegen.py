@@ -925,6 +925,7 @@ def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
     None when an op is outside that path's exact bounds (those of nsn_elementwise_s8.c's DSP
     ADD/SUB and MUL) or has a fused activation range."""
     out: list[int] = []
+    exact2 = adds = 0  # bit i: the i-th ADD/SUB's exact input is input 2
     for k, pr in prs.items():
         if (pr.activation_min, pr.activation_max) != (-128, 127):
             return None
@@ -936,16 +937,45 @@ def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
                 return None
             out += r[0] + [pr.input1_offset, pr.input2_offset * r[0][0]]
             continue
-        r1 = _rescale_init(_offset_bound(pr.input1_offset), pr.input1_offset, pr.left_shift,
-                           pr.input1_multiplier, pr.input1_shift, 0)
-        r2 = _rescale_init(_offset_bound(pr.input2_offset), pr.input2_offset, pr.left_shift,
-                           pr.input2_multiplier, pr.input2_shift, 0)
-        ro = r1 and r2 and r1[1] <= 1 << 29 and r2[1] <= 1 << 29 and _rescale_init(
-            r1[1] + r2[1], 0, 0, pr.output_multiplier, pr.output_shift, pr.output_offset)
-        if not ro or 0 in (r1[0][4], r2[0][4], ro[0][4]):
+        c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
+        if c is None:
             return None
-        out += r1[0] + r2[0] + ro[0]
-    return out
+        out += c[0]
+        exact2 |= c[1] << adds
+        adds += 1
+    return out + [exact2]
+
+
+def _exact(multiplier: int, shift: int, left_shift: int) -> bool:
+    """TFLM's rescaling of the ADD/SUB input with the larger scale: a multiplier of exactly 0.5
+    on (x + offset) << left_shift is (x + offset) << (left_shift - 1), no rounding."""
+    return multiplier == 1 << 30 and shift == 0 and 1 <= left_shift <= 20
+
+
+def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
+    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling, then
+    ke, c, kr and the output's multiplier, nudge and exponent, so that the output rescaling's
+    operand u = x_e * ke + c + R(x_r) * kr equals nsn_rescale_init's (A +- B) * scale with the
+    exact input's A = (x_e + o_e) << (left_shift - 1); and whether input 2 is the exact one."""
+    b = [_offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)]
+    r = [_rescale_init(b[i], o, pr.left_shift, m, sh, 0) for i, (o, m, sh) in enumerate((
+        (pr.input1_offset, pr.input1_multiplier, pr.input1_shift),
+        (pr.input2_offset, pr.input2_multiplier, pr.input2_shift)))]
+    if r[0] is None or r[1] is None or max(r[0][1], r[1][1]) > 1 << 29:
+        return None
+    ro = _rescale_init(r[0][1] + r[1][1], 0, 0, pr.output_multiplier, pr.output_shift,
+                       pr.output_offset)
+    if ro is None or 0 in (r[0][0][4], r[1][0][4], ro[0][4]):
+        return None
+    if _exact(pr.input1_multiplier, pr.input1_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 0, 1, sign, pr.input1_offset
+    elif _exact(pr.input2_multiplier, pr.input2_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 1, sign, 1, pr.input2_offset
+    else:
+        return None
+    scale = ro[0][0]
+    ke = s_e * (1 << (pr.left_shift - 1)) * scale
+    return r[1 - e][0] + [ke, o_e * ke, s_r * scale] + ro[0][2:], e
 
 
 def _gru_gates(p: _Program, c: GruChain) -> None:

@@ -42,19 +42,21 @@ typedef struct
     nsn_add_params add_h;   /* n + q */
     const int8_t *sigmoid;  /* LOGISTIC: s -> g, indexed by (uint8_t)s */
     const int8_t *tanh;     /* TANH: a -> n, indexed by (uint8_t)a */
-    /* The DSP path's constants, or NULL (then the portable loop runs on a DSP core): for each
-     * rescaling, what nsn_rescale_init (nsn_kernels_internal.h) sets up from the parameters
-     * above, computed by the code generator (nsconv.compiler.ndcodegen.gru_dsp_constants) so
-     * that no call pays for the set-up: NSN_GRU_DSP_CONSTANTS int32 values, per ADD/SUB
-     * (add_zr, add_n, sub_d, add_h) three rescalings (input 1, input 2, output) and per MUL
-     * (mul_r, mul_z) one (output) then input1_offset and input2_offset * scale, in the order
-     * of the fields above; a rescaling is scale, offset, multiplier, nudge, exponent. */
+    /* The DSP path's constants, or NULL (then the portable loop runs on a DSP core), computed
+     * by the code generator (nsconv.compiler.ndcodegen.gru_dsp_constants) from the fields above
+     * as nsn_rescale_init (nsn_kernels_internal.h) would, so that no call pays for a set-up:
+     * NSN_GRU_DSP_CONSTANTS int32 values. A rescaling is (scale, offset, multiplier, nudge,
+     * exponent). Per ADD/SUB (add_zr, add_n, sub_d, add_h; 11 values): the rescaling of the
+     * input whose TFLM multiplier is not exactly 0.5, then ke, c, kr, then the output's
+     * multiplier, nudge and exponent; per MUL (mul_r, mul_z; 7): the output's rescaling, then
+     * input1_offset and input2_offset * scale; in the order of the fields above; last, bit i
+     * set when the exact input of the i-th ADD/SUB is its input 2. */
     const int32_t *dsp;
     int32_t hidden;         /* H >= 1 */
     int32_t z_offset;       /* where z starts in a row of 2H gates: 0 (r at H) or H (r at 0) */
 } nsn_gru_gates_params;
 
-#define NSN_GRU_DSP_CONSTANTS 74
+#define NSN_GRU_DSP_CONSTANTS 59
 /* The largest H of the DSP path (its per-row buffers are on the stack); larger H runs the
  * portable loop. */
 #define NSN_GRU_DSP_MAX_HIDDEN 64

@@ -98,30 +98,30 @@ NSN_GRU_INLINE nsn_rescale rescale_at(const int32_t *c)
     return r;
 }
 
-/* ADD/SUB: three rescalings with e > 0 (as nsn_elementwise_s8.c's DSP path), saturated. */
+/* ADD/SUB (nsn_nnfunctions_gru.h, `dsp`): the rounded input's rescaling r, and the output's
+ * rescaling with the exact input folded into its operand: u = x_e * ke + c + r(x_r) * kr is
+ * exactly the operand (A +- B) * scale of nsn_elementwise_s8.c's DSP output rescaling, as the
+ * exact input's A = (x_e + o_e) << 19 (TFLM's multiplier 0.5, no rounding). */
 typedef struct
 {
-    nsn_rescale in1;
-    nsn_rescale in2;
-    nsn_rescale out;
+    nsn_rescale in;
+    int32_t ke;
+    int32_t c;
+    nsn_rescale out; /* scale kr; the offset is set per element */
 } add_dsp;
 
 NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
 {
-    const add_dsp a = {rescale_at(c), rescale_at(c + 5), rescale_at(c + 10)};
+    const add_dsp a = {rescale_at(c), c[5], c[6], {c[7], 0, c[8], c[9], -1, c[10]}};
     return a;
 }
 
-static inline int32_t add_apply(const add_dsp *a, int32_t x1, int32_t x2)
+/* exact: the value of the exact input; rounded: the other one. */
+static inline int32_t add_apply(const add_dsp *a, int32_t exact, int32_t rounded)
 {
-    return nsn_ssat8(nsn_rescale_apply_e(
-        &a->out, nsn_rescale_apply_e(&a->in1, x1) + nsn_rescale_apply_e(&a->in2, x2)));
-}
-
-static inline int32_t sub_apply(const add_dsp *a, int32_t x1, int32_t x2)
-{
-    return nsn_ssat8(nsn_rescale_apply_e(
-        &a->out, nsn_rescale_apply_e(&a->in1, x1) - nsn_rescale_apply_e(&a->in2, x2)));
+    nsn_rescale out = a->out;
+    out.offset = exact * a->ke + a->c;
+    return nsn_ssat8(nsn_rescale_apply_e(&out, nsn_rescale_apply_e(&a->in, rounded)));
 }
 
 /* MUL: (x1 + o1) * (x2 * scale + o2 * scale), rescaled (nsn_elementwise_s8.c's DSP MUL). */
@@ -145,43 +145,63 @@ static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2)
         nsn_rescale_apply(&m->out, (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled)));
 }
 
-/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)). */
+/* Offsets of the ops' constants in `dsp` (ADD/SUB 11, MUL 7), then the exact-input bits. */
+enum
+{
+    DSP_ADD_ZR = 0,
+    DSP_MUL_R = 11,
+    DSP_ADD_N = 18,
+    DSP_SUB_D = 29,
+    DSP_MUL_Z = 40,
+    DSP_ADD_H = 47,
+    DSP_EXACT2 = 58
+};
+
+/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)), the exact input first. */
 static void gates_zr_dsp(const int32_t *c, const int8_t *table, int32_t count,
-                         const int8_t *x_zr, const int8_t *h_zr, int8_t *gates)
+                         const int8_t *exact, const int8_t *rounded, int8_t *gates)
 {
     const add_dsp a = add_at(c);
     int32_t k;
     for (k = 0; k < count; ++k)
     {
-        gates[k] = table[(uint8_t)add_apply(&a, x_zr[k], h_zr[k])];
+        gates[k] = table[(uint8_t)add_apply(&a, exact[k], rounded[k])];
     }
 }
 
-/* Stage 2: n = TANH(ADD(x_n, MUL(r, h_n))). */
-static void gates_n_dsp(const int32_t *c, const int8_t *table, int32_t hidden,
-                        const int8_t *r, const int8_t *h_n, const int8_t *x_n, int8_t *n)
+/* Stage 2: n = TANH(ADD(x_n, MUL(r, h_n))); m_exact: m is ADD's exact input (a constant at
+ * each call, so each case is its own loop). */
+static inline void gates_n_dsp(const int32_t *c, const int8_t *table, int32_t hidden,
+                               const int8_t *r, const int8_t *h_n, const int8_t *x_n, int8_t *n,
+                               int m_exact)
 {
-    const mul_dsp m = mul_at(c);
-    const add_dsp a = add_at(c + 7);
+    const mul_dsp m = mul_at(c + DSP_MUL_R);
+    const add_dsp a = add_at(c + DSP_ADD_N);
     int32_t j;
     for (j = 0; j < hidden; ++j)
     {
-        n[j] = table[(uint8_t)add_apply(&a, x_n[j], mul_apply(&m, r[j], h_n[j]))];
+        const int32_t mj = mul_apply(&m, r[j], h_n[j]);
+        const int32_t s = m_exact ? add_apply(&a, mj, x_n[j]) : add_apply(&a, x_n[j], mj);
+        n[j] = table[(uint8_t)s];
     }
 }
 
-/* Stage 3: h' = ADD(n, MUL(z, SUB(h, n))). */
-static void gates_h_dsp(const int32_t *c, int32_t hidden, const int8_t *z, const int8_t *n,
-                        const int8_t *h, int8_t *h_out)
+/* Stage 3: h' = ADD(n, MUL(z, SUB(h, n))); n_exact_sub / q_exact: which input of SUB / ADD is
+ * the exact one (constants at each call). */
+static inline void gates_h_dsp(const int32_t *c, int32_t hidden, const int8_t *z,
+                               const int8_t *n, const int8_t *h, int8_t *h_out, int n_exact_sub,
+                               int q_exact)
 {
-    const add_dsp s = add_at(c);
-    const mul_dsp m = mul_at(c + 15);
-    const add_dsp a = add_at(c + 22);
+    const add_dsp s = add_at(c + DSP_SUB_D);
+    const mul_dsp m = mul_at(c + DSP_MUL_Z);
+    const add_dsp a = add_at(c + DSP_ADD_H);
     int32_t j;
     for (j = 0; j < hidden; ++j)
     {
         const int32_t nj = n[j];
-        h_out[j] = (int8_t)add_apply(&a, nj, mul_apply(&m, z[j], sub_apply(&s, h[j], nj)));
+        const int32_t d = n_exact_sub ? add_apply(&s, nj, h[j]) : add_apply(&s, h[j], nj);
+        const int32_t q = mul_apply(&m, z[j], d);
+        h_out[j] = (int8_t)(q_exact ? add_apply(&a, q, nj) : add_apply(&a, nj, q));
     }
 }
 
@@ -195,16 +215,42 @@ static void gates_dsp_run(const nsn_gru_gates_params *p,
                           int8_t *h_out)
 {
     const int32_t hidden = p->hidden;
+    const int32_t *c = p->dsp;
+    const int32_t exact2 = c[DSP_EXACT2];
     int8_t gates[2 * NSN_GRU_DSP_MAX_HIDDEN];
     int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
     int32_t row;
     for (row = 0; row < rows; ++row)
     {
         const int32_t o = row * hidden;
-        gates_zr_dsp(p->dsp, p->sigmoid, 2 * hidden, x_zr + 2 * o, h_zr + 2 * o, gates);
-        gates_n_dsp(p->dsp + 15, p->tanh, hidden, gates + hidden - p->z_offset, h_n + o,
-                    x_n + o, n);
-        gates_h_dsp(p->dsp + 37, hidden, gates + p->z_offset, n, h + o, h_out + o);
+        const int8_t *r = gates + hidden - p->z_offset;
+        const int8_t *z = gates + p->z_offset;
+        gates_zr_dsp(c + DSP_ADD_ZR, p->sigmoid, 2 * hidden,
+                     (exact2 & 1) ? h_zr + 2 * o : x_zr + 2 * o,
+                     (exact2 & 1) ? x_zr + 2 * o : h_zr + 2 * o, gates);
+        if (exact2 & 2)
+        {
+            gates_n_dsp(c, p->tanh, hidden, r, h_n + o, x_n + o, n, 1);
+        }
+        else
+        {
+            gates_n_dsp(c, p->tanh, hidden, r, h_n + o, x_n + o, n, 0);
+        }
+        switch ((exact2 >> 2) & 3)
+        {
+        case 0:
+            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 0, 0);
+            break;
+        case 1:
+            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 1, 0);
+            break;
+        case 2:
+            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 0, 1);
+            break;
+        default:
+            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 1, 1);
+            break;
+        }
     }
 }
 
