@@ -87,8 +87,10 @@ static void gates_ref(const nsn_gru_gates_params *p,
 /* The set-up below is a handful of loads: inlined, so that no struct is copied per call. */
 #if defined(__GNUC__)
 #define NSN_GRU_INLINE static inline __attribute__((always_inline))
+#define NSN_GRU_LOOP static __attribute__((noinline))
 #else
 #define NSN_GRU_INLINE static inline
+#define NSN_GRU_LOOP static
 #endif
 
 /* A rescaling from the generated constants (scale, offset, multiplier, nudge, exponent). */
@@ -139,10 +141,13 @@ NSN_GRU_INLINE mul_dsp mul_at(const int32_t *c)
     return m;
 }
 
-static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2)
+/* e_positive: the output exponent is known to be > 0 (nsn_rescale_apply_e, one instruction
+ * less). */
+static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2, int e_positive)
 {
-    return nsn_ssat8(
-        nsn_rescale_apply(&m->out, (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled)));
+    const int32_t prod = (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled);
+    return nsn_ssat8(e_positive ? nsn_rescale_apply_e(&m->out, prod)
+                                : nsn_rescale_apply(&m->out, prod));
 }
 
 /* Offsets of the ops' constants in `dsp` (ADD/SUB 11, MUL 7), then the exact-input bits. */
@@ -157,56 +162,89 @@ enum
     DSP_EXACT2 = 58
 };
 
-/* Stage 1: the 2H gates g = LOGISTIC(ADD(x_zr, h_zr)), the exact input first. */
-static void gates_zr_dsp(const int32_t *c, const int8_t *table, int32_t count,
-                         const int8_t *exact, const int8_t *rounded, int8_t *gates)
+/* out[k] = ADD/SUB(exact[k], rounded[k]), through `table` when there is one. TFLM's int8 ADD
+ * and SUB (left shift 20, output multiplier below 1) give every such op the same scales: the
+ * rounded input's 2^21, ke = +-2^20 and kr = +-2 (checked once per call, nsn_gru_gates_s8);
+ * as constants here they are shifts, and the op's other constants stay in registers. Each
+ * caller below is its own loop (table, ke and kr constant). */
+static inline void add_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
+                                int32_t count, const int8_t *table, int use_table, int8_t *out,
+                                int32_t ke, int32_t kr)
 {
-    const add_dsp a = add_at(c);
+    const nsn_rescale in = {1 << 21, c[1], c[2], c[3], -1, c[4]};
+    const int32_t k_c = c[6];
+    nsn_rescale res = {kr, 0, c[8], c[9], -1, c[10]};
+    const int8_t *end = out + count;
+    const ptrdiff_t de = exact - out;
+    const ptrdiff_t dr = rounded - out;
+    for (; out < end; ++out)
+    {
+        int32_t v;
+        res.offset = out[de] * ke + k_c;
+        v = nsn_ssat8(nsn_rescale_apply_e(&res, nsn_rescale_apply_e(&in, out[dr])));
+        *out = (int8_t)(use_table ? table[(uint8_t)v] : v);
+    }
+}
+
+/* The loops are kept out of line: each gets all the registers for its one op. */
+NSN_GRU_LOOP void add_table_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
+                                     int32_t count, const int8_t *table, int8_t *out)
+{
+    add_loop_dsp(c, exact, rounded, count, table, 1, out, 1 << 20, 2);
+}
+
+NSN_GRU_LOOP void add_plain_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
+                                     int32_t count, int8_t *out)
+{
+    add_loop_dsp(c, exact, rounded, count, NULL, 0, out, 1 << 20, 2);
+}
+
+/* SUB: input 1 - input 2, exact1: input 1 is the exact one. */
+NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t *x2, int32_t count,
+                               int exact1, int8_t *out)
+{
+    if (exact1)
+    {
+        add_loop_dsp(c, x1, x2, count, NULL, 0, out, 1 << 20, -2);
+    }
+    else
+    {
+        add_loop_dsp(c, x2, x1, count, NULL, 0, out, -(1 << 20), 2);
+    }
+}
+
+NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t *x2, int32_t count,
+                               int8_t *out)
+{
+    const mul_dsp m = mul_at(c);
     int32_t k;
-    for (k = 0; k < count; ++k)
+    if (m.out.exponent > 0)
     {
-        gates[k] = table[(uint8_t)add_apply(&a, exact[k], rounded[k])];
+        for (k = 0; k < count; ++k)
+        {
+            out[k] = (int8_t)mul_apply(&m, x1[k], x2[k], 1);
+        }
+    }
+    else
+    {
+        for (k = 0; k < count; ++k)
+        {
+            out[k] = (int8_t)mul_apply(&m, x1[k], x2[k], 0);
+        }
     }
 }
 
-/* Stage 2: n = TANH(ADD(x_n, MUL(r, h_n))); m_exact: m is ADD's exact input (a constant at
- * each call, so each case is its own loop). */
-static inline void gates_n_dsp(const int32_t *c, const int8_t *table, int32_t hidden,
-                               const int8_t *r, const int8_t *h_n, const int8_t *x_n, int8_t *n,
-                               int m_exact)
+/* The constants add_loop_dsp takes as given: c of an ADD (sign 1) or SUB (-1) whose exact
+ * input is input 2 when exact2. */
+static int add_scales_ok(const int32_t *c, int32_t sign, int exact2)
 {
-    const mul_dsp m = mul_at(c + DSP_MUL_R);
-    const add_dsp a = add_at(c + DSP_ADD_N);
-    int32_t j;
-    for (j = 0; j < hidden; ++j)
-    {
-        const int32_t mj = mul_apply(&m, r[j], h_n[j]);
-        const int32_t s = m_exact ? add_apply(&a, mj, x_n[j]) : add_apply(&a, x_n[j], mj);
-        n[j] = table[(uint8_t)s];
-    }
+    const int32_t ke = exact2 ? sign * (1 << 20) : (1 << 20);
+    return c[0] == (1 << 21) && c[5] == ke && c[7] == (exact2 ? 2 : 2 * sign);
 }
 
-/* Stage 3: h' = ADD(n, MUL(z, SUB(h, n))); n_exact_sub / q_exact: which input of SUB / ADD is
- * the exact one (constants at each call). */
-static inline void gates_h_dsp(const int32_t *c, int32_t hidden, const int8_t *z,
-                               const int8_t *n, const int8_t *h, int8_t *h_out, int n_exact_sub,
-                               int q_exact)
-{
-    const add_dsp s = add_at(c + DSP_SUB_D);
-    const mul_dsp m = mul_at(c + DSP_MUL_Z);
-    const add_dsp a = add_at(c + DSP_ADD_H);
-    int32_t j;
-    for (j = 0; j < hidden; ++j)
-    {
-        const int32_t nj = n[j];
-        const int32_t d = n_exact_sub ? add_apply(&s, nj, h[j]) : add_apply(&s, h[j], nj);
-        const int32_t q = mul_apply(&m, z[j], d);
-        h_out[j] = (int8_t)(q_exact ? add_apply(&a, q, nj) : add_apply(&a, nj, q));
-    }
-}
-
-static void gates_dsp_run(const nsn_gru_gates_params *p,
-                          int32_t rows,
+/* One row, op by op over int8 buffers: g (2H gates), then m, n, d and q (d and q in m's
+ * buffer); bit i of `exact2`: the exact input of the i-th ADD/SUB is its input 2. */
+static void gates_row_dsp(const nsn_gru_gates_params *p,
                           const int8_t *x_zr,
                           const int8_t *h_zr,
                           const int8_t *h_n,
@@ -217,41 +255,46 @@ static void gates_dsp_run(const nsn_gru_gates_params *p,
     const int32_t hidden = p->hidden;
     const int32_t *c = p->dsp;
     const int32_t exact2 = c[DSP_EXACT2];
-    int8_t gates[2 * NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t g[2 * NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t m[NSN_GRU_DSP_MAX_HIDDEN];
     int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
+    add_table_loop_dsp(c + DSP_ADD_ZR, (exact2 & 1) ? h_zr : x_zr, (exact2 & 1) ? x_zr : h_zr,
+                       2 * hidden, p->sigmoid, g);
+    mul_loop_dsp(c + DSP_MUL_R, g + hidden - p->z_offset, h_n, hidden, m);
+    add_table_loop_dsp(c + DSP_ADD_N, (exact2 & 2) ? m : x_n, (exact2 & 2) ? x_n : m, hidden,
+                       p->tanh, n);
+    sub_loop_dsp(c + DSP_SUB_D, h, n, hidden, !(exact2 & 4), m);
+    mul_loop_dsp(c + DSP_MUL_Z, g + p->z_offset, m, hidden, m);
+    add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? m : n, (exact2 & 8) ? n : m, hidden, h_out);
+}
+
+/* Returns 0, having written nothing, when the constants are not those add_loop_dsp takes. */
+static int gates_dsp_run(const nsn_gru_gates_params *p,
+                         int32_t rows,
+                         const int8_t *x_zr,
+                         const int8_t *h_zr,
+                         const int8_t *h_n,
+                         const int8_t *x_n,
+                         const int8_t *h,
+                         int8_t *h_out)
+{
+    const int32_t hidden = p->hidden;
+    const int32_t *c = p->dsp;
+    const int32_t exact2 = c[DSP_EXACT2];
     int32_t row;
+    if (!add_scales_ok(c + DSP_ADD_ZR, 1, exact2 & 1) ||
+        !add_scales_ok(c + DSP_ADD_N, 1, exact2 & 2) ||
+        !add_scales_ok(c + DSP_SUB_D, -1, exact2 & 4) ||
+        !add_scales_ok(c + DSP_ADD_H, 1, exact2 & 8))
+    {
+        return 0;
+    }
     for (row = 0; row < rows; ++row)
     {
         const int32_t o = row * hidden;
-        const int8_t *r = gates + hidden - p->z_offset;
-        const int8_t *z = gates + p->z_offset;
-        gates_zr_dsp(c + DSP_ADD_ZR, p->sigmoid, 2 * hidden,
-                     (exact2 & 1) ? h_zr + 2 * o : x_zr + 2 * o,
-                     (exact2 & 1) ? x_zr + 2 * o : h_zr + 2 * o, gates);
-        if (exact2 & 2)
-        {
-            gates_n_dsp(c, p->tanh, hidden, r, h_n + o, x_n + o, n, 1);
-        }
-        else
-        {
-            gates_n_dsp(c, p->tanh, hidden, r, h_n + o, x_n + o, n, 0);
-        }
-        switch ((exact2 >> 2) & 3)
-        {
-        case 0:
-            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 0, 0);
-            break;
-        case 1:
-            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 1, 0);
-            break;
-        case 2:
-            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 0, 1);
-            break;
-        default:
-            gates_h_dsp(c, hidden, z, n, h + o, h_out + o, 1, 1);
-            break;
-        }
+        gates_row_dsp(p, x_zr + 2 * o, h_zr + 2 * o, h_n + o, x_n + o, h + o, h_out + o);
     }
+    return 1;
 }
 
 #endif /* NSN_KERNELS_DSP */
@@ -432,9 +475,9 @@ nsn_status nsn_gru_gates_s8(const nsn_gru_gates_params *p,
     gates_mve_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
 #else
 #if defined(NSN_KERNELS_DSP)
-    if (p->dsp != NULL && p->hidden <= NSN_GRU_DSP_MAX_HIDDEN)
+    if (p->dsp != NULL && p->hidden <= NSN_GRU_DSP_MAX_HIDDEN &&
+        gates_dsp_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out))
     {
-        gates_dsp_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
         return NSN_OK;
     }
 #endif
