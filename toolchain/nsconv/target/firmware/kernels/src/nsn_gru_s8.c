@@ -213,24 +213,42 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
     }
 }
 
-NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t *x2, int32_t count,
-                               int8_t *out)
+/* out = MUL(x1, x2) over `rows` rows of `hidden`: x2 and out contiguous, x1's rows
+ * `x1_stride` apart (z or r, halves of the gates' rows). */
+static inline void mul_rows_dsp(const mul_dsp *m, const int8_t *x1, int32_t x1_stride,
+                                const int8_t *x2, int32_t rows, int32_t hidden, int8_t *out,
+                                int e_positive)
+{
+    int32_t row;
+    int32_t k;
+    if (rows == 1) /* a GRU step of one row: one loop */
+    {
+        for (k = 0; k < hidden; ++k)
+        {
+            out[k] = (int8_t)mul_apply(m, x1[k], x2[k], e_positive);
+        }
+        return;
+    }
+    for (row = 0; row < rows; ++row, x1 += x1_stride, x2 += hidden, out += hidden)
+    {
+        for (k = 0; k < hidden; ++k)
+        {
+            out[k] = (int8_t)mul_apply(m, x1[k], x2[k], e_positive);
+        }
+    }
+}
+
+NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *x1, int32_t x1_stride,
+                               const int8_t *x2, int32_t rows, int32_t hidden, int8_t *out)
 {
     const mul_dsp m = mul_at(c);
-    int32_t k;
     if (m.out.exponent > 0)
     {
-        for (k = 0; k < count; ++k)
-        {
-            out[k] = (int8_t)mul_apply(&m, x1[k], x2[k], 1);
-        }
+        mul_rows_dsp(&m, x1, x1_stride, x2, rows, hidden, out, 1);
     }
     else
     {
-        for (k = 0; k < count; ++k)
-        {
-            out[k] = (int8_t)mul_apply(&m, x1[k], x2[k], 0);
-        }
+        mul_rows_dsp(&m, x1, x1_stride, x2, rows, hidden, out, 0);
     }
 }
 
@@ -242,30 +260,33 @@ static int add_scales_ok(const int32_t *c, int32_t sign, int exact2)
     return c[0] == (1 << 21) && c[5] == ke && c[7] == (exact2 ? 2 : 2 * sign);
 }
 
-/* One row, op by op over int8 buffers: g (2H gates), then m, n, d and q (d and q in m's
- * buffer); bit i of `exact2`: the exact input of the i-th ADD/SUB is its input 2. */
-static void gates_row_dsp(const nsn_gru_gates_params *p,
-                          const int8_t *x_zr,
-                          const int8_t *h_zr,
-                          const int8_t *h_n,
-                          const int8_t *x_n,
-                          const int8_t *h,
-                          int8_t *h_out)
+/* `rows` rows (rows * hidden <= NSN_GRU_DSP_MAX_HIDDEN), op by op over int8 buffers: g (the
+ * gates), then m, n, d and q (d and q in m's buffer); bit i of `exact2`: the exact input of
+ * the i-th ADD/SUB is its input 2. */
+static void gates_rows_dsp(const nsn_gru_gates_params *p,
+                           int32_t rows,
+                           const int8_t *x_zr,
+                           const int8_t *h_zr,
+                           const int8_t *h_n,
+                           const int8_t *x_n,
+                           const int8_t *h,
+                           int8_t *h_out)
 {
     const int32_t hidden = p->hidden;
+    const int32_t units = rows * hidden;
     const int32_t *c = p->dsp;
     const int32_t exact2 = c[DSP_EXACT2];
     int8_t g[2 * NSN_GRU_DSP_MAX_HIDDEN];
     int8_t m[NSN_GRU_DSP_MAX_HIDDEN];
     int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
     add_table_loop_dsp(c + DSP_ADD_ZR, (exact2 & 1) ? h_zr : x_zr, (exact2 & 1) ? x_zr : h_zr,
-                       2 * hidden, p->sigmoid, g);
-    mul_loop_dsp(c + DSP_MUL_R, g + hidden - p->z_offset, h_n, hidden, m);
-    add_table_loop_dsp(c + DSP_ADD_N, (exact2 & 2) ? m : x_n, (exact2 & 2) ? x_n : m, hidden,
+                       2 * units, p->sigmoid, g);
+    mul_loop_dsp(c + DSP_MUL_R, g + hidden - p->z_offset, 2 * hidden, h_n, rows, hidden, m);
+    add_table_loop_dsp(c + DSP_ADD_N, (exact2 & 2) ? m : x_n, (exact2 & 2) ? x_n : m, units,
                        p->tanh, n);
-    sub_loop_dsp(c + DSP_SUB_D, h, n, hidden, !(exact2 & 4), m);
-    mul_loop_dsp(c + DSP_MUL_Z, g + p->z_offset, m, hidden, m);
-    add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? m : n, (exact2 & 8) ? n : m, hidden, h_out);
+    sub_loop_dsp(c + DSP_SUB_D, h, n, units, !(exact2 & 4), m);
+    mul_loop_dsp(c + DSP_MUL_Z, g + p->z_offset, 2 * hidden, m, rows, hidden, m);
+    add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? m : n, (exact2 & 8) ? n : m, units, h_out);
 }
 
 /* Returns 0, having written nothing, when the constants are not those add_loop_dsp takes. */
@@ -279,6 +300,7 @@ static int gates_dsp_run(const nsn_gru_gates_params *p,
                          int8_t *h_out)
 {
     const int32_t hidden = p->hidden;
+    const int32_t chunk = NSN_GRU_DSP_MAX_HIDDEN / hidden; /* rows per pass */
     const int32_t *c = p->dsp;
     const int32_t exact2 = c[DSP_EXACT2];
     int32_t row;
@@ -289,10 +311,11 @@ static int gates_dsp_run(const nsn_gru_gates_params *p,
     {
         return 0;
     }
-    for (row = 0; row < rows; ++row)
+    for (row = 0; row < rows; row += chunk)
     {
         const int32_t o = row * hidden;
-        gates_row_dsp(p, x_zr + 2 * o, h_zr + 2 * o, h_n + o, x_n + o, h + o, h_out + o);
+        gates_rows_dsp(p, rows - row < chunk ? rows - row : chunk, x_zr + 2 * o, h_zr + 2 * o,
+                       h_n + o, x_n + o, h + o, h_out + o);
     }
     return 1;
 }
