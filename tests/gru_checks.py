@@ -39,8 +39,6 @@ _INPUTS = ("x_zr", "h_zr", "h_n", "x_n", "h")
 
 
 def _gru_graph(rows: int, hidden: int, z_first: bool):
-    @tf.function(input_signature=[tf.TensorSpec((rows, w * hidden), tf.float32, name=n)
-                                  for n, w in zip(_INPUTS, (2, 2, 1, 1, 1), strict=True)])
     def step(x_zr, h_zr, h_n, x_n, h):
         a, b = tf.split(tf.sigmoid(x_zr + h_zr), 2, axis=-1)
         z, r = (a, b) if z_first else (b, a)
@@ -50,10 +48,12 @@ def _gru_graph(rows: int, hidden: int, z_first: bool):
     return step
 
 
-def convert_chain(rows: int, hidden: int, z_first: bool, seed: int) -> bytes:
-    """The chain as full-int8 TFLite from the real converter (calibrated on uniform inputs)."""
-    rng = np.random.default_rng(seed)
-    step = _gru_graph(rows, hidden, z_first)
+def convert_fn(fn, rows: int, hidden: int, rng: np.random.Generator) -> bytes:
+    """fn(x_zr, h_zr, h_n, x_n, h) as full-int8 TFLite from the real converter, calibrated on
+    uniform inputs ([rows, 2H] x_zr and h_zr, [rows, H] the others)."""
+    step = tf.function(fn, input_signature=[
+        tf.TensorSpec((rows, w * hidden), tf.float32, name=n)
+        for n, w in zip(_INPUTS, (2, 2, 1, 1, 1), strict=True)])
 
     def representative():
         for _ in range(16):
@@ -69,6 +69,12 @@ def convert_chain(rows: int, hidden: int, z_first: bool, seed: int) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return conv.convert()
+
+
+def convert_chain(rows: int, hidden: int, z_first: bool, seed: int) -> bytes:
+    """The chain as full-int8 TFLite from the real converter."""
+    return convert_fn(_gru_graph(rows, hidden, z_first), rows, hidden,
+                      np.random.default_rng(seed))
 
 
 def requantized(flatbuffer: bytes, rng: np.random.Generator, extreme: bool) -> bytes:
