@@ -215,9 +215,9 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
 
 /* out = MUL(x1, x2) over `rows` rows of `hidden`: x2 and out contiguous, x1's rows
  * `x1_stride` apart (z or r, halves of the gates' rows). */
-static inline void mul_rows_dsp(const mul_dsp *m, const int8_t *x1, int32_t x1_stride,
-                                const int8_t *x2, int32_t rows, int32_t hidden, int8_t *out,
-                                int e_positive)
+static inline void mul_rows_dsp(const mul_dsp *m, const int8_t *table, const uint8_t *s1,
+                                int32_t s1_stride, const int8_t *x2, int32_t rows,
+                                int32_t hidden, int8_t *out, int e_positive)
 {
     int32_t row;
     int32_t k;
@@ -225,30 +225,34 @@ static inline void mul_rows_dsp(const mul_dsp *m, const int8_t *x1, int32_t x1_s
     {
         for (k = 0; k < hidden; ++k)
         {
-            out[k] = (int8_t)mul_apply(m, x1[k], x2[k], e_positive);
+            out[k] = (int8_t)mul_apply(m, table[s1[k]], x2[k], e_positive);
         }
         return;
     }
-    for (row = 0; row < rows; ++row, x1 += x1_stride, x2 += hidden, out += hidden)
+    for (row = 0; row < rows; ++row, s1 += s1_stride, x2 += hidden, out += hidden)
     {
         for (k = 0; k < hidden; ++k)
         {
-            out[k] = (int8_t)mul_apply(m, x1[k], x2[k], e_positive);
+            out[k] = (int8_t)mul_apply(m, table[s1[k]], x2[k], e_positive);
         }
     }
 }
 
-NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *x1, int32_t x1_stride,
-                               const int8_t *x2, int32_t rows, int32_t hidden, int8_t *out)
+/* out = MUL(LOGISTIC(s1), x2): the gates' table applied here, where z and r are read (s1, the
+ * ADD's int8 output read as the table index), rather than in the ADD's loop. */
+NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
+                               int32_t s1_stride, const int8_t *x2, int32_t rows,
+                               int32_t hidden, int8_t *out)
 {
     const mul_dsp m = mul_at(c);
+    const uint8_t *index = (const uint8_t *)s1;
     if (m.out.exponent > 0)
     {
-        mul_rows_dsp(&m, x1, x1_stride, x2, rows, hidden, out, 1);
+        mul_rows_dsp(&m, table, index, s1_stride, x2, rows, hidden, out, 1);
     }
     else
     {
-        mul_rows_dsp(&m, x1, x1_stride, x2, rows, hidden, out, 0);
+        mul_rows_dsp(&m, table, index, s1_stride, x2, rows, hidden, out, 0);
     }
 }
 
@@ -261,7 +265,7 @@ static int add_scales_ok(const int32_t *c, int32_t sign, int exact2)
 }
 
 /* `rows` rows (rows * hidden <= NSN_GRU_DSP_MAX_HIDDEN), op by op over int8 buffers: g (the
- * gates), then m, n, d and q (d and q in m's buffer); bit i of `exact2`: the exact input of
+ * gates before their LOGISTIC), then m, n, d and q (d and q in m's buffer); bit i of `exact2`: the exact input of
  * the i-th ADD/SUB is its input 2. */
 static void gates_rows_dsp(const nsn_gru_gates_params *p,
                            int32_t rows,
@@ -279,13 +283,14 @@ static void gates_rows_dsp(const nsn_gru_gates_params *p,
     int8_t g[2 * NSN_GRU_DSP_MAX_HIDDEN];
     int8_t m[NSN_GRU_DSP_MAX_HIDDEN];
     int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
-    add_table_loop_dsp(c + DSP_ADD_ZR, (exact2 & 1) ? h_zr : x_zr, (exact2 & 1) ? x_zr : h_zr,
-                       2 * units, p->sigmoid, g);
-    mul_loop_dsp(c + DSP_MUL_R, g + hidden - p->z_offset, 2 * hidden, h_n, rows, hidden, m);
+    add_plain_loop_dsp(c + DSP_ADD_ZR, (exact2 & 1) ? h_zr : x_zr, (exact2 & 1) ? x_zr : h_zr,
+                       2 * units, g);
+    mul_loop_dsp(c + DSP_MUL_R, p->sigmoid, g + hidden - p->z_offset, 2 * hidden, h_n, rows,
+                 hidden, m);
     add_table_loop_dsp(c + DSP_ADD_N, (exact2 & 2) ? m : x_n, (exact2 & 2) ? x_n : m, units,
                        p->tanh, n);
     sub_loop_dsp(c + DSP_SUB_D, h, n, units, !(exact2 & 4), m);
-    mul_loop_dsp(c + DSP_MUL_Z, g + p->z_offset, 2 * hidden, m, rows, hidden, m);
+    mul_loop_dsp(c + DSP_MUL_Z, p->sigmoid, g + p->z_offset, 2 * hidden, m, rows, hidden, m);
     add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? m : n, (exact2 & 8) ? n : m, units, h_out);
 }
 
