@@ -38,6 +38,11 @@ import kernel_checks as tk
 import numpy as np
 import pytest
 from frontend_harness import fwbuild
+from gru_checks import (  # noqa: F401 -- the fused GRU gates' checks, this module's harness
+    gru_models,
+    test_gru_gates_match_tflm,
+    test_gru_gates_reject_bad_arguments,
+)
 
 # The checks of kernel_checks.py that run the C kernels, and the fixtures they use: collected
 # again in this module, they get this module's `harness` (one per board).

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nsn_nnfunctions.h"
+#include "nsn_nnfunctions_gru.h"
 
 enum
 {
@@ -40,9 +41,14 @@ enum
                                   (out_count, in_start, in_count), then the fields of
                                   OP_FULLY_CONNECTED with the packed weights, and for
                                   RECORDS_GIVEN 4 * out int32 records after the bias */
-    OP_FC_BATCH_PREPARE = 14   /* num_blocks, the triples, nsn_fc_params, in, out, has_bias,
+    OP_FC_BATCH_PREPARE = 14,  /* num_blocks, the triples, nsn_fc_params, in, out, has_bias,
                                   M[out], S[out], [bias[out]]: replies with the 4 * out int32 of
                                   nsn_fully_connected_batch_s8_prepare (none on an error) */
+    OP_GRU_GATES = 15          /* nsn_gru_gates_params: add_zr, mul_r, add_n, sub_d, mul_z, add_h
+                                  (the fields of OP_ADD / OP_MUL), hidden, z_offset, has_dsp,
+                                  [int32 dsp[NSN_GRU_DSP_CONSTANTS]], int8 sigmoid[256],
+                                  int8 tanh[256], rows, int8 x_zr[rows*2H], h_zr[rows*2H],
+                                  h_n[rows*H], x_n[rows*H], h[rows*H] (tests/gru_checks.py) */
 };
 
 /* The records an OP_FC_BATCH call gets. */
@@ -277,6 +283,77 @@ static void run_binary(int32_t op)
     free(input1);
     free(input2);
     free(output);
+}
+
+static void read_add_params(nsn_add_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input1_multiplier = read_i32();
+    p->input1_shift = read_i32();
+    p->input2_offset = read_i32();
+    p->input2_multiplier = read_i32();
+    p->input2_shift = read_i32();
+    p->left_shift = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void read_mul_params(nsn_mul_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input2_offset = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void run_gru_gates(void)
+{
+    nsn_gru_gates_params p;
+    int32_t *dsp = NULL;
+    int8_t *sigmoid, *tanh_table, *in[5], *out;
+    int32_t rows, k;
+    size_t units;
+    nsn_status status;
+    read_add_params(&p.add_zr);
+    read_mul_params(&p.mul_r);
+    read_add_params(&p.add_n);
+    read_add_params(&p.sub_d);
+    read_mul_params(&p.mul_z);
+    read_add_params(&p.add_h);
+    p.hidden = read_i32();
+    p.z_offset = read_i32();
+    if (read_i32() != 0)
+    {
+        dsp = read_array(NSN_GRU_DSP_CONSTANTS * sizeof(int32_t));
+    }
+    p.dsp = dsp;
+    sigmoid = read_array(256);
+    tanh_table = read_array(256);
+    p.sigmoid = sigmoid;
+    p.tanh = tanh_table;
+    rows = read_i32();
+    units = checked_count(rows) * checked_count(p.hidden);
+    for (k = 0; k < 5; ++k)
+    {
+        in[k] = read_array(k < 2 ? 2 * units : units);
+    }
+    out = alloc_exact(units);
+    status = nsn_gru_gates_s8(&p, rows, in[0], in[1], in[2], in[3], in[4], out);
+    reply(status, status == NSN_OK ? (int32_t)units : 0, out, status == NSN_OK ? units : 0);
+    for (k = 0; k < 5; ++k)
+    {
+        free(in[k]);
+    }
+    free(out);
+    free(dsp);
+    free(sigmoid);
+    free(tanh_table);
 }
 
 static void run_lut(void)
@@ -549,6 +626,9 @@ int main(int argc, char **argv)
         case OP_FC_BUFFER_SIZE:
         case OP_FC_S4_BUFFER_SIZE:
             run_fc_buffer_size(op == OP_FC_S4_BUFFER_SIZE);
+            break;
+        case OP_GRU_GATES:
+            run_gru_gates();
             break;
         default:
             die("unknown op");
