@@ -54,7 +54,8 @@ static void bench(const char *name, int32_t h, int32_t w, int32_t c, int32_t oc,
     int32_t *bias = malloc((size_t)oc * sizeof(int32_t));
     int32_t *mult = malloc((size_t)oc * sizeof(int32_t));
     int32_t *shift = malloc((size_t)oc * sizeof(int32_t));
-    const int32_t size = depthwise ? 0 : nsn_conv_s8_get_buffer_size(&dims);
+    const int32_t size = depthwise ? nsn_depthwise_conv_s8_get_buffer_size(&dims)
+                                   : nsn_conv_s8_get_buffer_size(&dims);
     int32_t *scratch = malloc((size_t)size + 4u);
     const nsn_context ctx = {scratch, size};
     const nsn_per_channel_quant_params quant = {mult, shift};
