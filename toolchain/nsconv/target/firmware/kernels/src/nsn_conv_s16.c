@@ -497,10 +497,15 @@ static void conv16_run4(const int16_t *x, size_t step, int32_t count, const int3
         {
             conv16_dot1x4(x, w, pairs, acc);
         }
-        out[0] = (int16_t)nsn_ssat16(s16_smmulr(acc[0], r->rm[0]));
-        out[1] = (int16_t)nsn_ssat16(s16_smmulr(acc[1], r->rm[1]));
-        out[2] = (int16_t)nsn_ssat16(s16_smmulr(acc[2], r->rm[2]));
-        out[3] = (int16_t)nsn_ssat16(s16_smmulr(acc[3], r->rm[3]));
+        {
+            /* int16 pairs (SSAT #16 keeps the PKHBT halves exact), two word stores */
+            const int32_t lo = pkhbt16(nsn_ssat16(s16_smmulr(acc[0], r->rm[0])),
+                                       nsn_ssat16(s16_smmulr(acc[1], r->rm[1])));
+            const int32_t hi = pkhbt16(nsn_ssat16(s16_smmulr(acc[2], r->rm[2])),
+                                       nsn_ssat16(s16_smmulr(acc[3], r->rm[3])));
+            memcpy(out, &lo, sizeof lo);
+            memcpy(out + 2, &hi, sizeof hi);
+        }
         x += step;
         out += out_step;
     }
