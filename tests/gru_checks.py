@@ -168,7 +168,7 @@ def check(harness, cases: list[Case]) -> int:
 # checks (collected by tests/test_kernels.py and tests/test_kernels_arm.py)
 # --------------------------------------------------------------------------------------------
 
-SHAPES = ((1, 16, True), (33, 16, True), (3, 5, False), (1, 1, True))
+SHAPES = ((1, 16, True), (33, 16, True), (3, 5, False), (1, 1, True), (1, 65, True))
 
 
 @pytest.fixture(scope="session")
