@@ -16,6 +16,7 @@ tests/test_kernels_arm.py on every board in QEMU (DSP on M4/M7/M33, MVE on M55).
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
@@ -71,6 +72,7 @@ def convert_fn(fn, rows: int, hidden: int, rng: np.random.Generator) -> bytes:
         return conv.convert()
 
 
+@functools.cache  # shared by the host and the board modules of one session
 def convert_chain(rows: int, hidden: int, z_first: bool, seed: int) -> bytes:
     """The chain as full-int8 TFLite from the real converter."""
     return convert_fn(_gru_graph(rows, hidden, z_first), rows, hidden,
@@ -168,7 +170,7 @@ def check(harness, cases: list[Case]) -> int:
 # checks (collected by tests/test_kernels.py and tests/test_kernels_arm.py)
 # --------------------------------------------------------------------------------------------
 
-SHAPES = ((1, 16, True), (33, 16, True), (3, 5, False), (1, 1, True))
+SHAPES = ((1, 16, True), (33, 16, True), (3, 5, False), (1, 1, True), (1, 65, True))
 
 
 @pytest.fixture(scope="session")

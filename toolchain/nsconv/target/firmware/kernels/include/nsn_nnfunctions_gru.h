@@ -57,8 +57,8 @@ typedef struct
 } nsn_gru_gates_params;
 
 #define NSN_GRU_DSP_CONSTANTS 59
-/* The largest H of the DSP path (its per-row buffers are on the stack); larger H runs the
- * portable loop. */
+/* The largest H of the DSP and MVE paths: they run the ops one by one over int8 buffers on
+ * the stack, NSN_GRU_DSP_MAX_HIDDEN / H rows at a time; a larger H runs the portable loop. */
 #define NSN_GRU_DSP_MAX_HIDDEN 64
 
 /* rows x [2H] x_zr and h_zr, rows x [H] h_n, x_n and h -> rows x [H] h_out (row-major,

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * nsn_gru_gates_s8: the eight element-wise ops of a GRU step (nsn_nnfunctions_gru.h) per hidden
- * unit, each with TFLM's arithmetic and its own int8 result, so the last op's output has the
- * bits of the op-by-op chain while no intermediate tensor is written and the call costs one
- * set-up instead of eight.
+ * nsn_gru_gates_s8: the eight element-wise ops of a GRU step (nsn_nnfunctions_gru.h), each
+ * with TFLM's arithmetic and its own int8 result, so the last op's output has the bits of the
+ * op-by-op chain while only h' is written and the call costs one set-up instead of eight.
  *
- * Paths: portable C99 (nsn_requantize, as the portable element-wise loops); DSP, each rescaling
- * one MLA + SMMLAR + shift through the shared nsn_rescale helpers (nsn_kernels_internal.h),
- * with the constants nsn_rescale_init would set up computed by the code generator (p->dsp;
- * NULL, when a parameter is outside that path's exact bounds or an op has a fused activation
- * range, runs the portable loop), in three passes over a row so that each pass keeps its
- * constants in registers; MVE, four hidden units per step with VQRDMULH and
- * rounding shifts (exact for all parameters), table lookups by VLDRB gathers.
+ * Paths: portable C99, per hidden unit (nsn_requantize, as the portable element-wise loops).
+ * DSP and MVE: the ops one by one over int8 buffers on the stack, a few rows at a time, each
+ * op's loop out of line so that its constants stay in registers. DSP: each rescaling one MLA +
+ * SMMLAR + shift through the shared nsn_rescale helpers (nsn_kernels_internal.h), with the
+ * constants nsn_rescale_init would set up computed by the code generator (p->dsp; NULL, when a
+ * parameter is outside that path's exact bounds or an op has a fused activation range, runs
+ * the portable loop), the exact ADD/SUB input (TFLM's multiplier 0.5) folded into the output
+ * rescaling. MVE: four lanes per step with VQRDMULH and rounding shifts (exact for all
+ * parameters), the tables by VLDRB gathers.
  */
 #include "nsn_nnfunctions_gru.h"
 
@@ -20,7 +21,7 @@
 #include "nsn_kernels_internal.h"
 #include "nsn_nnfunctions.h"
 
-#if !defined(NSN_KERNELS_MVE)
+/* The portable path (also where the DSP and MVE paths' bounds or buffers do not hold). */
 
 /* TFLM's int8 ADD (sign 1) or SUB (sign -1) of two int8 values. */
 static int32_t add_ref(const nsn_add_params *p, int32_t x1, int32_t x2, int32_t sign)
@@ -79,8 +80,6 @@ static void gates_ref(const nsn_gru_gates_params *p,
         h_out += hidden;
     }
 }
-
-#endif /* !NSN_KERNELS_MVE */
 
 #if defined(NSN_KERNELS_DSP)
 
@@ -418,37 +417,82 @@ static inline int32x4_t lut_mve(const int8_t *table, int32x4_t x)
     return vldrbq_gather_offset_s32(table, vreinterpretq_u32_s32(vandq_s32(x, vdupq_n_s32(255))));
 }
 
-typedef struct
-{
-    binary_mve add_zr;
-    binary_mve mul_r;
-    binary_mve add_n;
-    binary_mve sub_d;
-    binary_mve mul_z;
-    binary_mve add_h;
-} gates_mve;
+/* One op per loop, four lanes per step, the tail predicated (as nsn_elementwise_s8.c's MVE
+ * path), so that each op's parameters stay in registers; out of line for the same reason. */
+#if defined(__GNUC__)
+#define NSN_GRU_MVE_LOOP static __attribute__((noinline))
+#define NSN_GRU_MVE_INLINE static inline __attribute__((always_inline))
+#else
+#define NSN_GRU_MVE_LOOP static
+#define NSN_GRU_MVE_INLINE static inline
+#endif
 
-/* Four units (or the predicated tail) of one row. */
-static inline void gates4_mve(const gates_mve *g,
-                              const nsn_gru_gates_params *p,
-                              mve_pred16_t pred,
-                              const int8_t *x_z,
-                              const int8_t *h_z,
-                              const int8_t *x_r,
-                              const int8_t *h_r,
-                              const int8_t *h_n,
-                              const int8_t *x_n,
-                              const int8_t *h,
-                              int8_t *h_out)
+/* out = ADD/SUB(x1, x2) over count elements, through `table` when use_table (a constant at
+ * each caller: each case is its own loop); full vectors, then a predicated tail. */
+NSN_GRU_MVE_INLINE void add_loop_mve(const nsn_add_params *p, int32_t sign, const int8_t *x1,
+                                     const int8_t *x2, int32_t count, const int8_t *table,
+                                     int use_table, int8_t *out)
 {
-    const int32x4_t z = lut_mve(p->sigmoid, add_mve(&g->add_zr, vldrbq_z_s32(x_z, pred),
-                                                    vldrbq_z_s32(h_z, pred), 1));
-    const int32x4_t r = lut_mve(p->sigmoid, add_mve(&g->add_zr, vldrbq_z_s32(x_r, pred),
-                                                    vldrbq_z_s32(h_r, pred), 1));
-    const int32x4_t m = mul_mve(&g->mul_r, r, vldrbq_z_s32(h_n, pred));
-    const int32x4_t n = lut_mve(p->tanh, add_mve(&g->add_n, vldrbq_z_s32(x_n, pred), m, 1));
-    const int32x4_t d = add_mve(&g->sub_d, vldrbq_z_s32(h, pred), n, -1);
-    vstrbq_p_s32(h_out, add_mve(&g->add_h, n, mul_mve(&g->mul_z, z, d), 1), pred);
+    const binary_mve b = add_setup_mve(p);
+    int32_t k;
+    for (k = 0; k + 4 <= count; k += 4)
+    {
+        const int32x4_t v = add_mve(&b, vldrbq_s32(x1 + k), vldrbq_s32(x2 + k), sign);
+        vstrbq_s32(out + k, use_table ? lut_mve(table, v) : v);
+    }
+    if (k < count)
+    {
+        const mve_pred16_t pred = vctp32q((uint32_t)(count - k));
+        const int32x4_t v =
+            add_mve(&b, vldrbq_z_s32(x1 + k, pred), vldrbq_z_s32(x2 + k, pred), sign);
+        vstrbq_p_s32(out + k, use_table ? lut_mve(table, v) : v, pred);
+    }
+}
+
+NSN_GRU_MVE_LOOP void add_table_loop_mve(const nsn_add_params *p, const int8_t *x1,
+                                         const int8_t *x2, int32_t count, const int8_t *table,
+                                         int8_t *out)
+{
+    add_loop_mve(p, 1, x1, x2, count, table, 1, out);
+}
+
+NSN_GRU_MVE_LOOP void add_plain_loop_mve(const nsn_add_params *p, int32_t sign,
+                                         const int8_t *x1, const int8_t *x2, int32_t count,
+                                         int8_t *out)
+{
+    if (sign > 0)
+    {
+        add_loop_mve(p, 1, x1, x2, count, NULL, 0, out);
+    }
+    else
+    {
+        add_loop_mve(p, -1, x1, x2, count, NULL, 0, out);
+    }
+}
+
+/* out = MUL(table[s1], x2) over `rows` rows of `hidden`: s1's rows s1_stride apart (the gates
+ * before their LOGISTIC), x2 and out contiguous. */
+NSN_GRU_MVE_LOOP void mul_loop_mve(const nsn_mul_params *p, const int8_t *table,
+                                   const int8_t *s1, int32_t s1_stride, const int8_t *x2,
+                                   int32_t rows, int32_t hidden, int8_t *out)
+{
+    const binary_mve b = mul_setup_mve(p);
+    int32_t row;
+    int32_t k;
+    for (row = 0; row < rows; ++row, s1 += s1_stride, x2 += hidden, out += hidden)
+    {
+        for (k = 0; k + 4 <= hidden; k += 4)
+        {
+            const int32x4_t g = lut_mve(table, vldrbq_s32(s1 + k));
+            vstrbq_s32(out + k, mul_mve(&b, g, vldrbq_s32(x2 + k)));
+        }
+        if (k < hidden)
+        {
+            const mve_pred16_t pred = vctp32q((uint32_t)(hidden - k));
+            const int32x4_t g = lut_mve(table, vldrbq_z_s32(s1 + k, pred));
+            vstrbq_p_s32(out + k, mul_mve(&b, g, vldrbq_z_s32(x2 + k, pred)), pred);
+        }
+    }
 }
 
 static void gates_mve_run(const nsn_gru_gates_params *p,
@@ -461,24 +505,28 @@ static void gates_mve_run(const nsn_gru_gates_params *p,
                           int8_t *h_out)
 {
     const int32_t hidden = p->hidden;
-    const int32_t zi = p->z_offset;
-    const int32_t ri = hidden - p->z_offset;
-    const gates_mve g = {add_setup_mve(&p->add_zr), mul_setup_mve(&p->mul_r),
-                         add_setup_mve(&p->add_n),  add_setup_mve(&p->sub_d),
-                         mul_setup_mve(&p->mul_z),  add_setup_mve(&p->add_h)};
+    const int32_t chunk = NSN_GRU_DSP_MAX_HIDDEN / hidden; /* rows per pass */
+    int8_t g[2 * NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t m[NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
     int32_t row;
-    for (row = 0; row < rows; ++row)
+    if (chunk < 1) /* H beyond the buffers: the portable loop */
     {
-        const int8_t *xz = x_zr + row * 2 * hidden;
-        const int8_t *hz = h_zr + row * 2 * hidden;
+        gates_ref(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+        return;
+    }
+    for (row = 0; row < rows; row += chunk)
+    {
+        const int32_t r = rows - row < chunk ? rows - row : chunk;
         const int32_t o = row * hidden;
-        int32_t j;
-        for (j = 0; j < hidden; j += 4)
-        {
-            const mve_pred16_t pred = vctp32q((uint32_t)(hidden - j));
-            gates4_mve(&g, p, pred, xz + zi + j, hz + zi + j, xz + ri + j, hz + ri + j,
-                       h_n + o + j, x_n + o + j, h + o + j, h_out + o + j);
-        }
+        const int32_t units = r * hidden;
+        add_plain_loop_mve(&p->add_zr, 1, x_zr + 2 * o, h_zr + 2 * o, 2 * units, g);
+        mul_loop_mve(&p->mul_r, p->sigmoid, g + hidden - p->z_offset, 2 * hidden, h_n + o, r,
+                     hidden, m);
+        add_table_loop_mve(&p->add_n, x_n + o, m, units, p->tanh, n);
+        add_plain_loop_mve(&p->sub_d, -1, h + o, n, units, m);
+        mul_loop_mve(&p->mul_z, p->sigmoid, g + p->z_offset, 2 * hidden, m, r, hidden, m);
+        add_plain_loop_mve(&p->add_h, 1, n, m, units, h_out + o);
     }
 }
 
