@@ -469,13 +469,14 @@ static void conv_row_weights(const nsn_conv_dims *d, const int8_t *filter, int32
                              int32_t kstep, int32_t *wx)
 {
     const int32_t k = conv_patch(d), g4 = d->input_c >> 2;
+    const int32_t run = kstep == 1 ? d->filter_w - kx0 : 1; /* taps in one run of groups */
     int32_t c, j, i, cb, kx;
     for (c = 0; c < d->output_c; c += cb)
     {
         cb = conv_row_block(c, d->output_c);
-        for (kx = kx0; kx < d->filter_w; kx += kstep)
+        for (kx = kx0; kx < d->filter_w; kx += kstep * run)
         {
-            for (j = kx * g4; j < (kx + 1) * g4; ++j)
+            for (j = kx * g4; j < (kx + run) * g4; ++j)
             {
                 for (i = 0; i < cb; ++i)
                 {
