@@ -31,6 +31,7 @@ from conv_checks import (  # noqa: F401 -- collected again with this module's co
     test_conv_stuffed_matches_tflm,
     test_mean_matches_tflm,
     test_mean_quantization_sweep,
+    test_mean_shapes_and_extremes_match_refops,
 )
 from frontend_harness import fwbuild
 from kernel_checks import assert_same, assert_varied
@@ -40,11 +41,14 @@ from nsconv.target import boards
 from s16_checks import (  # noqa: F401 -- collected again with this module's conv_harness
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
+    test_leaky16_extremes_match_refops,
     test_leaky_relu_match_tflm,
     test_mean16_match_tflm,
     test_quantize_match_tflm,
+    test_requantize16_extremes_match_refops,
     test_rsqrt_match_tflm,
     test_sigmoid_tanh16_match_tflm,
 )

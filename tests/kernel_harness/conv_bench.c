@@ -184,6 +184,8 @@ int main(void)
     bench("depthwise", 5, 33, 16, 16, 3, 3, 1, 2, 1, 0);  /* dilation 2 */
     bench("depthwise", 11, 33, 16, 16, 3, 3, 1, 5, 1, 0); /* dilation 5 */
     bench16("conv16", 129, 9, 16, 5, 2, 2, 0);   /* encoder conv 1, int16 */
+    bench16("conv16", 65, 8, 8, 5, 2, 2, 0);     /* encoder conv 2 (one group's half), int16 */
+    bench16("conv16", 3, 192, 64, 1, 1, 0, 0);   /* the ERB band FC, 3 rows, int16 */
     bench16("conv16", 33, 8, 16, 3, 1, 1, 0);    /* SFE + pointwise (1, 3), int16 */
     bench16("conv16", 33, 16, 8, 1, 1, 0, 0);    /* pointwise out, int16 */
     bench16("conv16", 33, 16, 48, 1, 1, 0, 0);   /* a batched GRU gate FC (33 rows) */
