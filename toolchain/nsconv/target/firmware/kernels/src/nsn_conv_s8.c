@@ -714,6 +714,9 @@ static void conv_row_sums_mve(const int8_t *filter, int32_t k, int32_t rows, int
 }
 
 /* acc[j] += row j . patch for four rows `stride` bytes apart */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers: the accumulators stay in them */
+#endif
 static void conv_dot4_mve(const int8_t *row, int32_t stride, const int8_t *patch, int32_t k,
                           int32_t *acc)
 {
