@@ -343,6 +343,25 @@ def test_conv_matches_tflm(
     assert_varied(out, f"{name} outputs", max_fraction=0.6)
 
 
+@pytest.mark.parametrize("name", ["gtcrn_dec_16x133_k1x5_to_2", "gtcrn_pw_16_to_8",
+                                  "gtcrn_dec_g2_16x69_k1x5"])
+def test_conv_stuffed_matches_tflm(
+    conv_harness: ConvHarness, conv_models: dict[str, oneop.OneOp], name: str
+) -> None:
+    """Zero-stuffed inputs (every other column at the input zero point, as a ConvTranspose
+    lowered to a conv sees them; the DSP row path skips those taps), either parity, plus one
+    column off the pattern (the dense path again)."""
+    model = conv_models[name]
+    x = model.inputs[0]
+    rng = np.random.default_rng(5 + len(name))
+    vectors = _conv_vectors(rng, x.shape[1:], 6)
+    for i, v in enumerate(vectors):
+        v[:, (i + 1) % 2 :: 2, :] = x.zero_point
+    vectors[5][0, 1, 0] = np.int8(x.zero_point + 1 if x.zero_point < 127 else 0)
+    out = check_conv(conv_harness, model, vectors)
+    assert_varied(out, f"{name} stuffed outputs", max_fraction=0.8)
+
+
 @pytest.mark.parametrize("name", ["gtcrn_enc_g2_16x65_k1x5_s2", "gtcrn_dw_d5",
                                   "odd_3x7x5_k3x3_s2_same_relu", "gtcrn_pw_16_to_8"])
 def test_conv_quantization_sweep(

@@ -28,6 +28,7 @@ from conv_checks import (  # noqa: F401 -- collected again with this module's co
     test_conv_matches_tflm,
     test_conv_quantization_sweep,
     test_conv_scratch_errors,
+    test_conv_stuffed_matches_tflm,
     test_mean_matches_tflm,
     test_mean_quantization_sweep,
     test_mean_shapes_and_extremes_match_refops,

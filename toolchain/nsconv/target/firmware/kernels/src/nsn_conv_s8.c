@@ -463,14 +463,40 @@ static inline int32_t conv_row_block(int32_t c, int32_t channels)
     return left >= 4 ? 4 : (left >= 2 ? 2 : 1);
 }
 
-/* weights as pairs, per channel block: [group][channel of the block][(w0, w2), (w1, w3)];
- * table[c] = {bias, m, q, e} */
-static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
-                           const nsn_conv_dims *d, const int8_t *filter, const int32_t *bias,
-                           int32_t *table, int32_t *wx)
+/* the weights of taps kx0, kx0 + kstep, ... < filter_w, as pairs per channel block:
+ * [group][channel of the block][(w0, w2), (w1, w3)], doubled (the sums are 2 * acc) */
+static void conv_row_weights(const nsn_conv_dims *d, const int8_t *filter, int32_t kx0,
+                             int32_t kstep, int32_t *wx)
 {
-    const int32_t k = conv_patch(d), groups4 = k >> 2;
-    int32_t c, j, i, cb;
+    const int32_t k = conv_patch(d), g4 = d->input_c >> 2;
+    const int32_t run = kstep == 1 ? d->filter_w - kx0 : 1; /* taps in one run of groups */
+    int32_t c, j, i, cb, kx;
+    for (c = 0; c < d->output_c; c += cb)
+    {
+        cb = conv_row_block(c, d->output_c);
+        for (kx = kx0; kx < d->filter_w; kx += kstep * run)
+        {
+            for (j = kx * g4; j < (kx + run) * g4; ++j)
+            {
+                for (i = 0; i < cb; ++i)
+                {
+                    const int32_t v =
+                        nsn_read_s8x4(filter + (size_t)(c + i) * (size_t)k + 4 * j);
+                    const int32_t lo = __sxtb16(v), hi = nsn_sxtab16_ror8(0, v);
+                    *wx++ = __sadd16(lo, lo);
+                    *wx++ = __sadd16(hi, hi);
+                }
+            }
+        }
+    }
+}
+
+/* table[c] = {2 bias, m, q, e}; returns whether every e >= 1 */
+static int conv_row_table(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                          const nsn_conv_dims *d, const int32_t *bias, int32_t *table)
+{
+    int all = 1;
+    int32_t c;
     for (c = 0; c < d->output_c; ++c)
     {
         nsn_conv_rq rq;
@@ -479,32 +505,20 @@ static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant
         table[4 * c + 1] = rq.m;
         table[4 * c + 2] = rq.q;
         table[4 * c + 3] = rq.e;
+        all = all && rq.e > 0;
     }
-    for (c = 0; c < d->output_c; c += cb)
-    {
-        cb = conv_row_block(c, d->output_c);
-        for (j = 0; j < groups4; ++j)
-        {
-            for (i = 0; i < cb; ++i)
-            {
-                const int32_t v = nsn_read_s8x4(filter + (size_t)(c + i) * (size_t)k + 4 * j);
-                const int32_t lo = __sxtb16(v), hi = nsn_sxtab16_ror8(0, v);
-                *wx++ = __sadd16(lo, lo); /* doubled: the sums are 2 * acc */
-                *wx++ = __sadd16(hi, hi);
-            }
-        }
-    }
+    return all;
 }
 
 /* input columns [ix0, ix0 + count) of row xrow (NULL: outside) expanded: per group of four
  * channels (x0 + o, x2 + o), (x1 + o, x3 + o); columns outside the input 0 */
 static void conv_row_expand(const nsn_conv_dims *d, const int8_t *xrow, int32_t ix0,
-                            int32_t count, int32_t offset, int32_t *buf)
+                            int32_t count, int32_t colstep, int32_t offset, int32_t *buf)
 {
     const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) * 0x10001u);
     const int32_t groups4 = d->input_c >> 2;
     int32_t ix, j;
-    for (ix = ix0; ix < ix0 + count; ++ix)
+    for (ix = ix0; ix < ix0 + count * colstep; ix += colstep)
     {
         if (xrow != NULL && ix >= 0 && ix < d->input_w)
         {
@@ -529,21 +543,22 @@ static void conv_row_expand(const nsn_conv_dims *d, const int8_t *xrow, int32_t 
  * wide: no activation clamp and e >= 1 on every channel. */
 static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
                             const int32_t *table, const int32_t *wx, const int32_t *px,
-                            int32_t n, int32_t step, int wide, int8_t *out)
+                            int32_t n, int32_t step, int wide, int32_t groups4,
+                            int32_t ostride, int8_t *out)
 {
-    const int32_t groups4 = conv_patch(d) >> 2, oc = d->output_c;
+    const int32_t oc = d->output_c;
     const int32_t lo = p->activation_min, hi = p->activation_max;
     int32_t c = 0, i, cb, x;
     if (wide)
     {
         for (; c + 4 <= oc; c += 4)
         {
-            conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
+            conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, ostride);
             wx += 8 * groups4;
         }
         if (c + 2 <= oc)
         {
-            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
+            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, ostride);
             wx += 4 * groups4;
             c += 2;
         }
@@ -561,11 +576,73 @@ static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
             conv_row_dot(px + x * step, wx, groups4, cb, a);
             for (i = 0; i < cb; ++i)
             {
-                out[x * oc + c + i] =
+                out[x * ostride + c + i] =
                     (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
             }
         }
         wx += 2 * cb * groups4;
+    }
+}
+
+/* The zero-stuffed input of a transposed convolution (GTCRN's decoder): 0 or 1 when every
+ * column of that parity holds the input zero point in every channel (its products are 0, so
+ * the taps on it can be skipped exactly), else -1. Checked on the data, once per call. */
+static int32_t conv_row_stuffed(const nsn_conv_dims *d, const int8_t *xrow, int32_t offset)
+{
+    const uint32_t z4 = (uint32_t)(uint8_t)(int8_t)-offset * 0x01010101u;
+    const int32_t words = d->input_c >> 2;
+    int32_t parity, ix, j;
+    for (parity = 1; parity >= 0; --parity)
+    {
+        int ok = 1;
+        for (ix = parity; ok && ix < d->input_w; ix += 2)
+        {
+            const int8_t *x = xrow + (size_t)ix * (size_t)d->input_c;
+            for (j = 0; ok && j < words; ++j)
+            {
+                ok = (uint32_t)nsn_read_s8x4(x + 4 * j) == z4;
+            }
+        }
+        if (ok)
+        {
+            return parity;
+        }
+    }
+    return -1;
+}
+
+/* The stuffed row (zero columns of parity `zero`, no padding, one output row): per chunk, only
+ * the other columns expanded; pixels whose first tap is on a data column take taps 0, 2, ..
+ * (weights w0), the others taps 1, 3, .. (w1), each phase with its pixels two apart. */
+static void conv_row_sparse(const nsn_conv_params *p, const nsn_conv_dims *d,
+                            const int32_t *table, const int32_t *w0, const int32_t *w1,
+                            const int8_t *xrow, int32_t zero, int wide, int32_t *cols,
+                            int8_t *output)
+{
+    const int32_t step = d->input_c / 2, g4 = d->input_c >> 2, oc = d->output_c;
+    const int32_t data = 1 - zero, kw = d->filter_w;
+    int32_t x0;
+    for (x0 = 0; x0 < d->output_w; x0 += CONV_ROW_PIXELS)
+    {
+        const int32_t n = d->output_w - x0 < CONV_ROW_PIXELS ? d->output_w - x0 : CONV_ROW_PIXELS;
+        const int32_t c0 = x0 + ((data - x0) & 1); /* first data column of the chunk */
+        const int32_t last = x0 + n - 2 + kw;       /* last column the chunk reads */
+        const int32_t e0 = c0 - x0, e1 = 1 - e0;    /* first pixel of each phase */
+        if (last >= c0)
+        {
+            conv_row_expand(d, xrow, c0, (last - c0) / 2 + 1, 2, p->input_offset, cols);
+        }
+        if (e0 < n)
+        {
+            conv_row_pixels(p, d, table, w0, cols, (n - e0 + 1) >> 1, step, wide,
+                            ((kw + 1) >> 1) * g4, 2 * oc, output + (size_t)(x0 + e0) * (size_t)oc);
+        }
+        if (e1 < n && kw > 1)
+        {
+            conv_row_pixels(p, d, table, w1, cols + (e1 + 1 - e0) / 2 * step, (n - e1 + 1) >> 1,
+                            step, wide, (kw >> 1) * g4, 2 * oc,
+                            output + (size_t)(x0 + e1) * (size_t)oc);
+        }
     }
 }
 
@@ -577,13 +654,23 @@ static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_p
     int32_t *const wx = table + 4 * d->output_c;
     int32_t *const cols = wx + (d->output_c * conv_patch(d)) / 2;
     const int32_t step = d->input_c / 2; /* words per expanded column */
-    int wide = p->activation_min == INT8_MIN && p->activation_max == INT8_MAX;
-    int32_t y, x0, x;
-    conv_row_setup(p, quant, d, filter, bias, table, wx);
-    for (x = 0; x < d->output_c; ++x)
+    const int wide = conv_row_table(p, quant, d, bias, table) && p->activation_min == INT8_MIN &&
+                     p->activation_max == INT8_MAX; /* the unrolled blocks take e >= 1 */
+    int32_t y, x0;
+    if (d->output_h == 1 && d->input_h == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+        d->filter_w >= 2 && d->input_w >= 8)
     {
-        wide = wide && table[4 * x + 3] > 0; /* the unrolled blocks take e >= 1 */
+        const int32_t zero = conv_row_stuffed(d, input, p->input_offset);
+        if (zero >= 0)
+        {
+            int32_t *const w1 = wx + ((d->filter_w + 1) >> 1) * d->output_c * d->input_c / 2;
+            conv_row_weights(d, filter, 0, 2, wx);
+            conv_row_weights(d, filter, 1, 2, w1);
+            conv_row_sparse(p, d, table, wx, w1, input, zero, wide, cols, output);
+            return;
+        }
     }
+    conv_row_weights(d, filter, 0, 1, wx);
     for (y = 0; y < d->output_h; ++y)
     {
         const int32_t iy = y * p->stride_h - p->pad_h;
@@ -594,8 +681,10 @@ static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_p
         {
             const int32_t n = d->output_w - x0 < CONV_ROW_PIXELS ? d->output_w - x0
                                                                   : CONV_ROW_PIXELS;
-            conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, p->input_offset, cols);
-            conv_row_pixels(p, d, table, wx, cols, n, step, wide,
+            conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, 1, p->input_offset,
+                            cols);
+            conv_row_pixels(p, d, table, wx, cols, n, step, wide, conv_patch(d) >> 2,
+                            d->output_c,
                             output + ((size_t)y * (size_t)d->output_w + (size_t)x0) *
                                          (size_t)d->output_c);
         }
@@ -625,6 +714,9 @@ static void conv_row_sums_mve(const int8_t *filter, int32_t k, int32_t rows, int
 }
 
 /* acc[j] += row j . patch for four rows `stride` bytes apart */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers: the accumulators stay in them */
+#endif
 static void conv_dot4_mve(const int8_t *row, int32_t stride, const int8_t *patch, int32_t k,
                           int32_t *acc)
 {
