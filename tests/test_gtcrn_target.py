@@ -103,10 +103,20 @@ def two_recordings() -> list[Path]:
     return [c for c in calibration_clips() if c.name.startswith("p232_")][:2]
 
 
+@pytest.fixture
+def m4_exported(gtcrn_out) -> Path:
+    """OUT with its Cortex-M4 project (as the wav test leaves it: its objects are reused)."""
+    from nsconv.target import gtcrn_target as gt
+
+    gt.ensure_exported(gtcrn_out, "cortex-m4")
+    return gtcrn_out
+
+
 @pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc and qemu-system-arm required")
-def test_m4_verify_target_bit_exact(gtcrn_out):
+def test_m4_verify_target_bit_exact(m4_exported):
     from nsconv.check.target_verify import verify_gtcrn_targets
 
+    gtcrn_out = m4_exported
     clips = two_recordings()
     ((rep, info),) = verify_gtcrn_targets(gtcrn_out, ["cortex-m4"], frames=VERIFY_FRAMES,
                                           audio=clips, jobs=2)
@@ -120,3 +130,15 @@ def test_m4_verify_target_bit_exact(gtcrn_out):
     assert info["seconds_per_frame"] > 0 and info["c_matches_export"] is True
     print(f"cortex-m4: {rep.frames} frames bit-exact, {1000 * info['seconds_per_frame']:.1f} "
           "ms per frame in QEMU")
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc and qemu-system-arm required")
+def test_m4_verify_target_qemu_run_is_bounded(m4_exported):
+    """A QEMU run that does not finish in time is killed and reported, never a stuck process
+    (faults: tests/test_verify_target.py, the same qemu.run_bounded)."""
+    from nsconv.check.target_verify import verify_gtcrn_targets
+    from nsconv.errors import NsconvError
+
+    with pytest.raises(NsconvError, match=r"did not finish within .* on cortex-m4 .*killed"):
+        verify_gtcrn_targets(m4_exported, ["cortex-m4"], frames=20,
+                             audio=two_recordings()[:1], timeout=0.01)

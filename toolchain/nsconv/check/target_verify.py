@@ -15,6 +15,12 @@ replays the stream up to the first bad frame and the report names the first op a
 differ. The kernel path in the report is the one the running binary reports
 (nsn_kernels_path()). QEMU runs are bounded: a hang or a fault is an error (with the fault
 registers), never a stuck process.
+
+A GTCRN export (one exit, N-D step model; verify_gtcrn_targets) takes the same path with its
+own project (target/gtcrn_target.py, whose Makefile has the same `make verify` goal) and its
+own stream and comparison (check/nd_verify.py: the quantized real-speech feature frames of the
+host verify, the mask and all states every frame); a core's first differing op is located
+against the host build of OUT/c replaying the same frames.
 """
 
 from __future__ import annotations
