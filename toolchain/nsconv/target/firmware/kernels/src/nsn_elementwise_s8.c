@@ -266,7 +266,7 @@ static int32_t add_constant(int8_t x, int32_t offset, int32_t multiplier, int32_
 }
 
 /* The output and the rescaled input (if any) of a checked ADD/SUB mode. */
-static void add_setup_dsp(const nsn_add_params *p, int32_t mode, dsp_loop *c)
+NSN_ALWAYS_INLINE void add_setup_dsp(const nsn_add_params *p, int32_t mode, dsp_loop *c)
 {
     const int input1_rescaled = mode == 3 || mode == 4;
     dsp_rescale_set(&c->out, p->output_multiplier, p->output_shift, p->output_offset);
