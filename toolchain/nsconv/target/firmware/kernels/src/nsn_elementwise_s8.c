@@ -231,21 +231,43 @@ NSN_NOINLINE static void add_ee_dsp(const dsp_loop *c, const int8_t *x1, const i
     }
 }
 
-/* ADD/SUB with one operand broadcast, its share (twice its signed rescaled value) in bias:
- * u = bias + x * scale for a vector halved exactly (bias includes its offset, scale
- * = +-2^20), u = bias + scale * rescaled(x) for one rescaled (scale = +-2). */
-NSN_NOINLINE static void add_broadcast_exact_dsp(const dsp_loop *c, const int8_t *x,
-                                                 int8_t *output, int32_t size)
+/* u = bias + x * scale, rescaled: ADD/SUB with one operand broadcast and the vector halved
+ * exactly (bias: twice the broadcast operand's signed rescaled value plus the vector's offset
+ * share, scale = +-2^20), and MUL with one operand broadcast (2 (x + o) c = bias + x * 2c).
+ * Four elements per step in assembly, like the loops above; the first size % 4 in C. */
+#define AFFINE_ASM_ONE                                                                         \
+    "ldrsb %[t0], [%[x]], #1\n\t"                                                               \
+    "mla %[t0], %[t0], %[scale], %[bias]\n\t"                                                   \
+    "add %[t1], %[no], %[t0], asr #31\n\t"                                                      \
+    "smmlar %[t0], %[t0], %[mo], %[t1]\n\t"                                                     \
+    "asr %[t0], %[t0], %[eo]\n\t"                                                               \
+    "ssat %[t0], #8, %[t0]\n\t"                                                                 \
+    "strb %[t0], [%[out]], #1\n\t"
+
+NSN_NOINLINE static void affine_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
+                                    int32_t size)
 {
-    const dsp_rescale o = c->out;
-    const int32_t bias = c->bias, scale = c->scale;
-    int32_t i;
-    for (i = 0; i < size; ++i)
+    const int8_t *end;
+    int32_t t0, t1;
+    for (; (size & 3) != 0; --size)
     {
-        output[i] = (int8_t)nsn_ssat8(dsp_apply(&o, bias + x[i] * scale));
+        *output++ = (int8_t)nsn_ssat8(dsp_apply(&c->out, c->bias + *x++ * c->scale));
+    }
+    end = x + size;
+    if (size > 0)
+    {
+        __asm volatile("1:\n\t" AFFINE_ASM_ONE AFFINE_ASM_ONE AFFINE_ASM_ONE AFFINE_ASM_ONE
+                       "cmp %[x], %[end]\n\t"
+                       "bne 1b\n\t"
+                       : [x] "+r"(x), [out] "+r"(output), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                       : [bias] "r"(c->bias), [scale] "r"(c->scale), [no] "r"(c->out.nudge),
+                         [mo] "r"(c->out.multiplier), [eo] "r"(c->out.exponent), [end] "r"(end)
+                       : "cc", "memory");
     }
 }
 
+/* ADD/SUB with one operand broadcast and the vector rescaled: u = bias + scale *
+ * rescaled(x), scale = +-2. */
 NSN_NOINLINE static void add_broadcast_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
                                            int32_t size)
 {
@@ -338,7 +360,7 @@ static void add_broadcast_setup_dsp(const nsn_add_params *p,
     add_setup_dsp(p, mode, &c);
     c.bias = 2 * k + (exact ? sv * ov * (1 << 20) : 0);
     c.scale = exact ? sv * (1 << 20) : 2 * sv;
-    (exact ? add_broadcast_exact_dsp : add_broadcast_dsp)(&c, stride1 == 0 ? input2 : input1,
+    (exact ? affine_dsp : add_broadcast_dsp)(&c, stride1 == 0 ? input2 : input1,
                                                           output, size);
     clamp_dsp(output, size, p->activation_min, p->activation_max);
 }
@@ -426,19 +448,6 @@ NSN_NOINLINE static void mul_vv_dsp(const dsp_loop *c, const int8_t *input1,
     }
 }
 
-/* MUL with a broadcast operand c: 2 (x + o) c = bias + x * scale, one MLA per element. */
-NSN_NOINLINE static void mul_broadcast_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
-                                           int32_t size)
-{
-    const dsp_rescale o = c->out;
-    const int32_t bias = c->bias, scale = c->scale;
-    int32_t i;
-    for (i = 0; i < size; ++i)
-    {
-        output[i] = (int8_t)nsn_ssat8(dsp_apply(&o, bias + x[i] * scale));
-    }
-}
-
 /* Two vectors whose parameters passed nsn_mul_s8_dsp_ok. */
 void nsn_mul_s8_dsp(const nsn_mul_params *p,
                     const int8_t *input1,
@@ -477,7 +486,7 @@ static int mul_dsp(const nsn_mul_params *p,
     dsp_rescale_set(&c.out, p->output_multiplier, p->output_shift, p->output_offset);
     c.scale = 2 * (stride1 == 0 ? input1[0] + p->input1_offset : input2[0] + p->input2_offset);
     c.bias = (stride1 == 0 ? p->input2_offset : p->input1_offset) * c.scale;
-    mul_broadcast_dsp(&c, stride1 == 0 ? input2 : input1, output, size);
+    affine_dsp(&c, stride1 == 0 ? input2 : input1, output, size);
     clamp_dsp(output, size, p->activation_min, p->activation_max);
     return 1;
 }
