@@ -375,7 +375,7 @@ def test_conv_scratch_errors(conv_harness: ConvHarness, conv_models: dict[str, o
         op = OP_DEPTHWISE if model.opcode == "DEPTHWISE_CONV_2D" else OP_CONV
         expected = oneop.Tflm(model)({x.index: v})
         for mode in (CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED):
-            needs = op == OP_CONV and path != "reference"
+            needs = path != "reference" and (op == OP_CONV or path == "dsp")  # dw: DSP only
             error = mode in (CTX_SHORT, CTX_MISALIGNED) or (mode == CTX_NULL and needs)
             cases.append((conv_record(op, p, g, v, w.data, b.data, mode), error, expected))
     replies = conv_harness.run([c[0] for c in cases])
