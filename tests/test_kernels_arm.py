@@ -347,7 +347,8 @@ def _random_scale(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 def test_elementwise_sizes_and_edges_match_qmath(harness: QemuHarness) -> None:
     """ADD, SUB, MUL at every size around 4/8/16 lanes, both broadcasts, zero points at the
-    int8 ends, and scales that make the output shift positive (outside the DSP fast path)."""
+    int8 ends, equal input scales, and scales that make the output shift positive (outside the
+    DSP fast path)."""
     rng = np.random.default_rng(9)
     records, expected = [], []
     builders = {"add": params.add_params, "sub": params.sub_params, "mul": params.mul_params}
@@ -357,6 +358,8 @@ def test_elementwise_sizes_and_edges_match_qmath(harness: QemuHarness) -> None:
             if k % 3 == 0:
                 zps = [-128, 127, int(rng.choice([-128, 127]))]
             s1, s2 = _random_scale(rng, 1e-3, 1.0), _random_scale(rng, 1e-3, 1.0)
+            if k % 4 == 1:  # equal input scales: ADD/SUB halve both inputs exactly
+                s2 = s1
             so = _random_scale(rng, 1e-3, 1.0)
             if k % 5 == 4 and op == "mul":  # a tiny output scale: multiplier above 1 (shift > 0)
                 so = s1 * s2 / float(rng.uniform(1.5, 4000.0))

@@ -23,6 +23,7 @@
 #ifndef NSN_NNFUNCTIONS_H
 #define NSN_NNFUNCTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nsn_nn_types.h"
@@ -315,6 +316,132 @@ nsn_status nsn_elementwise_mul_s8(const nsn_mul_params *p,
                                   const int8_t *input2,
                                   int32_t size2,
                                   int8_t *output);
+
+#if defined(NSN_KERNELS_DSP)
+/*
+ * The DSP path of the element-wise kernels (nsn_elementwise_s8.c explains its bounds and why
+ * its arithmetic is exact). nsn_add_s8_dsp_mode / nsn_mul_s8_dsp_ok check the parameters;
+ * nsn_add_s8_dsp / nsn_mul_s8_dsp run two equal-size vectors whose parameters passed. The
+ * checks are here, inline, so that a call whose parameters the compiler knows (a generated
+ * model's static const structs) makes them at compile time: see the macros below.
+ */
+void nsn_add_s8_dsp(const nsn_add_params *p,
+                    int32_t mode,
+                    const int8_t *input1,
+                    const int8_t *input2,
+                    int8_t *output,
+                    int32_t size);
+void nsn_mul_s8_dsp(const nsn_mul_params *p,
+                    const int8_t *input1,
+                    const int8_t *input2,
+                    int8_t *output,
+                    int32_t size);
+
+#if defined(__GNUC__)
+#define NSN_ALWAYS_INLINE __attribute__((always_inline)) static inline
+#else
+#define NSN_ALWAYS_INLINE static inline
+#endif
+
+/* An output (or MUL) rescaling inside the DSP path: multiplier >= 0, shift in [-22, -1],
+ * |offset| <= 256; an ADD/SUB input: multiplier >= 0, shift in [-31, -1]. */
+NSN_ALWAYS_INLINE int nsn_dsp_rescale_ok(int32_t multiplier, int32_t shift, int32_t offset, int32_t max_e)
+{
+    return multiplier >= 0 && shift <= -1 && shift >= -max_e && offset >= -256 && offset <= 256;
+}
+
+NSN_ALWAYS_INLINE int nsn_dsp_offset_ok(int32_t offset)
+{
+    return offset >= -128 && offset <= 128;
+}
+
+/* The DSP loop for ADD (sign 1) or SUB (-1) with these parameters: 1 / 2 input 1 halved
+ * exactly (ADD / SUB), 3 / 4 input 2 halved, 5 / 6 both; 0: outside the DSP path. */
+NSN_ALWAYS_INLINE int32_t nsn_add_s8_dsp_mode(const nsn_add_params *p, int32_t sign)
+{
+    const int exact1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
+    const int exact2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
+    if (p->left_shift != 20 || !nsn_dsp_offset_ok(p->input1_offset) ||
+        !nsn_dsp_offset_ok(p->input2_offset) ||
+        !nsn_dsp_rescale_ok(p->output_multiplier, p->output_shift, p->output_offset, 22))
+    {
+        return 0;
+    }
+    if (exact1 && exact2)
+    {
+        return sign > 0 ? 5 : 6;
+    }
+    if (exact1 && nsn_dsp_rescale_ok(p->input2_multiplier, p->input2_shift, 0, 31))
+    {
+        return sign > 0 ? 1 : 2;
+    }
+    if (exact2 && nsn_dsp_rescale_ok(p->input1_multiplier, p->input1_shift, 0, 31))
+    {
+        return sign > 0 ? 3 : 4;
+    }
+    return 0;
+}
+
+NSN_ALWAYS_INLINE int nsn_mul_s8_dsp_ok(const nsn_mul_params *p)
+{
+    return nsn_dsp_offset_ok(p->input1_offset) && nsn_dsp_offset_ok(p->input2_offset) &&
+           nsn_dsp_rescale_ok(p->output_multiplier, p->output_shift, p->output_offset, 22);
+}
+
+#if defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(NSN_ELEMENTWISE_S8_SOURCE)
+/* With GCC, nsn_elementwise_add/sub/mul_s8 are macros for these: when the parameters and
+ * sizes are compile-time constants inside the DSP path, the call goes straight to its loop
+ * (only the pointer checks remain); otherwise to the function, which checks at run time.
+ * Same bits either way. */
+NSN_ALWAYS_INLINE nsn_status nsn_add_s8_known(const nsn_add_params *p,
+                                                                         const int8_t *input1,
+                                                                         int32_t size1,
+                                                                         const int8_t *input2,
+                                                                         int32_t size2,
+                                                                         int8_t *output,
+                                                                         int32_t sign)
+{
+    const int32_t mode = nsn_add_s8_dsp_mode(p, sign);
+    if (__builtin_constant_p(mode) && __builtin_constant_p(size1) &&
+        __builtin_constant_p(size2) && mode != 0 && size1 == size2 && size1 > 0)
+    {
+        if (input1 == NULL || input2 == NULL || output == NULL)
+        {
+            return NSN_ARG_ERROR;
+        }
+        nsn_add_s8_dsp(p, mode, input1, input2, output, size1);
+        return NSN_OK;
+    }
+    return sign > 0 ? nsn_elementwise_add_s8(p, input1, size1, input2, size2, output)
+                    : nsn_elementwise_sub_s8(p, input1, size1, input2, size2, output);
+}
+
+NSN_ALWAYS_INLINE nsn_status nsn_mul_s8_known(const nsn_mul_params *p,
+                                                                         const int8_t *input1,
+                                                                         int32_t size1,
+                                                                         const int8_t *input2,
+                                                                         int32_t size2,
+                                                                         int8_t *output)
+{
+    const int ok = nsn_mul_s8_dsp_ok(p);
+    if (__builtin_constant_p(ok) && __builtin_constant_p(size1) && __builtin_constant_p(size2) &&
+        ok && size1 == size2 && size1 > 0)
+    {
+        if (input1 == NULL || input2 == NULL || output == NULL)
+        {
+            return NSN_ARG_ERROR;
+        }
+        nsn_mul_s8_dsp(p, input1, input2, output, size1);
+        return NSN_OK;
+    }
+    return nsn_elementwise_mul_s8(p, input1, size1, input2, size2, output);
+}
+
+#define nsn_elementwise_add_s8(p, x1, n1, x2, n2, y) nsn_add_s8_known(p, x1, n1, x2, n2, y, 1)
+#define nsn_elementwise_sub_s8(p, x1, n1, x2, n2, y) nsn_add_s8_known(p, x1, n1, x2, n2, y, -1)
+#define nsn_elementwise_mul_s8(p, x1, n1, x2, n2, y) nsn_mul_s8_known(p, x1, n1, x2, n2, y)
+#endif
+#endif /* NSN_KERNELS_DSP */
 
 /* output[i] = table[(uint8_t)input[i]]: LOGISTIC and TANH with tables from nsconv.quant.params
  * (an int8 unary op has only 256 possible inputs). */

@@ -10,6 +10,8 @@
  * MVE, four int32 lanes per step with VQRDMULH and rounding shifts, exact for all parameters.
  * A broadcast operand is rescaled once per call.
  */
+/* the functions the GCC macros of nsn_nnfunctions.h stand for are defined here */
+#define NSN_ELEMENTWISE_S8_SOURCE 1
 #include "nsn_nnfunctions.h"
 
 #include <stddef.h>
@@ -116,25 +118,14 @@ static inline int32_t dsp_apply(const dsp_rescale *r, int32_t u)
     return nsn_smmlar(u, r->multiplier, r->nudge + (u >> 31)) >> r->exponent;
 }
 
-/* Fills r when multiplier >= 0, shift in [-max_e, -1] and |out_offset| <= 256 (max_e 22 when
- * out_offset != 0, 31 otherwise); returns 0, leaving r unset, otherwise. */
-static inline int dsp_rescale_init(
-    dsp_rescale *r, int32_t multiplier, int32_t shift, int32_t out_offset, int32_t max_e)
+/* r for a rescaling that passed nsn_dsp_rescale_ok (nsn_nnfunctions.h) */
+static inline void dsp_rescale_set(dsp_rescale *r, int32_t multiplier, int32_t shift,
+                                   int32_t out_offset)
 {
     const int32_t e = -shift;
-    if (multiplier < 0 || e < 1 || e > max_e || out_offset < -256 || out_offset > 256)
-    {
-        return 0;
-    }
     r->multiplier = multiplier;
     r->nudge = (int32_t)(UINT32_C(1) << (e - 1)) + out_offset * (int32_t)(UINT32_C(1) << e);
     r->exponent = e;
-    return 1;
-}
-
-static inline int dsp_offset_ok(int32_t offset)
-{
-    return offset >= -128 && offset <= 128;
 }
 
 /* The constants of one ADD/SUB or MUL loop. */
@@ -240,21 +231,43 @@ NSN_NOINLINE static void add_ee_dsp(const dsp_loop *c, const int8_t *x1, const i
     }
 }
 
-/* ADD/SUB with one operand broadcast, its share (twice its signed rescaled value) in bias:
- * u = bias + x * scale for a vector halved exactly (bias includes its offset, scale
- * = +-2^20), u = bias + scale * rescaled(x) for one rescaled (scale = +-2). */
-NSN_NOINLINE static void add_broadcast_exact_dsp(const dsp_loop *c, const int8_t *x,
-                                                 int8_t *output, int32_t size)
+/* u = bias + x * scale, rescaled: ADD/SUB with one operand broadcast and the vector halved
+ * exactly (bias: twice the broadcast operand's signed rescaled value plus the vector's offset
+ * share, scale = +-2^20), and MUL with one operand broadcast (2 (x + o) c = bias + x * 2c).
+ * Four elements per step in assembly, like the loops above; the first size % 4 in C. */
+#define AFFINE_ASM_ONE                                                                         \
+    "ldrsb %[t0], [%[x]], #1\n\t"                                                               \
+    "mla %[t0], %[t0], %[scale], %[bias]\n\t"                                                   \
+    "add %[t1], %[no], %[t0], asr #31\n\t"                                                      \
+    "smmlar %[t0], %[t0], %[mo], %[t1]\n\t"                                                     \
+    "asr %[t0], %[t0], %[eo]\n\t"                                                               \
+    "ssat %[t0], #8, %[t0]\n\t"                                                                 \
+    "strb %[t0], [%[out]], #1\n\t"
+
+NSN_NOINLINE static void affine_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
+                                    int32_t size)
 {
-    const dsp_rescale o = c->out;
-    const int32_t bias = c->bias, scale = c->scale;
-    int32_t i;
-    for (i = 0; i < size; ++i)
+    const int8_t *end;
+    int32_t t0, t1;
+    for (; (size & 3) != 0; --size)
     {
-        output[i] = (int8_t)nsn_ssat8(dsp_apply(&o, bias + x[i] * scale));
+        *output++ = (int8_t)nsn_ssat8(dsp_apply(&c->out, c->bias + *x++ * c->scale));
+    }
+    end = x + size;
+    if (size > 0)
+    {
+        __asm volatile("1:\n\t" AFFINE_ASM_ONE AFFINE_ASM_ONE AFFINE_ASM_ONE AFFINE_ASM_ONE
+                       "cmp %[x], %[end]\n\t"
+                       "bne 1b\n\t"
+                       : [x] "+r"(x), [out] "+r"(output), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                       : [bias] "r"(c->bias), [scale] "r"(c->scale), [no] "r"(c->out.nudge),
+                         [mo] "r"(c->out.multiplier), [eo] "r"(c->out.exponent), [end] "r"(end)
+                       : "cc", "memory");
     }
 }
 
+/* ADD/SUB with one operand broadcast and the vector rescaled: u = bias + scale *
+ * rescaled(x), scale = +-2. */
 NSN_NOINLINE static void add_broadcast_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
                                            int32_t size)
 {
@@ -274,8 +287,86 @@ static int32_t add_constant(int8_t x, int32_t offset, int32_t multiplier, int32_
     return nsn_requantize((x + offset) * (1 << 20), multiplier, shift);
 }
 
+/* The output and the rescaled input (if any) of a checked ADD/SUB mode. */
+NSN_ALWAYS_INLINE void add_setup_dsp(const nsn_add_params *p, int32_t mode, dsp_loop *c)
+{
+    const int input1_rescaled = mode == 3 || mode == 4;
+    dsp_rescale_set(&c->out, p->output_multiplier, p->output_shift, p->output_offset);
+    if (mode <= 4)
+    {
+        dsp_rescale_set(&c->in, input1_rescaled ? p->input1_multiplier : p->input2_multiplier,
+                        input1_rescaled ? p->input1_shift : p->input2_shift, 0);
+        c->in_bias = (input1_rescaled ? p->input1_offset : p->input2_offset) * (1 << 21);
+    }
+}
+
+/* Two vectors, mode from nsn_add_s8_dsp_mode (not 0). */
+void nsn_add_s8_dsp(const nsn_add_params *p,
+                    int32_t mode,
+                    const int8_t *input1,
+                    const int8_t *input2,
+                    int8_t *output,
+                    int32_t size)
+{
+    const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
+    dsp_loop c;
+    add_setup_dsp(p, mode, &c);
+    switch (mode)
+    {
+    case 1:
+        c.bias = o1 * (1 << 20);
+        add_eg_pp(&c, input1, input2, output, size);
+        break;
+    case 2:
+        c.bias = o1 * (1 << 20);
+        add_eg_pm(&c, input1, input2, output, size);
+        break;
+    case 3:
+        c.bias = o2 * (1 << 20);
+        add_eg_pp(&c, input2, input1, output, size);
+        break;
+    case 4:
+        c.bias = -o2 * (1 << 20);
+        add_eg_mp(&c, input2, input1, output, size);
+        break;
+    default:
+        c.scale = mode == 5 ? 1 : -1;
+        c.bias = (o1 + c.scale * o2) * (1 << 20);
+        add_ee_dsp(&c, input1, input2, output, size);
+        break;
+    }
+    clamp_dsp(output, size, p->activation_min, p->activation_max);
+}
+
+/* Exactly one operand broadcast (size 1 has strides 1): u = 2 (sk k + sv v(x)). */
+static void add_broadcast_setup_dsp(const nsn_add_params *p,
+                                    int32_t mode,
+                                    const int8_t *input1,
+                                    int32_t stride1,
+                                    const int8_t *input2,
+                                    int8_t *output,
+                                    int32_t size)
+{
+    const int32_t sign = (mode & 1) ? 1 : -1;
+    /* the vector operand is halved exactly: input 2 in modes 3..6, input 1 in 1, 2, 5, 6 */
+    const int exact = stride1 == 0 ? mode >= 3 : (mode <= 2 || mode >= 5);
+    const int32_t sv = stride1 == 0 ? sign : 1;
+    const int32_t ov = stride1 == 0 ? p->input2_offset : p->input1_offset;
+    const int32_t k = stride1 == 0 ? add_constant(input1[0], p->input1_offset,
+                                                  p->input1_multiplier, p->input1_shift)
+                                   : sign * add_constant(input2[0], p->input2_offset,
+                                                         p->input2_multiplier, p->input2_shift);
+    dsp_loop c;
+    add_setup_dsp(p, mode, &c);
+    c.bias = 2 * k + (exact ? sv * ov * (1 << 20) : 0);
+    c.scale = exact ? sv * (1 << 20) : 2 * sv;
+    (exact ? affine_dsp : add_broadcast_dsp)(&c, stride1 == 0 ? input2 : input1,
+                                                          output, size);
+    clamp_dsp(output, size, p->activation_min, p->activation_max);
+}
+
 /* Returns 0, having written nothing, when the parameters are outside the DSP path's. */
-NSN_NOINLINE static int add_sub_dsp(const nsn_add_params *p,
+static int add_sub_dsp(const nsn_add_params *p,
                        const int8_t *input1,
                        int32_t stride1,
                        const int8_t *input2,
@@ -284,50 +375,19 @@ NSN_NOINLINE static int add_sub_dsp(const nsn_add_params *p,
                        int8_t *output,
                        int32_t sign)
 {
-    const int exact1 = p->input1_multiplier == (1 << 30) && p->input1_shift == 0;
-    const int exact2 = p->input2_multiplier == (1 << 30) && p->input2_shift == 0;
-    const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
-    dsp_loop c;
-    if (p->left_shift != 20 || !dsp_offset_ok(o1) || !dsp_offset_ok(o2) || (!exact1 && !exact2) ||
-        !dsp_rescale_init(&c.out, p->output_multiplier, p->output_shift, p->output_offset, 22) ||
-        (!(exact1 && exact2) &&
-         !dsp_rescale_init(&c.in, exact1 ? p->input2_multiplier : p->input1_multiplier,
-                           exact1 ? p->input2_shift : p->input1_shift, 0, 31)))
+    const int32_t mode = nsn_add_s8_dsp_mode(p, sign);
+    if (mode == 0)
     {
         return 0;
     }
-    c.in_bias = (exact1 ? o2 : o1) * (1 << 21);
     if (stride1 == 0 || stride2 == 0)
     {
-        /* exactly one operand broadcast (size 1 has strides 1): u = 2 (sk k + sv v(x)) */
-        const int32_t sv = stride1 == 0 ? sign : 1;
-        const int exact = stride1 == 0 ? exact2 : exact1;
-        const int32_t k = stride1 == 0
-                              ? add_constant(input1[0], o1, p->input1_multiplier, p->input1_shift)
-                              : sign * add_constant(input2[0], o2, p->input2_multiplier,
-                                                    p->input2_shift);
-        c.bias = 2 * k + (exact ? sv * (stride1 == 0 ? o2 : o1) * (1 << 20) : 0);
-        c.scale = exact ? sv * (1 << 20) : 2 * sv;
-        (exact ? add_broadcast_exact_dsp : add_broadcast_dsp)(
-            &c, stride1 == 0 ? input2 : input1, output, size);
-    }
-    else if (exact1 && exact2)
-    {
-        c.bias = (o1 + sign * o2) * (1 << 20);
-        c.scale = sign;
-        add_ee_dsp(&c, input1, input2, output, size);
-    }
-    else if (exact1)
-    {
-        c.bias = o1 * (1 << 20);
-        (sign > 0 ? add_eg_pp : add_eg_pm)(&c, input1, input2, output, size);
+        add_broadcast_setup_dsp(p, mode, input1, stride1, input2, output, size);
     }
     else
     {
-        c.bias = sign * o2 * (1 << 20);
-        (sign > 0 ? add_eg_pp : add_eg_mp)(&c, input2, input1, output, size);
+        nsn_add_s8_dsp(p, mode, input1, input2, output, size);
     }
-    clamp_dsp(output, size, p->activation_min, p->activation_max);
     return 1;
 }
 
@@ -388,21 +448,24 @@ NSN_NOINLINE static void mul_vv_dsp(const dsp_loop *c, const int8_t *input1,
     }
 }
 
-/* MUL with a broadcast operand c: 2 (x + o) c = bias + x * scale, one MLA per element. */
-NSN_NOINLINE static void mul_broadcast_dsp(const dsp_loop *c, const int8_t *x, int8_t *output,
-                                           int32_t size)
+/* Two vectors whose parameters passed nsn_mul_s8_dsp_ok. */
+void nsn_mul_s8_dsp(const nsn_mul_params *p,
+                    const int8_t *input1,
+                    const int8_t *input2,
+                    int8_t *output,
+                    int32_t size)
 {
-    const dsp_rescale o = c->out;
-    const int32_t bias = c->bias, scale = c->scale;
-    int32_t i;
-    for (i = 0; i < size; ++i)
-    {
-        output[i] = (int8_t)nsn_ssat8(dsp_apply(&o, bias + x[i] * scale));
-    }
+    dsp_loop c;
+    dsp_rescale_set(&c.out, p->output_multiplier, p->output_shift, p->output_offset);
+    c.in_bias = (int32_t)(((uint32_t)p->input1_offset & 0xffffu) * 0x10001u);
+    c.bias = (int32_t)(((uint32_t)p->input2_offset & 0xffffu) * 0x10001u);
+    mul_vv_dsp(&c, input1, input2, output, size);
+    clamp_dsp(output, size, p->activation_min, p->activation_max);
 }
 
-/* Returns 0, having written nothing, outside the DSP path's parameters. */
-NSN_NOINLINE static int mul_dsp(const nsn_mul_params *p,
+/* Returns 0, having written nothing, outside the DSP path's parameters. A broadcast operand c
+ * becomes part of the scale: 2 (x + o) c = bias + x * 2c. */
+static int mul_dsp(const nsn_mul_params *p,
                    const int8_t *input1,
                    int32_t stride1,
                    const int8_t *input2,
@@ -410,26 +473,20 @@ NSN_NOINLINE static int mul_dsp(const nsn_mul_params *p,
                    int32_t size,
                    int8_t *output)
 {
-    const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
     dsp_loop c;
-    if (!dsp_offset_ok(o1) || !dsp_offset_ok(o2) ||
-        !dsp_rescale_init(&c.out, p->output_multiplier, p->output_shift, p->output_offset, 22))
+    if (!nsn_mul_s8_dsp_ok(p))
     {
         return 0;
     }
-    if (stride1 == 0 || stride2 == 0)
+    if (stride1 != 0 && stride2 != 0)
     {
-        const int32_t scale = 2 * (stride1 == 0 ? input1[0] + o1 : input2[0] + o2);
-        c.scale = scale;
-        c.bias = (stride1 == 0 ? o2 : o1) * scale;
-        mul_broadcast_dsp(&c, stride1 == 0 ? input2 : input1, output, size);
+        nsn_mul_s8_dsp(p, input1, input2, output, size);
+        return 1;
     }
-    else
-    {
-        c.in_bias = (int32_t)(((uint32_t)o1 & 0xffffu) * 0x10001u);
-        c.bias = (int32_t)(((uint32_t)o2 & 0xffffu) * 0x10001u);
-        mul_vv_dsp(&c, input1, input2, output, size);
-    }
+    dsp_rescale_set(&c.out, p->output_multiplier, p->output_shift, p->output_offset);
+    c.scale = 2 * (stride1 == 0 ? input1[0] + p->input1_offset : input2[0] + p->input2_offset);
+    c.bias = (stride1 == 0 ? p->input2_offset : p->input1_offset) * c.scale;
+    affine_dsp(&c, stride1 == 0 ? input2 : input1, output, size);
     clamp_dsp(output, size, p->activation_min, p->activation_max);
     return 1;
 }
