@@ -151,13 +151,13 @@ class Step:
     zero_byte: int = 0
     runs: tuple[RunView, ...] = ()
     sources: tuple[str, ...] = ()
+    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
+    # (memcpy; a negative size: memmove of -bytes)
+    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
     nbytes: int = 0
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
-    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
-    # (memcpy; a negative size: memmove of -bytes)
-    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
 
 
 @dataclass(frozen=True)
