@@ -281,6 +281,7 @@ class _Program:
     bufs: list[Buf] = field(default_factory=list)
     tensor_buf: dict[int, int] = field(default_factory=dict)  # root tensor -> buf
     gathered: dict[int, int] = field(default_factory=dict)  # view tensor -> buf
+    copies: dict[tuple, int] = field(default_factory=dict)  # (dtype, element ids) -> buf
     consts: dict[tuple, int] = field(default_factory=dict)  # (dtype, shape, data) -> buf
     const_data: dict[int, tuple[NdTensor, bytes]] = field(default_factory=dict)
     steps: list[dict] = field(default_factory=list)  # Step fields, buffers resolved later
@@ -324,8 +325,10 @@ class _Program:
             return Operand(self.root_buf(v.root), v.offset)
         if v.kind == "const":
             return Operand(self.const_buf(t, v.data))
-        if i not in self.gathered:
-            self.gathered[i] = self.copy(v, t)
+        if i not in self.gathered:  # a copy of the same elements already made is read again
+            key = (t.dtype, v.ids.tobytes())
+            self.gathered[i] = self.copies.get(key) or self.copy(v, t)
+            self.copies[key] = self.gathered[i]
         return Operand(self.gathered[i])
 
     def root_buf(self, r: int) -> int:
