@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nsconv import __version__
-from nsconv.compiler import layout
+from nsconv.compiler import layout, packing
 from nsconv.compiler.codegen import (
     ArrayView,
     ConstView,
@@ -158,6 +158,7 @@ class Step:
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
+    records: str = "NULL"  # batched FC: its nsn_fc_record array
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class NdView:
     unshared_bytes: int
     state_bytes: int
     max_fc_input: int
+    max_fc_output: int  # of the batched int8 FCs (nsn_fully_connected_batch_s8), 0 if none
     conv_scratch: int
     conv_dims: tuple[tuple[str, str], ...]
     uses_conv: bool
@@ -296,7 +298,8 @@ class _Program:
     state_tail: dict[int, int] = field(default_factory=dict)  # state input -> tail elements
     slabs: list[list[int]] = field(default_factory=list)  # arena bufs placed back to back
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
-    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
+    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims, kernel stem)
+    fused: set[int] = field(default_factory=set)  # ops computed by a fused step (GRU gates)
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -575,17 +578,75 @@ def _fc(p: _Program, op: NdOp) -> None:
             raise _refuse(g, op, "folded bias overflows int32")
         bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
         bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
-    wbuf = p.const_buf(w, w.data)
+    blocks = None
+    if dt == "int16":
+        wbuf = p.const_buf(w, w.data)
+    else:
+        _need(g, op, "nsn_fully_connected_batch_s8")
+        blocks, wbuf = _fc_blocks(p, w)
     xin = p.operand(op.inputs[0])
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     _per_channel(p, sym, pr, n_out)
+    if dt == "int16" and x.size // n_in > 1:
+        _fc16_batched(p, op, pr, sym, x.size // n_in, (n_in, n_out), (xin, wbuf, bbuf, out))
+        return
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
-    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
-                    rows=x.size // n_in, n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf,
-                    out=out, tensor=op.outputs[0]),
+    records = "NULL"
+    if blocks is not None:
+        rec = packing.fc_records(blocks[2], folded, pr.multipliers, pr.shifts, pr.input_offset,
+                                 pr.output_offset)
+        if rec is not None:
+            records = f"{sym}_records"
+            p.arrays.append(ArrayView("nsn_fc_record", records, n_out, tuple(
+                f"{{ {a}, {m}, {nu}, {e} }}," for a, m, nu, e in rec.tolist())))
+    p.add_step(dict(kind="fc" if blocks is None else "fcb", sfx=_sfx(dt),
+                    comment=_op_comment(g, op), sym=sym, rows=x.size // n_in, n_in=n_in,
+                    n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0],
+                    blocks=blocks and blocks[:2], records=records),
+               reads={xin.buf}, writes={out})
+
+
+def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
+    """int8 FC weights packed by blocks of output channels that read one column range each
+    (the structural zeros of grouped matmuls skipped, packing.pack_fc_blocks): the block
+    table's symbol and length (identical tables shared) and the blocks, and the packed
+    weights' buffer."""
+    blocks, packed = packing.pack_fc_blocks(w.array().astype(np.int8))
+    lines = tuple(f"{{ {c}u, {s}u, {n}u }}," for c, s, n in blocks)
+    table = next((a.name for a in p.arrays if a.ctype == "nsn_fc_block" and a.lines == lines),
+                 None)
+    if table is None:
+        table = p.names.take(f"nsn_fc_blocks{len(lines)}")
+        p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
+    t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
+    return (table, len(lines), blocks), p.const_buf(t, packed.tobytes())
+def conv16_scratch(patch: int) -> int:
+    """nsn_conv_s16_get_buffer_size on the DSP path (the others need none): four interleaved
+    int16 patches and a gathered one, 10 bytes per element of the patch rounded up to 4."""
+    return 10 * ((patch + 3) & ~3)
+
+
+def _fc16_batched(p: _Program, op: NdOp, pr, sym: str, rows: int, sizes: tuple[int, int],
+                  bufs: tuple) -> None:
+    """A 16x8 FULLY_CONNECTED over several rows as the 1x1 nsn_conv_s16 over a [1][rows][in]
+    image (nsn_nnfunctions_s16.h): one call, the rows blocked by the kernel, same bits."""
+    (n_in, n_out), (xin, wbuf, bbuf, out) = sizes, bufs
+    conv = {"input_offset": 0, "output_offset": 0, "stride_h": 1, "stride_w": 1, "pad_h": 0,
+            "pad_w": 0, "dilation_h": 1, "dilation_w": 1, "activation_min": pr.activation_min,
+            "activation_max": pr.activation_max}
+    dims = {"input_h": 1, "input_w": rows, "input_c": n_in, "filter_h": 1, "filter_w": 1,
+            "output_h": 1, "output_w": rows, "output_c": n_out, "groups": 1}
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
+                             tuple(Field(f, int(conv[f])) for f in _CONV_PARAM_FIELDS)),
+                  StructView("nsn_conv_dims", f"{sym}_dims",
+                             tuple(Field(f, dims[f]) for f in _CONV_DIM_FIELDS))]
+    p.conv_scratch = max(p.conv_scratch, conv16_scratch(n_in))
+    p.conv_dims.append((f"{sym}_dims", "conv_s16"))
+    p.add_step(dict(kind="conv", sfx="s16", comment=_op_comment(p.g, op), sym=sym, x=xin,
+                    wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
 
@@ -795,8 +856,17 @@ def _conv(p: _Program, op: NdOp) -> None:
         # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
         # init against the kernel library's own get_buffer_size)
         need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        cin = x.shape[3]
+        if dt != "int16" and geo.filter_h == 1 and groups == 1 and cin % 4 == 0:
+            # nsn_conv_s8's DSP row path: channel table, int16 weights, 16 pixels' columns
+            need = max(need, 16 * n_out + 2 * n_out * k4 + 2 * cin * (15 + geo.filter_w))
         p.conv_scratch = max(p.conv_scratch, need)
-        p.conv_dims.append((f"{sym}_dims", _sfx(dt)))
+        p.conv_dims.append((f"{sym}_dims", f"conv_{_sfx(dt)}"))
+    elif dt != "int16" and n_out == x.shape[3] and n_out % 4 == 0 and geo.filter_w == 3:
+        # the DSP scratch of nsn_depthwise_conv_s8: four channels' rows as int16 + weights
+        need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
+        p.conv_scratch = max(p.conv_scratch, need)
+        p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
     p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
                     comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
                     tensor=op.outputs[0]),
@@ -834,6 +904,268 @@ KERNELS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "MEAN": _mean,
            "FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
            "MUL": _elementwise, "QUANTIZE": _quantize, "LOGISTIC": _lut, "TANH": _lut,
            **{k: _lut for k in LUT_OPS}}
+
+
+# -- one GRU step's gate arithmetic as one call (nsn_gru_gates_s8) -------------------------------
+
+_GRU_OPS = ("add_zr", "logistic", "mul_r", "add_n", "tanh", "sub_d", "mul_z", "add_h")
+
+
+@dataclass(frozen=True)
+class GruChain:
+    """The eight ops of a GRU step after its hidden-state matmuls (nsn_nnfunctions_gru.h):
+    s = ADD(x_zr, h_zr), g = LOGISTIC(s), z | r = halves of g's rows, m = MUL(r, h_n),
+    n = TANH(ADD(x_n, m)), d = SUB(h, n), h' = ADD(n, MUL(z, d)); operands as tensor indices."""
+
+    ops: tuple[NdOp, ...]  # in _GRU_OPS order
+    x_zr: int
+    h_zr: int
+    h_n: int
+    x_n: int
+    h: int
+    z: int  # the views of g's halves
+    r: int
+    rows: int
+    hidden: int
+    z_offset: int  # z's first element in a row of 2H gates (r's is hidden - z_offset)
+
+
+def gru_chains(g: NdGraph, lay: layout.LayoutResult) -> list[GruChain]:
+    """Every GRU gate chain of the compute ops whose intermediate tensors nothing else reads
+    (no other op, no model output): only h' leaves the chain."""
+    made = {o: op for op in lay.compute for o in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
+                                                                          g.outputs])]:
+        for i in ins:
+            for r in _roots(lay, i):
+                readers.setdefault(r, set()).add(who)
+    chains: list[GruChain] = []
+    used: set[int] = set()
+    for op in lay.compute:
+        c = _gru_match(g, lay, made, op)
+        mine = {o.index for o in c.ops} if c is not None else set()
+        if mine and not used & mine and all(readers.get(o.outputs[0], set()) <= mine
+                                            for o in c.ops[:-1]):
+            chains.append(c)
+            used |= mine
+    return chains
+
+
+def _roots(lay: layout.LayoutResult, i: int) -> set[int]:
+    v = lay.views.get(i)
+    if i < 0 or v is None:
+        return {i} if i >= 0 else set()
+    if v.kind == "alias":
+        return {v.root}
+    ids = v.ids.reshape(-1)
+    return {int(r) for r in np.unique(ids[ids >= 0] >> 32)}
+
+
+def _gru_match(g: NdGraph, lay: layout.LayoutResult, made: dict[int, NdOp], last: NdOp
+               ) -> GruChain | None:
+    """The chain ending in `last` (the ADD giving h'), or None."""
+    def by(i: int, kind: str) -> NdOp | None:
+        op = made.get(i)
+        return op if op is not None and op.kind == kind and i not in lay.views else None
+
+    def pair(op: NdOp, test) -> tuple[int, int] | None:
+        a, b = op.inputs[:2]
+        return (a, b) if test(a, b) else (b, a) if test(b, a) else None
+
+    if last.kind != "ADD" or len(last.inputs) != 2:
+        return None
+    nq = pair(last, lambda a, b: by(a, "TANH") and by(b, "MUL"))
+    if nq is None:
+        return None
+    n, q = nq
+    tanh, mul_z = made[n], made[q]
+    zd = pair(mul_z, lambda a, b: by(b, "SUB") is not None and made[b].inputs[1] == n)
+    if zd is None:
+        return None
+    sub_d, add_n = made[zd[1]], by(tanh.inputs[0], "ADD")
+    xm = add_n and pair(add_n, lambda a, b: by(b, "MUL") is not None)
+    if not xm:
+        return None
+    mul_r = made[xm[1]]
+    roots = _roots(lay, zd[0])
+    logistic = by(next(iter(roots)), "LOGISTIC") if len(roots) == 1 else None
+    rh = logistic and pair(mul_r, lambda a, b: _roots(lay, a) == roots)
+    add_zr = logistic and by(logistic.inputs[0], "ADD")
+    if not rh or not add_zr:
+        return None
+    ops = (add_zr, logistic, mul_r, add_n, tanh, sub_d, mul_z, last)
+    return _gru_shape(g, lay, ops, add_zr.inputs[0], add_zr.inputs[1], rh[1], xm[0],
+                      sub_d.inputs[0], zd[0], rh[0])
+
+
+def _gru_shape(g: NdGraph, lay: layout.LayoutResult, ops: tuple[NdOp, ...], x_zr: int,
+               h_zr: int, h_n: int, x_n: int, h: int, z: int, r: int) -> GruChain | None:
+    """The chain's rows and hidden size, when every tensor is int8, no operand broadcasts and
+    z and r are the two halves of each row of the gates."""
+    ts = g.tensors
+    n_shape = ts[ops[4].outputs[0]].shape
+    hidden = n_shape[-1] if n_shape else 1
+    rows = ts[ops[4].outputs[0]].size // hidden
+    gates = ts[ops[1].outputs[0]]
+    wide = [ops[0].outputs[0], gates.index, x_zr, h_zr]
+    narrow = [o.outputs[0] for o in ops[2:]] + [h_n, x_n, h, z, r]
+    if any(ts[i].dtype != "int8" or ts[i].quant is None or ts[i].quant.per_channel
+           for i in wide + narrow) or any(len(o.outputs) != 1 for o in ops):
+        return None
+    if any(ts[i].size != 2 * rows * hidden or not _same_flat_order(ts[i].shape, gates.shape)
+           for i in wide) or any(ts[i].size != rows * hidden or not _same_flat_order(
+               ts[i].shape, n_shape) for i in narrow if i not in (z, r)):
+        return None
+    base = (np.int64(gates.index) << 32) + np.arange(rows)[:, None] * 2 * hidden + np.arange(
+        hidden)
+    ids = {i: (lay.views[i].ids.reshape(-1) if i in lay.views else None) for i in (z, r)}
+    for zo in (0, hidden):
+        if all(v is not None and np.array_equal(v, (base + o).reshape(-1))
+               for v, o in ((ids[z], zo), (ids[r], hidden - zo))):
+            return GruChain(ops, x_zr, h_zr, h_n, x_n, h, z, r, rows, hidden, zo)
+    return None
+
+
+def _gru_table(p: _Program, op: NdOp) -> str:
+    """The 256-entry table of a chain's LOGISTIC or TANH (shared with nsn_lut_s8 steps)."""
+    x, y = p.g.tensors[op.inputs[0]], p.g.tensors[op.outputs[0]]
+    key = (op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = lut_s8(p.g, op)
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
+                                   f"{_qtext(y.quant)} (TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    return p.lut_cache[key]
+
+
+def gru_gates_params(g: NdGraph, c: GruChain) -> dict[str, object]:
+    """Each op's TFLM parameters, its operands in the kernel's order (ADD and MUL commute)."""
+    t = {k: g.tensors[op.outputs[0]] for k, op in zip(_GRU_OPS, c.ops, strict=True)}
+    q = {k: (v.quant.scale, v.quant.zero_point) for k, v in t.items()}
+    for k, i in (("x_zr", c.x_zr), ("h_zr", c.h_zr), ("h_n", c.h_n), ("x_n", c.x_n),
+                 ("h", c.h)):
+        q[k] = (g.tensors[i].quant.scale, g.tensors[i].quant.zero_point)
+    act = {k: _activation(g, op) for k, op in zip(_GRU_OPS, c.ops, strict=True)}
+    return {
+        "add_zr": params.add_params(*q["x_zr"], *q["h_zr"], *q["add_zr"], act["add_zr"]),
+        "mul_r": params.mul_params(*q["logistic"], *q["h_n"], *q["mul_r"], act["mul_r"]),
+        "add_n": params.add_params(*q["x_n"], *q["mul_r"], *q["add_n"], act["add_n"]),
+        "sub_d": params.sub_params(*q["h"], *q["tanh"], *q["sub_d"], act["sub_d"]),
+        "mul_z": params.mul_params(*q["logistic"], *q["sub_d"], *q["mul_z"], act["mul_z"]),
+        "add_h": params.add_params(*q["tanh"], *q["mul_z"], *q["add_h"], act["add_h"]),
+    }
+
+
+def _rescale_init(bound: int, offset: int, pre_shift: int, multiplier: int, shift: int,
+                  out_offset: int) -> tuple[list[int], int] | None:
+    """nsn_rescale_init (kernels/src/nsn_kernels_internal.h) at generation time: the
+    rescaling's (scale, offset, multiplier, nudge, exponent) and its bound, or None where the C
+    returns -1."""
+    half = multiplier == 1 << 30 and shift == 0 and pre_shift >= 1
+    e = 1 if half else max(-shift, 0)
+    k = pre_shift + max(shift, 0) + 1 + half
+    if (bound < 0 or bound > 1 << 30 or multiplier < 0 or not 0 <= pre_shift <= 30
+            or not -31 <= shift <= 31 or k > 30 or bound << k > 2**31 - 1
+            or not -256 <= out_offset <= 256 or e > 22):
+        return None
+    nudge = (1 << (e - 1) if e else 0) + out_offset * (1 << e)
+    return [1 << k, offset << k, multiplier, nudge, e], bound << (pre_shift - 1 if half else k - 1)
+
+
+def _offset_bound(offset: int) -> int:
+    return -1 if abs(offset) > 1 << 16 else 128 + abs(offset)
+
+
+def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
+    """The DSP path's constants of nsn_gru_gates_s8 (nsn_nnfunctions_gru.h, field `dsp`), or
+    None when an op is outside that path's exact bounds (those of nsn_elementwise_s8.c's DSP
+    ADD/SUB and MUL) or has a fused activation range."""
+    out: list[int] = []
+    exact2 = adds = 0  # bit i: the i-th ADD/SUB's exact input is input 2
+    for k, pr in prs.items():
+        if (pr.activation_min, pr.activation_max) != (-128, 127):
+            return None
+        if k.startswith("mul"):
+            b1, b2 = _offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)
+            r = (_rescale_init(b1 * b2, 0, 0, pr.output_multiplier, pr.output_shift,
+                               pr.output_offset) if 0 <= b1 <= 512 and 0 <= b2 <= 512 else None)
+            if r is None:
+                return None
+            out += r[0] + [pr.input1_offset, pr.input2_offset * r[0][0]]
+            continue
+        c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
+        if c is None:
+            return None
+        out += c[0]
+        exact2 |= c[1] << adds
+        adds += 1
+    return out + [exact2]
+
+
+def _exact(multiplier: int, shift: int, left_shift: int) -> bool:
+    """TFLM's rescaling of the ADD/SUB input with the larger scale: a multiplier of exactly 0.5
+    on (x + offset) << left_shift is (x + offset) << (left_shift - 1), no rounding."""
+    return multiplier == 1 << 30 and shift == 0 and 1 <= left_shift <= 20
+
+
+def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
+    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling, then
+    ke, c, kr and the output's multiplier, nudge and exponent, so that the output rescaling's
+    operand u = x_e * ke + c + R(x_r) * kr equals nsn_rescale_init's (A +- B) * scale with the
+    exact input's A = (x_e + o_e) << (left_shift - 1); and whether input 2 is the exact one."""
+    b = [_offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)]
+    r = [_rescale_init(b[i], o, pr.left_shift, m, sh, 0) for i, (o, m, sh) in enumerate((
+        (pr.input1_offset, pr.input1_multiplier, pr.input1_shift),
+        (pr.input2_offset, pr.input2_multiplier, pr.input2_shift)))]
+    if r[0] is None or r[1] is None or max(r[0][1], r[1][1]) > 1 << 29:
+        return None
+    ro = _rescale_init(r[0][1] + r[1][1], 0, 0, pr.output_multiplier, pr.output_shift,
+                       pr.output_offset)
+    if ro is None or 0 in (r[0][0][4], r[1][0][4], ro[0][4]):
+        return None
+    if _exact(pr.input1_multiplier, pr.input1_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 0, 1, sign, pr.input1_offset
+    elif _exact(pr.input2_multiplier, pr.input2_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 1, sign, 1, pr.input2_offset
+    else:
+        return None
+    scale = ro[0][0]
+    ke = s_e * (1 << (pr.left_shift - 1)) * scale
+    return r[1 - e][0] + [ke, o_e * ke, s_r * scale] + ro[0][2:], e
+
+
+def _gru_gates(p: _Program, c: GruChain) -> None:
+    """One nsn_gru_gates_s8 step for the chain, where its last op was."""
+    g = p.g
+    _need(g, c.ops[-1], "nsn_gru_gates_s8")
+    sym = p.names.take(f"nsn_op{c.ops[-1].index}")
+    prs = gru_gates_params(g, c)
+    fields = [Field(k, "{ " + ", ".join(f".{f.name} = {f.value}" for f in _fields(
+        pr, _ADD_FIELDS if k.startswith(("add", "sub")) else _MUL_FIELDS)) + " }")
+        for k, pr in prs.items()]
+    dsp = gru_dsp_constants(prs)
+    if dsp is not None:
+        p.arrays.append(ArrayView("int32_t", f"{sym}_dsp", len(dsp), tuple(_wrap(dsp, 7, 11))))
+    fields += [Field("sigmoid", _gru_table(p, c.ops[1])), Field("tanh", _gru_table(p, c.ops[4])),
+               Field("dsp", f"{sym}_dsp" if dsp is not None else "NULL"),
+               Field("hidden", c.hidden), Field("z_offset", c.z_offset)]
+    p.structs.append(StructView("nsn_gru_gates_params", f"{sym}_params", tuple(fields)))
+    ins = tuple(p.operand(i) for i in (c.x_zr, c.h_zr, c.h_n, c.x_n, c.h))
+    y = g.tensors[c.ops[-1].outputs[0]]
+    out = _out_buf(p, c.ops[-1], y)
+    ins_text = ", ".join(f"{g.tensors[i].name} {list(g.tensors[i].shape)}"
+                         for i in (c.x_zr, c.h_zr, c.h_n, c.x_n, c.h))
+    comment = _comment_text(
+        f"op {c.ops[-1].index}: GRU_GATES (ops " + ", ".join(f"{o.index} {o.kind}" for o in c.ops)
+        + f"; {ins_text}) -> {y.name} {list(y.shape)} int8, {_qtext(y.quant)}")
+    p.add_step(dict(kind="gru", comment=comment, sym=sym, gru_ins=ins, sizes=(c.rows,), out=out,
+                    tensor=c.ops[-1].outputs[0]),
+               reads={o.buf for o in ins}, writes={out})
 
 
 def _op_comment(g: NdGraph, op: NdOp) -> str:
@@ -874,8 +1206,14 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
         if i not in known:
             raise NsconvError(f"model input {name!r} is neither the features nor a state",
                               g.path)
+    chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)} if kernel_defined(
+        "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
+    p.fused = {o.index for c in chains.values() for o in c.ops}
     for op in p.lay.compute:
-        KERNELS[op.kind](p, op)
+        if op.index in chains:
+            _gru_gates(p, chains[op.index])
+        elif op.index not in p.fused:
+            KERNELS[op.kind](p, op)
     _end(p)
     return p
 
@@ -984,12 +1322,13 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
         return _copy_view(p, k, s, out)
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
-    if kind == "fc":
-        return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+    if kind in ("fc", "fcb"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
                     weights=p.bufs[s["wbuf"]].name,
                     bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
-                    debug=debug, sfx=s["sfx"])
+                    debug=debug, sfx=s["sfx"], table=s["blocks"][0] if s["blocks"] else "",
+                    sizes=(s["blocks"][1],) if s["blocks"] else (), records=s["records"])
     if kind in ("add", "sub", "mul"):
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
@@ -1002,6 +1341,10 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
     if kind == "mean":
         return Step("mean", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s["sym"], debug=debug, sfx=s["sfx"])
+    if kind == "gru":
+        return Step("gru", k, s["comment"], out=out.expr,
+                    ins=tuple(_ptr(p, o) for o in s["gru_ins"]), sizes=s["sizes"], sym=s["sym"],
+                    debug=debug)
     if kind in ("lut", "requantize", "unary16"):
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
@@ -1089,7 +1432,11 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
                      for b in arena)
     counts: dict[str, int] = {}
     for op in p.lay.compute:
-        counts[op.kind] = counts.get(op.kind, 0) + 1
+        if op.index not in p.fused:
+            counts[op.kind] = counts.get(op.kind, 0) + 1
+    fused_calls = sum(s["kind"] == "gru" for s in p.steps)
+    if fused_calls:
+        counts["GRU_GATES"] = fused_calls
     return NdView(
         version=__version__, model_title=p.spec.title,
         source_text=_comment_text(Path(g.path).name), sha256=g.sha256,
@@ -1099,7 +1446,9 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         mask_bytes=mask_t.nbytes, mask_ctype=_CTYPE[mask_t.dtype],
         arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
         state_bytes=sum(s.nbytes for s in states),
-        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] in ("fc", "fcb")),
+                         default=0),
+        max_fc_output=max((s["n_out"] for s in p.steps if s["kind"] == "fcb"), default=0),
         conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
         uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
         uses_s16=any(b.dtype == "int16" for b in p.bufs),
