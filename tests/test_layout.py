@@ -265,6 +265,8 @@ def test_gtcrn_views_fold(gtcrn_converted):
         assert np.array_equal(got, want), s["comment"]
         unrolled += bool(loops)
     assert unrolled >= 20  # shuffles, [X, X reversed rows], the unfold: row loops
+    copies = [(s["src_bufs"], s["raw_runs"]) for s in p.steps if s["kind"] == "copy"]
+    assert len(set(copies)) == len(copies)  # the same elements are copied once
     assert sorted(p.state_tail.values()) == [528] * 6
     # the bidirectional GRUs' 33 step outputs, back to back in the arena
     assert [len(slab) for slab in p.slabs] == [33, 33]

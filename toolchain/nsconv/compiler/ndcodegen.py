@@ -151,14 +151,14 @@ class Step:
     zero_byte: int = 0
     runs: tuple[RunView, ...] = ()
     sources: tuple[str, ...] = ()
+    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
+    # (memcpy; a negative size: memmove of -bytes)
+    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
     nbytes: int = 0
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
     records: str = "NULL"  # batched FC: its nsn_fc_record array
-    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
-    # (memcpy; a negative size: memmove of -bytes)
-    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,7 @@ class _Program:
     bufs: list[Buf] = field(default_factory=list)
     tensor_buf: dict[int, int] = field(default_factory=dict)  # root tensor -> buf
     gathered: dict[int, int] = field(default_factory=dict)  # view tensor -> buf
+    copies: dict[tuple, int] = field(default_factory=dict)  # (dtype, element ids) -> buf
     consts: dict[tuple, int] = field(default_factory=dict)  # (dtype, shape, data) -> buf
     const_data: dict[int, tuple[NdTensor, bytes]] = field(default_factory=dict)
     steps: list[dict] = field(default_factory=list)  # Step fields, buffers resolved later
@@ -327,8 +328,10 @@ class _Program:
             return Operand(self.root_buf(v.root), v.offset)
         if v.kind == "const":
             return Operand(self.const_buf(t, v.data))
-        if i not in self.gathered:
-            self.gathered[i] = self.copy(v, t)
+        if i not in self.gathered:  # a copy of the same elements already made is read again
+            key = (t.dtype, v.ids.tobytes())
+            self.gathered[i] = self.copies.get(key) or self.copy(v, t)
+            self.copies[key] = self.gathered[i]
         return Operand(self.gathered[i])
 
     def root_buf(self, r: int) -> int:
