@@ -165,7 +165,8 @@ def test_gtcrn_core_bit_exact(gtcrn_core, tmp_path):
     for kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "QUANTIZE"):
         assert counts.get(kind, 0) > 0, counts
     kernels = {(s.kind, s.sfx) for s in res.view.steps}
-    assert ("fc", "s16") in kernels and ("fc", "s8") in kernels  # both widths in one step
+    # both widths in one step: the 16x8 convs (and the ERB FC as a 1x1 16x8 conv), int8 FCs
+    assert ("conv", "s16") in kernels and ("fcb", "s8") in kernels
     assert ("requantize", "s16_s8") in kernels
     assert len(spec.states) == 16 and res.view.state_bytes == 18048
     g = read_nd(path)
