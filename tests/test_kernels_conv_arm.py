@@ -16,6 +16,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import conv_checks as cc
@@ -204,8 +205,9 @@ def _run_bench(name: str, out: Path, cflags: str = "") -> list[dict[str, str]]:
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_conv_bench(name: str, tmp_path: Path) -> None:
     """Instructions per MAC of GTCRN's convolution shapes, optimized path against portable."""
-    fast = _run_bench(name, tmp_path / "fast")
-    ref = _run_bench(name, tmp_path / "ref", "-DNSN_KERNELS_FORCE_REFERENCE")
+    with ThreadPoolExecutor(2) as pool:  # both builds and QEMU runs at once (two cores)
+        fast, ref = pool.map(lambda a: _run_bench(name, *a), [
+            (tmp_path / "fast",), (tmp_path / "ref", "-DNSN_KERNELS_FORCE_REFERENCE")])
     assert fast[0]["path"] == EXPECTED_PATH[name] and ref[0]["path"] == "reference"
     print(f"\n{name} ({boards.board(name).core}), instructions per MAC, QEMU -icount:")
     print(f"  {'kernel':44s} {'MACs':>7s} {'optimized':>10s} {'reference':>10s}")
