@@ -40,6 +40,17 @@ def baseline_out(tmp_path_factory, baseline_onnx) -> Path:
 
 
 @pytest.fixture(scope="session")
+def baseline_float_enhanced(baseline_out) -> dict:
+    """nsnet2-baseline's final exit, float engine, on each held-out noisy clip (PAIRS): shared
+    by test_quality.py and test_evaluate.py."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.check.engine import Enhancer
+
+    enh = Enhancer(baseline_out, "final", "float")
+    return {p: enh.enhance(read_wav(DATA / f"{p}_noisy.wav")) for p in PAIRS}
+
+
+@pytest.fixture(scope="session")
 def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
     """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted."""
     from nsconv.model.netspec import with_random_exits
