@@ -49,6 +49,10 @@ bench: setup
 
 # Both built-in models on every core in QEMU against TFLM, 2000 frames, fixed and random exit
 # schedules (`nsconv verify --target`); `make test` runs a short form (tests/test_verify_target.py).
+# Then GTCRN (one exit) on every core over its >= 2,000 frames of real speech (GTCRN_VERIFY_AUDIO).
+GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
+GTCRN_VERIFY_AUDIO = $(wildcard ../shared/audio/dns3/*_noisy.wav) \
+  $(wildcard toolchain/nsconv/quant/data/calib/p*.wav)
 verify-targets: setup
 	@cores=$$($(PY) -c "from nsconv.check.target_verify import cores; print(' '.join(cores()))") \
 	  && test -n "$$cores" || exit 1; \
@@ -60,7 +64,12 @@ verify-targets: setup
 	      || { cat out/verify-$$model-$$schedule.json; exit 1; }; \
 	    echo "$$model $$schedule on $$cores: bit-exact (out/verify-$$model-$$schedule.json)"; \
 	  done; \
-	done
+	done; \
+	$(NSCONV) export $(GTCRN_ONNX) -o out/verify-gtcrn > /dev/null || exit 1; \
+	$(NSCONV) verify out/verify-gtcrn $$(for c in $$cores; do echo --target $$c; done) \
+	  $(foreach a,$(GTCRN_VERIFY_AUDIO),--audio $(a)) --json > out/verify-gtcrn.json \
+	  || { cat out/verify-gtcrn.json; exit 1; }; \
+	echo "gtcrn on $$cores: bit-exact, masks and states (out/verify-gtcrn.json)"
 
 # Issue 11's demonstrations: `nsconv fit dynamic-nsnet2` on every part, the stm32h743 and
 # nrf5340 exports (verify, verify --target, run vs the host build, evaluate vs all-int8);
@@ -99,27 +108,30 @@ clean:
 # verify-gtcrn: export ../shared/models/gtcrn/gtcrn_simple.onnx (calibration, conversion, C),
 # then `nsconv verify` over >= 2,000 frames of real speech (DNS3 noisy clips and the package's
 # other calibration clips), and the figures of docs/gtcrn-compiler.md from both.
-GTCRN_ONNX := ../shared/models/gtcrn/gtcrn_simple.onnx
 test-gtcrn: setup
 	$(PY) -m pytest -q tests/test_layout.py tests/test_gtcrn_compile.py
 
 verify-gtcrn: setup
 	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-export --json > out/gtcrn-export.json
-	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(wildcard ../shared/audio/dns3/*_noisy.wav),--audio $(a)) \
-	  $(foreach a,$(wildcard toolchain/nsconv/quant/data/calib/p*.wav),--audio $(a)) > out/gtcrn-verify.json \
+	$(NSCONV) verify out/gtcrn-export --json $(foreach a,$(GTCRN_VERIFY_AUDIO),--audio $(a)) \
+	  > out/gtcrn-verify.json \
 	  || { cat out/gtcrn-verify.json; exit 1; }
 	@echo "GTCRN host C vs TFLM: bit-exact (out/gtcrn-verify.json)"
 	$(PY) scripts/gtcrn_compile_report.py out/gtcrn-export.json out/gtcrn-verify.json
 
 .PHONY: gtcrn-target gtcrn-bench
 # gtcrn-target: GTCRN's firmware on Cortex-M4, M7 and M55 in QEMU, each core's wav equal to the
-# host build's byte for byte (tests/test_gtcrn_target.py; make test runs the M4 case only).
+# host build's byte for byte (tests/test_gtcrn_target.py; make test runs the M4 case only), and
+# `nsconv verify --target` on the three cores over >= 2,000 frames of real speech, masks and
+# states against TFLM, plus a corrupted ARM weight found and named
+# (tests/test_gtcrn_verify_target.py; make test runs an M4 short form).
 # gtcrn-bench: export GTCRN for every core, `nsconv bench` (instructions per 16 ms hop, by op,
 # RAM, flash) and `nsconv evaluate` (quantized host build vs the float ONNX model in
 # onnxruntime on the DNS3 pairs) into docs/gtcrn_bench.json and docs/gtcrn_eval.json.
 GTCRN_DNS3 ?= $(GTCRN_SHARED)/audio/dns3
 gtcrn-target: setup
-	NSCONV_GTCRN_ALL_CORES=1 $(PY) -m pytest -q -s tests/test_gtcrn_target.py
+	NSCONV_GTCRN_ALL_CORES=1 $(PY) -m pytest -q -s tests/test_gtcrn_target.py \
+	  tests/test_gtcrn_verify_target.py
 
 gtcrn-bench: setup
 	$(NSCONV) export $(GTCRN_ONNX) -o out/gtcrn-fw --target cortex-m4 > /dev/null

@@ -385,7 +385,7 @@ def test_conv_scratch_errors(conv_harness: ConvHarness, conv_models: dict[str, o
         op = OP_DEPTHWISE if model.opcode == "DEPTHWISE_CONV_2D" else OP_CONV
         expected = oneop.Tflm(model)({x.index: v})
         for mode in (CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED):
-            needs = op == OP_CONV and path != "reference"
+            needs = path != "reference" and (op == OP_CONV or path == "dsp")  # dw: DSP only
             error = mode in (CTX_SHORT, CTX_MISALIGNED) or (mode == CTX_NULL and needs)
             cases.append((conv_record(op, p, g, v, w.data, b.data, mode), error, expected))
     replies = conv_harness.run([c[0] for c in cases])
@@ -436,6 +436,34 @@ def test_mean_matches_tflm(
     assert model.opcode == "MEAN"
     rng = np.random.default_rng(len(name) + 5)
     _mean_check(conv_harness, model, _conv_vectors(rng, model.inputs[0].shape[1:], 8))
+
+
+def test_mean_shapes_and_extremes_match_refops(conv_harness: ConvHarness) -> None:
+    """nsn_mean_s8 against refops.mean_s8 (equal to TFLM above) on the shapes the fast paths
+    split differently: contiguous runs with every tail (inner 1), column groups of four with
+    remainders (inner 2..17), more than 256 rows (the DSP path's int16 lanes flush), outer > 1,
+    and inputs all -128 or all 127 (the largest lane sums) at input offsets 128 and -127."""
+    rng = np.random.default_rng(31)
+    records, expected, random_fill = [], [], []
+    shapes = [(1, c, 1) for c in (1, 3, 4, 5, 7, 8, 528, 1100)]
+    shapes += [(1, c, i) for c in (1, 33, 300) for i in (2, 3, 4, 5, 6, 8, 16, 17)]
+    shapes += [(3, 7, 5), (2, 33, 8), (2, 529, 1)]
+    for k, (outer, count, inner) in enumerate(shapes):
+        fill = (-128, 127, None)[k % 3]
+        x = (rng.integers(-128, 128, (outer, count, inner)) if fill is None
+             else np.full((outer, count, inner), fill)).astype(np.int8)
+        # a constant input at its own zero point sums to 0: any lane overflow shows
+        zx, zy = ((-128, 0), (127, 0), tuple(int(z) for z in rng.integers(-128, 128, 2)))[k % 3]
+        (xs,) = random_scales(rng, 1e-3, 1.0, 1)
+        p = params.mean_params(xs, zx, xs * float(rng.uniform(0.05, 2.0)), zy, count)
+        records.append(mean_record(p, outer, inner, x))
+        expected.append(refops.mean_s8(p, x).ravel())
+        if fill is None:
+            random_fill.append(expected[-1])
+    for exp, reply in zip(expected, conv_harness.run(records), strict=True):
+        assert reply.status == NSN_OK
+        assert_same(exp, reply.values, "nsn_mean_s8")
+    assert_varied(np.concatenate(random_fill), "mean outputs")
 
 
 def test_mean_quantization_sweep(

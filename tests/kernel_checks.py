@@ -46,9 +46,12 @@ CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d1
 OP_FULLY_CONNECTED, OP_ADD, OP_SUB, OP_MUL, OP_LUT, OP_REQUANTIZE = 1, 2, 3, 4, 5, 6
 OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_CTX, OP_KERNELS_PATH = 7, 8, 9, 10
 OP_FC_S4_CTX, OP_FC_S4_BUFFER_SIZE = 11, 12
+OP_FC_BATCH, OP_FC_BATCH_PREPARE = 13, 14
+RECORDS_NULL, RECORDS_PREPARED, RECORDS_GIVEN = 0, 1, 2
 # records whose replies are int32 values
 INT32_REPLIES = tuple(
-    op.to_bytes(4, "little") for op in (OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_S4_BUFFER_SIZE)
+    op.to_bytes(4, "little")
+    for op in (OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_S4_BUFFER_SIZE, OP_FC_BATCH_PREPARE)
 )
 # Scratch given to OP_FC_CTX (tests/kernel_harness/harness.c)
 CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED = 0, 1, 2, 3
@@ -819,3 +822,218 @@ def test_fc_short_or_misaligned_scratch_is_an_error(harness: Harness) -> None:
         else:
             assert reply.status == NSN_OK, (path, mode)
             assert_same(refops.fc_s8(p, x, w, b), reply.int8(), f"{path} ctx mode {mode}")
+
+
+# --------------------------------------------------------------------------------------------
+# FULLY_CONNECTED, batched and block-sparse (nsn_fully_connected_batch_s8)
+# --------------------------------------------------------------------------------------------
+
+# the GRU gate shapes of GTCRN (16 and 32 wide), plus column counts off the DSP word loops
+FCB_CASES = {
+    "gate_32x32": FcCase(32, 32, None, True, (-1.0, 1.0)),
+    "gate_16x48": FcCase(16, 48, None, True, (-2.0, 2.0)),
+    "odd_24x20_relu": FcCase(24, 20, "relu", True, (-1.0, 3.0), 0.5),
+}
+
+
+@pytest.fixture(scope="module")
+def fcb_models() -> dict[str, oneop.OneOp]:
+    return dict(_fcb_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _fcb_models() -> dict[str, oneop.OneOp]:
+    rng = np.random.default_rng(2026)
+    return {
+        name: oneop.fully_connected(
+            rng, c.input_features, c.output_features, activation=c.activation,
+            use_bias=c.use_bias, input_range=c.input_range, bias_mean=c.bias_mean)
+        for name, c in FCB_CASES.items()
+    }
+
+
+def _fc_batch_fields(p: params.FcParams, blocks, bias: np.ndarray | None, n_in: int,
+                     batches: int | None) -> bytes:
+    n_out = len(p.multipliers)
+    fields = _i32(len(blocks), *(v for b in blocks for v in b), p.input_offset, p.output_offset,
+                  p.activation_min, p.activation_max, n_in, n_out, int(bias is not None))
+    if batches is not None:
+        fields += _i32(batches)
+    fields += _i32(*p.multipliers) + _i32(*p.shifts)
+    if bias is not None:
+        fields += np.asarray(bias, dtype="<i4").tobytes()
+    return fields
+
+
+def fc_batch_record(p: params.FcParams, x: np.ndarray, blocks, packed: np.ndarray,
+                    bias: np.ndarray | None, n_in: int, ctx_mode: int = CTX_EXACT,
+                    misalign: int = 0, records_mode: int = RECORDS_NULL,
+                    records: np.ndarray | None = None) -> bytes:
+    """OP_FC_BATCH: every row of x in one nsn_fully_connected_batch_s8 call."""
+    x = np.atleast_2d(x)
+    head = _i32(OP_FC_BATCH, ctx_mode, misalign, records_mode, len(packed))
+    given = b"" if records is None else np.asarray(records, dtype="<i4").tobytes()
+    return head + _fc_batch_fields(p, blocks, bias, n_in, len(x)) + given + _i8(packed) + _i8(x)
+
+
+def fc_batch_prepare_record(p: params.FcParams, blocks, bias: np.ndarray | None,
+                            n_in: int) -> bytes:
+    return _i32(OP_FC_BATCH_PREPARE) + _fc_batch_fields(p, blocks, bias, n_in, None)
+
+
+def grouped(weights: np.ndarray, groups: int, interleave: int) -> np.ndarray:
+    """The weights of a grouped matmul: output channel c reads only the columns of group
+    (c // interleave) % groups (as GTCRN's grouped GRU gates: 75 % or 50 % structural zeros)."""
+    out_f, in_f = weights.shape
+    w = np.zeros_like(weights)
+    edges = np.linspace(0, in_f, groups + 1).astype(int)
+    for c in range(out_f):
+        g = (c // interleave) % groups
+        w[c, edges[g]:edges[g + 1]] = weights[c, edges[g]:edges[g + 1]]
+    return w
+
+
+def _fc_batch_plan(model: oneop.OneOp, vectors: np.ndarray, misalign: int = 0):
+    """The records checking one model: TFLM row by row against batched calls with the
+    compiler's packing of the weights (and the dense layout, one block), the records NULL (set
+    up per call, or the per-row form for one or two rows), prepared by the C function, and the
+    compiler's (equal to the C function's, or both refuse). Returns the records (the first
+    asks the C prepare) and the check of their replies."""
+    from nsconv.compiler import packing
+
+    x, w, b = model.inputs[0], model.inputs[1], model.inputs[2] if len(model.inputs) > 2 else None
+    bias = None if b is None else b.data
+    p = _fc_params(model)
+    tflm = oneop.Tflm(model)
+    expected = np.stack([tflm({x.index: v}) for v in vectors])
+    n_out, n_in = w.data.shape
+    blocks, packed = packing.pack_fc_blocks(w.data)
+    assert_same(w.data, packing.unpack_fc_blocks(blocks, packed, n_in), "pack_fc_blocks")
+    dense = ([(n_out, 0, n_in)], w.data.reshape(-1))
+    records = packing.fc_records(blocks, bias, p.multipliers, p.shifts, p.input_offset,
+                                 p.output_offset)
+    runs = [(bl, pk, rows, RECORDS_NULL, None) for bl, pk in ((blocks, packed), dense)
+            for rows in (None, 1, 2)]
+    if records is not None:
+        runs += [(blocks, packed, rows, mode, records if mode == RECORDS_GIVEN else None)
+                 for rows in (None, 1) for mode in (RECORDS_PREPARED, RECORDS_GIVEN)]
+    out = [fc_batch_prepare_record(p, blocks, bias, n_in)]
+    out += [fc_batch_record(p, vectors[:rows], bl, pk, bias, n_in, misalign=misalign,
+                            records_mode=mode, records=rec) for bl, pk, rows, mode, rec in runs]
+
+    def check(replies: list[Reply]) -> np.ndarray:
+        prepared = replies[0]
+        if records is None:
+            assert prepared.status == NSN_ARG_ERROR and prepared.data == b""
+        else:
+            assert prepared.status == NSN_OK
+            assert_same(records.reshape(-1), prepared.int32(), "fc_records vs the C prepare")
+        for reply, (bl, _, rows, mode, _) in zip(replies[1:], runs, strict=True):
+            assert reply.status == NSN_OK
+            assert_same(expected[:rows].reshape(-1), reply.int8(),
+                        f"nsn_fully_connected_batch_s8 ({len(bl)} blocks, rows {rows}, "
+                        f"records {mode})")
+        return expected
+
+    return out, check
+
+
+def _run_fc_batch_plans(harness: Harness, plans) -> list[np.ndarray]:
+    """Every plan's records in one run of the harness (one QEMU start on a board)."""
+    replies = harness.run([r for records, _ in plans for r in records])
+    results, pos = [], 0
+    for records, check in plans:
+        results.append(check(replies[pos : pos + len(records)]))
+        pos += len(records)
+    return results
+
+
+FCB_GROUPINGS = ((1, 1), (2, 8), (4, 4), (8, 2), (3, 1))
+
+
+def test_fc_batch_matches_tflm(harness: Harness, fc_models: dict[str, oneop.OneOp],
+                               fcb_models: dict[str, oneop.OneOp]) -> None:
+    """Grouped (block-diagonal) weights in the TFLM model, the compiler's block packing, all
+    rows in one call: every block width the DSP path specializes (4, 8, 16 columns), others,
+    ranges off multiples of 4 (161, 3 groups), empty channels, misaligned weights, the input
+    offset of -128 and 127, RELU, and saturation at both ends (the vectors of _fc_vectors)."""
+    plans = []
+    for name in (*FCB_CASES, "fc1_161x400_relu", "zp_in_-128_out_127", "zp_in_127"):
+        base = fcb_models[name] if name in FCB_CASES else fc_models[name]
+        w = base.inputs[1]
+        for groups, interleave in FCB_GROUPINGS:
+            if name == "fc1_161x400_relu" and groups not in (1, 4):
+                continue  # the large case: dense and 4 groups only (time)
+            model = oneop.with_quantization(
+                base, {}, constants={w.index: grouped(w.data, groups, interleave)})
+            rng = np.random.default_rng(groups * 100 + interleave)
+            vectors = _fc_vectors(rng, model.inputs[1].data)
+            plans.append(_fc_batch_plan(model, vectors, misalign=groups % 4))
+    for out in _run_fc_batch_plans(harness, plans):
+        assert_varied(out, "FC batch outputs", max_fraction=0.7)
+
+
+def test_fc_batch_quantization_sweep(harness: Harness, fcb_models: dict[str, oneop.OneOp]) -> None:
+    """Random quantizations of the grouped 32x32 gate, among them multipliers above 1 (shift
+    >= 0) and extreme output zero points: the channels the DSP path hands to the portable
+    loop; then biases near the int32 ends (sums beyond its 2^30 bound)."""
+    from nsconv.compiler import packing
+
+    base = fcb_models["gate_32x32"]
+    x, w, b = base.inputs
+    rng = np.random.default_rng(77)
+    shifts, prepared, plans = set(), set(), []
+    for i in range(8):
+        (xs,), (ys,) = random_scales(rng, 1e-3, 0.1, 1), random_scales(rng, 1e-3, 1.0, 1)
+        ws = random_scales(rng, 1e-4, 0.05, len(w.scales))
+        if i < 2:
+            ys = float(np.float32(xs * min(ws) / 3.0))
+        zps = rng.integers(-128, 128, 2) if i % 3 else np.array([-128, 127])
+        constants = {w.index: grouped(w.data, 4, 4)}
+        if i >= 6:
+            big = rng.integers(1 << 29, (1 << 31) - (1 << 20), len(w.scales))
+            constants[b.index] = big * rng.choice([-1, 1], len(w.scales))
+        model = oneop.with_quantization(
+            base, {x.index: (xs, int(zps[0])), base.output.index: (ys, int(zps[1]))},
+            weight_scales=ws, constants=constants)
+        p = _fc_params(model)
+        shifts.update(p.shifts)
+        blocks, _ = packing.pack_fc_blocks(model.inputs[1].data)
+        prepared.add(packing.fc_records(blocks, model.inputs[2].data, p.multipliers, p.shifts,
+                                        p.input_offset, p.output_offset) is not None)
+        plans.append(_fc_batch_plan(model, rng.integers(-128, 128, (9, 32)).astype(np.int8)))
+    _run_fc_batch_plans(harness, plans)
+    assert min(shifts) < -5 and max(shifts) > 0
+    assert prepared == {True, False}, "both prepared records and refused ones"
+
+
+def test_fc_batch_arguments_and_scratch(harness: Harness) -> None:
+    """Blocks that miss a channel, cover one twice, are empty or read past the row:
+    NSN_ARG_ERROR; the scratch contract of nsn_fully_connected_s8 (short or misaligned:
+    NSN_SCRATCH_ERROR; none: an error only where the path needs some), no output."""
+    rng = np.random.default_rng(5)
+    path = harness.run_one(_i32(OP_KERNELS_PATH)).data.decode()
+    n_in, n_out = 12, 6
+    p = params.FcParams(0, 3, -128, 127, tuple(int(m) for m in rng.integers(1 << 30, 1 << 31,
+                                                                            n_out)), (-9,) * n_out)
+    x = rng.integers(-128, 128, (3, n_in)).astype(np.int8)
+    bias = rng.integers(-999, 999, n_out).astype(np.int32)
+    good = [(2, 0, 4), (4, 4, 8)]
+    packed = rng.integers(-128, 128, 2 * 4 + 4 * 8).astype(np.int8)
+    bad = [[(2, 0, 4), (3, 4, 8)], [(2, 0, 4), (5, 4, 8)], [(2, 0, 4), (0, 0, 0), (4, 4, 8)],
+           [(2, 0, 4), (4, 8, 8)], []]
+    records = [fc_batch_record(p, x, bl, packed, bias, n_in) for bl in bad]
+    modes = (CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED)
+    records += [fc_batch_record(p, x, good, packed, bias, n_in, ctx_mode=m) for m in modes]
+    replies = harness.run(records)
+    for reply in replies[: len(bad)]:
+        assert reply.status == NSN_ARG_ERROR and reply.data == b""
+    dense = np.zeros((n_out, n_in), np.int8)
+    dense[:2, 0:4] = packed[:8].reshape(2, 4)
+    dense[2:, 4:12] = packed[8:].reshape(4, 8)
+    for mode, reply in zip(modes, replies[len(bad):], strict=True):
+        if mode in (CTX_SHORT, CTX_MISALIGNED) or (mode == CTX_NULL and path != "reference"):
+            assert reply.status == NSN_SCRATCH_ERROR and reply.data == b"", (path, mode)
+        else:
+            assert reply.status == NSN_OK, (path, mode)
+            assert_same(refops.fc_s8(p, x, dense, bias), reply.int8(), f"{path} mode {mode}")

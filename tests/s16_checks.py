@@ -37,6 +37,7 @@ from conv_checks import (
 )
 from kernel_checks import assert_same, assert_varied, random_scales
 from nsconv.quant import params, refops
+from nsconv.quant.fixedpoint import INT32_MAX
 from tensorflow.lite.python import schema_py_generated as schema
 from tflite_micro.python.tflite_micro import runtime
 
@@ -459,3 +460,113 @@ def test_quantize_match_tflm(conv_harness: ConvHarness, s16_models: Models, kind
         out = np.concatenate([tflm({x.index: c}, din) for c in vals.reshape(-1, n)])
         assert_same(out, refops.requantize(p, vals, dout), f"refops quantize {kind}")
         assert_same(out, c_outputs(conv_harness, [unary_record(kind, p, vals)])[0], f"C {kind}")
+
+
+# --------------------------------------------------------------------------------------------
+# The optimized int16 rescaling (nsn_rescale16: DSP SMLAWB, MVE lanes) at its bounds
+# --------------------------------------------------------------------------------------------
+
+# (multiplier, shift, output offset): multipliers 2^30 (ties on every step), 2^31 - 1, 0 and
+# GTCRN's; right shifts 16 (the DSP path's last) and 17, left shifts 14 and 15; offsets that put
+# the folded constant just inside and just outside its bound (shift -8 / -9 with -128)
+REQ16_EXTREMES = {
+    "s16_s8": [(1 << 30, -7, -85), (INT32_MAX, -7, 127), (1779721845, -16, -128),
+               (1779721845, -17, 5), (1 << 30, -1, 0), (1 << 30, 0, -128), (1415457837, -20, 100),
+               (0, -3, 7), (1 << 30, -8, -128), (INT32_MAX, -9, -128), (1 << 30, 14, 0),
+               (1 << 30, 15, 3)],
+    "s16_s16": [(1416574958, 0, 0), (1 << 30, -16, 0), (INT32_MAX, -17, 0), (1 << 30, 14, 0),
+                (1 << 30, 15, 0), (1295344838, -1, 300), (1 << 30, -15, -65536),
+                (INT32_MAX, 1, 65536), (1 << 30, -1, -2)],
+}
+
+
+@pytest.mark.parametrize("kind", REQ16_EXTREMES)
+def test_requantize16_extremes_match_refops(conv_harness: ConvHarness, kind: str) -> None:
+    """QUANTIZE from int16 over all 65536 inputs at the bounds of the optimized paths, against
+    refops (held equal to TFLM by test_quantize_match_tflm)."""
+    dout = np.int8 if kind == "s16_s8" else np.int16
+    ps = [params.RequantizeParams(0, zo, m, s) for m, s, zo in REQ16_EXTREMES[kind]]
+    got = c_outputs(conv_harness, [unary_record(kind, p, ALL_INT16) for p in ps])
+    for p, out in zip(ps, got, strict=True):
+        assert_same(refops.requantize(p, ALL_INT16, dout), out, f"C {kind} {p}")
+
+
+# (identity multiplier, shift, alpha multiplier, shift, output zero point, input zero point):
+# GTCRN's two, left shift 14 / 15, right shift 16 / 17, a negative and a zero alpha, offsets
+LEAKY16_EXTREMES = [
+    (1754100565, 3, 1734852234, -2, 0, 0), (1969297284, 2, 1073741852, 1, 0, 0),
+    (1 << 30, 14, INT32_MAX, -16, 0, 0), (INT32_MAX, 15, 1 << 30, -17, 0, 0),
+    (1 << 30, -16, -1288490189, -1, 0, 0), (1 << 30, 0, 0, 0, 1000, 0),
+    (1 << 30, -1, 1 << 30, -3, -32768, 0), (1 << 30, 1, 1 << 30, -3, 5, 7),
+]
+
+
+def test_leaky16_extremes_match_refops(conv_harness: ConvHarness) -> None:
+    """int16 LEAKY_RELU over all 65536 inputs at the bounds of the optimized paths."""
+    ps = [params.LeakyReluParams(zi, zo, ma, sa, mi, si)
+          for mi, si, ma, sa, zo, zi in LEAKY16_EXTREMES]
+    xs = [ALL_INT16] * len(ps) + [ALL_INT16[::-1][:7], ALL_INT16[1:]]  # odd sizes: the tail
+    ps += ps[:2]
+    got = c_outputs(conv_harness, [unary_record("leaky16", p, x) for p, x in zip(ps, xs, strict=True)])
+    for p, x, out in zip(ps, xs, got, strict=True):
+        assert_same(refops.leaky_relu(p, x, np.int16), out, f"C leaky16 {p} size {x.size}")
+
+
+# --------------------------------------------------------------------------------------------
+# The optimized 16x8 CONV_2D paths at their bounds (DSP: weights widened once and one pixel
+# against four channels, the 32-bit requantization SMMULR(acc + bias, rm * 2^(32 - t)); the
+# 4-pixel blocks for few pixels)
+# --------------------------------------------------------------------------------------------
+
+# (input_hwc, output_c, kernel, stride, padding, groups)
+CONV16_BOUND_SHAPES = [
+    ((1, 129, 9), 16, (1, 5), (1, 2), "same", 1),   # GTCRN's first conv
+    ((1, 65, 8), 8, (1, 5), (1, 2), "same", 1),     # GTCRN's second and third
+    ((1, 3, 192), 64, (1, 1), (1, 1), "valid", 1),  # the ERB FC as a 1x1 conv over 3 rows
+    ((1, 33, 16), 6, (1, 1), (1, 1), "valid", 1),   # a block of 4 and one of 2 channels
+    ((1, 13, 9), 7, (1, 5), (1, 1), "valid", 1),    # odd patch ending at the input's end
+    ((1, 12, 6), 6, (1, 3), (1, 1), "same", 2),     # groups: gathered patches
+    ((2, 9, 5), 4, (2, 3), (1, 2), "same", 1),      # two kernel rows: gathered patches
+]
+
+
+def _conv16_bound_cases(rng: np.random.Generator):
+    """(label, params, geometry, x, w, bias): shifts at t = 15 - shift = 15, 16, 31, 32,
+    biases at the 32-bit path's bound (|bias| + patch * 2^22 < 2^31) on both sides, the
+    largest sums (weights -128 against -32768), activation ranges inside int16."""
+    for hwc, out_c, kernel, stride, padding, groups in CONV16_BOUND_SHAPES:
+        g = params.conv_geometry(hwc, kernel, out_c, padding=padding, stride=stride,
+                                 groups=groups)
+        patch = kernel[0] * kernel[1] * hwc[2] // groups
+        wshape = (out_c, *kernel, hwc[2] // groups)
+        edge = (1 << 31) - (patch << 22)
+        variants = [
+            ("gtcrn", rng.integers(-13, -7, out_c), rng.integers(-(1 << 20), 1 << 20, out_c),
+             (-32768, 32767), "random"),
+            ("t16_t31", np.resize([-1, -16], out_c), np.resize([edge - 1, 1 - edge], out_c),
+             (-32768, 32767), "max"),
+            ("t15_t32", np.resize([0, -17, -9, -9], out_c), np.zeros(out_c, np.int64),
+             (-300, 2000), "random"),
+            ("bias_edge", np.full(out_c, -9), np.resize([edge, -edge, 5, 7], out_c),
+             (0, 32767), "max"),
+        ]
+        for label, shifts, bias, (lo, hi), fill in variants:
+            mult = rng.integers(1 << 30, INT32_MAX, out_c, endpoint=True)
+            mult[0] = 0x7FFF0000  # the reduced multiplier's largest value
+            p = params.FcParams(0, 0, lo, hi, tuple(int(m) for m in mult),
+                                tuple(int(s) for s in shifts))
+            w = rng.integers(-128, 128, wshape).astype(np.int8)
+            x = rng.integers(-32768, 32768, hwc).astype(np.int16)
+            if fill == "max":
+                w[...] = -128
+                x[...] = -32768
+            yield f"{label} {hwc}->{out_c}", p, g, x, w, np.asarray(bias, np.int64)
+
+
+def test_conv16_bounds_match_refops(conv_harness: ConvHarness) -> None:
+    """16x8 CONV_2D on the bounds of the optimized paths, against refops (held equal to TFLM
+    by test_conv16_match_tflm)."""
+    cases = list(_conv16_bound_cases(np.random.default_rng(1617)))
+    got = c_outputs(conv_harness, [conv16_record(OP_CONV16, *c[1:]) for c in cases])
+    for (label, p, g, x, w, b), out in zip(cases, got, strict=True):
+        assert_same(refops.conv_s16(p, g, x, w, b), out, f"C conv16 {label}")

@@ -4,6 +4,9 @@
 core in QEMU gives the host build's wav byte for byte, and the counts the bench reads.
 
 Cortex-M4 always (a short clip); M7 and M55 with NSCONV_GTCRN_ALL_CORES=1 (`make gtcrn-target`).
+`nsconv verify OUT --target cortex-m4` (check/target_verify.py): the firmware's network in
+QEMU against TFLM on two short recordings (the long form, every core over >= 2,000 frames, and
+the corrupted-weight check are tests/test_gtcrn_verify_target.py).
 The export is calibrated on 48 frames only: enough for bits, not for quality (`make
 gtcrn-bench` / `nsconv evaluate` use the full export).
 """
@@ -24,6 +27,7 @@ GTCRN_ONNX = conftest.GTCRN_ONNX
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 ALL_CORES = os.environ.get("NSCONV_GTCRN_ALL_CORES") == "1"
 HOPS = 40
+VERIFY_FRAMES = 300  # p232_010 (174 frames) then p232_032: a reset, two QEMU processes
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +95,28 @@ def test_cli_refusals(gtcrn_out, tmp_path):
     assert r.exit_code == 1 and "GTCRN has no exits" in r.output
     r = CliRunner().invoke(main, ["evaluate", str(gtcrn_out), "--audio", str(tmp_path)])
     assert r.exit_code == 2 and "--onnx" in r.output
+
+
+def two_recordings() -> list[Path]:
+    from nsconv.quant.quantize import calibration_clips
+
+    return [c for c in calibration_clips() if c.name.startswith("p232_")][:2]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc and qemu-system-arm required")
+def test_m4_verify_target_bit_exact(gtcrn_out):
+    from nsconv.check.target_verify import verify_gtcrn_targets
+
+    clips = two_recordings()
+    ((rep, info),) = verify_gtcrn_targets(gtcrn_out, ["cortex-m4"], frames=VERIFY_FRAMES,
+                                          audio=clips, jobs=2)
+    assert rep.bit_exact, rep.first_mismatch
+    assert rep.frames == VERIFY_FRAMES and rep.mismatched_frames == 0
+    assert rep.mask_mismatched_frames == 0 and len(rep.state_mismatched_frames) == 16
+    assert not any(rep.state_mismatched_frames.values())
+    assert rep.kernels_path == "dsp"  # as the running binary reports it
+    assert info["target"] == "cortex-m4" and info["board"] == "mps2-an386"
+    assert info["audio"] == [c.name for c in clips] and info["qemu_processes"] == 2
+    assert info["seconds_per_frame"] > 0 and info["c_matches_export"] is True
+    print(f"cortex-m4: {rep.frames} frames bit-exact, {1000 * info['seconds_per_frame']:.1f} "
+          "ms per frame in QEMU")

@@ -39,16 +39,25 @@ import kernel_checks as tk
 import numpy as np
 import pytest
 from frontend_harness import fwbuild
+from gru_checks import (  # noqa: F401 -- the fused GRU gates' checks, this module's harness
+    gru_models,
+    test_gru_gates_match_tflm,
+    test_gru_gates_reject_bad_arguments,
+)
 
 # The checks of kernel_checks.py that run the C kernels, and the fixtures they use: collected
 # again in this module, they get this module's `harness` (one per board).
 from kernel_checks import (  # noqa: F401
     binary_models,
     fc_models,
+    fcb_models,
     grid_models,
     requantize_base,
     test_elementwise_exhaustive_under_random_quantizations,
     test_elementwise_matches_tflm,
+    test_fc_batch_arguments_and_scratch,
+    test_fc_batch_matches_tflm,
+    test_fc_batch_quantization_sweep,
     test_fc_short_or_misaligned_scratch_is_an_error,
     test_fully_connected_matches_tflm,
     test_fully_connected_quantization_sweep,
@@ -465,7 +474,7 @@ NSNET2_KERNELS = {"nsn_elementwise_s8", "nsn_fully_connected_s8", "nsn_lut_s8",
                   "nsn_requantize_s8"}
 # sources whose DSP / MVE paths are inline assembly that needs an optimized build
 NEEDS_OPTIMIZED = {"nsn_fully_connected_s8.c", "nsn_fully_connected_s4.c", "nsn_conv_s8.c",
-                   "nsn_conv_s16.c"}
+                   "nsn_conv_s16.c", "nsn_elementwise_s8.c"}
 
 
 def test_code_size(tmp_path: Path) -> None:

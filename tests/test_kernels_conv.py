@@ -20,6 +20,7 @@ from conv_checks import (  # noqa: F401 -- collected and resolved in this module
     test_conv_scratch_errors,
     test_mean_matches_tflm,
     test_mean_quantization_sweep,
+    test_mean_shapes_and_extremes_match_refops,
 )
 
 

@@ -31,6 +31,7 @@ from conv_checks import (  # noqa: F401 -- collected again with this module's co
     test_conv_scratch_errors,
     test_mean_matches_tflm,
     test_mean_quantization_sweep,
+    test_mean_shapes_and_extremes_match_refops,
 )
 from frontend_harness import fwbuild
 from kernel_checks import assert_same, assert_varied
@@ -40,11 +41,14 @@ from nsconv.target import boards
 from s16_checks import (  # noqa: F401 -- collected again with this module's conv_harness
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
+    test_leaky16_extremes_match_refops,
     test_leaky_relu_match_tflm,
     test_mean16_match_tflm,
     test_quantize_match_tflm,
+    test_requantize16_extremes_match_refops,
     test_rsqrt_match_tflm,
     test_sigmoid_tanh16_match_tflm,
 )
@@ -114,7 +118,8 @@ def conv_harness(request: pytest.FixtureRequest,
 
 def _random_conv_params(rng: np.random.Generator, out_c: int, offset: int) -> params.FcParams:
     multipliers = rng.integers(1 << 30, INT32_MAX, out_c, endpoint=True)
-    shifts = rng.integers(-12, 1, out_c)
+    # shifts in [-12, 0]; every other case all negative (the DSP paths' short requantization)
+    shifts = rng.integers(-12, 1 - int(rng.integers(2)), out_c)
     zo = int(rng.integers(-128, 128))
     lo, hi = [(-128, 127), (zo, 127), (max(-128, zo - 30), min(127, zo + 40))][int(rng.integers(3))]
     return params.FcParams(offset, zo, lo, hi, tuple(int(m) for m in multipliers),
@@ -136,6 +141,10 @@ CONV_SHAPES = [
     ((5, 6, 6), 9, (2, 3), (1, 2), (2, 1), "valid", 3),
     ((4, 9, 8), 6, (3, 2), (2, 1), (1, 2), "same", 2),
     ((2, 3, 33), 7, (2, 2), (1, 1), (1, 1), "same", 1),
+    # the DSP row path (filter height 1, 4k input channels): 4 + 2 + 1 channel blocks, padding,
+    # more than 16 pixels, two output rows
+    ((2, 21, 8), 7, (1, 3), (1, 1), (1, 1), "same", 1),
+    ((1, 40, 12), 6, (1, 5), (1, 1), (1, 1), "valid", 1),
 ]
 DW_SHAPES = [
     ((2 * d + 1, 35, 16), 16, (3, 3), (1, 1), (d, 1), "valid", 1) for d in (1, 2, 5)

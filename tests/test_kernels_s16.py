@@ -9,11 +9,14 @@ from conv_checks import ConvHarness
 from s16_checks import (  # noqa: F401 -- collected and resolved in this module
     s16_models,
     test_binary16_match_tflm,
+    test_conv16_bounds_match_refops,
     test_conv16_match_tflm,
     test_fc16_match_tflm,
+    test_leaky16_extremes_match_refops,
     test_leaky_relu_match_tflm,
     test_mean16_match_tflm,
     test_quantize_match_tflm,
+    test_requantize16_extremes_match_refops,
     test_rsqrt_match_tflm,
     test_sigmoid_tanh16_match_tflm,
 )

@@ -54,7 +54,8 @@ static void bench(const char *name, int32_t h, int32_t w, int32_t c, int32_t oc,
     int32_t *bias = malloc((size_t)oc * sizeof(int32_t));
     int32_t *mult = malloc((size_t)oc * sizeof(int32_t));
     int32_t *shift = malloc((size_t)oc * sizeof(int32_t));
-    const int32_t size = depthwise ? 0 : nsn_conv_s8_get_buffer_size(&dims);
+    const int32_t size = depthwise ? nsn_depthwise_conv_s8_get_buffer_size(&dims)
+                                   : nsn_conv_s8_get_buffer_size(&dims);
     int32_t *scratch = malloc((size_t)size + 4u);
     const nsn_context ctx = {scratch, size};
     const nsn_per_channel_quant_params quant = {mult, shift};
@@ -183,6 +184,8 @@ int main(void)
     bench("depthwise", 5, 33, 16, 16, 3, 3, 1, 2, 1, 0);  /* dilation 2 */
     bench("depthwise", 11, 33, 16, 16, 3, 3, 1, 5, 1, 0); /* dilation 5 */
     bench16("conv16", 129, 9, 16, 5, 2, 2, 0);   /* encoder conv 1, int16 */
+    bench16("conv16", 65, 8, 8, 5, 2, 2, 0);     /* encoder conv 2 (one group's half), int16 */
+    bench16("conv16", 3, 192, 64, 1, 1, 0, 0);   /* the ERB band FC, 3 rows, int16 */
     bench16("conv16", 33, 8, 16, 3, 1, 1, 0);    /* SFE + pointwise (1, 3), int16 */
     bench16("conv16", 33, 16, 8, 1, 1, 0, 0);    /* pointwise out, int16 */
     bench16("conv16", 33, 16, 48, 1, 1, 0, 0);   /* a batched GRU gate FC (33 rows) */

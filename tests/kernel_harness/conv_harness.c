@@ -200,7 +200,10 @@ static void run_conv(int32_t op)
     output = alloc_exact(out_size);
     quant.multiplier = multiplier;
     quant.shift = shift;
-    use = make_ctx(mode, op == OP_CONV ? nsn_conv_s8_get_buffer_size(&d) : 0, &ctx, &scratch);
+    use = make_ctx(mode,
+                   op == OP_CONV ? nsn_conv_s8_get_buffer_size(&d)
+                                 : nsn_depthwise_conv_s8_get_buffer_size(&d),
+                   &ctx, &scratch);
     status = op == OP_CONV ? nsn_conv_s8(use, &p, &quant, &d, input, filter, bias, output)
                            : nsn_depthwise_conv_s8(use, &p, &quant, &d, input, filter, bias, output);
     reply(status, out_size, 1, output);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nsn_nnfunctions.h"
+#include "nsn_nnfunctions_gru.h"
 
 enum
 {
@@ -33,7 +34,29 @@ enum
     OP_KERNELS_PATH = 10,     /* replies with the path name (int8 characters) */
     OP_FC_S4_CTX = 11,        /* as OP_FC_CTX for nsn_fully_connected_s4: the weights are
                                  out * NSN_FC_S4_ROW_BYTES(in) packed bytes */
-    OP_FC_S4_BUFFER_SIZE = 12 /* in, out: replies with one int32 */
+    OP_FC_S4_BUFFER_SIZE = 12, /* in, out: replies with one int32 */
+    OP_FC_BATCH = 13,          /* nsn_fully_connected_batch_s8, one call for every row: int32
+                                  ctx_mode, misalignment, records mode (RECORDS_* below), packed
+                                  weight bytes, num_blocks, the blocks as int32 triples
+                                  (out_count, in_start, in_count), then the fields of
+                                  OP_FULLY_CONNECTED with the packed weights, and for
+                                  RECORDS_GIVEN 4 * out int32 records after the bias */
+    OP_FC_BATCH_PREPARE = 14,  /* num_blocks, the triples, nsn_fc_params, in, out, has_bias,
+                                  M[out], S[out], [bias[out]]: replies with the 4 * out int32 of
+                                  nsn_fully_connected_batch_s8_prepare (none on an error) */
+    OP_GRU_GATES = 15          /* nsn_gru_gates_params: add_zr, mul_r, add_n, sub_d, mul_z, add_h
+                                  (the fields of OP_ADD / OP_MUL), hidden, z_offset, has_dsp,
+                                  [int32 dsp[NSN_GRU_DSP_CONSTANTS]], int8 sigmoid[256],
+                                  int8 tanh[256], rows, int8 x_zr[rows*2H], h_zr[rows*2H],
+                                  h_n[rows*H], x_n[rows*H], h[rows*H] (tests/gru_checks.py) */
+};
+
+/* The records an OP_FC_BATCH call gets. */
+enum
+{
+    RECORDS_NULL = 0,     /* NULL: the DSP path sets them up itself */
+    RECORDS_PREPARED = 1, /* nsn_fully_connected_batch_s8_prepare's, here (its error: replied) */
+    RECORDS_GIVEN = 2     /* read from the record (nsconv.compiler.packing.fc_records) */
 };
 
 /* The scratch a FULLY_CONNECTED call gets (OP_FC_CTX). */
@@ -262,6 +285,77 @@ static void run_binary(int32_t op)
     free(output);
 }
 
+static void read_add_params(nsn_add_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input1_multiplier = read_i32();
+    p->input1_shift = read_i32();
+    p->input2_offset = read_i32();
+    p->input2_multiplier = read_i32();
+    p->input2_shift = read_i32();
+    p->left_shift = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void read_mul_params(nsn_mul_params *p)
+{
+    p->input1_offset = read_i32();
+    p->input2_offset = read_i32();
+    p->output_offset = read_i32();
+    p->output_multiplier = read_i32();
+    p->output_shift = read_i32();
+    p->activation_min = read_i32();
+    p->activation_max = read_i32();
+}
+
+static void run_gru_gates(void)
+{
+    nsn_gru_gates_params p;
+    int32_t *dsp = NULL;
+    int8_t *sigmoid, *tanh_table, *in[5], *out;
+    int32_t rows, k;
+    size_t units;
+    nsn_status status;
+    read_add_params(&p.add_zr);
+    read_mul_params(&p.mul_r);
+    read_add_params(&p.add_n);
+    read_add_params(&p.sub_d);
+    read_mul_params(&p.mul_z);
+    read_add_params(&p.add_h);
+    p.hidden = read_i32();
+    p.z_offset = read_i32();
+    if (read_i32() != 0)
+    {
+        dsp = read_array(NSN_GRU_DSP_CONSTANTS * sizeof(int32_t));
+    }
+    p.dsp = dsp;
+    sigmoid = read_array(256);
+    tanh_table = read_array(256);
+    p.sigmoid = sigmoid;
+    p.tanh = tanh_table;
+    rows = read_i32();
+    units = checked_count(rows) * checked_count(p.hidden);
+    for (k = 0; k < 5; ++k)
+    {
+        in[k] = read_array(k < 2 ? 2 * units : units);
+    }
+    out = alloc_exact(units);
+    status = nsn_gru_gates_s8(&p, rows, in[0], in[1], in[2], in[3], in[4], out);
+    reply(status, status == NSN_OK ? (int32_t)units : 0, out, status == NSN_OK ? units : 0);
+    for (k = 0; k < 5; ++k)
+    {
+        free(in[k]);
+    }
+    free(out);
+    free(dsp);
+    free(sigmoid);
+    free(tanh_table);
+}
+
 static void run_lut(void)
 {
     int8_t *table = read_array(256);
@@ -320,6 +414,153 @@ static void run_fc_buffer_size(int s4)
     reply(NSN_OK, 1, &size, sizeof size);
 }
 
+/* The fields OP_FC_BATCH and OP_FC_BATCH_PREPARE share. */
+typedef struct
+{
+    int32_t num_blocks;
+    nsn_fc_block *blocks;
+    nsn_fc_params params;
+    nsn_fc_dims dims;
+    nsn_per_channel_quant_params quant;
+    int32_t has_bias;
+    int32_t batches;
+    int32_t *multiplier, *shift, *bias;
+} fc_batch_args;
+
+static void read_fc_batch_args(fc_batch_args *a, int with_batches)
+{
+    int32_t k;
+    size_t out;
+    a->num_blocks = read_i32();
+    a->blocks = alloc_exact(checked_count(a->num_blocks) * sizeof(nsn_fc_block));
+    for (k = 0; k < a->num_blocks; ++k)
+    {
+        a->blocks[k].out_count = (uint16_t)read_i32();
+        a->blocks[k].in_start = (uint16_t)read_i32();
+        a->blocks[k].in_count = (uint16_t)read_i32();
+    }
+    a->params.input_offset = read_i32();
+    a->params.output_offset = read_i32();
+    a->params.activation_min = read_i32();
+    a->params.activation_max = read_i32();
+    a->dims.input_features = read_i32();
+    a->dims.output_features = read_i32();
+    a->has_bias = read_i32();
+    a->batches = with_batches ? read_i32() : 0;
+    out = checked_count(a->dims.output_features);
+    a->multiplier = read_array(out * sizeof(int32_t));
+    a->shift = read_array(out * sizeof(int32_t));
+    a->bias = a->has_bias ? read_array(out * sizeof(int32_t)) : NULL;
+    a->quant.multiplier = a->multiplier;
+    a->quant.shift = a->shift;
+}
+
+static void free_fc_batch_args(fc_batch_args *a)
+{
+    free(a->blocks);
+    free(a->multiplier);
+    free(a->shift);
+    free(a->bias);
+}
+
+static void run_fc_batch_prepare(void)
+{
+    fc_batch_args a;
+    nsn_fc_record *records;
+    nsn_status status;
+    read_fc_batch_args(&a, 0);
+    records = alloc_exact(checked_count(a.dims.output_features) * sizeof(nsn_fc_record));
+    status = nsn_fully_connected_batch_s8_prepare(&a.params, &a.quant, &a.dims, a.blocks,
+                                                  a.num_blocks, a.bias, records);
+    if (status == NSN_OK)
+    {
+        reply(status, 4 * a.dims.output_features, records,
+              checked_count(a.dims.output_features) * sizeof(nsn_fc_record));
+    }
+    else
+    {
+        reply(status, 0, NULL, 0);
+    }
+    free(records);
+    free_fc_batch_args(&a);
+}
+
+/* The scratch of ctx_mode for nsn_fully_connected_batch_s8 (see CTX_*); *block to free. */
+static nsn_context *fc_batch_ctx(nsn_context *ctx, int32_t ctx_mode, const nsn_fc_dims *dims,
+                                 int32_t **block)
+{
+    const int32_t size = nsn_fully_connected_batch_s8_get_buffer_size(dims);
+    if (size < 0 || ctx_mode < CTX_EXACT || ctx_mode > CTX_MISALIGNED)
+    {
+        die("bad buffer size or ctx mode");
+    }
+    *block = alloc_exact(((size_t)size + 3u) / 4u * 4u + 4u);
+    ctx->buf = size > 0 ? (void *)*block : NULL;
+    ctx->size = size;
+    if (ctx_mode == CTX_SHORT)
+    {
+        ctx->buf = *block;
+        ctx->size = size - 1;
+    }
+    else if (ctx_mode == CTX_MISALIGNED)
+    {
+        ctx->buf = (char *)*block + 2;
+    }
+    return ctx_mode == CTX_NULL ? NULL : ctx;
+}
+
+/* OP_FC_BATCH: all rows in one call, every buffer at its exact size. */
+static void run_fc_batch(void)
+{
+    const int32_t ctx_mode = read_i32();
+    const int32_t misalign = read_i32();
+    const int32_t records_mode = read_i32();
+    const size_t weight_bytes = checked_count(read_i32());
+    fc_batch_args a;
+    nsn_context ctx;
+    nsn_context *pctx;
+    nsn_fc_record *records = NULL;
+    int32_t *scratch;
+    int8_t *weights_block, *input, *output;
+    size_t out;
+    nsn_status status = NSN_OK;
+    read_fc_batch_args(&a, 1);
+    out = checked_count(a.dims.output_features);
+    if (misalign < 0 || misalign > 3)
+    {
+        die("bad weights misalignment");
+    }
+    if (records_mode == RECORDS_GIVEN)
+    {
+        records = read_array(out * sizeof(nsn_fc_record));
+    }
+    else if (records_mode == RECORDS_PREPARED)
+    {
+        records = alloc_exact(out * sizeof(nsn_fc_record));
+        status = nsn_fully_connected_batch_s8_prepare(&a.params, &a.quant, &a.dims, a.blocks,
+                                                      a.num_blocks, a.bias, records);
+    }
+    weights_block = alloc_exact(weight_bytes + (size_t)misalign);
+    read_exact(weights_block + misalign, weight_bytes);
+    input = read_array(checked_count(a.batches) * checked_count(a.dims.input_features));
+    output = alloc_exact(checked_count(a.batches) * out);
+    pctx = fc_batch_ctx(&ctx, ctx_mode, &a.dims, &scratch);
+    if (status == NSN_OK)
+    {
+        status = nsn_fully_connected_batch_s8(pctx, &a.params, &a.quant, &a.dims, a.batches,
+                                              a.blocks, a.num_blocks, records, input,
+                                              weights_block + misalign, a.bias, output);
+    }
+    reply(status, status == NSN_OK ? a.batches * (int32_t)out : 0, output,
+          status == NSN_OK ? (size_t)a.batches * out : 0);
+    free_fc_batch_args(&a);
+    free(records);
+    free(weights_block);
+    free(input);
+    free(output);
+    free(scratch);
+}
+
 static void run_kernels_path(void)
 {
     const char *path = NSN_KERNELS_PATH;
@@ -359,6 +600,12 @@ int main(int argc, char **argv)
             run_fully_connected(ctx_mode, misalign, op == OP_FC_S4_CTX);
             break;
         }
+        case OP_FC_BATCH:
+            run_fc_batch();
+            break;
+        case OP_FC_BATCH_PREPARE:
+            run_fc_batch_prepare();
+            break;
         case OP_KERNELS_PATH:
             run_kernels_path();
             break;
@@ -379,6 +626,9 @@ int main(int argc, char **argv)
         case OP_FC_BUFFER_SIZE:
         case OP_FC_S4_BUFFER_SIZE:
             run_fc_buffer_size(op == OP_FC_S4_BUFFER_SIZE);
+            break;
+        case OP_GRU_GATES:
+            run_gru_gates();
             break;
         default:
             die("unknown op");

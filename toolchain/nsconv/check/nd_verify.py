@@ -106,67 +106,136 @@ class NdVerifyReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class NdReference:
+    """TFLM's answer for a stream: every frame's mask and all states after it, in the bytes
+    the C runner writes (NSNO), and the state bounds in those bytes (NSN_STATE_LIST order)."""
+
+    masks: np.ndarray  # int8 (frames, mask bytes)
+    states: np.ndarray  # int8 (frames, state bytes)
+    bounds: np.ndarray  # (states + 1,) byte offsets
+
+
+def reference(g: NdGraph, spec: NdSpec, frames: np.ndarray, resets: np.ndarray
+              ) -> NdReference:
+    """The stream through TFLM, states carried by the state rule, reset where resets says."""
+    ref = TflmNd(g, spec)
+    masks, states = [], []
+    for k in range(len(frames)):
+        if resets[k]:
+            ref.reset()
+        masks.append(ref.step(frames[k]).astype(_np(ref.mask).newbyteorder("<")).view(np.int8))
+        states.append(np.frombuffer(ref.state_bytes(), np.int8))
+    bounds = np.cumsum([0] + [t.nbytes for _, t, _ in ref.pairs])
+    return NdReference(np.asarray(masks, np.int8).reshape(len(frames), -1),
+                       np.asarray(states, np.int8).reshape(len(frames), -1), bounds)
+
+
+def states_before(g: NdGraph, spec: NdSpec, ref: NdReference, resets: np.ndarray, k: int
+                  ) -> dict[str, np.ndarray]:
+    """TFLM's states (state input dtype and shape) going into frame k."""
+    out = {}
+    for j, s in enumerate(spec.states):
+        t = g.tensors[g.index_of(s.input)]
+        if k == 0 or resets[k]:
+            out[s.name] = np.full(t.shape, t.quant.zero_point, _np(t))
+        else:
+            raw = ref.states[k - 1][ref.bounds[j]:ref.bounds[j + 1]]
+            out[s.name] = raw.view(_np(t).newbyteorder("<")).astype(_np(t)).reshape(t.shape)
+    return out
+
+
+@dataclass(frozen=True)
+class NdComparison:
+    """Frame-by-frame comparison of a run of the C (host or core) with TFLM."""
+
+    mismatched_frames: int
+    mask_mismatched_frames: int
+    state_mismatched_frames: dict[str, int]
+    first_bad_frame: int | None
+    first_mismatch: str | None  # "frame K: mask, state S differ"
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.mismatched_frames == 0
+
+
+def compare(spec: NdSpec, ref: NdReference, masks: np.ndarray, states: np.ndarray
+            ) -> NdComparison:
+    """Every frame's mask and every state after it, C against TFLM (zero tolerance)."""
+    n = len(ref.masks)
+    if masks.shape != ref.masks.shape or states.shape != ref.states.shape:
+        raise NsconvError(f"the C wrote masks {masks.shape} and states {states.shape}; TFLM "
+                          f"gives {ref.masks.shape} and {ref.states.shape}")
+    mask_bad = np.any(masks != ref.masks, axis=1)
+    state_bad = {s.name: np.any(states[:, a:b] != ref.states[:, a:b], axis=1)
+                 for s, a, b in zip(spec.states, ref.bounds[:-1], ref.bounds[1:], strict=True)}
+    bad = mask_bad.copy()
+    for v in state_bad.values():
+        bad |= v
+    first = int(np.flatnonzero(bad)[0]) if bad.any() else None
+    text = None
+    if first is not None:
+        states = [name for name, v in state_bad.items() if v[first]]
+        what = (["mask"] if mask_bad[first] else []) + [f"state {name}" for name in states[:3]]
+        more = f" and {len(states) - 3} more states" if len(states) > 3 else ""
+        text = f"frame {first}: " + ", ".join(what) + more + " differ"
+    assert n == len(bad)
+    return NdComparison(int(bad.sum()), int(mask_bad.sum()),
+                        {name: int(v.sum()) for name, v in state_bad.items()}, first, text)
+
+
 def verify_frames(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path,
                   frames: np.ndarray, sanitize: bool = False,
                   resets: np.ndarray | None = None) -> NdVerifyReport:
     """Stream quantized feature frames (frames x feature elements, the input's dtype) through
     the host build of c_dir and through TFLM; compare every mask and state after every frame."""
-    ref = TflmNd(g, spec)
-    frames = np.asarray(frames, _np(ref.feat)).reshape(len(frames), -1)
+    feat = g.tensors[g.index_of(spec.features)]
+    frames = np.asarray(frames, _np(feat)).reshape(len(frames), -1)
     n = len(frames)
     resets = np.zeros(n, bool) if resets is None else np.asarray(resets, bool)
     prog = hostbuild.build(Path(c_dir), Path(build_dir), sanitize=sanitize)
-    raw = frames.astype(_np(ref.feat).newbyteorder("<")).view(np.int8).reshape(n, -1)
+    raw = raw_frames(frames, feat)
     run = hostbuild.run(prog, Path(build_dir) / "work", raw, np.zeros(n, np.uint8), resets)
-    sizes = [t.nbytes for _, t, _ in ref.pairs]
-    bounds = np.cumsum([0] + sizes)
-    mask_bad = 0
-    state_bad = {s.name: 0 for s in spec.states}
-    bad_frames = 0
-    first = None
-    before = None
-    for k in range(n):
-        if resets[k]:
-            ref.reset()
-        if first is None:
-            before = {name: v.copy() for name, v in ref.states.items()}
-        mask = ref.step(frames[k]).astype(_np(ref.mask).newbyteorder("<")).view(np.int8)
-        states = np.frombuffer(ref.state_bytes(), np.int8)
-        bad = []
-        if not np.array_equal(run.masks[k], mask):
-            mask_bad += 1
-            bad.append("mask")
-        for j, (s, _, _) in enumerate(ref.pairs):
-            if not np.array_equal(run.states[k][bounds[j]:bounds[j + 1]],
-                                  states[bounds[j]:bounds[j + 1]]):
-                state_bad[s.name] += 1
-                bad.append(f"state {s.name}")
-        if bad:
-            bad_frames += 1
-            if first is None:
-                first = f"frame {k}: " + ", ".join(bad) + " differ"
-                where = locate(g, spec, Path(c_dir), Path(build_dir), raw[: k + 1],
-                               resets[: k + 1], frames[k], before)
-                first += f"; {where}" if where else ""
-    return NdVerifyReport(bad_frames == 0, n, bad_frames, mask_bad, state_bad, first, sanitize,
-                          run.kernels_path, _define(c_dir, "NSN_ARENA_BYTES"),
-                          _define(c_dir, "NSN_STATE_BYTES"))
+    ref = reference(g, spec, frames, resets)
+    cmp = compare(spec, ref, run.masks, run.states)
+    first = cmp.first_mismatch
+    if cmp.first_bad_frame is not None:
+        k = cmp.first_bad_frame
+        dump = host_dump(Path(c_dir), Path(build_dir), raw[: k + 1], resets[: k + 1]).tensors
+        where = first_difference(g, spec, dump, frames[k], states_before(g, spec, ref, resets, k))
+        first += f"; {where}" if where else ""
+    return NdVerifyReport(cmp.bit_exact, n, cmp.mismatched_frames, cmp.mask_mismatched_frames,
+                          cmp.state_mismatched_frames, first, sanitize, run.kernels_path,
+                          _define(c_dir, "NSN_ARENA_BYTES"), _define(c_dir, "NSN_STATE_BYTES"))
 
 
-def locate(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path, raw: np.ndarray,
-           resets: np.ndarray, frame: np.ndarray, states: dict[str, np.ndarray]) -> str:
-    """The first compute op whose output differs in the last of `raw`'s frames: the C debug
-    build's tensor dump against the TFLite interpreter's intermediates for that frame from the
-    same states (TFLM keeps no intermediates of a model this size; the interpreter's
-    reference kernels stand in for them, so this names a suspect, the verdict is TFLM's)."""
+def raw_frames(frames: np.ndarray, feat: NdTensor) -> np.ndarray:
+    """Feature frames as the bytes the C runner reads (little-endian, int8 view)."""
+    return np.ascontiguousarray(frames.astype(_np(feat).newbyteorder("<"))).view(np.int8) \
+        .reshape(len(frames), -1)
+
+
+def host_dump(c_dir: Path, build_dir: Path, raw: np.ndarray, resets: np.ndarray
+              ) -> hostbuild.HostRun:
+    """The host debug build's run of `raw`'s frames, with every tensor of the last one."""
+    prog = hostbuild.build(c_dir, build_dir, debug_tensors=True)
+    return hostbuild.run(prog, build_dir / "work", raw, np.zeros(len(raw), np.uint8), resets,
+                         dump_frame=len(raw) - 1, tag="locate")
+
+
+def first_difference(g: NdGraph, spec: NdSpec, dump: dict[int, np.ndarray], frame: np.ndarray,
+                     states: dict[str, np.ndarray]) -> str:
+    """The first compute op whose output in a C debug build's tensor dump of one frame
+    differs from the TFLite interpreter's intermediates for that frame from the same states
+    (TFLM keeps no intermediates of a model this size; the interpreter's kernels stand in for
+    them, so this names a suspect, the verdict is TFLM's: on GTCRN the interpreter's 16x8
+    FULLY_CONNECTED differs from TFLM's in the last bit, measured, so an early
+    FULLY_CONNECTED may be named where TFLM and the C agree)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from nsconv.compiler import layout
 
-    prog = hostbuild.build(c_dir, build_dir, debug_tensors=True)
-    k = len(raw) - 1
-    dump = hostbuild.run(prog, build_dir / "work", raw, np.zeros(len(raw), np.uint8), resets,
-                         dump_frame=k, tag="locate").tensors
     it = Interpreter(model_content=g.raw, experimental_preserve_all_tensors=True,
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
@@ -176,17 +245,26 @@ def locate(g: NdGraph, spec: NdSpec, c_dir: Path, build_dir: Path, raw: np.ndarr
         t = g.tensors[g.index_of(s.input)]
         it.set_tensor(t.index, states[s.name].reshape(t.shape))
     it.invoke()
+    want = {o: it.get_tensor(o).astype(_np(g.tensors[o]).newbyteorder("<")).view(np.int8)
+            for op in layout.fold(g).compute for o in op.outputs if o in dump}
+    return dump_difference(g, dump, want, "intermediates from the TFLite interpreter")
+
+
+def dump_difference(g: NdGraph, dump: dict[int, np.ndarray], want: dict[int, np.ndarray],
+                    against: str) -> str:
+    """The first compute op (in execution order) whose output bytes in `dump` differ from
+    `want`'s ("" if none)."""
+    from nsconv.compiler import layout
+
     for op in layout.fold(g).compute:
         for o in op.outputs:
-            if o not in dump:
+            if o not in dump or o not in want:
                 continue
-            want = it.get_tensor(o).astype(_np(g.tensors[o]).newbyteorder("<")).view(np.int8)
-            got = dump[o]
-            if not np.array_equal(want.reshape(-1), got):
-                n_bad = int(np.count_nonzero(want.reshape(-1) != got))
+            a, b = np.asarray(want[o]).reshape(-1), dump[o].reshape(-1)
+            if not np.array_equal(a, b):
+                n_bad = int(np.count_nonzero(a != b)) if a.size == b.size else b.size
                 return (f"first difference at op {op.index} ({op.kind}), tensor {o} "
-                        f"{g.tensors[o].name!r}: {n_bad} of {got.size} bytes differ "
-                        "(intermediates from the TFLite interpreter)")
+                        f"{g.tensors[o].name!r}: {n_bad} of {b.size} bytes differ ({against})")
     return ""
 
 
@@ -197,29 +275,67 @@ def _define(c_dir: Path, name: str) -> int:
     raise NsconvError(f"{name} not defined", Path(c_dir) / "nsn_model.h")
 
 
-def gtcrn_frames(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
-                 ) -> tuple[np.ndarray, list[Path]]:
+@dataclass(frozen=True)
+class GtcrnStream:
+    """Real speech as the quantized network sees it: feature frames (the input's dtype),
+    a reset flag at every recording's first frame, the recordings used."""
+
+    frames: np.ndarray
+    resets: np.ndarray
+    used: list[Path]
+
+
+def gtcrn_stream(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
+                 ) -> GtcrnStream:
     """Real speech -> GTCRN feature frames (numpy front end), quantized as TFLite QUANTIZE does
-    (float32 x / scale, rounded half away from zero, + zero point, saturated), and the clips
-    they come from (the first `frames` frames of the clips back to back)."""
+    (float32 x / scale, rounded half away from zero, + zero point, saturated): the first
+    `frames` frames of the clips back to back, the states reset at each clip's first frame."""
     from nsconv.audio import gtcrn_frontend as fe
     from nsconv.audio.wav import read_wav
 
     t = g.tensors[g.index_of(spec.features)]
-    rows = []
+    rows: list[np.ndarray] = []
+    starts = []
     used = []
     for path in audio:
+        if frames is not None and len(rows) >= frames:
+            break
         used.append(path)
+        starts.append(len(rows))
         for frame in fe.stft(read_wav(path)):
             rows.append(fe.features(frame).reshape(-1))
             if frames is not None and len(rows) >= frames:
                 break
-        if frames is not None and len(rows) >= frames:
-            break
     x = np.asarray(rows, np.float32) / np.float32(t.quant.scale)
     q = np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)) + t.quant.zero_point
     info = np.iinfo(np.dtype(t.dtype))
-    return np.clip(q, info.min, info.max).astype(np.dtype(t.dtype)), used
+    resets = np.zeros(len(rows), bool)
+    resets[[k for k in starts if k < len(rows)]] = True
+    return GtcrnStream(np.clip(q, info.min, info.max).astype(np.dtype(t.dtype)), resets, used)
+
+
+def gtcrn_frames(g: NdGraph, spec: NdSpec, audio: list[Path], frames: int | None
+                 ) -> tuple[np.ndarray, list[Path]]:
+    """gtcrn_stream's frames and recordings (without the resets)."""
+    st = gtcrn_stream(g, spec, audio, frames)
+    return st.frames, st.used
+
+
+def load_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None):
+    """(graph, spec, meta, stream) of a GTCRN export's core over real speech (default: the
+    bundled clips); `frames` must be at least 1 when given."""
+    from nsconv.compiler.gtcrn_export import load_spec
+    from nsconv.compiler.ndgraph import read_nd
+    from nsconv.quant.quantize import calibration_clips
+
+    if frames is not None and frames < 1:
+        raise NsconvError(f"--frames must be at least 1, got {frames}")
+    spec, core, meta = load_spec(Path(out_dir))
+    g = read_nd(core)
+    st = gtcrn_stream(g, spec, list(audio) if audio else calibration_clips(), frames)
+    if len(st.frames) == 0:
+        raise NsconvError("the audio gives no frames", Path(out_dir))
+    return g, spec, meta, st
 
 
 def verify_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None,
@@ -228,18 +344,12 @@ def verify_gtcrn(out_dir: Path, frames: int | None, audio: list[Path] | None,
     import tempfile
     import time
 
-    from nsconv.compiler.gtcrn_export import load_spec
-    from nsconv.compiler.ndgraph import read_nd
-    from nsconv.quant.quantize import calibration_clips
-
     out_dir = Path(out_dir)
-    spec, core, meta = load_spec(out_dir)
-    g = read_nd(core)
-    clips = list(audio) if audio else calibration_clips()
-    x, clips = gtcrn_frames(g, spec, clips, frames)
-    log(f"verifying {len(x)} frames of {len(clips)} clip(s): host C vs TFLM")
+    g, spec, meta, st = load_gtcrn(out_dir, frames, audio)
+    log(f"verifying {len(st.frames)} frames of {len(st.used)} clip(s): host C vs TFLM")
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="nsconv-gtcrn-") as tmp:
-        rep = verify_frames(g, spec, out_dir / "c", Path(tmp), x, sanitize=sanitize)
-    return rep, {"audio": [p.name for p in clips], "seconds": round(time.time() - t0, 1),
+        rep = verify_frames(g, spec, out_dir / "c", Path(tmp), st.frames, sanitize=sanitize,
+                            resets=st.resets)
+    return rep, {"audio": [p.name for p in st.used], "seconds": round(time.time() - t0, 1),
                  "source_model": meta.get("source_model")}

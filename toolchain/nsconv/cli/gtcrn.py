@@ -65,32 +65,50 @@ def _export_gtcrn(model: str, out: Path, target: str | None, calib: tuple[Path, 
 
 def gtcrn_verify(out: Path, frames: int | None, audio: tuple[Path, ...], sanitize: bool,
                  targets: tuple[str, ...], as_json: bool) -> bool:
-    """Verify OUT if it is a GTCRN export (True; exits 3 on a mismatch), else False."""
-    from nsconv.check.nd_verify import verify_gtcrn
+    """Verify OUT if it is a GTCRN export (True; exits 3 on a mismatch), else False: the host
+    build of OUT/c, or with targets the firmware's network on each core in QEMU."""
     from nsconv.compiler.gtcrn_export import is_gtcrn_out
-    from nsconv.errors import NsconvError
 
     if not is_gtcrn_out(out):
         return False
-
     if targets:
-        raise NsconvError("--target: GTCRN's core is verified on the host against TFLM; on a "
-                          "core, `nsconv run` gives the host build's wav byte for byte", out)
-    rep, info = verify_gtcrn(out, frames, list(audio) or None, sanitize, log=log.info)
-    if as_json:
-        click.echo(json.dumps({"ok": rep.bit_exact, **rep.to_json(), **info}, indent=2))
+        from nsconv.check.target_verify import verify_gtcrn_targets
+        from nsconv.errors import NsconvError
+
+        if sanitize:
+            raise NsconvError("--sanitize is for the host build; it cannot go with --target")
+        results = verify_gtcrn_targets(out, list(targets), frames, list(audio) or None,
+                                       log=log.info)
     else:
-        bad = {k: v for k, v in rep.state_mismatched_frames.items() if v}
-        click.echo(f"GTCRN core, host C vs TFLM: {rep.frames} frames of "
-                   f"{', '.join(info['audio'])}\n"
-                   f"  bit_exact {str(rep.bit_exact).lower()}: {rep.mismatched_frames} mismatched "
-                   f"frames (mask {rep.mask_mismatched_frames}, states "
-                   f"{sum(bad.values())} over {len(rep.state_mismatched_frames)} states)\n"
-                   f"  kernels {rep.kernels_path}, arena {rep.arena_bytes:,} bytes, states "
-                   f"{rep.state_bytes:,} bytes, {info['seconds']} s"
-                   + (f"\n  first mismatch: {rep.first_mismatch}" if rep.first_mismatch else ""))
-    if not rep.bit_exact:
+        from nsconv.check.nd_verify import verify_gtcrn
+
+        results = [verify_gtcrn(out, frames, list(audio) or None, sanitize, log=log.info)]
+    ok = all(rep.bit_exact for rep, _ in results)
+    if as_json:
+        items = [{"ok": rep.bit_exact, **rep.to_json(), **info} for rep, info in results]
+        click.echo(json.dumps(items[0] if not targets else {"ok": ok, "reports": items},
+                              indent=2))
+    else:
+        click.echo("\n\n".join(_verify_text(rep, info) for rep, info in results))
+    if not ok:
         if not as_json:
             log.info("verification FAILED: the C differs from TFLM (exit status 3)")
         sys.exit(EXIT_MISMATCH)
     return True
+
+
+def _verify_text(rep, info: dict) -> str:
+    bad = {k: v for k, v in rep.state_mismatched_frames.items() if v}
+    where = "host C" if "target" not in info else \
+        f"{info['target']} ({info['board']}) in QEMU"
+    timing = f"{info['seconds']} s" if "target" not in info else \
+        f"{info['seconds']} s, {1000 * info['seconds_per_frame']:.2f} ms per frame in QEMU"
+    return (f"GTCRN core, {where} vs TFLM: {rep.frames} frames of {', '.join(info['audio'])}\n"
+            f"  bit_exact {str(rep.bit_exact).lower()}: {rep.mismatched_frames} mismatched "
+            f"frames (mask {rep.mask_mismatched_frames}, states "
+            f"{sum(bad.values())} over {len(rep.state_mismatched_frames)} states)\n"
+            f"  kernel path {rep.kernels_path}, arena {rep.arena_bytes:,} bytes, states "
+            f"{rep.state_bytes:,} bytes, {timing}"
+            + ("" if info.get("c_matches_export", True) else
+               "\n  note: the firmware's model/ differs from OUT/c (edited after export)")
+            + (f"\n  first mismatch: {rep.first_mismatch}" if rep.first_mismatch else ""))

@@ -245,6 +245,16 @@ def _fold_const(g: NdGraph, tensor: int, flat: np.ndarray) -> bytes:
     return out.astype(np.dtype(t.dtype).newbyteorder("<")).tobytes()
 
 
+def zero_border(ids: np.ndarray, axis: int) -> tuple[int, int]:
+    """How many leading and trailing slices along `axis` are all zero point (a PAD's border;
+    at least one slice is left)."""
+    zero = np.moveaxis(ids == ZERO, axis, 0).reshape(ids.shape[axis], -1).all(axis=1)
+    n = zero.size
+    lead = int(np.argmin(zero)) if not zero.all() else n - 1
+    trail = int(np.argmin(zero[::-1])) if not zero.all() else 0
+    return lead, trail
+
+
 def broadcast_view(g: NdGraph, tensor: int, shape: tuple[int, ...], source: View | None = None
                    ) -> View:
     """`tensor` (or its view) broadcast to `shape` (numpy rules) as a view of its roots."""
@@ -319,3 +329,276 @@ def refuse_unknown(g: NdGraph, supported: frozenset[str]) -> None:
             raise NsconvError(f"{g.where(op)} is not supported (compute ops: "
                               + ", ".join(sorted(supported)) + "; data movement: "
                               + ", ".join(sorted(DATA_MOVEMENT)) + ")", g.path)
+
+
+# -- copy plans: runs as nested strided loops ------------------------------------------------------
+
+COPY_LEVELS = 3  # loop levels of a copy entry (nsn_copy_run in nsn_nd_model.c.j2)
+
+
+@dataclass(frozen=True)
+class CopyEntry:
+    """`bytes` contiguous bytes copied (or set to the zero point, slot -1) over nested loops:
+    for each index (i0, i1, i2) below `counts`, from src + sum(i_k * src_steps[k]) of source
+    `slot` to dst + sum(i_k * dst_steps[k]). Level 0 is the innermost loop."""
+
+    dst: int
+    slot: int
+    src: int
+    bytes: int
+    counts: tuple[int, ...] = (1,) * COPY_LEVELS
+    dst_steps: tuple[int, ...] = (0,) * COPY_LEVELS
+    src_steps: tuple[int, ...] = (0,) * COPY_LEVELS
+
+    @property
+    def copies(self) -> int:
+        return int(np.prod(self.counts))
+
+
+def copy_plan(runs, levels: int = COPY_LEVELS) -> tuple[CopyEntry, ...]:
+    """Byte runs (dst, slot, src, bytes) as few nested strided entries.
+
+    Every destination byte is written once, so runs may be taken in any order. Each level
+    groups the entries of one source, length and inner loops, and chains those whose
+    destination and source advance by one constant step pair into one more loop (the step pair
+    that leaves fewest chains first, then again on what is left). So a transpose, an
+    interleave, an unfold or a row reversal (negative steps) is a handful of entries. The loops
+    of an entry are then ordered longest innermost (fewest loop iterations in C)."""
+    ents = [CopyEntry(d, s, o if s >= 0 else 0, n) for d, s, o, n in runs]
+    for level in range(levels):
+        groups: dict[tuple, list[CopyEntry]] = {}
+        for e in ents:
+            key = (e.slot, e.bytes, e.counts[:level], e.dst_steps[:level], e.src_steps[:level])
+            groups.setdefault(key, []).append(e)
+        ents = [c for g in groups.values() for c in _chain(g, level)]
+    return tuple(_longest_inner(e) for e in sorted(ents, key=lambda e: (e.dst, e.slot)))
+
+
+_STEP = 1 << 15
+_CANDIDATES = 8  # step pairs tried per round: from the first point to its next few
+
+
+def _chain(group: list[CopyEntry], level: int) -> list[CopyEntry]:
+    """Entries of one source, length and inner loops as chains along loop `level`."""
+    out: list[CopyEntry] = []
+    rest = sorted(group, key=lambda e: (e.dst, e.src))
+    while len(rest) > 1:
+        at = {(e.dst, e.src): e for e in rest}
+        best: list[list[CopyEntry]] | None = None
+        for j in range(1, min(_CANDIDATES, len(rest) - 1) + 1):
+            dd, ds = rest[j].dst - rest[0].dst, rest[j].src - rest[0].src
+            if abs(dd) >= _STEP or abs(ds) >= _STEP:
+                continue
+            chains = _chains_of(rest, at, dd, ds)
+            if best is None or len(chains) < len(best):
+                best = chains
+        if best is None or len(best) == len(rest):  # no two entries chain
+            break
+        rest = []
+        for c in best:
+            if len(c) == 1:
+                rest.append(c[0])
+            else:
+                out.append(_with_level(c[0], level, len(c), c[1].dst - c[0].dst,
+                                       c[1].src - c[0].src))
+    return out + rest
+
+
+def _chains_of(points: list[CopyEntry], at: dict, dd: int, ds: int) -> list[list[CopyEntry]]:
+    chains = []
+    for e in points:
+        if (e.dst - dd, e.src - ds) in at:
+            continue  # not the head of its chain
+        c = [e]
+        while (c[-1].dst + dd, c[-1].src + ds) in at and len(c) < 0xFFFF:
+            c.append(at[(c[-1].dst + dd, c[-1].src + ds)])
+        chains.append(c)
+    return chains
+
+
+def _with_level(e: CopyEntry, level: int, n: int, d_step: int, s_step: int) -> CopyEntry:
+    def put(xs, v):
+        return xs[:level] + (v,) + xs[level + 1:]
+
+    return CopyEntry(e.dst, e.slot, e.src, e.bytes, put(e.counts, n), put(e.dst_steps, d_step),
+                     put(e.src_steps, s_step))
+
+
+def _longest_inner(e: CopyEntry) -> CopyEntry:
+    order = sorted(range(len(e.counts)), key=lambda k: -e.counts[k])
+    return CopyEntry(e.dst, e.slot, e.src, e.bytes, tuple(e.counts[k] for k in order),
+                     tuple(e.dst_steps[k] for k in order), tuple(e.src_steps[k] for k in order))
+
+
+def apply_copy_plan(entries, sources: list[np.ndarray], nbytes: int, zero_byte: int
+                    ) -> np.ndarray:
+    """The destination bytes a copy plan writes (numpy, the C helper's semantics; for tests).
+    Bytes written twice or never are an error."""
+    out = np.zeros(nbytes, np.uint8)
+    seen = np.zeros(nbytes, np.int32)
+    for e in entries:
+        for idx in np.ndindex(*e.counts):
+            d = e.dst + sum(i * s for i, s in zip(idx, e.dst_steps, strict=True))
+            if e.slot < 0:
+                out[d : d + e.bytes] = zero_byte & 0xFF
+            else:
+                s = e.src + sum(i * s for i, s in zip(idx, e.src_steps, strict=True))
+                out[d : d + e.bytes] = sources[e.slot][s : s + e.bytes]
+            seen[d : d + e.bytes] += 1
+    if (seen != 1).any():
+        raise ValueError(f"{int((seen == 0).sum())} bytes never written, "
+                         f"{int((seen > 1).sum())} written more than once")
+    return out
+
+
+# -- row loops: a copy whose rows repeat one pattern, as unrolled C -------------------------------
+
+ROW_MOVES = 48  # most moves (memcpy/memset of constant size) per unrolled row
+ROW_BYTES = 64  # longest row tried
+
+
+@dataclass(frozen=True)
+class RowLoop:
+    """`rows` rows of `row_bytes` destination bytes from dst on: in row r, move k copies
+    `bytes` bytes from pointer `ptr` + r * its step + src to dst + r * row_bytes + at (ptr -1:
+    the zero point). ptrs: (slot, first source byte, source step per row)."""
+
+    dst: int
+    rows: int
+    row_bytes: int
+    ptrs: tuple[tuple[int, int, int], ...]
+    moves: tuple[tuple[int, int, int, int], ...]  # (at, ptr, src, bytes)
+
+
+def _byte_map(runs, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
+    slot = np.full(nbytes, -2, np.int64)
+    off = np.zeros(nbytes, np.int64)
+    for d, s, o, n in runs:
+        slot[d : d + n] = s
+        off[d : d + n] = np.arange(o, o + n) if s >= 0 else 0
+    return slot, off
+
+
+def _runs_of_bytes(slot: np.ndarray, off: np.ndarray, base: int) -> list[tuple[int, ...]]:
+    out: list[list[int]] = []
+    for i in range(slot.size):
+        s, o = int(slot[i]), int(off[i])
+        if out and out[-1][1] == s and (s < 0 or out[-1][2] + out[-1][3] == o):
+            out[-1][3] += 1
+        else:
+            out.append([base + i, s, o if s >= 0 else 0, 1])
+    return [tuple(r) for r in out]
+
+
+def row_loops(runs, nbytes: int, row_bytes: int, min_rows: int = 4, byte_map=None
+              ) -> tuple[tuple[RowLoop, ...], list[tuple[int, ...]]]:
+    """The longest stretches of rows (of row_bytes bytes from 0) that repeat one pattern, each
+    source position advancing by a constant step per row, as RowLoops; the other bytes as
+    runs (dst, slot, src, bytes)."""
+    slot, off = byte_map if byte_map is not None else _byte_map(runs, nbytes)
+    n_rows = nbytes // row_bytes
+    s = slot[: n_rows * row_bytes].reshape(n_rows, row_bytes)
+    o = off[: n_rows * row_bytes].reshape(n_rows, row_bytes)
+    loops: list[RowLoop] = []
+    rest: list[tuple[int, ...]] = []
+    a = 0
+    while a < n_rows:
+        b = a + 1
+        if b < n_rows and (s[b] == s[a]).all():
+            step = o[b] - o[a]
+            b += 1
+            while b < n_rows and (s[b] == s[a]).all() and (o[b] - o[b - 1] == step).all():
+                b += 1
+        loop = _row_loop(s[a], o[a], o[a + 1] - o[a] if b > a + 1 else 0 * o[a], a, b,
+                         row_bytes) if b - a >= min_rows else None
+        if loop is None:
+            rest += _runs_of_bytes(s[a:b].reshape(-1), o[a:b].reshape(-1), a * row_bytes)
+        else:
+            loops.append(loop)
+        a = b
+    rest += _runs_of_bytes(slot[n_rows * row_bytes :], off[n_rows * row_bytes :],
+                           n_rows * row_bytes)
+    return tuple(loops), rest
+
+
+def _row_loop(s: np.ndarray, o: np.ndarray, step: np.ndarray, a: int, b: int,
+              row_bytes: int) -> RowLoop | None:
+    ptrs: dict[tuple[int, int], int] = {}
+    base: dict[tuple[int, int], int] = {}
+    for j in range(row_bytes):
+        if s[j] >= 0:
+            key = (int(s[j]), int(step[j]))
+            base[key] = min(base.get(key, int(o[j])), int(o[j]))
+    for key in sorted(base):
+        ptrs[key] = len(ptrs)
+    moves: list[list[int]] = []
+    for j in range(row_bytes):
+        k = ptrs[(int(s[j]), int(step[j]))] if s[j] >= 0 else -1
+        src = int(o[j]) - base[(int(s[j]), int(step[j]))] if k >= 0 else 0
+        m = moves[-1] if moves else None
+        if m and m[1] == k and (k < 0 or m[2] + m[3] == src):
+            m[3] += 1
+        else:
+            moves.append([j, k, src, 1])
+    if len(moves) > ROW_MOVES:
+        return None
+    return RowLoop(a * row_bytes, b - a, row_bytes,
+                   tuple((sl, base[(sl, st)], st) for sl, st in ptrs),
+                   tuple(tuple(m) for m in moves))
+
+
+def _move_cost(n: int) -> float:
+    """M4 instructions of a memcpy/memset of n constant bytes (inline up to 16)."""
+    if n > 16:
+        return 25 + n / 3
+    return 2 * (n // 4) + 2 * (n % 4 > 1) + 2 * (n % 2)
+
+
+def table_cost(runs) -> float:
+    """Rough M4 instructions of copying runs by a copy table (nsn_copy_runs; measured on
+    GTCRN's copies)."""
+    cost = 100.0
+    for e in copy_plan(runs):
+        each = (3.25 if e.bytes <= 2 else 5.0 if e.bytes <= 4 else 6.0 if e.bytes <= 8
+                else 12.0 if e.bytes <= 16 else 30 + e.bytes / 3)
+        cost += 40 + 30 * e.counts[1] * e.counts[2] + e.copies * each
+    return cost
+
+
+def row_plan(runs, nbytes: int, item: int) -> tuple[tuple[RowLoop, ...], list[tuple[int, ...]]]:
+    """Row loops and the runs left for a table, for the row length (a multiple of the element
+    size up to ROW_BYTES) of least estimated cost; no loops unless clearly cheaper than the
+    table alone."""
+    runs = list(runs)
+    if len(runs) < 8:
+        return (), runs
+    best = (0.9 * table_cost(runs) - 30, (), runs)
+    bmap = _byte_map(runs, nbytes)
+    for row_bytes in range(2 * item, min(ROW_BYTES, nbytes // 4) + 1, item):
+        n = nbytes // row_bytes
+        s = bmap[0][: n * row_bytes].reshape(n, row_bytes)
+        if not (s[1:] == s[:-1]).all(axis=1).any():
+            continue  # no two neighbouring rows alike
+        loops, rest = row_loops(runs, nbytes, row_bytes, byte_map=bmap)
+        if not loops:
+            continue
+        cost = (table_cost(rest) if rest else 0.0) + sum(
+            15 + lp.rows * (4 + len(lp.ptrs) + sum(_move_cost(m[3]) for m in lp.moves))
+            for lp in loops)
+        if cost < best[0]:
+            best = (cost, loops, rest)
+    return best[1], best[2]
+
+
+def apply_row_loops(loops, sources: list[np.ndarray], out: np.ndarray, zero_byte: int) -> None:
+    """Row loops' bytes into out (numpy, the generated C's semantics; for tests)."""
+    for lp in loops:
+        for r in range(lp.rows):
+            d = lp.dst + r * lp.row_bytes
+            for at, k, src, n in lp.moves:
+                if k < 0:
+                    out[d + at : d + at + n] = zero_byte & 0xFF
+                else:
+                    slot, first, step = lp.ptrs[k]
+                    s = first + r * step + src
+                    out[d + at : d + at + n] = sources[slot][s : s + n]

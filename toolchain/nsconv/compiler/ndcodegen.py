@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nsconv import __version__
-from nsconv.compiler import layout
+from nsconv.compiler import layout, packing
 from nsconv.compiler.codegen import (
     ArrayView,
     ConstView,
@@ -84,7 +84,7 @@ class NdSpec:
 @dataclass
 class Buf:
     id: int
-    kind: str  # "features", "state", "arena", "const"
+    kind: str  # "features", "state", "arena", "const", "tail" (behind a state's bytes)
     dtype: str
     size: int  # elements
     name: str  # C pointer (arena/features), state field, or constant symbol
@@ -99,6 +99,8 @@ class Buf:
 
     @property
     def expr(self) -> str:
+        if self.kind == "tail":  # behind a state's bytes (`_state_tail`); offset in elements
+            return f"(m->{self.name} + {self.offset})"
         return f"m->{self.name}" if self.kind == "state" else self.name
 
 
@@ -118,6 +120,17 @@ class RunView:
     slot: int  # index into the step's sources, -1 for the zero point
     offset: int  # bytes into the source
     nbytes: int
+
+
+@dataclass(frozen=True)
+class RowLoopView:
+    """layout.RowLoop with its pointers' C expressions (ptrs: (expr, first byte, step))."""
+
+    dst: int
+    rows: int
+    row_bytes: int
+    ptrs: tuple[tuple[str, int, int], ...]
+    moves: tuple[tuple[int, int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,10 @@ class Step:
     debug: tuple[tuple[int, str, str, int], ...] = ()  # (tensor, name, ptr, bytes)
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
+    records: str = "NULL"  # batched FC: its nsn_fc_record array
+    moves: tuple[tuple[int, int, int], ...] = ()  # copy: (dst, src, bytes) within out, first
+    # (memcpy; a negative size: memmove of -bytes)
+    loops: tuple[RowLoopView, ...] = ()  # copy: unrolled row loops
 
 
 @dataclass(frozen=True)
@@ -157,41 +174,24 @@ class UpdateStep:
 @dataclass(frozen=True)
 class RunTable:
     name: str
-    runs: tuple[tuple[int, int, int, int, int, int, int], ...]
-    # (dst, slot, src, bytes, count, dst_step, src_step): `count` copies of `bytes` bytes, the
-    # k-th from src + k * src_step to dst + k * dst_step (slot -1: the zero point)
+    runs: tuple[tuple[int, ...], ...]
+    # (dst, slot, src, bytes, count0, dst_step0, src_step0, count1, ..., src_step2): copies of
+    # `bytes` bytes over three nested loops (level 0 innermost; slot -1: the zero point), see
+    # layout.CopyEntry
 
 
-def strided_runs(runs) -> list[tuple[int, int, int, int, int, int, int]]:
-    """Runs of one source and length whose destinations and sources advance by constant steps,
-    as one strided entry (a transpose, an interleave or a zero-stuffing is a few entries).
-    Every destination byte is written once, so the runs may be taken in any order: grouped by
-    source and length, then in destination or in source order, whichever gives fewer entries."""
-    by_dst = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[0])))
-    by_src = _stride_merge(sorted(runs, key=lambda r: (r[1], r[3], r[2], r[0])))
-    out = by_src if len(by_src) < len(by_dst) else by_dst
-    for e in out:
-        if max(e[0], e[2], e[3], e[4]) >= 1 << 16:
-            raise NsconvError(f"a copy of {e[0] + e[3]} bytes is beyond the 16-bit copy tables")
+def strided_runs(runs) -> list[tuple[int, ...]]:
+    """The copy table of byte runs (dst, slot, src, bytes): layout.copy_plan's nested strided
+    entries, flattened for nsn_copy_run (16-bit fields)."""
+    out = []
+    for e in layout.copy_plan(runs):
+        loops = [v for k in range(layout.COPY_LEVELS)
+                 for v in (e.counts[k], e.dst_steps[k], e.src_steps[k])]
+        if max(e.dst, e.src, e.bytes, *e.counts) >= 1 << 16:
+            raise NsconvError(f"a copy of {e.dst + e.bytes} bytes is beyond the 16-bit copy "
+                              "tables")
+        out.append((e.dst, e.slot, e.src, e.bytes, *loops))
     return out
-
-
-def _stride_merge(runs) -> list[tuple[int, int, int, int, int, int, int]]:
-    out: list[list[int]] = []
-    for dst, slot, src, n in runs:
-        if out:
-            e = out[-1]
-            if e[1] == slot and e[3] == n:
-                d_step, s_step = dst - e[0], (src - e[2]) if slot >= 0 else 0
-                if e[4] == 1 and abs(d_step) < 1 << 15 and abs(s_step) < 1 << 15:
-                    e[4], e[5], e[6] = 2, d_step, s_step
-                    continue
-                if (e[4] > 1 and dst == e[0] + e[4] * e[5]
-                        and (slot < 0 or src == e[2] + e[4] * e[6])):
-                    e[4] += 1
-                    continue
-        out.append([dst, slot, src, n, 1, 0, 0])
-    return [tuple(e) for e in out]
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,7 @@ class StateField:
     nbytes: int
     quant_text: str
     zero_point: int
+    tail: int = 0  # elements behind the state: a tensor read with it (`_state_tail`)
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class NdView:
     unshared_bytes: int
     state_bytes: int
     max_fc_input: int
+    max_fc_output: int  # of the batched int8 FCs (nsn_fully_connected_batch_s8), 0 if none
     conv_scratch: int
     conv_dims: tuple[tuple[str, str], ...]
     uses_conv: bool
@@ -292,8 +294,11 @@ class _Program:
     lut_cache: dict[tuple, str] = field(default_factory=dict)
     run_tables: list[RunTable] = field(default_factory=list)
     state_of_input: dict[int, StatePair] = field(default_factory=dict)
+    state_tail: dict[int, int] = field(default_factory=dict)  # state input -> tail elements
+    slabs: list[list[int]] = field(default_factory=list)  # arena bufs placed back to back
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
-    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims symbol, s8/s16)
+    conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims, kernel stem)
+    fused: set[int] = field(default_factory=set)  # ops computed by a fused step (GRU gates)
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -334,26 +339,113 @@ class _Program:
             raise NsconvError(f"tensor {t.name!r} is read before it is written", self.g.path)
         return self.tensor_buf[r]
 
-    def copy(self, v: layout.View, t: NdTensor) -> int:
-        """A copy step writing view v into a new arena buffer."""
-        dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
+    def copy(self, v: layout.View, t: NdTensor, dst: int | None = None) -> int:
+        """A copy step writing view v into a new arena buffer (or into buffer `dst`, a state
+        updated in place: its runs from the state itself become memmoves done first)."""
+        if dst is None:
+            dst = self.new_buf("arena", t, self.names.take("t_" + identifier(t.name)[:40]))
         item = np.dtype(t.dtype).itemsize
-        roots = sorted({r.root for r in v.runs if r.root != layout.ZERO})
-        slots = {r: k for k, r in enumerate(roots)}
-        src_bufs = [self.root_buf(r) for r in roots]
-        runs = tuple((r.dst * item, slots.get(r.root, -1), r.src * item, r.length * item)
-                     for r in v.runs)
+        own = next((r for r, b in self.tensor_buf.items() if b == dst), None)
+        moves = tuple(m for r in v.runs if r.root == own and r.dst != r.src
+                      for m in _move_chunks(r.dst * item, r.src * item, r.length * item))
+        rest = [r for r in v.runs if r.root != own]
+        roots = sorted({r.root for r in rest if r.root != layout.ZERO})
+        at = self.slab({r: self.root_buf(r) for r in roots})  # root -> (buf, byte offset)
+        src_bufs = sorted({b for b, _ in at.values()})
+        slots = {r: src_bufs.index(b) for r, (b, _) in at.items()}
+        runs = tuple((r.dst * item, slots.get(r.root, -1),
+                      r.src * item + at[r.root][1] if r.root in at else 0, r.length * item)
+                     for r in rest)
         zp = t.quant.zero_point if t.quant is not None else 0
-        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(runs)} runs)",
-                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs,
+        self.add_step(dict(kind="copy", comment=f"copy {t.name} ({len(v.runs)} runs)",
+                           out=dst, src_bufs=tuple(src_bufs), raw_runs=runs, moves=moves,
+                           item=item,
                            zero_byte=zp & 0xFF, nbytes=t.nbytes),
-                      reads=set(src_bufs), writes={dst})
+                      reads=set(src_bufs) | ({dst} if moves else set()), writes={dst})
         return dst
+
+    def slab(self, bufs: dict[int, int]) -> dict[int, tuple[int, int]]:
+        """Where a copy reads each root: (buffer, byte offset). SLAB or more arena buffers of
+        one size (GTCRN's GRU step outputs gathered into one sequence) are placed back to
+        back in the arena (build_nd_view), in the order they are written, so that the copy
+        reads them as one buffer (a few strided entries instead of one per buffer)."""
+        at = {r: (b, 0) for r, b in bufs.items()}
+        taken = {b for slab in self.slabs for b in slab}
+        cand = sorted(b for b in bufs.values() if self.bufs[b].kind == "arena" and b not in taken)
+        sizes = {self.bufs[b].nbytes for b in cand}
+        if len(cand) < SLAB or len(sizes) != 1 or sizes.pop() % 4:
+            return at
+        self.slabs.append(cand)
+        step = self.bufs[cand[0]].nbytes
+        for r, b in bufs.items():
+            if b in cand:
+                at[r] = (cand[0], cand.index(b) * step)
+        return at
 
     def add_step(self, fields: dict, reads: set[int], writes: set[int]) -> None:
         self.steps.append(fields)
         self.reads.append(reads)
         self.writes.append(writes)
+
+
+def conv_input(p: _Program, op: NdOp, geo):
+    """The input operand of a DEPTHWISE_CONV_2D and its geometry: a border of zero-point
+    elements around the input view (a PAD) becomes the conv's own padding (the kernel skips
+    taps outside the input: the same sums), and an input that is a whole state followed by a
+    whole arena tensor (GTCRN's cached frames and the current one) is read in place, the
+    tensor written behind the state's bytes (`_state_tail`)."""
+    i = op.inputs[0]
+    v, x = p.lay.views.get(i), p.g.tensors[i]
+    if op.kind != "DEPTHWISE_CONV_2D" or v is None or v.kind != "gather" or len(x.shape) != 4:
+        return p.operand(i), geo
+    ids = v.ids.reshape(x.shape)
+    (top, bottom), (left, right) = (layout.zero_border(ids, a) for a in (1, 2))
+    if top + bottom + left + right == 0:
+        return p.operand(i), geo
+    inner = ids[:, top : x.shape[1] - bottom, left : x.shape[2] - right, :]
+    geo = dataclasses.replace(geo, input_h=inner.shape[1], input_w=inner.shape[2],
+                              pad_h=geo.pad_h + top, pad_w=geo.pad_w + left)
+    flat = inner.reshape(-1)
+    tail = _state_tail(p, flat)
+    if tail is not None:
+        return tail, geo
+    t = dataclasses.replace(x, shape=tuple(inner.shape))
+    return _view_operand(p, i, layout.make_view(p.g, i, flat), t), geo
+
+
+def _state_tail(p: _Program, flat: np.ndarray) -> Operand | None:
+    """If ids `flat` are a whole state input S then a whole arena tensor R of the same type,
+    R's buffer moves behind S's bytes in the model struct (S's field grows by R) and the view
+    is S's buffer itself; None otherwise."""
+    g = p.g
+    runs = layout.runs_of(flat)
+    if len(runs) != 2 or runs[0].src != 0 or runs[1].src != 0:
+        return None
+    s, r = (g.tensors[q.root] if q.root != layout.ZERO else None for q in runs)
+    if (s is None or r is None or s.index not in p.state_of_input or s.index in p.state_tail
+            or runs[0].length != s.size or runs[1].length != r.size or r.dtype != s.dtype):
+        return None
+    b = p.bufs[p.tensor_buf.get(r.index, -1)] if r.index in p.tensor_buf else None
+    if b is None or b.kind != "arena":
+        return None
+    b.kind, b.name, b.offset = "tail", p.bufs[p.tensor_buf[s.index]].name, s.size
+    p.state_tail[s.index] = r.size
+    return Operand(p.tensor_buf[s.index])
+
+
+SLAB = 8  # a copy from this many arena buffers of one size places them back to back
+
+MOVE_CHUNKS = 16  # a move down by d bytes is at most this many memcpys of d bytes
+
+
+def _move_chunks(dst: int, src: int, n: int) -> list[tuple[int, int, int]]:
+    """A move of n bytes down (src > dst) as memcpys of at most src - dst bytes in ascending
+    order, none overlapping (so at memcpy speed), or one memmove (negative size) when that
+    would take more than MOVE_CHUNKS calls."""
+    d = src - dst
+    if d <= 0 or -(-n // d) > MOVE_CHUNKS:
+        return [(dst, src, -n)]
+    return [(dst + k, src + k, min(d, n - k)) for k in range(0, n, d)]
 
 
 def _refuse(g: NdGraph, op: NdOp, why: str) -> NsconvError:
@@ -483,17 +575,75 @@ def _fc(p: _Program, op: NdOp) -> None:
             raise _refuse(g, op, "folded bias overflows int32")
         bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
         bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
-    wbuf = p.const_buf(w, w.data)
+    blocks = None
+    if dt == "int16":
+        wbuf = p.const_buf(w, w.data)
+    else:
+        _need(g, op, "nsn_fully_connected_batch_s8")
+        blocks, wbuf = _fc_blocks(p, w)
     xin = p.operand(op.inputs[0])
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     _per_channel(p, sym, pr, n_out)
+    if dt == "int16" and x.size // n_in > 1:
+        _fc16_batched(p, op, pr, sym, x.size // n_in, (n_in, n_out), (xin, wbuf, bbuf, out))
+        return
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
-    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym,
-                    rows=x.size // n_in, n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf,
-                    out=out, tensor=op.outputs[0]),
+    records = "NULL"
+    if blocks is not None:
+        rec = packing.fc_records(blocks[2], folded, pr.multipliers, pr.shifts, pr.input_offset,
+                                 pr.output_offset)
+        if rec is not None:
+            records = f"{sym}_records"
+            p.arrays.append(ArrayView("nsn_fc_record", records, n_out, tuple(
+                f"{{ {a}, {m}, {nu}, {e} }}," for a, m, nu, e in rec.tolist())))
+    p.add_step(dict(kind="fc" if blocks is None else "fcb", sfx=_sfx(dt),
+                    comment=_op_comment(g, op), sym=sym, rows=x.size // n_in, n_in=n_in,
+                    n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0],
+                    blocks=blocks and blocks[:2], records=records),
+               reads={xin.buf}, writes={out})
+
+
+def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
+    """int8 FC weights packed by blocks of output channels that read one column range each
+    (the structural zeros of grouped matmuls skipped, packing.pack_fc_blocks): the block
+    table's symbol and length (identical tables shared) and the blocks, and the packed
+    weights' buffer."""
+    blocks, packed = packing.pack_fc_blocks(w.array().astype(np.int8))
+    lines = tuple(f"{{ {c}u, {s}u, {n}u }}," for c, s, n in blocks)
+    table = next((a.name for a in p.arrays if a.ctype == "nsn_fc_block" and a.lines == lines),
+                 None)
+    if table is None:
+        table = p.names.take(f"nsn_fc_blocks{len(lines)}")
+        p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
+    t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
+    return (table, len(lines), blocks), p.const_buf(t, packed.tobytes())
+def conv16_scratch(patch: int) -> int:
+    """nsn_conv_s16_get_buffer_size on the DSP path (the others need none): four interleaved
+    int16 patches and a gathered one, 10 bytes per element of the patch rounded up to 4."""
+    return 10 * ((patch + 3) & ~3)
+
+
+def _fc16_batched(p: _Program, op: NdOp, pr, sym: str, rows: int, sizes: tuple[int, int],
+                  bufs: tuple) -> None:
+    """A 16x8 FULLY_CONNECTED over several rows as the 1x1 nsn_conv_s16 over a [1][rows][in]
+    image (nsn_nnfunctions_s16.h): one call, the rows blocked by the kernel, same bits."""
+    (n_in, n_out), (xin, wbuf, bbuf, out) = sizes, bufs
+    conv = {"input_offset": 0, "output_offset": 0, "stride_h": 1, "stride_w": 1, "pad_h": 0,
+            "pad_w": 0, "dilation_h": 1, "dilation_w": 1, "activation_min": pr.activation_min,
+            "activation_max": pr.activation_max}
+    dims = {"input_h": 1, "input_w": rows, "input_c": n_in, "filter_h": 1, "filter_w": 1,
+            "output_h": 1, "output_w": rows, "output_c": n_out, "groups": 1}
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
+                             tuple(Field(f, int(conv[f])) for f in _CONV_PARAM_FIELDS)),
+                  StructView("nsn_conv_dims", f"{sym}_dims",
+                             tuple(Field(f, dims[f]) for f in _CONV_DIM_FIELDS))]
+    p.conv_scratch = max(p.conv_scratch, conv16_scratch(n_in))
+    p.conv_dims.append((f"{sym}_dims", "conv_s16"))
+    p.add_step(dict(kind="conv", sfx="s16", comment=_op_comment(p.g, op), sym=sym, x=xin,
+                    wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
 
@@ -540,8 +690,8 @@ def _same_flat_order(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return [d for d in a if d != 1] == [d for d in b if d != 1]
 
 
-def _view_operand(p: _Program, i: int, v: layout.View) -> Operand:
-    t = dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
+def _view_operand(p: _Program, i: int, v: layout.View, t: NdTensor | None = None) -> Operand:
+    t = t or dataclasses.replace(p.g.tensors[i], shape=(v.ids.size,))
     if v.kind == "alias":
         return Operand(p.root_buf(v.root), v.offset)
     if v.kind == "const":
@@ -687,7 +837,7 @@ def _conv(p: _Program, op: NdOp) -> None:
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
             b = g.tensors[op.inputs[2]]
             bbuf = p.const_buf(b, b.data)
-    xin = p.operand(op.inputs[0])
+    xin, geo = conv_input(p, op, geo)
     wbuf = p.const_buf(w, w.data)
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
@@ -703,8 +853,17 @@ def _conv(p: _Program, op: NdOp) -> None:
         # the DSP/MVE scratch of nsn_conv_s8 (9 k4 / 4 n_out + k4); int16: twice (checked at
         # init against the kernel library's own get_buffer_size)
         need = max(9 * k4, 4 * n_out + k4) * (2 if dt == "int16" else 1)
+        cin = x.shape[3]
+        if dt != "int16" and geo.filter_h == 1 and groups == 1 and cin % 4 == 0:
+            # nsn_conv_s8's DSP row path: channel table, int16 weights, 16 pixels' columns
+            need = max(need, 16 * n_out + 2 * n_out * k4 + 2 * cin * (15 + geo.filter_w))
         p.conv_scratch = max(p.conv_scratch, need)
-        p.conv_dims.append((f"{sym}_dims", _sfx(dt)))
+        p.conv_dims.append((f"{sym}_dims", f"conv_{_sfx(dt)}"))
+    elif dt != "int16" and n_out == x.shape[3] and n_out % 4 == 0 and geo.filter_w == 3:
+        # the DSP scratch of nsn_depthwise_conv_s8: four channels' rows as int16 + weights
+        need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
+        p.conv_scratch = max(p.conv_scratch, need)
+        p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
     p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
                     comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
                     tensor=op.outputs[0]),
@@ -742,6 +901,268 @@ KERNELS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "MEAN": _mean,
            "FULLY_CONNECTED": _fc, "ADD": _elementwise, "SUB": _elementwise,
            "MUL": _elementwise, "QUANTIZE": _quantize, "LOGISTIC": _lut, "TANH": _lut,
            **{k: _lut for k in LUT_OPS}}
+
+
+# -- one GRU step's gate arithmetic as one call (nsn_gru_gates_s8) -------------------------------
+
+_GRU_OPS = ("add_zr", "logistic", "mul_r", "add_n", "tanh", "sub_d", "mul_z", "add_h")
+
+
+@dataclass(frozen=True)
+class GruChain:
+    """The eight ops of a GRU step after its hidden-state matmuls (nsn_nnfunctions_gru.h):
+    s = ADD(x_zr, h_zr), g = LOGISTIC(s), z | r = halves of g's rows, m = MUL(r, h_n),
+    n = TANH(ADD(x_n, m)), d = SUB(h, n), h' = ADD(n, MUL(z, d)); operands as tensor indices."""
+
+    ops: tuple[NdOp, ...]  # in _GRU_OPS order
+    x_zr: int
+    h_zr: int
+    h_n: int
+    x_n: int
+    h: int
+    z: int  # the views of g's halves
+    r: int
+    rows: int
+    hidden: int
+    z_offset: int  # z's first element in a row of 2H gates (r's is hidden - z_offset)
+
+
+def gru_chains(g: NdGraph, lay: layout.LayoutResult) -> list[GruChain]:
+    """Every GRU gate chain of the compute ops whose intermediate tensors nothing else reads
+    (no other op, no model output): only h' leaves the chain."""
+    made = {o: op for op in lay.compute for o in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
+                                                                          g.outputs])]:
+        for i in ins:
+            for r in _roots(lay, i):
+                readers.setdefault(r, set()).add(who)
+    chains: list[GruChain] = []
+    used: set[int] = set()
+    for op in lay.compute:
+        c = _gru_match(g, lay, made, op)
+        mine = {o.index for o in c.ops} if c is not None else set()
+        if mine and not used & mine and all(readers.get(o.outputs[0], set()) <= mine
+                                            for o in c.ops[:-1]):
+            chains.append(c)
+            used |= mine
+    return chains
+
+
+def _roots(lay: layout.LayoutResult, i: int) -> set[int]:
+    v = lay.views.get(i)
+    if i < 0 or v is None:
+        return {i} if i >= 0 else set()
+    if v.kind == "alias":
+        return {v.root}
+    ids = v.ids.reshape(-1)
+    return {int(r) for r in np.unique(ids[ids >= 0] >> 32)}
+
+
+def _gru_match(g: NdGraph, lay: layout.LayoutResult, made: dict[int, NdOp], last: NdOp
+               ) -> GruChain | None:
+    """The chain ending in `last` (the ADD giving h'), or None."""
+    def by(i: int, kind: str) -> NdOp | None:
+        op = made.get(i)
+        return op if op is not None and op.kind == kind and i not in lay.views else None
+
+    def pair(op: NdOp, test) -> tuple[int, int] | None:
+        a, b = op.inputs[:2]
+        return (a, b) if test(a, b) else (b, a) if test(b, a) else None
+
+    if last.kind != "ADD" or len(last.inputs) != 2:
+        return None
+    nq = pair(last, lambda a, b: by(a, "TANH") and by(b, "MUL"))
+    if nq is None:
+        return None
+    n, q = nq
+    tanh, mul_z = made[n], made[q]
+    zd = pair(mul_z, lambda a, b: by(b, "SUB") is not None and made[b].inputs[1] == n)
+    if zd is None:
+        return None
+    sub_d, add_n = made[zd[1]], by(tanh.inputs[0], "ADD")
+    xm = add_n and pair(add_n, lambda a, b: by(b, "MUL") is not None)
+    if not xm:
+        return None
+    mul_r = made[xm[1]]
+    roots = _roots(lay, zd[0])
+    logistic = by(next(iter(roots)), "LOGISTIC") if len(roots) == 1 else None
+    rh = logistic and pair(mul_r, lambda a, b: _roots(lay, a) == roots)
+    add_zr = logistic and by(logistic.inputs[0], "ADD")
+    if not rh or not add_zr:
+        return None
+    ops = (add_zr, logistic, mul_r, add_n, tanh, sub_d, mul_z, last)
+    return _gru_shape(g, lay, ops, add_zr.inputs[0], add_zr.inputs[1], rh[1], xm[0],
+                      sub_d.inputs[0], zd[0], rh[0])
+
+
+def _gru_shape(g: NdGraph, lay: layout.LayoutResult, ops: tuple[NdOp, ...], x_zr: int,
+               h_zr: int, h_n: int, x_n: int, h: int, z: int, r: int) -> GruChain | None:
+    """The chain's rows and hidden size, when every tensor is int8, no operand broadcasts and
+    z and r are the two halves of each row of the gates."""
+    ts = g.tensors
+    n_shape = ts[ops[4].outputs[0]].shape
+    hidden = n_shape[-1] if n_shape else 1
+    rows = ts[ops[4].outputs[0]].size // hidden
+    gates = ts[ops[1].outputs[0]]
+    wide = [ops[0].outputs[0], gates.index, x_zr, h_zr]
+    narrow = [o.outputs[0] for o in ops[2:]] + [h_n, x_n, h, z, r]
+    if any(ts[i].dtype != "int8" or ts[i].quant is None or ts[i].quant.per_channel
+           for i in wide + narrow) or any(len(o.outputs) != 1 for o in ops):
+        return None
+    if any(ts[i].size != 2 * rows * hidden or not _same_flat_order(ts[i].shape, gates.shape)
+           for i in wide) or any(ts[i].size != rows * hidden or not _same_flat_order(
+               ts[i].shape, n_shape) for i in narrow if i not in (z, r)):
+        return None
+    base = (np.int64(gates.index) << 32) + np.arange(rows)[:, None] * 2 * hidden + np.arange(
+        hidden)
+    ids = {i: (lay.views[i].ids.reshape(-1) if i in lay.views else None) for i in (z, r)}
+    for zo in (0, hidden):
+        if all(v is not None and np.array_equal(v, (base + o).reshape(-1))
+               for v, o in ((ids[z], zo), (ids[r], hidden - zo))):
+            return GruChain(ops, x_zr, h_zr, h_n, x_n, h, z, r, rows, hidden, zo)
+    return None
+
+
+def _gru_table(p: _Program, op: NdOp) -> str:
+    """The 256-entry table of a chain's LOGISTIC or TANH (shared with nsn_lut_s8 steps)."""
+    x, y = p.g.tensors[op.inputs[0]], p.g.tensors[op.outputs[0]]
+    key = (op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = lut_s8(p.g, op)
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
+                                   f"{_qtext(y.quant)} (TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    return p.lut_cache[key]
+
+
+def gru_gates_params(g: NdGraph, c: GruChain) -> dict[str, object]:
+    """Each op's TFLM parameters, its operands in the kernel's order (ADD and MUL commute)."""
+    t = {k: g.tensors[op.outputs[0]] for k, op in zip(_GRU_OPS, c.ops, strict=True)}
+    q = {k: (v.quant.scale, v.quant.zero_point) for k, v in t.items()}
+    for k, i in (("x_zr", c.x_zr), ("h_zr", c.h_zr), ("h_n", c.h_n), ("x_n", c.x_n),
+                 ("h", c.h)):
+        q[k] = (g.tensors[i].quant.scale, g.tensors[i].quant.zero_point)
+    act = {k: _activation(g, op) for k, op in zip(_GRU_OPS, c.ops, strict=True)}
+    return {
+        "add_zr": params.add_params(*q["x_zr"], *q["h_zr"], *q["add_zr"], act["add_zr"]),
+        "mul_r": params.mul_params(*q["logistic"], *q["h_n"], *q["mul_r"], act["mul_r"]),
+        "add_n": params.add_params(*q["x_n"], *q["mul_r"], *q["add_n"], act["add_n"]),
+        "sub_d": params.sub_params(*q["h"], *q["tanh"], *q["sub_d"], act["sub_d"]),
+        "mul_z": params.mul_params(*q["logistic"], *q["sub_d"], *q["mul_z"], act["mul_z"]),
+        "add_h": params.add_params(*q["tanh"], *q["mul_z"], *q["add_h"], act["add_h"]),
+    }
+
+
+def _rescale_init(bound: int, offset: int, pre_shift: int, multiplier: int, shift: int,
+                  out_offset: int) -> tuple[list[int], int] | None:
+    """nsn_rescale_init (kernels/src/nsn_kernels_internal.h) at generation time: the
+    rescaling's (scale, offset, multiplier, nudge, exponent) and its bound, or None where the C
+    returns -1."""
+    half = multiplier == 1 << 30 and shift == 0 and pre_shift >= 1
+    e = 1 if half else max(-shift, 0)
+    k = pre_shift + max(shift, 0) + 1 + half
+    if (bound < 0 or bound > 1 << 30 or multiplier < 0 or not 0 <= pre_shift <= 30
+            or not -31 <= shift <= 31 or k > 30 or bound << k > 2**31 - 1
+            or not -256 <= out_offset <= 256 or e > 22):
+        return None
+    nudge = (1 << (e - 1) if e else 0) + out_offset * (1 << e)
+    return [1 << k, offset << k, multiplier, nudge, e], bound << (pre_shift - 1 if half else k - 1)
+
+
+def _offset_bound(offset: int) -> int:
+    return -1 if abs(offset) > 1 << 16 else 128 + abs(offset)
+
+
+def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
+    """The DSP path's constants of nsn_gru_gates_s8 (nsn_nnfunctions_gru.h, field `dsp`), or
+    None when an op is outside that path's exact bounds (those of nsn_elementwise_s8.c's DSP
+    ADD/SUB and MUL) or has a fused activation range."""
+    out: list[int] = []
+    exact2 = adds = 0  # bit i: the i-th ADD/SUB's exact input is input 2
+    for k, pr in prs.items():
+        if (pr.activation_min, pr.activation_max) != (-128, 127):
+            return None
+        if k.startswith("mul"):
+            b1, b2 = _offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)
+            r = (_rescale_init(b1 * b2, 0, 0, pr.output_multiplier, pr.output_shift,
+                               pr.output_offset) if 0 <= b1 <= 512 and 0 <= b2 <= 512 else None)
+            if r is None:
+                return None
+            out += r[0] + [pr.input1_offset, pr.input2_offset * r[0][0]]
+            continue
+        c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
+        if c is None:
+            return None
+        out += c[0]
+        exact2 |= c[1] << adds
+        adds += 1
+    return out + [exact2]
+
+
+def _exact(multiplier: int, shift: int, left_shift: int) -> bool:
+    """TFLM's rescaling of the ADD/SUB input with the larger scale: a multiplier of exactly 0.5
+    on (x + offset) << left_shift is (x + offset) << (left_shift - 1), no rounding."""
+    return multiplier == 1 << 30 and shift == 0 and 1 <= left_shift <= 20
+
+
+def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
+    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling, then
+    ke, c, kr and the output's multiplier, nudge and exponent, so that the output rescaling's
+    operand u = x_e * ke + c + R(x_r) * kr equals nsn_rescale_init's (A +- B) * scale with the
+    exact input's A = (x_e + o_e) << (left_shift - 1); and whether input 2 is the exact one."""
+    b = [_offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)]
+    r = [_rescale_init(b[i], o, pr.left_shift, m, sh, 0) for i, (o, m, sh) in enumerate((
+        (pr.input1_offset, pr.input1_multiplier, pr.input1_shift),
+        (pr.input2_offset, pr.input2_multiplier, pr.input2_shift)))]
+    if r[0] is None or r[1] is None or max(r[0][1], r[1][1]) > 1 << 29:
+        return None
+    ro = _rescale_init(r[0][1] + r[1][1], 0, 0, pr.output_multiplier, pr.output_shift,
+                       pr.output_offset)
+    if ro is None or 0 in (r[0][0][4], r[1][0][4], ro[0][4]):
+        return None
+    if _exact(pr.input1_multiplier, pr.input1_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 0, 1, sign, pr.input1_offset
+    elif _exact(pr.input2_multiplier, pr.input2_shift, pr.left_shift):
+        e, s_e, s_r, o_e = 1, sign, 1, pr.input2_offset
+    else:
+        return None
+    scale = ro[0][0]
+    ke = s_e * (1 << (pr.left_shift - 1)) * scale
+    return r[1 - e][0] + [ke, o_e * ke, s_r * scale] + ro[0][2:], e
+
+
+def _gru_gates(p: _Program, c: GruChain) -> None:
+    """One nsn_gru_gates_s8 step for the chain, where its last op was."""
+    g = p.g
+    _need(g, c.ops[-1], "nsn_gru_gates_s8")
+    sym = p.names.take(f"nsn_op{c.ops[-1].index}")
+    prs = gru_gates_params(g, c)
+    fields = [Field(k, "{ " + ", ".join(f".{f.name} = {f.value}" for f in _fields(
+        pr, _ADD_FIELDS if k.startswith(("add", "sub")) else _MUL_FIELDS)) + " }")
+        for k, pr in prs.items()]
+    dsp = gru_dsp_constants(prs)
+    if dsp is not None:
+        p.arrays.append(ArrayView("int32_t", f"{sym}_dsp", len(dsp), tuple(_wrap(dsp, 7, 11))))
+    fields += [Field("sigmoid", _gru_table(p, c.ops[1])), Field("tanh", _gru_table(p, c.ops[4])),
+               Field("dsp", f"{sym}_dsp" if dsp is not None else "NULL"),
+               Field("hidden", c.hidden), Field("z_offset", c.z_offset)]
+    p.structs.append(StructView("nsn_gru_gates_params", f"{sym}_params", tuple(fields)))
+    ins = tuple(p.operand(i) for i in (c.x_zr, c.h_zr, c.h_n, c.x_n, c.h))
+    y = g.tensors[c.ops[-1].outputs[0]]
+    out = _out_buf(p, c.ops[-1], y)
+    ins_text = ", ".join(f"{g.tensors[i].name} {list(g.tensors[i].shape)}"
+                         for i in (c.x_zr, c.h_zr, c.h_n, c.x_n, c.h))
+    comment = _comment_text(
+        f"op {c.ops[-1].index}: GRU_GATES (ops " + ", ".join(f"{o.index} {o.kind}" for o in c.ops)
+        + f"; {ins_text}) -> {y.name} {list(y.shape)} int8, {_qtext(y.quant)}")
+    p.add_step(dict(kind="gru", comment=comment, sym=sym, gru_ins=ins, sizes=(c.rows,), out=out,
+                    tensor=c.ops[-1].outputs[0]),
+               reads={o.buf for o in ins}, writes={out})
 
 
 def _op_comment(g: NdGraph, op: NdOp) -> str:
@@ -782,16 +1203,24 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
         if i not in known:
             raise NsconvError(f"model input {name!r} is neither the features nor a state",
                               g.path)
+    chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)} if kernel_defined(
+        "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
+    p.fused = {o.index for c in chains.values() for o in c.ops}
     for op in p.lay.compute:
-        KERNELS[op.kind](p, op)
+        if op.index in chains:
+            _gru_gates(p, chains[op.index])
+        elif op.index not in p.fused:
+            KERNELS[op.kind](p, op)
     _end(p)
     return p
 
 
 def _end(p: _Program) -> None:
-    """Gather every state output (before any state is written), then the write-backs."""
+    """Gather every state output (before any state is written), then the write-backs. A state
+    whose next value only moves its own bytes and reads no other state is updated in place
+    (`_in_place`), after every other gather."""
     g = p.g
-    srcs = []
+    srcs, in_place = [], []
     for s in p.spec.states:
         i_in, i_out = g.index_of(s.input), g.index_of(s.output, outputs=True)
         t_in, t_out = g.tensors[i_in], g.tensors[i_out]
@@ -799,15 +1228,17 @@ def _end(p: _Program) -> None:
             raise NsconvError(f"state {s.name}: output {t_out.name!r} {t_out.dtype} "
                               f"{list(t_out.shape)} does not fit input {t_in.name!r} "
                               f"{t_in.dtype} {list(t_in.shape)}", g.path)
-        o = p.operand(i_out)
-        if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
-            v = p.lay.views.get(i_out) or layout.make_view(
-                g, i_out, layout.root_ids(t_out).reshape(-1))
-            o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(
-                v.ids)), t_out))
-        srcs.append((s, t_in, t_out, o))
+        if _in_place(p, i_in, i_out):
+            in_place.append((s, i_in, i_out))
+            continue
+        srcs.append((s, t_in, t_out, _state_source(p, i_out)))
     mask_i = g.index_of(p.spec.mask, outputs=True)
     mask = p.operand(mask_i)
+    for s, i_in, i_out in in_place:
+        if p.bufs[mask.buf].kind == "state":  # the mask is read after the updates
+            srcs.append((s, g.tensors[i_in], g.tensors[i_out], _state_source(p, i_out)))
+        else:
+            p.copy(p.lay.views[i_out], g.tensors[i_out], dst=p.tensor_buf[i_in])
     updates = []
     for s, t_in, t_out, o in srcs:
         rq = None
@@ -826,6 +1257,37 @@ def _end(p: _Program) -> None:
                     mask_tensor=mask_i),
                reads={u[1].buf for u in updates} | {mask.buf},
                writes=set())
+
+
+def _state_source(p: _Program, i_out: int) -> Operand:
+    """A state output's value at the end of the step, never in a state buffer."""
+    g = p.g
+    t_out = g.tensors[i_out]
+    o = p.operand(i_out)
+    if p.bufs[o.buf].kind in ("state", "features", "const"):  # never write from a state
+        v = p.lay.views.get(i_out) or layout.make_view(
+            g, i_out, layout.root_ids(t_out).reshape(-1))
+        o = Operand(p.copy(dataclasses.replace(v, kind="gather", runs=layout.runs_of(v.ids)),
+                           t_out))
+    return o
+
+
+def _in_place(p: _Program, i_in: int, i_out: int) -> bool:
+    """The state's next value (a gather of the same quantization) reads no other state and its
+    runs from the state itself move bytes down in an order where none reads bytes already
+    overwritten: then it is copied straight into the state (no arena copy, no write-back)."""
+    g, v = p.g, p.lay.views.get(i_out)
+    t_in, t_out = g.tensors[i_in], g.tensors[i_out]
+    if v is None or v.kind != "gather" or t_in.dtype != t_out.dtype or t_in.quant != t_out.quant:
+        return False
+    if any(r.root in p.state_of_input and r.root != i_in for r in v.runs):
+        return False
+    own = sorted((r for r in v.runs if r.root == i_in), key=lambda r: r.dst)
+    for k, r in enumerate(own):
+        if r.src < r.dst or any(r.src < q.dst + q.length and q.dst < r.src + r.length
+                                for q in own[:k]):
+            return False
+    return True
 
 
 def _lifetimes(p: _Program) -> None:
@@ -854,25 +1316,16 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
         t = p.g.tensors[s["tensor"]]
         debug = ((t.index, _c_string(t.name[:60]), out.expr, out.nbytes),)
     if kind == "copy":
-        srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
-        runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
-                     for d, slot, o, n in s["raw_runs"])
-        table = ""
-        entries = strided_runs(s["raw_runs"])
-        if len(runs) > INLINE_RUNS:
-            table = p.names.take(f"nsn_runs_{k}")
-            p.run_tables.append(RunTable(table, tuple(entries)))
-        return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
-                    table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
-                    sizes=(len(entries),), debug=debug)
+        return _copy_view(p, k, s, out)
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
-    if kind == "fc":
-        return Step("fc", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
+    if kind in ("fc", "fcb"):
+        return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
                     weights=p.bufs[s["wbuf"]].name,
                     bias=p.bufs[s["bbuf"]].name if s["bbuf"] is not None else "NULL",
-                    debug=debug, sfx=s["sfx"])
+                    debug=debug, sfx=s["sfx"], table=s["blocks"][0] if s["blocks"] else "",
+                    sizes=(s["blocks"][1],) if s["blocks"] else (), records=s["records"])
     if kind in ("add", "sub", "mul"):
         return Step(kind, k, s["comment"], out=out.expr,
                     ins=(_ptr(p, s["a"]), _ptr(p, s["b"])), sizes=s["sizes"], sym=s["sym"],
@@ -885,11 +1338,35 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
     if kind == "mean":
         return Step("mean", k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s["sym"], debug=debug, sfx=s["sfx"])
+    if kind == "gru":
+        return Step("gru", k, s["comment"], out=out.expr,
+                    ins=tuple(_ptr(p, o) for o in s["gru_ins"]), sizes=s["sizes"], sym=s["sym"],
+                    debug=debug)
     if kind in ("lut", "requantize", "unary16"):
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),),
                     sizes=s["sizes"], sym=s.get("sym", ""), table=s.get("table", ""),
                     debug=debug, sfx=s.get("sfx", "s8"), fn=s.get("fn", ""))
     raise AssertionError(kind)
+
+
+def _copy_view(p: _Program, k: int, s: dict, out: Buf) -> Step:
+    """A copy step: the rows that repeat one pattern as unrolled row loops (layout.row_plan),
+    the other runs inline (few) or as a copy table."""
+    srcs = tuple(p.bufs[b].expr for b in s["src_bufs"])
+    loops, rest = layout.row_plan(s["raw_runs"], s["nbytes"], s.get("item", 1))
+    runs = tuple(RunView(d, srcs[slot] if slot >= 0 else "", slot, o, n)
+                 for d, slot, o, n in rest)
+    table = ""
+    entries = strided_runs(rest)
+    if len(runs) > INLINE_RUNS:
+        table = p.names.take(f"nsn_runs_{k}")
+        p.run_tables.append(RunTable(table, tuple(entries)))
+    views = tuple(RowLoopView(lp.dst, lp.rows, lp.row_bytes,
+                              tuple((srcs[slot], first, step) for slot, first, step in lp.ptrs),
+                              lp.moves) for lp in loops)
+    return Step("copy", k, s["comment"], out=out.expr, runs=runs, sources=srcs,
+                table=table, zero_byte=s["zero_byte"], nbytes=s["nbytes"],
+                sizes=(len(entries),), moves=s.get("moves", ()), loops=views)
 
 
 def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
@@ -901,13 +1378,30 @@ def _const_view(name: str, t: NdTensor, data: bytes) -> ConstView:
                      rows=None, lines=tuple(_wrap(arr, 7 if wide else 16, 11 if wide else 6)))
 
 
+def _plan_arena(p: _Program, alignment: int) -> tuple[list[Buf], int]:
+    """Arena offsets (memplan.plan_intervals); a slab (`_Program.slab`) is one interval from
+    its first write to its last read, its buffers back to back."""
+    arena = [b for b in p.bufs if b.kind == "arena"]
+    in_slab = {b for slab in p.slabs for b in slab}
+    alone = [b for b in arena if b.id not in in_slab]
+    items = [(b.nbytes, b.start, b.end) for b in alone]
+    for slab in p.slabs:
+        bs = [p.bufs[i] for i in slab]
+        items.append((sum(b.nbytes for b in bs), min(b.start for b in bs),
+                      max(b.end for b in bs)))
+    offsets, arena_bytes = plan_intervals(items, alignment)
+    for b, off in zip(alone, offsets, strict=False):
+        b.offset = off
+    for slab, off in zip(p.slabs, offsets[len(alone):], strict=True):
+        for i in slab:
+            p.bufs[i].offset = off
+            off += p.bufs[i].nbytes
+    return arena, arena_bytes
+
+
 def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> NdView:
     _lifetimes(p)
-    arena = [b for b in p.bufs if b.kind == "arena"]
-    offsets, arena_bytes = plan_intervals([(b.nbytes, b.start, b.end) for b in arena],
-                                          alignment)
-    for b, off in zip(arena, offsets, strict=True):
-        b.offset = off
+    arena, arena_bytes = _plan_arena(p, alignment)
     steps: list[Step] = []
     updates: list[UpdateStep] = []
     mask_src = ""
@@ -926,7 +1420,8 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
     for s in p.spec.states:
         t = g.tensors[g.index_of(s.input)]
         states.append(StateField(s.name, "state_" + identifier(s.name), _CTYPE[t.dtype], t.size,
-                                 t.nbytes, _qtext(t.quant), t.quant.zero_point))
+                                 t.nbytes, _qtext(t.quant), t.quant.zero_point,
+                                 p.state_tail.get(t.index, 0)))
     consts = tuple(_const_view(p.bufs[b].name, t, d) for b, (t, d) in p.const_data.items())
     pointers = tuple(PointerLine(b.name, _CTYPE[b.dtype], b.offset,
                                  _comment_text(f"{b.tensor[:70]}: {b.nbytes} bytes, steps "
@@ -934,7 +1429,11 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
                      for b in arena)
     counts: dict[str, int] = {}
     for op in p.lay.compute:
-        counts[op.kind] = counts.get(op.kind, 0) + 1
+        if op.index not in p.fused:
+            counts[op.kind] = counts.get(op.kind, 0) + 1
+    fused_calls = sum(s["kind"] == "gru" for s in p.steps)
+    if fused_calls:
+        counts["GRU_GATES"] = fused_calls
     return NdView(
         version=__version__, model_title=p.spec.title,
         source_text=_comment_text(Path(g.path).name), sha256=g.sha256,
@@ -944,7 +1443,9 @@ def build_nd_view(p: _Program, alignment: int = 4, command_line: str = "") -> Nd
         mask_bytes=mask_t.nbytes, mask_ctype=_CTYPE[mask_t.dtype],
         arena_bytes=arena_bytes, unshared_bytes=sum(b.nbytes for b in arena),
         state_bytes=sum(s.nbytes for s in states),
-        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] == "fc"), default=0),
+        max_fc_input=max((s["n_in"] for s in p.steps if s["kind"] in ("fc", "fcb")),
+                         default=0),
+        max_fc_output=max((s["n_out"] for s in p.steps if s["kind"] == "fcb"), default=0),
         conv_scratch=p.conv_scratch, conv_dims=tuple(p.conv_dims),
         uses_conv=any(s["kind"] in ("conv", "dwconv", "mean") for s in p.steps),
         uses_s16=any(b.dtype == "int16" for b in p.bufs),

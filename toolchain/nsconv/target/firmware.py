@@ -9,7 +9,8 @@ For a Cortex-M target the project, OUT/firmware/<target>/, holds everything `mak
     export.json         what was exported from what (read by nsconv run / bench)
     verify/             nsn_host_main.c: the frame runner of `make verify` (nsconv verify --target)
     model/              the generated network (nsconv.codegen): nsn_model.[ch], nsn_weights.[ch]
-    app/                nsn_stream.[ch] (board-independent streaming API), nsn_wav.[ch],
+    app/                nsn_stream.[ch] (board-independent streaming API) with nsn_app_util.h,
+                        nsn_wav.[ch],
                         nsn_app_main.c (the wav-streaming firmware main)
     frontend/           the C audio front end; nsn_frontend_config.h and nsn_frontend_tables.c
                         generated for the model's front end (firmware/frontend/gen_tables.py)

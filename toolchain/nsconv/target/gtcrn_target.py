@@ -7,6 +7,7 @@ gtcrn.json, the core's .tflite and the generated C in OUT/c, see compiler/gtcrn_
     Makefile            (target/templates/Makefile.gtcrn.j2) make, make run, make host, make size
     export.json         what was exported ("kind": "gtcrn"), read back by run and bench
     model/              OUT/c: the generated network nsn_model.[ch], nsn_weights.[ch]
+    verify/             nsn_host_main.c: the frame runner of `make verify` (nsconv verify --target)
     app/                nsn_gtcrn_app.c (firmware/gtcrn_app: the wav-streaming main),
                         nsn_gtcrn_io.h (generated: the core's input and output quantization),
                         nsn_wav.[ch]
@@ -26,7 +27,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from nsconv.errors import NsconvError
 from nsconv.resources import FIRMWARE_DIR
 from nsconv.target import firmware as fw
 from nsconv.target import qemu
-from nsconv.target.boards import Board, measure_elf
+from nsconv.target.boards import Board
 
 KIND = "gtcrn"
 APP = "nsn_gtcrn_app"
@@ -116,7 +116,7 @@ def _files(b: Board) -> list[tuple[Path, str]]:
     """(source, path in the project) of the copied firmware files."""
     pairs = [(src, rel) for src, rel in fw._firmware_files(b)
              if not rel.startswith(("app/", "frontend/"))]
-    for name in ("nsn_wav.c", "nsn_wav.h"):
+    for name in ("nsn_wav.c", "nsn_wav.h", "nsn_app_util.h"):
         pairs.append((FIRMWARE_DIR / "app" / name, f"app/{name}"))
     pairs.append((FIRMWARE_DIR / "gtcrn_app" / f"{APP}.c", f"app/{APP}.c"))
     for name in (*fw.GTCRN_FRONTEND_FILES, "nsn_rfft.c", "nsn_rfft.h", "nsn_frontend_tables.h"):
@@ -176,10 +176,13 @@ def export_gtcrn_firmware(out_dir: Path, target: str, command_line: str = "",
 def _write_project(out_dir: Path, tmp: Path, core: str, b: Board, fe, meta: dict,
                    command_line: str) -> None:
     from nsconv.compiler.ndgraph import read_nd
+    from nsconv.target.hostbuild import write_host_main
 
     (tmp / "model").mkdir()
     for p in sorted((out_dir / "c").glob("*.[ch]")):
         shutil.copyfile(p, tmp / "model" / p.name)
+    (tmp / "verify").mkdir()
+    write_host_main(tmp / "verify")  # the frame runner of `make verify` (verify --target)
     for src, rel in _files(b):
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, tmp / rel)
@@ -243,21 +246,8 @@ def ensure_exported(out_dir: Path, core: str, scratch: Path | None = None,
 def build(project: GtcrnProject, host: bool = False, variant: str | None = None,
           cflags: tuple[str, ...] = ()) -> Path:
     """make (the ELF, checked against the board), make host, or a variant with extra cflags
-    into build/BOARD-VARIANT/."""
-    if host:
-        qemu._make(project, "host", None, qemu.BUILD_TIMEOUT_S)
-        return project.host_exe
-    if shutil.which("arm-none-eabi-gcc") is None:
-        raise NsconvError("arm-none-eabi-gcc not found (Debian: apt-get install gcc-arm-none-eabi "
-                          "libnewlib-arm-none-eabi)")
-    elf = project.elf
-    extra: list[str] = []
-    if variant is not None:
-        elf = elf.parent.with_name(f"{project.board.name}-{variant}") / elf.name
-        extra = [f"ARM_BUILD=build/{elf.parent.name}", "EXTRA_CFLAGS=" + " ".join(cflags)]
-    qemu._make(project, "all", None, qemu.BUILD_TIMEOUT_S, extra)
-    project.board.check_fit(measure_elf(elf, weights=project.const_bytes))
-    return elf
+    into build/BOARD-VARIANT/ (qemu.build: the same Makefile goals as nsNet2's)."""
+    return qemu.build(project, host=host, variant=variant, cflags=cflags)
 
 
 @dataclass(frozen=True)
@@ -321,31 +311,19 @@ def run(project: GtcrnProject, in_wav: Path, out_wav: Path, *, frames: int | Non
     out_wav = Path(out_wav)
     if not out_wav.parent.is_dir():
         raise NsconvError("output directory does not exist", out_wav.parent)
-    work = program.parent / f"run-{os.getpid()}-{time.monotonic_ns()}"
-    work.mkdir(parents=True)
-    try:
+    with qemu.work_dir(program) as work:
         samples = qemu._stage_input(Path(in_wav), work / "in.wav", STFT)
         hops = -(-samples // HOP) if frames is None else min(frames, -(-samples // HOP))
         args = ["in.wav", "out.wav"] + (["--frames", str(frames)] if frames else []) \
             + (["--quiet"] if quiet else [])
-        if host:
-            cmd, where = [str(program), *args], "host build"
-        else:
-            cmd = project.board.qemu_command(os.path.relpath(program, work), " ".join(args))
-            where = f"{project.target} ({project.board.name})"
-            if shutil.which(cmd[0]) is None:
-                raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
         limit = qemu.QEMU_BASE_TIMEOUT_S + TIMEOUT_PER_HOP_S * hops
-        result, seconds = qemu.run_bounded(cmd, work, limit, where, program, hops)
+        result, seconds = qemu.run_program(project, program, work, args, host=host,
+                                           limit=limit, frames=hops)
         p = parse(result.stdout, program)
-        tmp = out_wav.with_name(f".{out_wav.name}.part")
-        shutil.move(work / "out.wav", tmp)
-        tmp.replace(out_wav)
+        qemu.deliver(work / "out.wav", out_wav)
         return GtcrnRun("host" if host else project.target, "host" if host else project.board.name,
                         p["unit"], p["hops"], p["kernels_path"], p["network"], p["frontend"],
                         p["stack_peak"], p["ops"], p["sizes"], out_wav, seconds, result.stdout)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_on_target(out_dir: Path, in_wav: Path, out_wav: Path, target: str | None = None,

@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def build(project: FirmwareProject | Path, host: bool = False, jobs: int | None 
     ELF is checked against the board profile (boards.Board.check_fit). A `variant` (ELF
     only) builds with the extra `cflags` into build/BOARD-VARIANT/, beside the default build
     (e.g. the bench's profiled build); run it with run(..., program=variant_elf(...))."""
-    if not isinstance(project, FirmwareProject):
+    if isinstance(project, (str, Path)):
         project = load_project(project)
     if host:
         if shutil.which("gcc") is None:
@@ -276,9 +277,7 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
     if not out_wav.parent.is_dir():
         raise NsconvError("output directory does not exist", out_wav.parent)
 
-    work = program.parent / f"run-{os.getpid()}-{time.monotonic_ns()}"
-    work.mkdir(parents=True)
-    try:
+    with work_dir(program) as work:
         fe = project.frontend
         samples = _stage_input(Path(in_wav), work / "in.wav", fe)
         n_frames = frontend.num_frames(samples, fe) if frames is None else \
@@ -290,20 +289,8 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
             args += ["--frames", str(frames)]
         args += ["--masks", "masks.s8", "--features", "feat.s8"]
         limit = timeout or QEMU_BASE_TIMEOUT_S + QEMU_TIMEOUT_PER_FRAME_S * n_frames
-        if host:
-            cmd = [str(program), *args]
-        else:
-            assert project.board is not None
-            kernel = os.path.relpath(program, work)
-            cmdline = " ".join([kernel, *args])
-            if len(cmdline) > SEMIHOST_CMDLINE_MAX:
-                raise NsconvError(f"firmware command line longer than {SEMIHOST_CMDLINE_MAX} "
-                                  f"characters: {cmdline}")
-            cmd = project.board.qemu_command(kernel, " ".join(args))
-            if shutil.which(cmd[0]) is None:
-                raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
-        where = "host build" if host else f"{project.target} ({project.board.name})"
-        result, seconds = run_bounded(cmd, work, limit, where, program, n_frames)
+        result, seconds = run_program(project, program, work, args, host=host, limit=limit,
+                                      frames=n_frames)
         unit, names, steps = parse_output(result.stdout)
         if len(steps) != n_frames:
             raise NsconvError(f"the firmware reported {len(steps)} frames, expected {n_frames}",
@@ -311,17 +298,54 @@ def run(project: FirmwareProject | Path, in_wav: Path, out_wav: Path, *,
         bins = fe.n_bins
         masks = np.fromfile(work / "masks.s8", dtype=np.int8).reshape(-1, bins)
         feats = np.fromfile(work / "feat.s8", dtype=np.int8).reshape(-1, bins)
-        tmp = out_wav.with_name(f".{out_wav.name}.part")
-        shutil.move(work / "out.wav", tmp)
-        tmp.replace(out_wav)
+        deliver(work / "out.wav", out_wav)
         return FirmwareRun(target="host" if host else project.target,
                            board="host" if host else project.board.name, unit=unit,
                            exit_names=names, steps=steps, out_wav=out_wav, masks=masks,
                            features=feats, seconds=seconds, stdout=result.stdout,
                            kernels_path=kernels[1] if (kernels := _KERNELS.search(result.stdout))
                            else "")
+
+
+@contextmanager
+def work_dir(program: Path, prefix: str = "run") -> Iterator[Path]:
+    """A fresh scratch directory next to the program (QEMU runs there: the semihosting
+    command line takes short relative names), removed afterwards."""
+    work = program.parent / f"{prefix}-{os.getpid()}-{time.monotonic_ns()}"
+    work.mkdir(parents=True)
+    try:
+        yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def deliver(produced: Path, dest: Path) -> None:
+    """Moves a file the firmware wrote to dest, atomically (no half-written output)."""
+    tmp = dest.with_name(f".{dest.name}.part")
+    shutil.move(produced, tmp)
+    tmp.replace(dest)
+
+
+def run_program(project, program: Path, work: Path, args: list[str], *, host: bool,
+                limit: float, frames: int, icount: bool = True
+                ) -> tuple[subprocess.CompletedProcess, float]:
+    """Runs a project's program (nsNet2's or GTCRN's) in `work` with args: the host build
+    directly, an ELF in QEMU on the project's board (with -icount unless icount=False; the
+    semihosting command line at most SEMIHOST_CMDLINE_MAX characters), bounded by
+    run_bounded."""
+    if host:
+        return run_bounded([str(program), *args], work, limit, "host build", program, frames)
+    assert project.board is not None
+    kernel = os.path.relpath(program, work)
+    cmdline = " ".join([kernel, *args])
+    if len(cmdline) > SEMIHOST_CMDLINE_MAX:
+        raise NsconvError(f"firmware command line longer than {SEMIHOST_CMDLINE_MAX} "
+                          f"characters: {cmdline}")
+    cmd = project.board.qemu_command(kernel, " ".join(args), icount=icount)
+    if shutil.which(cmd[0]) is None:
+        raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
+    where = f"{project.target} ({project.board.name})"
+    return run_bounded(cmd, work, limit, where, program, frames)
 
 
 def run_bounded(cmd: list[str], cwd: Path, limit: float, where: str, program: Path,
@@ -387,26 +411,19 @@ def run_frames(project: FirmwareProject, runner: Path, features: np.ndarray,
     assert project.board is not None
     if not runner.is_file():
         raise NsconvError("frame runner not built", runner)
-    work = runner.parent / f"verify-{os.getpid()}-{time.monotonic_ns()}"
-    work.mkdir(parents=True)
-    try:
+    with work_dir(runner, "verify") as work:
         hostbuild.write_frames(work / "in.bin", features, exits, resets)
-        args = "in.bin out.bin" + (f" {dump_frame} dump.bin" if dump_frame is not None else "")
-        kernel = os.path.relpath(runner, work)
-        cmd = project.board.qemu_command(kernel, args, icount=False)
-        if shutil.which(cmd[0]) is None:
-            raise NsconvError(f"{cmd[0]} not found (Debian: apt-get install qemu-system-arm)")
+        args = ["in.bin", "out.bin"] + ([str(dump_frame), "dump.bin"] if dump_frame is not None
+                                        else [])
         limit = timeout or QEMU_BASE_TIMEOUT_S + QEMU_TIMEOUT_PER_FRAME_S * len(features)
-        where = f"{project.target} ({project.board.name})"
-        result, seconds = run_bounded(cmd, work, limit, where, runner, len(features))
+        result, seconds = run_program(project, runner, work, args, host=False, limit=limit,
+                                      frames=len(features), icount=False)
         masks, states, _ = hostbuild.read_output(work / "out.bin")
         if len(masks) != len(features):
             raise NsconvError(f"the frame runner wrote {len(masks)} frames, expected "
                               f"{len(features)}", runner)
         tensors = hostbuild.read_dump(work / "dump.bin") if dump_frame is not None else {}
         return FrameRun(masks, states, tensors, hostbuild.kernels_path(result.stdout), seconds)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def default_target(out_dir: Path) -> str:

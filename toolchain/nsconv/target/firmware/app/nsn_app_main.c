@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nsn_app_util.h" /* nsn_u64_text */
 #include "nsn_port.h"
 #include "nsn_stream.h"
 #include "nsn_wav.h"
@@ -114,19 +115,6 @@ static void list_exits(void)
         fprintf(stderr, " %s", nsn_exit_names[k]);
     }
     fprintf(stderr, "\n");
-}
-
-/* Decimal text of a 64-bit count (newlib's printf may lack %llu). */
-static const char *u64_text(uint64_t value, char buf[21])
-{
-    char *p = buf + 20;
-    *p = '\0';
-    do
-    {
-        *--p = (char)('0' + (int)(value % 10u));
-        value /= 10u;
-    } while (value != 0);
-    return p;
 }
 
 static int parse_count(const char *text, uint32_t *value)
@@ -239,9 +227,9 @@ static void print_summary(const exit_stats_t stats[NSN_NUM_EXITS])
         }
         printf("summary exit %s frames %lu network mean %s min %s max %s frontend mean %s\n",
                nsn_exit_names[k], (unsigned long)e->frames,
-               u64_text((e->network_total + e->frames / 2u) / e->frames, b1),
-               u64_text(e->network_min, b2), u64_text(e->network_max, b3),
-               u64_text((e->frontend_total + e->frames / 2u) / e->frames, b4));
+               nsn_u64_text((e->network_total + e->frames / 2u) / e->frames, b1),
+               nsn_u64_text(e->network_min, b2), nsn_u64_text(e->network_max, b3),
+               nsn_u64_text((e->frontend_total + e->frames / 2u) / e->frames, b4));
 #if defined(NSN_STACK_PROBE) && defined(__arm__)
         printf("stack exit %s network peak %lu\n", nsn_exit_names[k],
                (unsigned long)e->stack_peak);
@@ -252,7 +240,7 @@ static void print_summary(const exit_stats_t stats[NSN_NUM_EXITS])
             for (kind = 0; kind < NSN_NUM_OP_KINDS; ++kind)
             {
                 printf("ops exit %s kind %s mean %s\n", nsn_exit_names[k], g_op_names[kind],
-                       u64_text((e->op_total[kind] + e->frames / 2u) / e->frames, b1));
+                       nsn_u64_text((e->op_total[kind] + e->frames / 2u) / e->frames, b1));
             }
         }
 #endif
@@ -487,8 +475,8 @@ int main(int argc, char **argv)
             {
                 char b1[21], b2[21], b3[21];
                 printf("step %lu exit %s network %s analyze %s synthesize %s\n",
-                       (unsigned long)(k - 1u), nsn_exit_names[exit_id], u64_text(c->network, b1),
-                       u64_text(c->analyze, b2), u64_text(c->synthesize, b3));
+                       (unsigned long)(k - 1u), nsn_exit_names[exit_id], nsn_u64_text(c->network, b1),
+                       nsn_u64_text(c->analyze, b2), nsn_u64_text(c->synthesize, b3));
             }
         }
     }

@@ -15,54 +15,8 @@
 #define NSN_STREAM_END(t0) ((void)(t0), (uint64_t)0)
 #endif
 
-#if defined(NSN_STACK_PROBE) && defined(__arm__)
-/* Stack probe: paint the free stack below the stack pointer, run the step, then find the
- * lowest word it changed. Outside the counted region, so the counts are unaffected. */
-#define NSN_STACK_PAINT 0xA5C3E187u
-#define NSN_STACK_PROBE_DEPTH 32768u
-extern uint32_t __stack_limit; /* nsn_sections.ld */
-
-static inline uintptr_t stack_pointer(void)
-{
-    uintptr_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    return sp;
-}
-
-static uintptr_t stack_floor(uintptr_t top)
-{
-    const uintptr_t limit = (uintptr_t)&__stack_limit;
-    return (top - limit > NSN_STACK_PROBE_DEPTH ? top - NSN_STACK_PROBE_DEPTH : limit) &
-           ~(uintptr_t)3u;
-}
-
-/* Paints [floor, own stack pointer); a leaf, so nothing of it lies below its own sp. */
-static __attribute__((noinline)) void stack_paint(void)
-{
-    const uintptr_t top = stack_pointer() & ~(uintptr_t)3u;
-    volatile uint32_t *p = (volatile uint32_t *)stack_floor(top);
-    while ((uintptr_t)p < top)
-    {
-        *p++ = NSN_STACK_PAINT;
-    }
-}
-
-/* Bytes from `top` (the caller's stack pointer) down to the lowest changed word. */
-static __attribute__((noinline)) uint32_t stack_peak(uintptr_t top)
-{
-    const volatile uint32_t *p = (const volatile uint32_t *)stack_floor(top);
-    while ((uintptr_t)p < top && *p == NSN_STACK_PAINT)
-    {
-        ++p;
-    }
-    return (uint32_t)(top - (uintptr_t)p);
-}
-#define NSN_STACK_BEGIN() (stack_paint(), stack_pointer())
-#define NSN_STACK_END(top) stack_peak(top)
-#else
-#define NSN_STACK_BEGIN() ((uintptr_t)0)
-#define NSN_STACK_END(top) ((void)(top), 0u)
-#endif
+/* The stack probe (NSN_STACK_BEGIN/END): nsn_app_util.h. */
+#include "nsn_app_util.h"
 
 nsn_stream_status nsn_stream_reset(nsn_stream_t *s)
 {

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nsn_app_util.h" /* stack probe, nsn_u64_text */
 #include "nsn_gtcrn_frontend.h"
 #include "nsn_gtcrn_io.h"
 #include "nsn_model.h"
@@ -40,51 +41,6 @@ enum { ST_ANALYZE, ST_QUANTIZE, ST_NETWORK, ST_DEQUANTIZE, ST_SYNTHESIZE };
 static const char *const g_stage_names[NUM_STAGES] = {"analyze", "quantize", "network",
                                                       "dequantize", "synthesize"};
 
-#if defined(NSN_STACK_PROBE) && defined(__arm__)
-/* Stack probe as app/nsn_stream.c's: paint below the stack pointer, step, scan. */
-#define NSN_STACK_PAINT 0xA5C3E187u
-#define NSN_STACK_PROBE_DEPTH 32768u
-extern uint32_t __stack_limit; /* nsn_sections.ld */
-
-static inline uintptr_t stack_pointer(void)
-{
-    uintptr_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    return sp;
-}
-
-static uintptr_t stack_floor(uintptr_t top)
-{
-    const uintptr_t limit = (uintptr_t)&__stack_limit;
-    return (top - limit > NSN_STACK_PROBE_DEPTH ? top - NSN_STACK_PROBE_DEPTH : limit) &
-           ~(uintptr_t)3u;
-}
-
-static __attribute__((noinline)) void stack_paint(void)
-{
-    const uintptr_t top = stack_pointer() & ~(uintptr_t)3u;
-    volatile uint32_t *p = (volatile uint32_t *)stack_floor(top);
-    while ((uintptr_t)p < top)
-    {
-        *p++ = NSN_STACK_PAINT;
-    }
-}
-
-static __attribute__((noinline)) uint32_t stack_peak(uintptr_t top)
-{
-    const volatile uint32_t *p = (const volatile uint32_t *)stack_floor(top);
-    while ((uintptr_t)p < top && *p == NSN_STACK_PAINT)
-    {
-        ++p;
-    }
-    return (uint32_t)(top - (uintptr_t)p);
-}
-#define NSN_STACK_BEGIN() (stack_paint(), stack_pointer())
-#define NSN_STACK_END(top) stack_peak(top)
-#else
-#define NSN_STACK_BEGIN() ((uintptr_t)0)
-#define NSN_STACK_END(top) ((void)(top), 0u)
-#endif
 
 #ifdef NSN_PROFILE_OPS
 static uint64_t g_op_total[NSN_NUM_OP_KINDS];
@@ -169,19 +125,6 @@ static int process_hop(const int16_t in[NSN_GTCRN_HOP], int16_t out[NSN_GTCRN_HO
     return 0;
 }
 
-/* Decimal text of a 64-bit count (newlib's printf may lack %llu). */
-static const char *u64_text(uint64_t value, char buf[21])
-{
-    char *p = buf + 20;
-    *p = '\0';
-    do
-    {
-        *--p = (char)('0' + (int)(value % 10u));
-        value /= 10u;
-    } while (value != 0);
-    return p;
-}
-
 static uint64_t mean(uint64_t total, uint32_t n)
 {
     return n == 0 ? 0 : (total + n / 2u) / n;
@@ -202,9 +145,9 @@ static void account(gtcrn_stats *st, uint32_t k, int quiet)
     if (!quiet)
     {
         printf("hop %lu analyze %s quantize %s network %s dequantize %s synthesize %s\n",
-               (unsigned long)k, u64_text(st->step[0], b[0]), u64_text(st->step[1], b[1]),
-               u64_text(st->step[2], b[2]), u64_text(st->step[3], b[3]),
-               u64_text(st->step[4], b[4]));
+               (unsigned long)k, nsn_u64_text(st->step[0], b[0]), nsn_u64_text(st->step[1], b[1]),
+               nsn_u64_text(st->step[2], b[2]), nsn_u64_text(st->step[3], b[3]),
+               nsn_u64_text(st->step[4], b[4]));
     }
 }
 
@@ -214,12 +157,12 @@ static void print_summary(const gtcrn_stats *st)
     const uint32_t n = st->hops;
     printf("summary hops %lu network mean %s min %s max %s analyze %s quantize %s "
            "dequantize %s synthesize %s\n",
-           (unsigned long)n, u64_text(mean(st->total[ST_NETWORK], n), b[0]),
-           u64_text(st->network_min, b[1]), u64_text(st->network_max, b[2]),
-           u64_text(mean(st->total[ST_ANALYZE], n), b[3]),
-           u64_text(mean(st->total[ST_QUANTIZE], n), b[4]),
-           u64_text(mean(st->total[ST_DEQUANTIZE], n), b[5]),
-           u64_text(mean(st->total[ST_SYNTHESIZE], n), b[6]));
+           (unsigned long)n, nsn_u64_text(mean(st->total[ST_NETWORK], n), b[0]),
+           nsn_u64_text(st->network_min, b[1]), nsn_u64_text(st->network_max, b[2]),
+           nsn_u64_text(mean(st->total[ST_ANALYZE], n), b[3]),
+           nsn_u64_text(mean(st->total[ST_QUANTIZE], n), b[4]),
+           nsn_u64_text(mean(st->total[ST_DEQUANTIZE], n), b[5]),
+           nsn_u64_text(mean(st->total[ST_SYNTHESIZE], n), b[6]));
 #if defined(NSN_STACK_PROBE) && defined(__arm__)
     printf("stack network peak %lu\n", (unsigned long)st->stack_peak);
 #endif
@@ -229,7 +172,7 @@ static void print_summary(const gtcrn_stats *st)
         for (kind = 0; kind < NSN_NUM_OP_KINDS; ++kind)
         {
             printf("ops kind %s mean %s\n", nsn_op_kind_names[kind],
-                   u64_text(mean(g_op_total[kind], n), b[7]));
+                   nsn_u64_text(mean(g_op_total[kind], n), b[7]));
         }
     }
 #endif

@@ -153,6 +153,94 @@ int32_t nsn_fully_connected_s8_get_buffer_size_dsp(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_s8_get_buffer_size_mve(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_s8_get_buffer_size_ref(const nsn_fc_dims *dims);
 
+/* Block-sparse, batched FULLY_CONNECTED (nsn_fully_connected_batch_s8).
+ *
+ * The output channels are cut into consecutive blocks; the weights of every channel of a block
+ * are zero outside the input columns [in_start, in_start + in_count) (a grouped or
+ * block-diagonal matmul: the gate matmuls of a grouped GRU). A zero weight adds exactly 0 to
+ * the sum, so skipping it changes no bit. The packed weights hold, block after block and
+ * channel after channel, the in_count weights of each channel's column range (int8, no
+ * alignment required). One block {output_features, 0, input_features} is the dense
+ * [out][in] layout of nsn_fully_connected_s8. nsconv.compiler.packing.pack_fc_blocks finds
+ * the blocks of constant weights (column ranges rounded out to multiples of 4, the DSP path's
+ * word loads) and packs them. */
+typedef struct
+{
+    uint16_t out_count; /* channels in this block, >= 1 */
+    uint16_t in_start;  /* first input column read */
+    uint16_t in_count;  /* columns read (0: the channels are their bias) */
+} nsn_fc_block;
+
+/* A channel's requantization prepared for the DSP path of nsn_fully_connected_batch_s8 (the
+ * SMMLAR form of TFLM's double rounding on the doubled sum, exact while |sum| < 2^30):
+ *   bias2 = 2 * bias, nudge = 2^(e-1) + output_offset * 2^e, exponent e = -shift (1..21). */
+typedef struct
+{
+    int32_t bias2;
+    int32_t multiplier;
+    int32_t nudge;
+    int32_t exponent;
+} nsn_fc_record;
+
+/* Scratch bytes of nsn_fully_connected_batch_s8, per path: DSP, a 16-byte requantization
+ * record per output channel and two input rows as doubled int16 pairs; MVE, the int32 sums of
+ * one row; reference, none. */
+#define NSN_FC_BATCH_S8_BUFFER_SIZE_DSP(input_features, output_features) \
+    (16 * (output_features) + 4 * (((input_features) + 3) / 4 * 4))
+#define NSN_FC_BATCH_S8_BUFFER_SIZE_MVE(input_features, output_features) (4 * (output_features))
+#define NSN_FC_BATCH_S8_BUFFER_SIZE_REF(input_features, output_features) 0
+#if defined(NSN_KERNELS_DSP)
+#define NSN_FC_BATCH_S8_BUFFER_SIZE(i, o) NSN_FC_BATCH_S8_BUFFER_SIZE_DSP(i, o)
+#elif defined(NSN_KERNELS_MVE)
+#define NSN_FC_BATCH_S8_BUFFER_SIZE(i, o) NSN_FC_BATCH_S8_BUFFER_SIZE_MVE(i, o)
+#else
+#define NSN_FC_BATCH_S8_BUFFER_SIZE(i, o) NSN_FC_BATCH_S8_BUFFER_SIZE_REF(i, o)
+#endif
+
+/* The records of every output channel (records[output_features]), as the DSP path of
+ * nsn_fully_connected_batch_s8 would set them up at each call; for the code generator, which
+ * writes them as constants (nsconv.compiler.packing.fc_records computes the same values).
+ * NSN_ARG_ERROR, and nothing written, for arguments nsn_fully_connected_batch_s8 refuses or
+ * when a channel is outside the form's bounds: a multiplier < 0, a shift outside [-21, -1],
+ * |output_offset| > 256, |input_offset| > 16255, a block of more than 511 columns, or
+ * |bias| + 128 * in_count * (128 + |input_offset|) >= 2^30. */
+nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
+                                                const nsn_per_channel_quant_params *quant,
+                                                const nsn_fc_dims *dims,
+                                                const nsn_fc_block *blocks,
+                                                int32_t num_blocks,
+                                                const int32_t *bias,
+                                                nsn_fc_record *records);
+
+/* out[b][c] as nsn_fully_connected_s8 computes it for each of `batches` input rows
+ * (input[b * input_features ...], output[b * output_features ...]), with block-sparse packed
+ * weights (nsn_fc_block). The blocks must cover the output channels exactly (their out_count
+ * sum to output_features) and read inside the row (in_start + in_count <= input_features);
+ * otherwise NSN_ARG_ERROR. One call per op: the per-channel requantization is set up once and
+ * reused by every row. `records` is NULL or what nsn_fully_connected_batch_s8_prepare wrote,
+ * returning NSN_OK, for the same params, quant, dims, blocks and bias (the DSP path then skips
+ * its set-up; the other paths do not read them). The scratch contract is
+ * nsn_fully_connected_s8's with nsn_fully_connected_batch_s8_get_buffer_size bytes. Fastest
+ * with input_offset == 0 (folded into the bias), prepared records and, on the DSP path, column
+ * counts that are multiples of 4. */
+nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
+                                        const nsn_fc_params *params,
+                                        const nsn_per_channel_quant_params *quant,
+                                        const nsn_fc_dims *dims,
+                                        int32_t batches,
+                                        const nsn_fc_block *blocks,
+                                        int32_t num_blocks,
+                                        const nsn_fc_record *records,
+                                        const int8_t *input,
+                                        const int8_t *weights,
+                                        const int32_t *bias,
+                                        int8_t *output);
+
+int32_t nsn_fully_connected_batch_s8_get_buffer_size(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_dsp(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_mve(const nsn_fc_dims *dims);
+int32_t nsn_fully_connected_batch_s8_get_buffer_size_ref(const nsn_fc_dims *dims);
+
 /* FULLY_CONNECTED with packed 4-bit weights (nsn_fully_connected_s4): the semantics of
  * nsn_fully_connected_s8 with weight values in [-8, 7], two per byte.
  *

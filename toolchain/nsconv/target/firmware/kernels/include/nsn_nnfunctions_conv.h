@@ -86,9 +86,16 @@ nsn_status nsn_conv_s8(const nsn_context *ctx,
                        const int32_t *bias,
                        int8_t *output);
 
+/* Scratch bytes of nsn_depthwise_conv_s8. DSP, depth multiplier 1 with channels a multiple
+ * of 4 and filter width 3: four channels' filter rows transposed to int16 plus their weight
+ * pairs, 4 * filter_h * (8 + 2 * (round_up(output_w, 4) + 2)). Otherwise, and on the other
+ * paths: none. */
+int32_t nsn_depthwise_conv_s8_get_buffer_size(const nsn_conv_dims *dims);
+int32_t nsn_depthwise_conv_s8_get_buffer_size_dsp(const nsn_conv_dims *dims);
+
 /* DEPTHWISE_CONV_2D, per-channel quantization, depth multiplier output_c / input_c (>= 1):
- * output channel c reads input channel c / multiplier. No scratch on any path (ctx may be
- * NULL; a given one must still be aligned with size >= 0). */
+ * output channel c reads input channel c / multiplier. Scratch as sized above (ctx may be
+ * NULL when that is 0; a given one must still be aligned with size >= 0). */
 nsn_status nsn_depthwise_conv_s8(const nsn_context *ctx,
                                  const nsn_conv_params *params,
                                  const nsn_per_channel_quant_params *quant,

@@ -170,6 +170,74 @@ static inline void conv_tail_dsp(const int8_t *row, int32_t tail, const int32_t 
     }
 }
 
+/*
+ * The short per-channel requantization of the int8 DSP conv paths (nsn_conv_s8,
+ * nsn_depthwise_conv_s8), exact under bounds a call checks once (nsn_conv_rq_ok):
+ * with u = 2 * acc, |u| < 2^31, multiplier m >= 0 and e = -shift in [1, 22],
+ *     floor((u*m + 2^31 + q*2^32) / 2^(32+e)) = SMMLAR(u, m, q) >> e,  q = 2^(e-1) - (u < 0)
+ * is nsn_requantize_dsp's one-rounding form (both sides times 2; see nsn_kernels_internal.h),
+ * and zo * 2^e added to q adds the output offset zo. Per output: SMMLAR, ADD (the sign), ASR,
+ * SSAT; u < 0 is the sign of acc (m = 0 gives 0 either way). Shift 0 (e = 0): q = zo with no
+ * sign term, floor((u*m + 2^31) / 2^32) + zo (nsn_conv_rq_u; the hot loops take e >= 1 only).
+ */
+typedef struct
+{
+    int32_t m;
+    int32_t q; /* 2^(e-1) + zo * 2^e */
+    int32_t e;
+} nsn_conv_rq;
+
+/* |acc| < 2^30 for every int8 input: |bias| + patch * 128 * 256 below 2^30 (|x + offset| <=
+ * 256), and the multiplier, shift and output offset in the ranges above, for every channel. */
+static inline int nsn_conv_rq_ok(const nsn_per_channel_quant_params *quant, const int32_t *bias,
+                                 int32_t channels, int32_t patch, int32_t output_offset)
+{
+    const int32_t room = (1 << 30) - patch * (1 << 15);
+    int32_t c;
+    if (patch > (1 << 14) || output_offset < -128 || output_offset > 127)
+    {
+        return 0;
+    }
+    for (c = 0; c < channels; ++c)
+    {
+        const int32_t b = bias != NULL ? bias[c] : 0;
+        const int32_t s = quant->shift[c];
+        if (quant->multiplier[c] < 0 || s > 0 || s < -22 || b >= room || b <= -room)
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline void nsn_conv_rq_init(nsn_conv_rq *r, int32_t m, int32_t shift, int32_t zo)
+{
+    r->m = m;
+    r->e = -shift;
+    r->q = (int32_t)((r->e > 0 ? UINT32_C(1) << (r->e - 1) : 0u) + ((uint32_t)zo << r->e));
+}
+
+/* requantize(u / 2) + zo, not yet clamped; u = 2 * acc */
+static inline int32_t nsn_conv_rq_u(const nsn_conv_rq *r, int32_t u)
+{
+    return nsn_smmlar(u, r->m, r->q + (r->e > 0 ? (u >> 31) : 0)) >> r->e;
+}
+
+/* PKHBT / PKHTB: (lo.bottom, hi.bottom) and (lo.top, hi.top) as halfword pairs */
+static inline int32_t nsn_conv_pkhbt(int32_t lo, int32_t hi)
+{
+    int32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+static inline int32_t nsn_conv_pkhtb(int32_t hi, int32_t lo)
+{
+    int32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
 #endif /* NSN_KERNELS_DSP */
 
 #endif /* NSN_CONV_INTERNAL_H */

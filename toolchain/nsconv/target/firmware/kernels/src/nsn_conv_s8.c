@@ -35,6 +35,25 @@ static int32_t conv_patch(const nsn_conv_dims *d)
     return d->filter_h * d->filter_w * (d->input_c / d->groups);
 }
 
+/* the DSP row path's pixels per expanded run of columns, shapes and scratch (see below) */
+#define CONV_ROW_PIXELS 16
+
+static int conv_row_shape(const nsn_conv_dims *d)
+{
+    return d->filter_h == 1 && d->groups == 1 && (d->input_c & 3) == 0 &&
+           d->filter_w <= 1024 && d->input_c <= 4096;
+}
+
+static int32_t conv_row_cols(const nsn_conv_dims *d)
+{
+    return CONV_ROW_PIXELS - 1 + d->filter_w;
+}
+
+static int32_t conv_row_bytes(const nsn_conv_dims *d)
+{
+    return 16 * d->output_c + 2 * d->output_c * conv_patch(d) + 2 * d->input_c * conv_row_cols(d);
+}
+
 /* sum over the taps of output pixel (y, x) inside the input, channels [cin0, cin0 + cin_g) */
 static int32_t conv_dot_ref(const nsn_conv_params *p,
                             const nsn_conv_dims *d,
@@ -317,6 +336,272 @@ static void conv_dsp(const nsn_conv_params *p,
     }
 }
 
+/*
+ * The DSP row path (conv_row_shape: filter height 1, groups 1, input channels a multiple of
+ * 4; stride and dilation 1 along the width; nsn_conv_rq_ok): GTCRN's int8 convolutions. With
+ * one filter row and stride 1, the patch of output pixel x is the contiguous run of input
+ * columns x - pad_w .. x - pad_w + filter_w - 1, so up to CONV_ROW_PIXELS pixels' patches are one
+ * run of input columns, expanded once to int16 pairs (x + offset; 0 in the padding) instead of
+ * once per pixel. The weights are expanded once per call to the same pairs, interleaved per
+ * block of four (two, one) output channels. Per pixel and block: one LDRD of inputs and one per
+ * channel feed two SMLAD each (1 pixel x 4 channels: 16 MACs in 10 instructions, unrolled by
+ * two), then the short requantization (nsn_conv_rq). Scratch: per channel {bias, m, q, e},
+ * the expanded weights, the expanded columns.
+ */
+/* One group of four inputs against `CH` channels' weight pairs (w0, w2), (w1, w3) */
+#define CONV_ROW_GROUP1 "ldrd %[x0], %[x1], [%[px]], #8\n\t"                                   \
+    "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                                       \
+    "smlad %[a0], %[x0], %[w0], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[x1], %[w1], %[a0]\n\t"
+#define CONV_ROW_MORE(A) "ldrd %[w0], %[w1], [%[pw]], #8\n\t"                                 \
+    "smlad %[" A "], %[x0], %[w0], %[" A "]\n\t"                                               \
+    "smlad %[" A "], %[x1], %[w1], %[" A "]\n\t"
+#define CONV_ROW_GROUP4 CONV_ROW_GROUP1 CONV_ROW_MORE("a1") CONV_ROW_MORE("a2") CONV_ROW_MORE("a3")
+#define CONV_ROW_GROUP2 CONV_ROW_GROUP1 CONV_ROW_MORE("a1")
+
+#define CONV_ROW_ASM(BODY, N, PX, PW)                                                          \
+    __asm volatile("tst %[n], #1\n\t"                                                          \
+                   "beq 2f\n\t" BODY "2:\n\t"                                                  \
+                   "lsrs %[n], %[n], #1\n\t"                                                   \
+                   "beq 3f\n\t"                                                                \
+                   "1:\n\t" BODY BODY "subs %[n], %[n], #1\n\t"                                \
+                   "bne 1b\n\t"                                                                \
+                   "3:\n\t"                                                                    \
+                   : [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]),       \
+                     [px] "+r"(PX), [pw] "+r"(PW), [n] "+r"(N), [x0] "=&r"(x0),               \
+                     [x1] "=&r"(x1), [w0] "=&r"(w0), [w1] "=&r"(w1)                            \
+                   :                                                                           \
+                   : "cc", "memory")
+
+/* a[0..cb) += patch . channels' weights over n groups (cb 4, 2 or 1) */
+static inline void conv_row_dot(const int32_t *px, const int32_t *pw, int32_t n, int32_t cb,
+                                int32_t *a)
+{
+    int32_t x0, x1, w0, w1;
+    if (cb == 4)
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP4, n, px, pw);
+    }
+    else if (cb == 2)
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP2, n, px, pw);
+    }
+    else
+    {
+        CONV_ROW_ASM(CONV_ROW_GROUP1, n, px, pw);
+    }
+}
+
+/* requantize(u / 2) + zo of channel t = {2 bias, m, q, e}, e >= 1; u = 2 * acc */
+static inline int32_t conv_row_out(const int32_t *t, int32_t u)
+{
+    return nsn_smmlar(u, t[1], t[2] + (u >> 31)) >> t[3];
+}
+
+/* the same for any e (0 included) */
+static inline int32_t conv_row_out_any(const int32_t *t, int32_t u)
+{
+    const nsn_conv_rq rq = {t[1], t[2], t[3]};
+    return nsn_conv_rq_u(&rq, u);
+}
+
+/* Four channels (table t, doubled weights pw) of n pixels, patches px + x * step words apart,
+ * outputs out + x * ostride; no activation clamp, e >= 1 on all four. */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px,
+                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                          int32_t ostride)
+{
+    for (; n > 0; --n)
+    {
+        int32_t a[4], x0, x1, w0, w1, g = groups4;
+        const int32_t *x = px, *w = pw;
+        a[0] = t[0];
+        a[1] = t[4];
+        a[2] = t[8];
+        a[3] = t[12];
+        CONV_ROW_ASM(CONV_ROW_GROUP4, g, x, w);
+        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+        out[2] = (int8_t)nsn_ssat8(conv_row_out(t + 8, a[2]));
+        out[3] = (int8_t)nsn_ssat8(conv_row_out(t + 12, a[3]));
+        px += step;
+        out += ostride;
+    }
+}
+
+/* the same for two channels */
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px,
+                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                          int32_t ostride)
+{
+    for (; n > 0; --n)
+    {
+        int32_t a[4], x0, x1, w0, w1, g = groups4;
+        const int32_t *x = px, *w = pw;
+        a[0] = t[0];
+        a[1] = t[4];
+        a[2] = 0;
+        a[3] = 0;
+        CONV_ROW_ASM(CONV_ROW_GROUP2, g, x, w);
+        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
+        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+        px += step;
+        out += ostride;
+    }
+}
+
+/* the channel block size at channel c: 4 while four remain, then 2, then 1 */
+static inline int32_t conv_row_block(int32_t c, int32_t channels)
+{
+    const int32_t left = channels - c;
+    return left >= 4 ? 4 : (left >= 2 ? 2 : 1);
+}
+
+/* weights as pairs, per channel block: [group][channel of the block][(w0, w2), (w1, w3)];
+ * table[c] = {bias, m, q, e} */
+static void conv_row_setup(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                           const nsn_conv_dims *d, const int8_t *filter, const int32_t *bias,
+                           int32_t *table, int32_t *wx)
+{
+    const int32_t k = conv_patch(d), groups4 = k >> 2;
+    int32_t c, j, i, cb;
+    for (c = 0; c < d->output_c; ++c)
+    {
+        nsn_conv_rq rq;
+        nsn_conv_rq_init(&rq, quant->multiplier[c], quant->shift[c], p->output_offset);
+        table[4 * c] = bias != NULL ? 2 * bias[c] : 0; /* |bias| < 2^30: nsn_conv_rq_ok */
+        table[4 * c + 1] = rq.m;
+        table[4 * c + 2] = rq.q;
+        table[4 * c + 3] = rq.e;
+    }
+    for (c = 0; c < d->output_c; c += cb)
+    {
+        cb = conv_row_block(c, d->output_c);
+        for (j = 0; j < groups4; ++j)
+        {
+            for (i = 0; i < cb; ++i)
+            {
+                const int32_t v = nsn_read_s8x4(filter + (size_t)(c + i) * (size_t)k + 4 * j);
+                const int32_t lo = __sxtb16(v), hi = nsn_sxtab16_ror8(0, v);
+                *wx++ = __sadd16(lo, lo); /* doubled: the sums are 2 * acc */
+                *wx++ = __sadd16(hi, hi);
+            }
+        }
+    }
+}
+
+/* input columns [ix0, ix0 + count) of row xrow (NULL: outside) expanded: per group of four
+ * channels (x0 + o, x2 + o), (x1 + o, x3 + o); columns outside the input 0 */
+static void conv_row_expand(const nsn_conv_dims *d, const int8_t *xrow, int32_t ix0,
+                            int32_t count, int32_t offset, int32_t *buf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)offset & 0xFFFFu) * 0x10001u);
+    const int32_t groups4 = d->input_c >> 2;
+    int32_t ix, j;
+    for (ix = ix0; ix < ix0 + count; ++ix)
+    {
+        if (xrow != NULL && ix >= 0 && ix < d->input_w)
+        {
+            const int8_t *x = xrow + (size_t)ix * (size_t)d->input_c;
+            for (j = 0; j < groups4; ++j)
+            {
+                const int32_t v = nsn_read_s8x4(x + 4 * j);
+                buf[0] = __sxtab16(offset2, v);
+                buf[1] = nsn_sxtab16_ror8(offset2, v);
+                buf += 2;
+            }
+        }
+        else
+        {
+            memset(buf, 0, (size_t)groups4 * 8u);
+            buf += 2 * groups4;
+        }
+    }
+}
+
+/* All output channels of n pixels from their expanded patches px + x * step words apart;
+ * wide: no activation clamp and e >= 1 on every channel. */
+static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
+                            const int32_t *table, const int32_t *wx, const int32_t *px,
+                            int32_t n, int32_t step, int wide, int8_t *out)
+{
+    const int32_t groups4 = conv_patch(d) >> 2, oc = d->output_c;
+    const int32_t lo = p->activation_min, hi = p->activation_max;
+    int32_t c = 0, i, cb, x;
+    if (wide)
+    {
+        for (; c + 4 <= oc; c += 4)
+        {
+            conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
+            wx += 8 * groups4;
+        }
+        if (c + 2 <= oc)
+        {
+            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, oc);
+            wx += 4 * groups4;
+            c += 2;
+        }
+    }
+    for (; c < oc; c += cb)
+    {
+        cb = conv_row_block(c, oc);
+        for (x = 0; x < n; ++x)
+        {
+            int32_t a[4];
+            for (i = 0; i < cb; ++i)
+            {
+                a[i] = table[4 * (c + i)];
+            }
+            conv_row_dot(px + x * step, wx, groups4, cb, a);
+            for (i = 0; i < cb; ++i)
+            {
+                out[x * oc + c + i] =
+                    (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
+            }
+        }
+        wx += 2 * cb * groups4;
+    }
+}
+
+static void conv_row_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *quant,
+                         const nsn_conv_dims *d, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, int8_t *output, int32_t *buf)
+{
+    int32_t *const table = buf;
+    int32_t *const wx = table + 4 * d->output_c;
+    int32_t *const cols = wx + (d->output_c * conv_patch(d)) / 2;
+    const int32_t step = d->input_c / 2; /* words per expanded column */
+    int wide = p->activation_min == INT8_MIN && p->activation_max == INT8_MAX;
+    int32_t y, x0, x;
+    conv_row_setup(p, quant, d, filter, bias, table, wx);
+    for (x = 0; x < d->output_c; ++x)
+    {
+        wide = wide && table[4 * x + 3] > 0; /* the unrolled blocks take e >= 1 */
+    }
+    for (y = 0; y < d->output_h; ++y)
+    {
+        const int32_t iy = y * p->stride_h - p->pad_h;
+        const int8_t *xrow = iy >= 0 && iy < d->input_h
+                                 ? input + (size_t)iy * (size_t)d->input_w * (size_t)d->input_c
+                                 : NULL;
+        for (x0 = 0; x0 < d->output_w; x0 += CONV_ROW_PIXELS)
+        {
+            const int32_t n = d->output_w - x0 < CONV_ROW_PIXELS ? d->output_w - x0
+                                                                  : CONV_ROW_PIXELS;
+            conv_row_expand(d, xrow, x0 - p->pad_w, n - 1 + d->filter_w, p->input_offset, cols);
+            conv_row_pixels(p, d, table, wx, cols, n, step, wide,
+                            output + ((size_t)y * (size_t)d->output_w + (size_t)x0) *
+                                         (size_t)d->output_c);
+        }
+    }
+}
+
 #endif /* NSN_KERNELS_DSP */
 
 #if defined(NSN_KERNELS_MVE)
@@ -359,6 +644,22 @@ static void conv_dot4_mve(const int8_t *row, int32_t stride, const int8_t *patch
     acc[3] = a3;
 }
 
+/* acc[0..1] = rows 0 and 1 (`stride` bytes apart) . patch */
+static void conv_dot2_mve(const int8_t *row, int32_t stride, const int8_t *patch, int32_t k,
+                          int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, i;
+    for (i = 0; i < k; i += 16)
+    {
+        const mve_pred16_t pr = vctp8q((uint32_t)(k - i));
+        const int8x16_t x = vldrbq_z_s8(patch + i, pr);
+        a0 = vmladavaq_p_s8(a0, x, vldrbq_z_s8(row + i, pr), pr);
+        a1 = vmladavaq_p_s8(a1, x, vldrbq_z_s8(row + stride + i, pr), pr);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* output channels [c0, c0 + count) of one pixel from its int8 patch */
 static void conv_channels_mve(const nsn_conv_params *p,
                               const nsn_per_channel_quant_params *quant,
@@ -387,12 +688,17 @@ static void conv_channels_mve(const nsn_conv_params *p,
         }
         else
         {
-            /* the last one to three rows, each run alone (stride 0: four copies) */
-            int32_t r;
-            for (r = 0; r < left; ++r)
+            /* the last one to three rows: two together, then one alone */
+            int32_t r = 0;
+            if (left >= 2)
             {
-                int32_t one[4];
-                conv_dot4_mve(filter + (size_t)(c + r) * (size_t)k, 0, patch, k, one);
+                conv_dot2_mve(filter + (size_t)c * (size_t)k, k, patch, k, acc);
+                r = 2;
+            }
+            if (r < left)
+            {
+                int32_t one[2];
+                conv_dot2_mve(filter + (size_t)(c + r) * (size_t)k, 0, patch, k, one);
                 acc[r] = one[0];
             }
         }
@@ -429,8 +735,21 @@ static void conv_mve(const nsn_conv_params *p,
     {
         for (g = 0; g < d->groups; ++g)
         {
-            conv_gather_s8(p, d, input, pix, g * cin_g, (int8_t)-p->input_offset, k, patch);
-            conv_channels_mve(p, quant, filter, bias, sums, patch, k, g * cout_g, cout_g,
+            /* one filter row, one group, dilation 1: the patch is a run of input columns;
+             * read in place when all of it is inside the input */
+            const int32_t iy = (pix / d->output_w) * p->stride_h - p->pad_h;
+            const int32_t ix = (pix % d->output_w) * p->stride_w - p->pad_w;
+            const int8_t *run = patch;
+            if (d->filter_h == 1 && d->groups == 1 && p->dilation_w == 1 && iy >= 0 &&
+                iy < d->input_h && ix >= 0 && ix + d->filter_w <= d->input_w)
+            {
+                run = input + ((size_t)iy * (size_t)d->input_w + (size_t)ix) * (size_t)d->input_c;
+            }
+            else
+            {
+                conv_gather_s8(p, d, input, pix, g * cin_g, (int8_t)-p->input_offset, k, patch);
+            }
+            conv_channels_mve(p, quant, filter, bias, sums, run, k, g * cout_g, cout_g,
                               output + (size_t)pix * (size_t)d->output_c);
         }
     }
@@ -447,6 +766,10 @@ int32_t nsn_conv_s8_get_buffer_size_dsp(const nsn_conv_dims *dims)
         return 0;
     }
     k4 = (conv_patch(dims) + 3) & ~3;
+    if (conv_row_shape(dims) && conv_row_bytes(dims) > 9 * k4)
+    {
+        return conv_row_bytes(dims); /* the row path's, or the four patches' */
+    }
     return 2 * 4 * k4 + k4; /* four int16 patches, one int8 gather */
 }
 
@@ -503,6 +826,12 @@ nsn_status nsn_conv_s8(const nsn_context *ctx,
     if (params->input_offset >= -127 && params->input_offset <= 128)
     {
 #if defined(NSN_KERNELS_DSP)
+        if (conv_row_shape(dims) && params->stride_w == 1 && params->dilation_w == 1 &&
+            nsn_conv_rq_ok(quant, bias, dims->output_c, conv_patch(dims), params->output_offset))
+        {
+            conv_row_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+            return NSN_OK;
+        }
         conv_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
 #else
         conv_mve(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);

@@ -2,7 +2,10 @@
 /*
  * int16 element-wise ops, TFLM reference semantics: ADD and SUB (inputs offset, shifted left by
  * 15, rescaled, summed, rescaled), MUL, QUANTIZE (Requantize) between int8 and int16, MEAN and
- * LEAKY_RELU (int8 and int16). Portable C on every core.
+ * LEAKY_RELU (int8 and int16). Portable C on every core, plus:
+ *   QUANTIZE from int16 (to int8 or int16) and int16 LEAKY_RELU: DSP, one SMLAWB + shift +
+ *     SSAT per element (nsn_rescale16 in nsn_s16_internal.h: exact within bounds checked once
+ *     per call, otherwise the portable loop); MVE, four int32 lanes (nsn_requantize_mve).
  */
 #include "nsn_nnfunctions_s16.h"
 
@@ -105,27 +108,131 @@ nsn_status nsn_requantize_s8_s16(const nsn_requantize_params *p, const int8_t *i
     return NSN_OK;
 }
 
+#if defined(NSN_KERNELS_DSP)
+
+/* x -> ssat(rescale(x)) for int16 x, k = 0 or r->k (the sign term, see nsn_rescale16) */
+#define REQ16_LOOP(SAT, K)                                                                     \
+    for (i = 0; i < size; ++i)                                                                 \
+    {                                                                                          \
+        const int32_t x = input[i];                                                            \
+        output[i] = SAT(__smlawb(r.m, x, r.i - ((K) & (x >> 31))) >> r.j);                     \
+    }
+
+/* int16 -> int8; returns 0 (nothing written) outside nsn_rescale16's bounds */
+static int requantize16_s8_dsp(const nsn_requantize_params *p, const int16_t *input, int32_t size,
+                               int8_t *output)
+{
+    nsn_rescale16 r;
+    int32_t i;
+    if (p->input_offset != 0 ||
+        !nsn_rescale16_init(&r, p->multiplier, p->shift, p->output_offset, NSN_SIGN_ANY))
+    {
+        return 0;
+    }
+    if (r.k == 0)
+    {
+        REQ16_LOOP((int8_t)nsn_ssat8, 0)
+    }
+    else
+    {
+        REQ16_LOOP((int8_t)nsn_ssat8, r.k)
+    }
+    return 1;
+}
+
+/* int16 -> int16, as requantize16_s8_dsp */
+static int requantize16_s16_dsp(const nsn_requantize_params *p, const int16_t *input,
+                                int32_t size, int16_t *output)
+{
+    nsn_rescale16 r;
+    int32_t i;
+    if (p->input_offset != 0 ||
+        !nsn_rescale16_init(&r, p->multiplier, p->shift, p->output_offset, NSN_SIGN_ANY))
+    {
+        return 0;
+    }
+    if (r.k == 0)
+    {
+        REQ16_LOOP((int16_t)nsn_ssat16, 0)
+    }
+    else
+    {
+        REQ16_LOOP((int16_t)nsn_ssat16, r.k)
+    }
+    return 1;
+}
+
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_MVE)
+
+/* int16 -> int8 (out8) or int16, four lanes: nsn_requantize_mve, offset, clamp */
+static void requantize16_mve(const nsn_requantize_params *p, const int16_t *input, int32_t size,
+                             void *output, int out8)
+{
+    const int32x4_t multiplier = vdupq_n_s32(p->multiplier);
+    const int32x4_t shift = vdupq_n_s32(p->shift);
+    const int32x4_t lo = vdupq_n_s32(out8 ? INT8_MIN : INT16_MIN);
+    const int32x4_t hi = vdupq_n_s32(out8 ? INT8_MAX : INT16_MAX);
+    int32_t i;
+    for (i = 0; i < size; i += 4)
+    {
+        const mve_pred16_t pred = vctp32q((uint32_t)(size - i));
+        int32x4_t v = vaddq_n_s32(vldrhq_z_s32(input + i, pred), p->input_offset);
+        v = vaddq_n_s32(nsn_requantize_mve(v, multiplier, shift), p->output_offset);
+        v = vminq_s32(vmaxq_s32(v, lo), hi);
+        if (out8)
+        {
+            vstrbq_p_s32((int8_t *)output + i, v, pred);
+        }
+        else
+        {
+            vstrhq_p_s32((int16_t *)output + i, v, pred);
+        }
+    }
+}
+
+#endif /* NSN_KERNELS_MVE */
+
 nsn_status nsn_requantize_s16_s8(const nsn_requantize_params *p, const int16_t *input,
                                  int32_t size, int8_t *output)
 {
-    int32_t i;
     REQUANTIZE_CHECK(p, input, output, size)
-    for (i = 0; i < size; ++i)
+#if defined(NSN_KERNELS_MVE)
+    requantize16_mve(p, input, size, output, 1);
+#else
+#if defined(NSN_KERNELS_DSP)
+    if (!requantize16_s8_dsp(p, input, size, output))
+#endif
     {
-        output[i] = (int8_t)nsn_clamp(requantize_one(p, input[i]), INT8_MIN, INT8_MAX);
+        int32_t i;
+        for (i = 0; i < size; ++i)
+        {
+            output[i] = (int8_t)nsn_clamp(requantize_one(p, input[i]), INT8_MIN, INT8_MAX);
+        }
     }
+#endif
     return NSN_OK;
 }
 
 nsn_status nsn_requantize_s16(const nsn_requantize_params *p, const int16_t *input, int32_t size,
                               int16_t *output)
 {
-    int32_t i;
     REQUANTIZE_CHECK(p, input, output, size)
-    for (i = 0; i < size; ++i)
+#if defined(NSN_KERNELS_MVE)
+    requantize16_mve(p, input, size, output, 0);
+#else
+#if defined(NSN_KERNELS_DSP)
+    if (!requantize16_s16_dsp(p, input, size, output))
+#endif
     {
-        output[i] = (int16_t)nsn_clamp(requantize_one(p, input[i]), INT16_MIN, INT16_MAX);
+        int32_t i;
+        for (i = 0; i < size; ++i)
+        {
+            output[i] = (int16_t)nsn_clamp(requantize_one(p, input[i]), INT16_MIN, INT16_MAX);
+        }
     }
+#endif
     return NSN_OK;
 }
 
@@ -181,18 +288,124 @@ nsn_status nsn_leaky_relu_s8(const nsn_leaky_relu_params *p, const int8_t *input
     return NSN_OK;
 }
 
+#if defined(NSN_KERNELS_DSP)
+
+/* `pairs` pairs of int16 (one word each, any 2-byte alignment): the sign of each half (N of
+ * LSLS #16 for the bottom, of CMP #0 for the top) selects SMLAWB/SMLAWT and the shift of
+ * its rescaling in one IT block; SSAT #16 and PKHBT rebuild the word. */
+static void leaky16_pairs_dsp(const nsn_rescale16 *pos, const nsn_rescale16 *neg,
+                              const int16_t *input, int32_t pairs, int16_t *output)
+{
+    const int32_t mp = pos->m, ip = pos->i, jp = pos->j;
+    const int32_t mn = neg->m, in = neg->i, jn = neg->j;
+    int32_t xx, yb, yt;
+    if (pairs <= 0)
+    {
+        return;
+    }
+    __asm volatile("1:\n\t"
+                   "ldr %[xx], [%[src]], #4\n\t"
+                   "lsls %[yb], %[xx], #16\n\t"
+                   "itete pl\n\t"
+                   "smlawbpl %[yb], %[mp], %[xx], %[ip]\n\t"
+                   "smlawbmi %[yb], %[mn], %[xx], %[in]\n\t"
+                   "asrpl %[yb], %[yb], %[jp]\n\t"
+                   "asrmi %[yb], %[yb], %[jn]\n\t"
+                   "ssat %[yb], #16, %[yb]\n\t"
+                   "cmp %[xx], #0\n\t"
+                   "itete pl\n\t"
+                   "smlawtpl %[yt], %[mp], %[xx], %[ip]\n\t"
+                   "smlawtmi %[yt], %[mn], %[xx], %[in]\n\t"
+                   "asrpl %[yt], %[yt], %[jp]\n\t"
+                   "asrmi %[yt], %[yt], %[jn]\n\t"
+                   "ssat %[yt], #16, %[yt]\n\t"
+                   "pkhbt %[yb], %[yb], %[yt], lsl #16\n\t"
+                   "str %[yb], [%[dst]], #4\n\t"
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   : [src] "+r"(input), [dst] "+r"(output), [n] "+r"(pairs), [xx] "=&r"(xx),
+                     [yb] "=&r"(yb), [yt] "=&r"(yt)
+                   : [mp] "r"(mp), [ip] "r"(ip), [jp] "r"(jp), [mn] "r"(mn), [in] "r"(in),
+                     [jn] "r"(jn)
+                   : "cc", "memory");
+}
+
+/* input zero point 0: the sign of x chooses the rescaling, each with its sign term fixed;
+ * returns 0 (nothing written) outside nsn_rescale16's bounds */
+static int leaky16_dsp(const nsn_leaky_relu_params *p, const int16_t *input, int32_t size,
+                       int16_t *output)
+{
+    nsn_rescale16 pos, neg;
+    if (p->input_zero_point != 0 ||
+        !nsn_rescale16_init(&pos, p->multiplier_identity, p->shift_identity,
+                            p->output_zero_point, NSN_SIGN_NONNEG) ||
+        !nsn_rescale16_init(&neg, p->multiplier_alpha, p->shift_alpha, p->output_zero_point,
+                            NSN_SIGN_NEG))
+    {
+        return 0;
+    }
+    leaky16_pairs_dsp(&pos, &neg, input, size >> 1, output);
+    if ((size & 1) != 0)
+    {
+        const int32_t x = input[size - 1];
+        const int32_t y = x >= 0 ? __smlawb(pos.m, x, pos.i) >> pos.j
+                                 : __smlawb(neg.m, x, neg.i) >> neg.j;
+        output[size - 1] = (int16_t)nsn_ssat16(y);
+    }
+    return 1;
+}
+
+#endif /* NSN_KERNELS_DSP */
+
+#if defined(NSN_KERNELS_MVE)
+
+static void leaky16_mve(const nsn_leaky_relu_params *p, const int16_t *input, int32_t size,
+                        int16_t *output)
+{
+    const int32x4_t m_id = vdupq_n_s32(p->multiplier_identity);
+    const int32x4_t s_id = vdupq_n_s32(p->shift_identity);
+    const int32x4_t m_alpha = vdupq_n_s32(p->multiplier_alpha);
+    const int32x4_t s_alpha = vdupq_n_s32(p->shift_alpha);
+    int32_t i;
+    for (i = 0; i < size; i += 4)
+    {
+        const mve_pred16_t pred = vctp32q((uint32_t)(size - i));
+        const int32x4_t v = vsubq_n_s32(vldrhq_z_s32(input + i, pred), p->input_zero_point);
+        int32x4_t r = vpselq_s32(nsn_requantize_mve(v, m_id, s_id),
+                                 nsn_requantize_mve(v, m_alpha, s_alpha), vcmpgeq_n_s32(v, 0));
+        r = vaddq_n_s32(r, p->output_zero_point);
+        r = vminq_s32(vmaxq_s32(r, vdupq_n_s32(INT16_MIN)), vdupq_n_s32(INT16_MAX));
+        vstrhq_p_s32(output + i, r, pred);
+    }
+}
+
+#endif /* NSN_KERNELS_MVE */
+
 nsn_status nsn_leaky_relu_s16(const nsn_leaky_relu_params *p, const int16_t *input, int32_t size,
                               int16_t *output)
 {
-    int32_t i;
     if (p == NULL || input == NULL || output == NULL || size < 0 || p->input_zero_point < -65536 ||
         p->input_zero_point > 65536)
     {
         return NSN_ARG_ERROR;
     }
-    for (i = 0; i < size; ++i)
+#if defined(NSN_KERNELS_MVE)
+    leaky16_mve(p, input, size, output);
+    return NSN_OK;
+#else
+#if defined(NSN_KERNELS_DSP)
+    if (leaky16_dsp(p, input, size, output))
     {
-        output[i] = (int16_t)nsn_clamp(leaky_one(p, input[i]), INT16_MIN, INT16_MAX);
+        return NSN_OK;
+    }
+#endif
+    {
+        int32_t i;
+        for (i = 0; i < size; ++i)
+        {
+            output[i] = (int16_t)nsn_clamp(leaky_one(p, input[i]), INT16_MIN, INT16_MAX);
+        }
     }
     return NSN_OK;
+#endif
 }
