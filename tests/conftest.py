@@ -40,6 +40,17 @@ def baseline_out(tmp_path_factory, baseline_onnx) -> Path:
 
 
 @pytest.fixture(scope="session")
+def baseline_float_enhanced(baseline_out) -> dict:
+    """nsnet2-baseline's final exit, float engine, on each held-out noisy clip (PAIRS): shared
+    by test_quality.py and test_evaluate.py."""
+    from nsconv.audio.wav import read_wav
+    from nsconv.check.engine import Enhancer
+
+    enh = Enhancer(baseline_out, "final", "float")
+    return {p: enh.enhance(read_wav(DATA / f"{p}_noisy.wav")) for p in PAIRS}
+
+
+@pytest.fixture(scope="session")
 def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
     """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted."""
     from nsconv.model.netspec import with_random_exits
@@ -102,3 +113,22 @@ def gtcrn_converted():
     records = gq.record_values(model, [read_wav(clip)[: 48 * 256]])
     core = gq.convert_core(GTCRN_ONNX, mode=MODE, records=records, model=model)
     return core, {"clips": [clip.name], "frames": len(records), "mode": MODE}
+
+
+@pytest.fixture(scope="session")
+def host_conv_harness(tmp_path_factory):
+    """tests/kernel_harness/conv_harness.c on the host, portable path, ASan/UBSan and the
+    strict warnings: built once for tests/test_kernels_conv.py and tests/test_kernels_s16.py."""
+    import subprocess
+
+    from conv_checks import CONV_HARNESS, INCLUDE, SOURCES, ConvHarness
+    from kernel_checks import WARNINGS
+
+    exe = tmp_path_factory.mktemp("conv_harness") / "conv_harness"
+    subprocess.run(
+        ["gcc", *WARNINGS, "-O1", "-g", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", "-I", str(INCLUDE), str(CONV_HARNESS),
+         *map(str, SOURCES), "-o", str(exe)],
+        check=True,
+    )
+    return ConvHarness(exe)

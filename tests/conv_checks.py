@@ -288,16 +288,26 @@ def mean_view(model: oneop.OneOp) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def conv_models() -> dict[str, oneop.OneOp]:
+@oneop.shared  # converted once per session, for the host and every board (oneop.shared)
+def _conv_models() -> dict[str, oneop.OneOp]:
     rng = np.random.default_rng(1414)
     return {name: convert_conv(rng, c) for name, c in CONV_CASES.items()}
 
 
-@pytest.fixture(scope="module")
-def mean_models() -> dict[str, oneop.OneOp]:
+@oneop.shared
+def _mean_models() -> dict[str, oneop.OneOp]:
     rng = np.random.default_rng(2828)
     return {name: convert_mean(rng, c) for name, c in MEAN_CASES.items()}
+
+
+@pytest.fixture(scope="module")
+def conv_models() -> dict[str, oneop.OneOp]:
+    return dict(_conv_models())
+
+
+@pytest.fixture(scope="module")
+def mean_models() -> dict[str, oneop.OneOp]:
+    return dict(_mean_models())
 
 
 def _conv_vectors(rng: np.random.Generator, shape: Sequence[int], n: int = 6) -> np.ndarray:

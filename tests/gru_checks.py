@@ -175,6 +175,11 @@ SHAPES = ((1, 16, True), (33, 16, True), (3, 5, False), (1, 1, True), (1, 65, Tr
 
 @pytest.fixture(scope="session")
 def gru_models() -> dict[tuple[int, int, bool], bytes]:
+    return dict(_gru_models())
+
+
+@functools.cache  # once per session for the host and the boards (each module's own fixture)
+def _gru_models() -> dict[tuple[int, int, bool], bytes]:
     return {s: convert_chain(*s, seed=k) for k, s in enumerate(SHAPES)}
 
 

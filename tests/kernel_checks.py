@@ -306,6 +306,11 @@ FC_CASES = {
 
 @pytest.fixture(scope="module")
 def fc_models() -> dict[str, oneop.OneOp]:
+    return dict(_fc_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _fc_models() -> dict[str, oneop.OneOp]:
     rng = np.random.default_rng(2024)
     return {
         name: oneop.fully_connected(
@@ -516,6 +521,11 @@ def _check_binary(
 
 @pytest.fixture(scope="module")
 def binary_models() -> dict[tuple[str, str], oneop.OneOp]:
+    return dict(_binary_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _binary_models() -> dict[tuple[str, str], oneop.OneOp]:
     rng = np.random.default_rng(77)
     models = {
         (op, name): oneop.binary(
@@ -579,6 +589,11 @@ def test_one_minus_z_matches_tflm(
 
 @pytest.fixture(scope="module")
 def grid_models() -> dict[str, oneop.OneOp]:
+    return dict(_grid_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _grid_models() -> dict[str, oneop.OneOp]:
     """One model per op over 65536 elements: every int8 pair in one invocation."""
     rng = np.random.default_rng(5)
     return {
@@ -663,6 +678,11 @@ LUT_RANGES = {
 
 @pytest.fixture(scope="module")
 def unary_models() -> dict[tuple[str, str], oneop.OneOp]:
+    return dict(_unary_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _unary_models() -> dict[tuple[str, str], oneop.OneOp]:
     rng = np.random.default_rng(99)
     return {(op, name): oneop.unary(rng, op, r) for op in _TABLES for name, r in LUT_RANGES.items()}
 
@@ -818,6 +838,11 @@ FCB_CASES = {
 
 @pytest.fixture(scope="module")
 def fcb_models() -> dict[str, oneop.OneOp]:
+    return dict(_fcb_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _fcb_models() -> dict[str, oneop.OneOp]:
     rng = np.random.default_rng(2026)
     return {
         name: oneop.fully_connected(

@@ -115,6 +115,11 @@ def int4_grid(model: oneop.OneOp) -> oneop.OneOp:
 
 @pytest.fixture(scope="module")
 def s4_models() -> dict[str, oneop.OneOp]:
+    return dict(_s4_models())
+
+
+@oneop.shared  # converted once per session, for the host and every board
+def _s4_models() -> dict[str, oneop.OneOp]:
     rng = np.random.default_rng(404)
     return {
         name: int4_grid(oneop.fully_connected(

@@ -50,25 +50,29 @@ from kernel_checks_s4 import (  # noqa: F401 -- the s4 kernel's checks, this mod
     test_fc_s4_shapes_match_qmath,
 )
 
+_BUILT: list[Harness] = []  # one build per session, also for modules importing this fixture
+
 
 @pytest.fixture(scope="session")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Harness:
-    exe = tmp_path_factory.mktemp("kernel_harness") / "harness"
-    subprocess.run(
-        [
-            "gcc",
-            *WARNINGS,
-            "-O1",
-            "-g",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            "-I",
-            str(INCLUDE),
-            str(HARNESS),
-            *map(str, SOURCES),
-            "-o",
-            str(exe),
-        ],
-        check=True,
-    )
-    return Harness(exe)
+    if not _BUILT:
+        exe = tmp_path_factory.mktemp("kernel_harness") / "harness"
+        subprocess.run(
+            [
+                "gcc",
+                *WARNINGS,
+                "-O1",
+                "-g",
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                "-I",
+                str(INCLUDE),
+                str(HARNESS),
+                *map(str, SOURCES),
+                "-o",
+                str(exe),
+            ],
+            check=True,
+        )
+        _BUILT.append(Harness(exe))
+    return _BUILT[0]

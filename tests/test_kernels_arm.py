@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -431,8 +432,9 @@ def _macs(label: str) -> int:
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_bench(name: str, tmp_path: Path) -> None:
     """Instructions per MAC / per element, optimized path against the portable path."""
-    fast = _run_bench(name, tmp_path / "fast")
-    ref = _run_bench(name, tmp_path / "ref", "-DNSN_KERNELS_FORCE_REFERENCE")
+    with ThreadPoolExecutor(2) as pool:  # both builds and QEMU runs at once (two cores)
+        fast, ref = pool.map(lambda a: _run_bench(name, *a), [
+            (tmp_path / "fast",), (tmp_path / "ref", "-DNSN_KERNELS_FORCE_REFERENCE")])
     assert fast[0]["path"] == EXPECTED_PATH[name] and ref[0]["path"] == "reference"
     core = boards.board(name).core
     print(f"\n{name} ({core}), {fast[0]['unit']} per MAC (FC) or per element, QEMU -icount:")
@@ -486,15 +488,13 @@ def test_code_size(tmp_path: Path) -> None:
         pytest.skip("arm-none-eabi-size not installed")
     print("\nkernel code size (arm-none-eabi-size, text bytes, -O2):")
     for b in boards.BOARDS:
-        objs = []
-        for src in KERNEL_SOURCES:
-            obj = tmp_path / f"{b.name}-{src.stem}.o"
-            subprocess.run(
+        objs = [tmp_path / f"{b.name}-{src.stem}.o" for src in KERNEL_SOURCES]
+        with ThreadPoolExecutor(2) as pool:  # two compilers at once (two cores)
+            list(pool.map(lambda src, obj, b=b: subprocess.run(
                 [cc, *b.cpu_flags, *tk.WARNINGS, "-O2", "-ffunction-sections", "-I", str(tk.INCLUDE),
                  "-c", str(src), "-o", str(obj)],
                 check=True,
-            )
-            objs.append(obj)
+            ), KERNEL_SOURCES, objs))
         sizes = subprocess.run(
             ["arm-none-eabi-size", *map(str, objs)], check=True, capture_output=True, text=True
         ).stdout.splitlines()[1:]
@@ -527,10 +527,12 @@ def test_kernels_compile_without_warnings_on_more_cores(
     names the way out, -DNSN_KERNELS_FORCE_REFERENCE, which then builds the portable path
     explicitly; no build changes its path quietly."""
     fast = any(core in flags[0] for core in ("cortex-m7", "cortex-m33", "cortex-m55"))
-    for source in KERNEL_SOURCES:
-        cmd = ["arm-none-eabi-gcc", *flags, *tk.WARNINGS, opt, "-I", str(tk.INCLUDE), "-c",
-               str(source), "-o", str(tmp_path / f"{source.stem}.o")]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cmds = [["arm-none-eabi-gcc", *flags, *tk.WARNINGS, opt, "-I", str(tk.INCLUDE), "-c",
+             str(source), "-o", str(tmp_path / f"{source.stem}.o")] for source in KERNEL_SOURCES]
+    with ThreadPoolExecutor(2) as pool:  # two compilers at once (two cores)
+        results = list(pool.map(
+            lambda c: subprocess.run(c, capture_output=True, text=True, check=False), cmds))
+    for source, cmd, result in zip(KERNEL_SOURCES, cmds, results, strict=True):
         if opt == "-O0" and fast and source.name in NEEDS_OPTIMIZED:
             assert result.returncode != 0
             assert "need an optimized build" in result.stderr

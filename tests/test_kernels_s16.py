@@ -4,11 +4,8 @@ portable path built into tests/kernel_harness/conv_harness.c under ASan/UBSan.""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-from conv_checks import CONV_HARNESS, INCLUDE, SOURCES, ConvHarness
-from kernel_checks import WARNINGS
+from conv_checks import ConvHarness
 from s16_checks import (  # noqa: F401 -- collected and resolved in this module
     s16_models,
     test_binary16_match_tflm,
@@ -26,12 +23,5 @@ from s16_checks import (  # noqa: F401 -- collected and resolved in this module
 
 
 @pytest.fixture(scope="session")
-def conv_harness(tmp_path_factory: pytest.TempPathFactory) -> ConvHarness:
-    exe = tmp_path_factory.mktemp("conv_harness_s16") / "conv_harness"
-    subprocess.run(
-        ["gcc", *WARNINGS, "-O1", "-g", "-fsanitize=address,undefined",
-         "-fno-sanitize-recover=all", "-I", str(INCLUDE), str(CONV_HARNESS),
-         *map(str, SOURCES), "-o", str(exe)],
-        check=True,
-    )
-    return ConvHarness(exe)
+def conv_harness(host_conv_harness: ConvHarness) -> ConvHarness:
+    return host_conv_harness  # the ASan/UBSan build of tests/test_kernels_conv.py
