@@ -14,6 +14,10 @@
 
 #include "nsn_s16_internal.h"
 
+#if (defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)) && !defined(__OPTIMIZE__)
+#error "nsconv kernels: the dsp and mve paths need an optimized build (-O1 or higher); build with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable path"
+#endif
+
 /* The broadcast rule of the int8 kernels: equal sizes, or one side of size 1. */
 static int sizes_ok(const void *a, int32_t n1, const void *b, int32_t n2, const void *out)
 {
