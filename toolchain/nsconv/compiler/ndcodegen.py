@@ -815,7 +815,9 @@ def _conv_geometry(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor, 
 def _conv(p: _Program, op: NdOp, act: NdOp | None = None) -> None:
     """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
     out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization;
-    with `act` (conv_activations), that int8 LEAKY_RELU applied by the conv's output stage."""
+    with `act` (conv_activations), that int8 LEAKY_RELU applied by the conv's output stage: the
+    step writes the LEAKY_RELU's output, or (the LEAKY_RELU reading a gather of several convs'
+    outputs) the conv's own buffer, activated, which `_act_gather` then gathers."""
     g = p.g
     if not conv_kernels_ready():
         raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
@@ -843,7 +845,8 @@ def _conv(p: _Program, op: NdOp, act: NdOp | None = None) -> None:
             bbuf = p.const_buf(b, b.data)
     xin, geo = conv_input(p, op, geo)
     wbuf = p.const_buf(w, w.data)
-    last = act if act is not None else op  # the op whose output the step writes
+    direct = act is not None and act.inputs[0] == op.outputs[0]
+    last = act if direct else op  # the op whose output tensor the step writes
     out = _out_buf(p, last, g.tensors[last.outputs[0]])
     sym = p.names.take(f"nsn_op{op.index}")
     conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
@@ -873,20 +876,29 @@ def _conv(p: _Program, op: NdOp, act: NdOp | None = None) -> None:
         need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
         p.conv_scratch = max(p.conv_scratch, need)
         p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
-    p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
-                    comment=comment, sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
-                    tensor=last.outputs[0]),
-               reads={xin.buf}, writes={out})
+    step = dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt), comment=comment, sym=sym,
+                x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=last.outputs[0])
+    if act is not None and not direct:
+        del step["tensor"]  # holds no tensor of the model (debug dumps): the activated values
+    p.add_step(step, reads={xin.buf}, writes={out})
+
+
+def _act_gather(p: _Program, op: NdOp) -> None:
+    """A LEAKY_RELU whose convs applied it (conv_activations, a gather of their outputs): its
+    output is that gather of their activated buffers (a copy, as its input would have been)."""
+    i = op.inputs[0]
+    p.tensor_buf[op.outputs[0]] = p.copy(p.lay.views[i], p.g.tensors[op.outputs[0]])
 
 
 _CONV_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
-    """The int8 LEAKY_RELUs that the int8 conv before them can apply in its output stage
-    (nsn_conv_params.activation), by conv op index: the LEAKY_RELU reads the conv's output
-    tensor itself (no view), and nothing else reads it (no other op, no model output or
-    state), so that tensor is never stored."""
+    """The int8 LEAKY_RELUs that the int8 convs before them can apply in their output stage
+    (nsn_conv_params.activation), by conv op index. The LEAKY_RELU reads either a conv's output
+    tensor itself (which is then never stored) or a gather of whole elements (no zero-point
+    fill) of int8 conv outputs (a table applied per element commutes with moving elements);
+    nothing else reads those outputs (no other op, no model output or state)."""
     if not conv_activation_ready():
         return {}
     made = {o: op for op in lay.compute for o in op.outputs}
@@ -901,12 +913,16 @@ def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
         if op.kind != "LEAKY_RELU" or len(op.inputs) != 1 or len(op.outputs) != 1:
             continue
         i = op.inputs[0]
-        conv = made.get(i)
         x, y = g.tensors[i], g.tensors[op.outputs[0]]
-        if (conv is not None and conv.kind in _CONV_KINDS and i not in lay.views
-                and len(conv.outputs) == 1 and x.dtype == "int8" and y.dtype == "int8"
-                and x.size == y.size and readers.get(i) == {op.index}):
-            fused[conv.index] = op
+        v = lay.views.get(i)
+        if v is not None and (v.kind != "gather" or (v.ids < 0).any()):
+            continue
+        convs = [made.get(r) for r in sorted(_roots(lay, i))]
+        if (x.dtype == "int8" and y.dtype == "int8" and x.size == y.size and all(
+                c is not None and c.kind in _CONV_KINDS and len(c.outputs) == 1
+                and g.tensors[c.outputs[0]].dtype == "int8"
+                and readers.get(c.outputs[0]) == {op.index} for c in convs)):
+            fused.update((c.index, op) for c in convs)
     return fused
 
 
@@ -1274,12 +1290,15 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
         "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
     p.fused = {o.index for c in chains.values() for o in c.ops}
     acts = {k: a for k, a in conv_activations(g, p.lay).items() if a.index not in p.fused}
-    p.fused |= {a.index for a in acts.values()}  # each computed by its conv's step
+    gathers = {a.index for a in acts.values() if a.inputs[0] in p.lay.views}
+    p.fused |= {a.index for a in acts.values()}  # computed by their convs' steps
     for op in p.lay.compute:
         if op.index in chains:
             _gru_gates(p, chains[op.index])
         elif op.index in acts:
             _conv(p, op, acts[op.index])
+        elif op.index in gathers:
+            _act_gather(p, op)
         elif op.index not in p.fused:
             KERNELS[op.kind](p, op)
     _end(p)

@@ -383,23 +383,22 @@ static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, i
 
 /* requantize a (2 acc) with m, q, e in xa, xb, xc; SSAT */
 #define DW_FAST_RQ(A)                                                                          \
-    "add %[xu], %[xb], %[" A "], asr #31\n\t"                                                  \
-    "smmlar %[" A "], %[" A "], %[xa], %[xu]\n\t"                                              \
+    "add %[w01], %[xb], %[" A "], asr #31\n\t"                                                 \
+    "smmlar %[" A "], %[" A "], %[xa], %[w01]\n\t"                                             \
     "asr %[" A "], %[" A "], %[xc]\n\t"                                                        \
     "ssat %[" A "], #8, %[" A "]\n\t"
 
-/* the four results through the centred activation table (word 7 of the state) */
+/* the four results through the centred activation table (in xu, word 3 of the state) */
 #define DW_FAST_ACT                                                                            \
-    "ldr %[xa], [%[cx], #28]\n\t"                                                              \
-    "ldrb %[a0], [%[xa], %[a0]]\n\t"                                                           \
-    "ldrb %[a1], [%[xa], %[a1]]\n\t"                                                           \
-    "ldrb %[a2], [%[xa], %[a2]]\n\t"                                                           \
-    "ldrb %[a3], [%[xa], %[a3]]\n\t"
+    "ldrb %[a0], [%[xu], %[a0]]\n\t"                                                           \
+    "ldrb %[a1], [%[xu], %[a1]]\n\t"                                                           \
+    "ldrb %[a2], [%[xu], %[a2]]\n\t"                                                           \
+    "ldrb %[a3], [%[xu], %[a3]]\n\t"
 
 /* dw_fast_channel3's loop over the full blocks of four outputs; ACT: "" or DW_FAST_ACT */
 #define DW_FAST_LOOP(ACT)                                                                      \
     __asm volatile("1:\n\t"                                                                    \
-                   "ldr %[a0], [%[cx], #12]\n\t"                                               \
+                   "ldr %[a0], [%[cx], #28]\n\t"                                               \
                    "mov %[a1], %[a0]\n\t"                                                      \
                    "mov %[a2], %[a0]\n\t"                                                      \
                    "mov %[a3], %[a0]\n\t"                                                      \
@@ -407,7 +406,7 @@ static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, i
                    "sub %[rp], %[rp], %[cols2], lsl #1\n\t"                                    \
                    "sub %[rp], %[rp], %[cols2]\n\t"                                            \
                    "add %[rp], %[rp], #8\n\t"                                                  \
-                   "ldm %[cx], {%[xa], %[xb], %[xc]}\n\t"                                      \
+                   "ldm %[cx], {%[xa], %[xb], %[xc], %[xu]}\n\t"                               \
                    DW_FAST_RQ("a0") DW_FAST_RQ("a1") DW_FAST_RQ("a2") DW_FAST_RQ("a3")         \
                    ACT                                                                         \
                    "ldrd %[w01], %[w2], [%[cx], #16]\n\t"                                      \
@@ -430,12 +429,13 @@ static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, i
 /* dw_fast_channel3's state, read by its loop: words 0..7, then the weight pairs */
 typedef struct
 {
-    int32_t m, q, e, b2;
+    int32_t m, q, e;
+    const int8_t *act; /* the centred activation table or NULL (loaded with m, q, e) */
     int8_t *out;
     int32_t ch;
     const int32_t *end; /* the first column word after the full blocks */
-    const int8_t *act;  /* the centred activation table or NULL */
-    int32_t w[6];       /* [(2 w0, 2 w1), (2 w2, 0)] per filter row */
+    int32_t b2;
+    int32_t w[6]; /* [(2 w0, 2 w1), (2 w2, 0)] per filter row */
 } dw_fast_state;
 
 /* The outputs of one channel with three filter rows and no activation clamp, out[x * ch] for
@@ -468,7 +468,8 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
         register int32_t xa __asm("r8");
         register int32_t xb __asm("r9");
         register int32_t xc __asm("r10");
-        int32_t a0, a1, a2, a3, xu, w01, w2;
+        register int32_t xu __asm("r11");
+        int32_t a0, a1, a2, a3, w01, w2;
         const dw_fast_state *cx = &st;
         if (act != NULL)
         {
@@ -492,13 +493,14 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
 }
 
 /* One channel of one output row: t = its filter_h transposed rows (words), wp = its weight
- * pairs [(2 w0, 2 w1), (2 w2, 0)] per filter row; out[x * ch] for x < output_w. */
+ * pairs [(2 w0, 2 w1), (2 w2, 0)] per filter row; out[x * ch] for x < output_w, through the
+ * centred activation table act (or NULL). */
 static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, const int32_t *t,
-                            const int32_t *wp, int32_t b2, const nsn_conv_rq *rq, int8_t *out)
+                            const int32_t *wp, int32_t b2, const nsn_conv_rq *rq, int8_t *out,
+                            const int8_t *act)
 {
     const int32_t cols2 = 2 * dw_fast_cols(d), ow = d->output_w, fh = d->filter_h;
     const int32_t ch = d->output_c, lo = p->activation_min, hi = p->activation_max;
-    const int8_t *const act = nsn_conv_act(p);
     int32_t x = 0, q;
     if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX && rq->e > 0)
     {
@@ -543,6 +545,7 @@ static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_pa
     const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
     int32_t *const wp = buf;
     int32_t *const t = buf + 8 * fh;
+    const int8_t *const act = nsn_conv_act(p);
     int32_t y, c, r, k;
     for (y = 0; y < d->output_h; ++y)
     {
@@ -564,7 +567,7 @@ static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_pa
                 nsn_conv_rq_init(&rq, quant->multiplier[c + k], quant->shift[c + k],
                                  p->output_offset);
                 dw_fast_channel(p, d, t + k * stride, wp + 2 * fh * k,
-                                bias != NULL ? 2 * bias[c + k] : 0, &rq, orow + c + k);
+                                bias != NULL ? 2 * bias[c + k] : 0, &rq, orow + c + k, act);
             }
         }
     }
