@@ -100,10 +100,17 @@ static inline int8_t nsn_conv_out_ref(int32_t acc, int32_t multiplier, int32_t s
 
 #if defined(NSN_KERNELS_MVE)
 
-/* activation[v + 128] per lane of clamped int8 values v (VLDRB gather, predicated lanes 0) */
-static inline int32x4_t nsn_conv_act_mve(const int8_t *activation, int32x4_t v, mve_pred16_t pr)
+/* out[i] = activation[out[i] + 128] for i < n, in place once the conv is done: 16 lanes per
+ * VLDRB gather (the index is the byte with its sign bit flipped), the tail predicated */
+static inline void nsn_conv_act_mve(const int8_t *activation, int8_t *out, int32_t n)
 {
-    return vldrbq_gather_offset_z_s32(activation, vreinterpretq_u32_s32(vaddq_n_s32(v, 128)), pr);
+    int32_t i;
+    for (i = 0; i < n; i += 16)
+    {
+        const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
+        const uint8x16_t u = veorq_u8(vldrbq_z_u8((const uint8_t *)out + i, pr), vdupq_n_u8(0x80));
+        vstrbq_p_s8(out + i, vldrbq_gather_offset_z_s8(activation, u, pr), pr);
+    }
 }
 
 #endif /* NSN_KERNELS_MVE */

@@ -835,12 +835,8 @@ static void conv_channels_mve(const nsn_conv_params *p,
         }
         v = nsn_requantize_mve(v, vldrwq_z_s32(quant->multiplier + c, pr),
                                vldrwq_z_s32(quant->shift + c, pr));
-        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, p->output_offset), lo), hi);
-        if (p->activation != NULL)
-        {
-            v = nsn_conv_act_mve(p->activation, v, pr);
-        }
-        vstrbq_p_s32(output + c, v, pr);
+        v = vaddq_n_s32(v, p->output_offset);
+        vstrbq_p_s32(output + c, vminq_s32(vmaxq_s32(v, lo), hi), pr);
     }
 }
 
@@ -965,6 +961,11 @@ nsn_status nsn_conv_s8(const nsn_context *ctx,
         conv_dsp(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
 #else
         conv_mve(params, quant, dims, input, filter, bias, output, (int32_t *)ctx->buf);
+        if (params->activation != NULL) /* the clamped outputs through the table, in place */
+        {
+            nsn_conv_act_mve(params->activation, output,
+                             dims->output_h * dims->output_w * dims->output_c);
+        }
 #endif
         return NSN_OK;
     }

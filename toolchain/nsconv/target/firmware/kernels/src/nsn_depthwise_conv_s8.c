@@ -664,12 +664,8 @@ static void dw_mve(const nsn_conv_params *p,
                 }
                 acc = nsn_requantize_mve(acc, vldrwq_z_s32(quant->multiplier + c, pr),
                                          vldrwq_z_s32(quant->shift + c, pr));
-                acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, p->output_offset), lo), hi);
-                if (p->activation != NULL)
-                {
-                    acc = nsn_conv_act_mve(p->activation, acc, pr);
-                }
-                vstrbq_p_s32(output + c, acc, pr);
+                acc = vaddq_n_s32(acc, p->output_offset);
+                vstrbq_p_s32(output + c, vminq_s32(vmaxq_s32(acc, lo), hi), pr);
             }
             output += ch;
         }
@@ -738,6 +734,11 @@ nsn_status nsn_depthwise_conv_s8(const nsn_context *ctx,
         dw_dsp(params, quant, dims, input, filter, bias, output);
 #else
         dw_mve(params, quant, dims, input, filter, bias, output);
+        if (params->activation != NULL) /* the clamped outputs through the table, in place */
+        {
+            nsn_conv_act_mve(params->activation, output,
+                             dims->output_h * dims->output_w * dims->output_c);
+        }
 #endif
         return NSN_OK;
     }
