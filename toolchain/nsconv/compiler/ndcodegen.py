@@ -902,12 +902,7 @@ def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
     if not conv_activation_ready():
         return {}
     made = {o: op for op in lay.compute for o in op.outputs}
-    readers: dict[int, set[int]] = {}
-    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
-                                                                          g.outputs])]:
-        for i in ins:
-            for r in _roots(lay, i):
-                readers.setdefault(r, set()).add(who)
+    readers = _readers(g, lay)
     fused: dict[int, NdOp] = {}
     for op in lay.compute:
         if op.kind != "LEAKY_RELU" or len(op.inputs) != 1 or len(op.outputs) != 1:
@@ -924,6 +919,22 @@ def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
                 and readers.get(c.outputs[0]) == {op.index} for c in convs)):
             fused.update((c.index, op) for c in convs)
     return fused
+
+
+def _readers(g: NdGraph, lay: layout.LayoutResult) -> dict[int, set[int]]:
+    """The compute ops (-1: a model output) reading each root tensor, through any view."""
+    readers: dict[int, set[int]] = {}
+    roots: dict[int, set[int]] = {}  # per tensor read: views are read by several ops
+    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
+                                                                          g.outputs])]:
+        for i in ins:
+            if i not in roots:
+                v = lay.views.get(i)  # a gather's roots from its runs (its ids may be many)
+                roots[i] = ({r.root for r in v.runs if r.root != layout.ZERO}
+                            if v is not None and v.kind == "gather" else _roots(lay, i))
+            for r in roots[i]:
+                readers.setdefault(r, set()).add(who)
+    return readers
 
 
 def conv_activation_ready() -> bool:
