@@ -47,6 +47,9 @@ typedef struct
     int8_t *output;
 } fcb_call;
 
+/* No row pairs in the scratch (fcb_dsp); an input offset is never this. */
+#define FCB_NO_PAIRS INT32_MIN
+
 /* Output channel c of one row, portable: its n packed weights w against x (the column range). */
 static int8_t fcb_channel_ref(const fcb_call *a, const int8_t *w, const int8_t *x, int32_t n, int32_t c)
 {
@@ -492,16 +495,16 @@ static void fcb_fixup_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t sl
 /* One row whose blocks all read 4 columns on multiples of 4 (a grouped GRU's hidden-state
  * gates): the row's pairs go to xbuf once, then one assembly loop runs every block (its
  * pair words by LDRD at 2 * in_start bytes) and every channel. */
-static int fcb_all4(const fcb_call *a)
+static int fcb_all4(const nsn_fc_block *blocks, int32_t num_blocks, int32_t n_in)
 {
     int32_t k;
-    if ((a->n_in & 3) != 0)
+    if ((n_in & 3) != 0)
     {
         return 0;
     }
-    for (k = 0; k < a->num_blocks; ++k)
+    for (k = 0; k < num_blocks; ++k)
     {
-        if (a->blocks[k].in_count != 4 || (a->blocks[k].in_start & 3) != 0)
+        if (blocks[k].in_count != 4 || (blocks[k].in_start & 3) != 0)
         {
             return 0;
         }
@@ -509,19 +512,23 @@ static int fcb_all4(const fcb_call *a)
     return 1;
 }
 
-static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf)
+/* The row's n_in inputs (a multiple of 4) as pair words into xbuf. */
+static void fcb_row_pairs_dsp(const int8_t *x, int32_t n_in, int32_t input_offset, int32_t *xbuf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)input_offset & 0xFFFFu) * 0x10001u);
+    int32_t g;
+    for (g = 0; g < (n_in >> 2); ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+}
+
+/* The nb (>= 1) blocks of 4 columns of one row whose pair words are in xbuf. */
+static void fcb_row4_asm(const nsn_fc_block *blk, int32_t nb, const int8_t *w, const nsn_fc_record *rq,
+                         int8_t *y, const int32_t *xbuf)
 {
     FCB_REGISTERS;
-    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
-    const nsn_fc_block *blk = a->blocks;
-    const int8_t *w = a->weights;
-    int8_t *y = a->output;
-    int32_t nb = a->num_blocks;
-    int32_t g, x0, x1, cnt, acc;
-    for (g = 0; g < (a->n_in >> 2); ++g)
-    {
-        fcb_pairs_dsp(a->input + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
-    }
+    int32_t x0, x1, cnt, acc;
     __asm volatile("0:\n\t"
                    "ldrh %[cnt], [%[blk]], #2\n\t"
                    "ldrh %[x0], [%[blk]], #4\n\t"
@@ -543,6 +550,45 @@ static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xb
                      [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u)
                    : [xbuf] "m"(xbuf)
                    : "cc", "memory");
+}
+
+static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf, int fill)
+{
+    if (fill)
+    {
+        fcb_row_pairs_dsp(a->input, a->n_in, a->params->input_offset, xbuf);
+    }
+    fcb_row4_asm(a->blocks, a->num_blocks, a->weights, rq, a->output, xbuf);
+}
+
+/* The several-op entry's fast case (a GRU step's hidden-state matmuls): one row, every op with
+ * records, the full int8 range, op 0's input offset (within the DSP bound) and only 4-column
+ * blocks; the row is expanded once. 0, nothing written, when an op is not of that kind. */
+static int fcb_ops_row4_dsp(const nsn_fc_batch_op *ops, int32_t num_ops, const int8_t *input,
+                            int8_t *const *outputs, int32_t *xbuf)
+{
+    const int32_t offset = ops[0].params->input_offset;
+    const int32_t n_in = ops[0].dims->input_features;
+    int32_t k;
+    if (offset < -16255 || offset > 16255)
+    {
+        return 0;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        const nsn_fc_params *p = ops[k].params;
+        if (ops[k].records == NULL || p->input_offset != offset || p->activation_min != INT8_MIN ||
+            p->activation_max != INT8_MAX || !fcb_all4(ops[k].blocks, ops[k].num_blocks, n_in))
+        {
+            return 0;
+        }
+    }
+    fcb_row_pairs_dsp(input, n_in, offset, xbuf);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_row4_asm(ops[k].blocks, ops[k].num_blocks, ops[k].weights, ops[k].records, outputs[k], xbuf);
+    }
+    return 1;
 }
 
 /* Every block over every row with the records rq. */
@@ -570,10 +616,15 @@ static void fcb_blocks_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *
     }
 }
 
-static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
+/* One call on the DSP path: own has room for n_out records (set up here when the call has
+ * none), xbuf for the row pairs. *pairs is the input offset whose pairs of input row 0 xbuf
+ * holds for the one-row path of 4-column blocks (FCB_NO_PAIRS: none); a call that finds them
+ * there does not expand the row again, and leaves *pairs as it leaves xbuf. */
+static void fcb_dsp(const fcb_call *a, int32_t x_bound, nsn_fc_record *own, int32_t *xbuf,
+                    int32_t *pairs)
 {
-    nsn_fc_record *const own = (nsn_fc_record *)scratch;
     const int full = a->params->activation_min == INT8_MIN && a->params->activation_max == INT8_MAX;
+    const nsn_fc_record *rq = a->records != NULL ? a->records : own;
     int32_t slow = 0;
     int32_t b;
     if (a->records == NULL && a->batches <= 2)
@@ -590,20 +641,21 @@ static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
     {
         slow = fcb_setup(a, x_bound, own);
     }
-    if (a->batches == 1 && fcb_all4(a))
+    if (a->batches == 1 && fcb_all4(a->blocks, a->num_blocks, a->n_in))
     {
-        fcb_row4_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+        fcb_row4_dsp(a, rq, xbuf, *pairs != a->params->input_offset);
+        *pairs = a->params->input_offset;
     }
     else
     {
-        fcb_blocks_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+        fcb_blocks_dsp(a, rq, xbuf);
+        *pairs = FCB_NO_PAIRS;
     }
     if (slow > 0 || !full)
     {
         for (b = 0; b < a->batches; ++b)
         {
-            fcb_fixup_dsp(a, a->records != NULL ? a->records : own, slow,
-                          a->input + (size_t)b * (size_t)a->n_in,
+            fcb_fixup_dsp(a, rq, slow, a->input + (size_t)b * (size_t)a->n_in,
                           a->output + (size_t)b * (size_t)a->n_out);
         }
     }
@@ -818,6 +870,36 @@ nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
     return NSN_OK;
 }
 
+/* One call's work on the path of this build. The scratch (checked) holds, on the DSP path,
+ * the row pairs and then room for n_out records when `pairs_first` (the layout of the
+ * several-op entry), the records then the pairs otherwise; *pairs as in fcb_dsp. */
+static void fcb_run(const fcb_call *a, void *buf, int pairs_first, int32_t *pairs)
+{
+    const int32_t bound = nsn_offset_bound(a->params->input_offset);
+#if defined(NSN_KERNELS_DSP)
+    if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+    {
+        const int32_t pair_words = (a->n_in + 3) / 4 * 4;
+        nsn_fc_record *const own =
+            pairs_first ? (nsn_fc_record *)(void *)((int32_t *)buf + pair_words) : (nsn_fc_record *)buf;
+        int32_t *const xbuf = pairs_first ? (int32_t *)buf : (int32_t *)(void *)(own + a->n_out);
+        fcb_dsp(a, bound, own, xbuf, pairs);
+        return;
+    }
+#elif defined(NSN_KERNELS_MVE)
+    if (bound >= 0 && bound <= 32767)
+    {
+        fcb_mve(a, (int32_t *)buf);
+        return;
+    }
+#endif
+    (void)bound;
+    (void)buf;
+    (void)pairs_first;
+    (void)pairs;
+    fcb_reference(a);
+}
+
 nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
                                         const nsn_fc_params *params,
                                         const nsn_per_channel_quant_params *quant,
@@ -834,7 +916,7 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     fcb_call a;
     void *buf;
     int ok;
-    int32_t bound;
+    int32_t pairs = FCB_NO_PAIRS;
     if (input == NULL || weights == NULL || output == NULL || batches < 1 ||
         !fcb_args_ok(params, quant, dims, blocks, num_blocks))
     {
@@ -851,23 +933,77 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     a.input = input;
     a.weights = weights;
     a.output = output;
-    bound = nsn_offset_bound(params->input_offset);
-#if defined(NSN_KERNELS_DSP)
-    if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+    fcb_run(&a, buf, 0, &pairs);
+    return NSN_OK;
+}
+
+/* One op of the several-op entry: the checks of nsn_fully_connected_batch_s8 (the blocks only
+ * without records: records are prepare's, which checked them) and the input width of op 0. */
+static int fcb_op_ok(const nsn_fc_batch_op *op, const nsn_fc_dims *first)
+{
+    const nsn_fc_dims *d = op->dims;
+    if (op->params == NULL || op->quant == NULL || d == NULL || op->weights == NULL ||
+        op->quant->multiplier == NULL || op->quant->shift == NULL ||
+        d->input_features != first->input_features || d->input_features < 1 ||
+        d->input_features > NSN_FC_MAX_INPUT_FEATURES || d->output_features < 1)
     {
-        fcb_dsp(&a, bound, buf);
-        return NSN_OK;
+        return 0;
     }
-#elif defined(NSN_KERNELS_MVE)
-    if (bound >= 0 && bound <= 32767)
+    return op->records != NULL ? op->blocks != NULL && op->num_blocks >= 1
+                               : fcb_blocks_ok(op->blocks, op->num_blocks, d->input_features,
+                                               d->output_features);
+}
+
+nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
+                                              const nsn_fc_batch_op *ops,
+                                              int32_t num_ops,
+                                              int32_t batches,
+                                              const int8_t *input,
+                                              int8_t *const *outputs)
+{
+    fcb_call a;
+    void *buf;
+    int ok;
+    int32_t need = 0;
+    int32_t pairs = FCB_NO_PAIRS;
+    int32_t k;
+    if (ops == NULL || outputs == NULL || input == NULL || num_ops < 1 || batches < 1 ||
+        ops[0].dims == NULL)
     {
-        fcb_mve(&a, (int32_t *)buf);
+        return NSN_ARG_ERROR;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        int32_t size;
+        if (outputs[k] == NULL || !fcb_op_ok(&ops[k], ops[0].dims))
+        {
+            return NSN_ARG_ERROR;
+        }
+        size = NSN_FC_BATCH_S8_BUFFER_SIZE(ops[k].dims->input_features, ops[k].dims->output_features);
+        need = size > need ? size : need;
+    }
+    buf = fcb_scratch(ctx, need, &ok);
+    if (!ok)
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+#if defined(NSN_KERNELS_DSP)
+    if (batches == 1 && fcb_ops_row4_dsp(ops, num_ops, input, outputs, (int32_t *)buf))
+    {
         return NSN_OK;
     }
 #endif
-    (void)bound;
-    (void)buf;
-    fcb_reference(&a);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_fill(&a, ops[k].params, ops[k].quant, ops[k].dims, ops[k].blocks, ops[k].num_blocks,
+                 ops[k].bias);
+        a.batches = batches;
+        a.records = ops[k].records;
+        a.input = input;
+        a.weights = ops[k].weights;
+        a.output = outputs[k];
+        fcb_run(&a, buf, 1, &pairs);
+    }
     return NSN_OK;
 }
 
