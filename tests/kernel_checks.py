@@ -1089,16 +1089,20 @@ def test_fc_batch_multi_matches_tflm(harness: Harness, fcb_models: dict[str, one
     """Several ops on one input in one call, each equal to TFLM with its own output zero point,
     scale and bias: a GRU step's case (one row, 4-column blocks, records: the DSP path expands
     the row once), several rows, an op without records, 8-column and dense blocks among 4-column
-    ones, ops with different input zero points (the expanded row is not shared) and RELU ops
-    (the narrower range); saturation at both ends (_fc_vectors)."""
+    ones, 16-column blocks at 0 and 16, 8-column ranges at 4, ops with different input zero
+    points (the expanded row is not shared) and RELU ops (the narrower range); saturation at
+    both ends (_fc_vectors)."""
     rng = np.random.default_rng(31)
     gate, relu = fcb_models["gate_16x48"], fcb_models["odd_24x20_relu"]
     a, b = _multi_variants(gate, rng, 4, 4, (-128, 127))
     c, d = _multi_variants(gate, rng, 2, 8, (5,)) + _multi_variants(gate, rng, 1, 1, (-7,))
     e, f = _multi_variants(gate, rng, 4, 4, ((3, -128), (-3, 127)))
     r1, r2 = _multi_variants(relu, rng, 6, 4, (-100, 20))
+    g1, g2 = _multi_variants(fcb_models["gate_32x32"], rng, 2, 16, (-20, 90))
+    (t,) = _multi_variants(gate, rng, 3, 1, (11,))  # column ranges 8 wide at 0, 4, 8
     cases = [((a, True), (b, True)), ((a, True), (b, False)), ((a, True), (c, True), (d, True)),
-             ((e, True), (f, True)), ((r1, True), (r2, True)), ((b, True),)]
+             ((e, True), (f, True)), ((r1, True), (r2, True)), ((b, True),),
+             ((g1, True), (g2, True)), ((t, True), (a, True))]
     records, checks = [], []
     for case in cases:
         ops = [_multi_op(m, given) for m, given in case]

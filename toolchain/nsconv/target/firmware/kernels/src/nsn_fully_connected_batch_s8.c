@@ -250,15 +250,12 @@ static void fcb_block2_dsp(const int8_t *x, int32_t offset2, const int8_t *w, in
 
 /* Any number of groups (>= 1): the row's pairs go to xbuf first and are read back per
  * channel. */
-static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
-                           int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t *xbuf)
+/* The channel loop of fcb_blockn_dsp: the block's pair words are at xbuf. */
+static void fcb_blockn_asm(const int8_t *w, int32_t groups, int32_t count, const nsn_fc_record *rq, int8_t *y,
+                           const int32_t *xbuf)
 {
     FCB_REGISTERS;
     int32_t g, acc, xp, xb;
-    for (g = 0; g < groups; ++g)
-    {
-        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
-    }
     __asm volatile("1:\n\t"
                    "ldr %[acc], [%[rq]], #4\n\t"
                    "ldr %[xp], %[xbuf]\n\t"
@@ -275,6 +272,17 @@ static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, in
                      [xb] "=&r"(xb)
                    : [xbuf] "m"(xbuf), [groups] "m"(groups)
                    : "cc", "memory");
+}
+
+static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
+                           int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t *xbuf)
+{
+    int32_t g;
+    for (g = 0; g < groups; ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+    fcb_blockn_asm(w, groups, count, rq, y, xbuf);
 }
 
 /* Two rows at once, 8 or 16 columns: xp holds the first row's pair words, then the second's
@@ -587,6 +595,87 @@ static int fcb_ops_row4_dsp(const nsn_fc_batch_op *ops, int32_t num_ops, const i
     for (k = 0; k < num_ops; ++k)
     {
         fcb_row4_asm(ops[k].blocks, ops[k].num_blocks, ops[k].weights, ops[k].records, outputs[k], xbuf);
+    }
+    return 1;
+}
+
+/* Blocks of channels reading columns in multiples of 4 at multiples of 4: 2 when all read 4,
+ * 1 otherwise, 0 when a block is not of that form. */
+static int fcb_words(const nsn_fc_block *blocks, int32_t num_blocks)
+{
+    int all4 = 1;
+    int32_t k;
+    for (k = 0; k < num_blocks; ++k)
+    {
+        if ((blocks[k].in_count & 3) != 0 || blocks[k].in_count == 0 || (blocks[k].in_start & 3) != 0 ||
+            blocks[k].out_count == 0)
+        {
+            return 0;
+        }
+        all4 &= blocks[k].in_count == 4;
+    }
+    return 1 + all4;
+}
+
+/* One op of fcb_ops_row_dsp: its blocks against the row's pair words in xbuf. */
+static void fcb_op_row_dsp(const nsn_fc_batch_op *op, int all4, const int8_t *x, int8_t *y,
+                           const int32_t *xbuf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)op->params->input_offset & 0xFFFFu) * 0x10001u);
+    const int8_t *w = op->weights;
+    const nsn_fc_record *rq = op->records;
+    int32_t k;
+    if (all4)
+    {
+        fcb_row4_asm(op->blocks, op->num_blocks, w, rq, y, xbuf);
+        return;
+    }
+    for (k = 0; k < op->num_blocks; ++k)
+    {
+        const nsn_fc_block *blk = &op->blocks[k];
+        if (blk->in_count == 8)
+        {
+            fcb_block2_dsp(x + blk->in_start, offset2, w, blk->out_count, rq, y);
+        }
+        else
+        {
+            fcb_blockn_asm(w, blk->in_count >> 2, blk->out_count, rq, y, xbuf + (blk->in_start >> 1));
+        }
+        w += blk->out_count * blk->in_count;
+        rq += blk->out_count;
+        y += blk->out_count;
+    }
+}
+
+/* The several-op entry's one-row case otherwise: as fcb_ops_row4_dsp with blocks of columns in
+ * multiples of 4 at multiples of 4 (the 8-column ones from the input, the others from the row
+ * expanded once). 0, nothing written, when an op is not of that kind. */
+static int fcb_ops_row_dsp(const nsn_fc_batch_op *ops, int32_t num_ops, const int8_t *input,
+                           int8_t *const *outputs, int32_t *xbuf)
+{
+    const int32_t offset = ops[0].params->input_offset;
+    const int32_t n_in = ops[0].dims->input_features;
+    int32_t all4 = 0; /* bit k: op k's blocks are all of 4 columns */
+    int32_t k;
+    if (offset < -16255 || offset > 16255 || (n_in & 3) != 0 || num_ops > 31)
+    {
+        return 0;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        const nsn_fc_params *p = ops[k].params;
+        const int words = fcb_words(ops[k].blocks, ops[k].num_blocks);
+        if (ops[k].records == NULL || p->input_offset != offset || p->activation_min != INT8_MIN ||
+            p->activation_max != INT8_MAX || words == 0)
+        {
+            return 0;
+        }
+        all4 |= (words - 1) << k;
+    }
+    fcb_row_pairs_dsp(input, n_in, offset, xbuf);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_op_row_dsp(&ops[k], (all4 >> k) & 1, input, outputs[k], xbuf);
     }
     return 1;
 }
@@ -988,7 +1077,8 @@ nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
         return NSN_SCRATCH_ERROR;
     }
 #if defined(NSN_KERNELS_DSP)
-    if (batches == 1 && fcb_ops_row4_dsp(ops, num_ops, input, outputs, (int32_t *)buf))
+    if (batches == 1 && (fcb_ops_row4_dsp(ops, num_ops, input, outputs, (int32_t *)buf) ||
+                         fcb_ops_row_dsp(ops, num_ops, input, outputs, (int32_t *)buf)))
     {
         return NSN_OK;
     }
