@@ -1089,7 +1089,8 @@ def test_fc_batch_multi_matches_tflm(harness: Harness, fcb_models: dict[str, one
     """Several ops on one input in one call, each equal to TFLM with its own output zero point,
     scale and bias: a GRU step's case (one row, 4-column blocks, records: the DSP path expands
     the row once), several rows, an op without records, 8-column and dense blocks among 4-column
-    ones, 16-column blocks at 0 and 16, 8-column ranges at 4, ops with different input zero
+    ones, 16-column blocks at 0 and 16, 8-column ranges at 4, rows in fours, twos and one (the
+    DSP path's multi-row loops), ops with different input zero
     points (the expanded row is not shared) and RELU ops (the narrower range); saturation at
     both ends (_fc_vectors)."""
     rng = np.random.default_rng(31)
@@ -1107,7 +1108,7 @@ def test_fc_batch_multi_matches_tflm(harness: Harness, fcb_models: dict[str, one
     for case in cases:
         ops = [_multi_op(m, given) for m, given in case]
         vectors = _fc_vectors(rng, case[0][0].inputs[1].data)
-        for rows in (1, 3):
+        for rows in (1, 3, 7):
             x = vectors[:rows]
             expected = np.concatenate([np.stack([t({case[0][0].inputs[0].index: v}) for v in x])
                                        .reshape(-1) for _, t in ops])

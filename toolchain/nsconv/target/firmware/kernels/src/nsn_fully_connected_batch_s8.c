@@ -45,6 +45,8 @@ typedef struct
     const int8_t *weights;
     const int32_t *bias;
     int8_t *output;
+    int32_t *room;      /* scratch the DSP path may use whole (records given), room_bytes */
+    int32_t room_bytes;
 } fcb_call;
 
 /* No row pairs in the scratch (fcb_dsp); an input offset is never this. */
@@ -339,6 +341,95 @@ static void fcb_block4x2_dsp(const int32_t *xp, const int8_t *w, int32_t count, 
                   FCB2_WORD("24", "56"));
 }
 
+/* Four rows at once, 8 or 16 columns: xp holds the rows' pair words one after the other
+ * (2 * n bytes apart); each weight word is loaded and split once for the four rows, each
+ * record once for the four outputs (y + r * n_out). 13 registers: w0, t, xa are r8..r10 (the
+ * record's LDM), the others any. */
+#define FCB4_ROW(ACC, OFF)                                      \
+    "ldrd %[xa], %[xb], [%[xp], #" OFF "]\n\t"                  \
+    "smlad %[" ACC "], %[t], %[xa], %[" ACC "]\n\t"             \
+    "smlad %[" ACC "], %[w0], %[xb], %[" ACC "]\n\t"
+
+#define FCB4_WORD(O0, O1, O2, O3)                               \
+    "ldr %[w0], [%[w]], #4\n\t"                                 \
+    "sxtb16 %[t], %[w0]\n\t"                                    \
+    "sxtb16 %[w0], %[w0], ror #8\n\t"                           \
+    FCB4_ROW("a0", O0) FCB4_ROW("a1", O1) FCB4_ROW("a2", O2) FCB4_ROW("a3", O3)
+
+#define FCB4_REQUANTIZE(ACC)                                    \
+    "add %[xb], %[t], %[" ACC "], asr #31\n\t"                  \
+    "smmlar %[" ACC "], %[" ACC "], %[w0], %[xb]\n\t"           \
+    "asr %[" ACC "], %[" ACC "], %[xa]\n\t"                     \
+    "ssat %[" ACC "], #8, %[" ACC "]\n\t"
+
+#define FCB4_LOOP(WORDS)                                        \
+    __asm volatile("1:\n\t"                                     \
+                   "ldr %[a0], [%[rq]], #4\n\t"                 \
+                   "mov %[a1], %[a0]\n\t"                       \
+                   "mov %[a2], %[a0]\n\t"                       \
+                   "mov %[a3], %[a0]\n\t" WORDS                 \
+                   "ldmia %[rq]!, {%[w0], %[t], %[xa]}\n\t"     \
+                   FCB4_REQUANTIZE("a0") FCB4_REQUANTIZE("a1")  \
+                   FCB4_REQUANTIZE("a2") FCB4_REQUANTIZE("a3")  \
+                   "ldr %[xb], %[nout]\n\t"                     \
+                   "strb %[a1], [%[y], %[xb]]\n\t"              \
+                   "strb %[a2], [%[y], %[xb], lsl #1]\n\t"      \
+                   "add %[xb], %[xb], %[xb], lsl #1\n\t"        \
+                   "strb %[a3], [%[y], %[xb]]\n\t"              \
+                   "strb %[a0], [%[y]], #1\n\t"                 \
+                   "subs %[n], %[n], #1\n\t"                    \
+                   "bne 1b\n\t"                                 \
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), \
+                     [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+                     [xb] "=&r"(xb), [w0] "=&r"(w0), [t] "=&r"(t), [xa] "=&r"(xa) \
+                   : [xp] "r"(xp), [nout] "m"(n_out)            \
+                   : "cc", "memory")
+
+#define FCB4_REGISTERS                       \
+    register int32_t w0 __asm("r8");         \
+    register int32_t t __asm("r9");          \
+    register int32_t xa __asm("r10")
+
+static void fcb_block2x4_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB4_REGISTERS;
+    int32_t a0, a1, a2, a3, xb;
+    FCB4_LOOP(FCB4_WORD("0", "16", "32", "48") FCB4_WORD("8", "24", "40", "56"));
+}
+
+static void fcb_block4x4_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB4_REGISTERS;
+    int32_t a0, a1, a2, a3, xb;
+    FCB4_LOOP(FCB4_WORD("0", "32", "64", "96") FCB4_WORD("8", "40", "72", "104")
+                  FCB4_WORD("16", "48", "80", "112") FCB4_WORD("24", "56", "88", "120"));
+}
+
+/* Rows b .. b + 3 of a block of n = 8 or 16 columns: the rows' pairs into xbuf (8 * n bytes),
+ * then the four-row loop. */
+static void fcb_rows4_dsp(const int8_t *x, int32_t n_in, int32_t n, int32_t offset2, const int8_t *w,
+                          int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t n_out, int32_t *xbuf)
+{
+    int32_t r, g;
+    for (r = 0; r < 4; ++r, x += n_in)
+    {
+        for (g = 0; g < (n >> 2); ++g)
+        {
+            fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[r * (n >> 1) + 2 * g], &xbuf[r * (n >> 1) + 2 * g + 1]);
+        }
+    }
+    if (n == 8)
+    {
+        fcb_block2x4_dsp(xbuf, w, count, rq, y, n_out);
+    }
+    else
+    {
+        fcb_block4x4_dsp(xbuf, w, count, rq, y, n_out);
+    }
+}
+
 /* Rows b and b + 1 of a block of n = 8 or 16 columns: both rows' pairs into xbuf, then the
  * two-row loop. */
 static void fcb_rows2_dsp(const int8_t *x, int32_t n_in, int32_t n, int32_t offset2, const int8_t *w,
@@ -369,6 +460,13 @@ static inline void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *
                                const nsn_fc_record *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
 {
     int32_t b = a->batches;
+    if ((n == 8 || n == 16) && a->room_bytes >= 8 * n)
+    {
+        for (; b > 3; b -= 4, x += 4 * a->n_in, y += 4 * a->n_out)
+        {
+            fcb_rows4_dsp(x, a->n_in, n, offset2, w, count, rq, y, a->n_out, (int32_t *)a->room);
+        }
+    }
     if (n == 8 || n == 16)
     {
         for (; b > 1; b -= 2, x += 2 * a->n_in, y += 2 * a->n_out)
@@ -933,6 +1031,8 @@ static void fcb_fill(fcb_call *a,
     a->weights = NULL;
     a->bias = bias;
     a->output = NULL;
+    a->room = NULL;
+    a->room_bytes = 0;
 }
 
 nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
@@ -1092,6 +1192,8 @@ nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
         a.input = input;
         a.weights = ops[k].weights;
         a.output = outputs[k];
+        a.room = (int32_t *)buf;
+        a.room_bytes = buf != NULL && a.records != NULL ? ctx->size : 0;
         fcb_run(&a, buf, 1, &pairs);
     }
     return NSN_OK;
