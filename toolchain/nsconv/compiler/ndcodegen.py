@@ -907,9 +907,12 @@ def _conv_geometry(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor, 
     return geo
 
 
-def _conv(p: _Program, op: NdOp) -> None:
+def _conv(p: _Program, op: NdOp, act: NdOp | None = None) -> None:
     """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
-    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization."""
+    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization;
+    with `act` (conv_activations), that int8 LEAKY_RELU applied by the conv's output stage: the
+    step writes the LEAKY_RELU's output, or (the LEAKY_RELU reading a gather of several convs'
+    outputs) the conv's own buffer, activated, which `_act_gather` then gathers."""
     g = p.g
     if not conv_kernels_ready():
         raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
@@ -937,14 +940,20 @@ def _conv(p: _Program, op: NdOp) -> None:
             bbuf = p.const_buf(b, b.data)
     xin, geo = conv_input(p, op, geo)
     wbuf = p.const_buf(w, w.data)
-    out = _out_buf(p, op, y)
+    direct = act is not None and act.inputs[0] == op.outputs[0]
+    last = act if direct else op  # the op whose output tensor the step writes
+    out = _out_buf(p, last, g.tensors[last.outputs[0]])
     sym = p.names.take(f"nsn_op{op.index}")
     conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
                    "activation_min": pr.activation_min, "activation_max": pr.activation_max,
                    **{f: getattr(geo, f) for f in _CONV_PARAM_FIELDS[2:8]}}
     _per_channel(p, sym, pr, n_out)
-    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
-                             tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)),
+    fields = tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)
+    comment = _op_comment(g, op)
+    if act is not None:
+        fields += (Field("activation", _act_table(p, act)),)
+        comment = _comment_text(f"{comment}; fused: {_op_comment(g, act)}")
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params", fields),
                   StructView("nsn_conv_dims", f"{sym}_dims", _fields(geo, _CONV_DIM_FIELDS))]
     k4 = (w.shape[1] * w.shape[2] * (x.shape[3] // groups) + 3) & ~3
     if not depthwise:
@@ -962,10 +971,81 @@ def _conv(p: _Program, op: NdOp) -> None:
         need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
         p.conv_scratch = max(p.conv_scratch, need)
         p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
-    p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
-                    comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
-                    tensor=op.outputs[0]),
-               reads={xin.buf}, writes={out})
+    step = dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt), comment=comment, sym=sym,
+                x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=last.outputs[0])
+    if act is not None and not direct:
+        del step["tensor"]  # holds no tensor of the model (debug dumps): the activated values
+    p.add_step(step, reads={xin.buf}, writes={out})
+
+
+def _act_gather(p: _Program, op: NdOp) -> None:
+    """A LEAKY_RELU whose convs applied it (conv_activations, a gather of their outputs): its
+    output is that gather of their activated buffers (a copy, as its input would have been)."""
+    i = op.inputs[0]
+    p.tensor_buf[op.outputs[0]] = p.copy(p.lay.views[i], p.g.tensors[op.outputs[0]])
+
+
+_CONV_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
+    """The int8 LEAKY_RELUs that the int8 convs before them can apply in their output stage
+    (nsn_conv_params.activation), by conv op index. The LEAKY_RELU reads either a conv's output
+    tensor itself (which is then never stored) or a gather of whole elements (no zero-point
+    fill) of int8 conv outputs (a table applied per element commutes with moving elements);
+    nothing else reads those outputs (no other op, no model output or state)."""
+    if not conv_activation_ready():
+        return {}
+    made = {o: op for op in lay.compute for o in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
+                                                                          g.outputs])]:
+        for i in ins:
+            for r in _roots(lay, i):
+                readers.setdefault(r, set()).add(who)
+    fused: dict[int, NdOp] = {}
+    for op in lay.compute:
+        if op.kind != "LEAKY_RELU" or len(op.inputs) != 1 or len(op.outputs) != 1:
+            continue
+        i = op.inputs[0]
+        x, y = g.tensors[i], g.tensors[op.outputs[0]]
+        v = lay.views.get(i)
+        if v is not None and (v.kind != "gather" or (v.ids < 0).any()):
+            continue
+        convs = [made.get(r) for r in sorted(_roots(lay, i))]
+        if (x.dtype == "int8" and y.dtype == "int8" and x.size == y.size and all(
+                c is not None and c.kind in _CONV_KINDS and len(c.outputs) == 1
+                and g.tensors[c.outputs[0]].dtype == "int8"
+                and readers.get(c.outputs[0]) == {op.index} for c in convs)):
+            fused.update((c.index, op) for c in convs)
+    return fused
+
+
+def conv_activation_ready() -> bool:
+    """The int8 conv kernels take a fused activation table (nsn_conv_params.activation)."""
+    from nsconv.resources import KERNEL_DIR
+
+    header = KERNEL_DIR / "include" / "nsn_nnfunctions_conv.h"
+    return header.is_file() and "const int8_t *activation;" in header.read_text()
+
+
+def _act_table(p: _Program, op: NdOp) -> str:
+    """The int8 op's table in input order -128..127 (TFLM's outputs, nsconv.compiler.
+    tflm_tables), the form nsn_conv_params.activation takes."""
+    g = p.g
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    key = ("centred", op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = np.roll(lut_s8(g, op), 128)  # [i] = output for input i - 128
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_act_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind} fused into a conv, indexed by input + 128: "
+                                   f"input {_qtext(x.quant)} -> output {_qtext(y.quant)} "
+                                   "(TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    return p.lut_cache[key]
 
 
 def _mean(p: _Program, op: NdOp) -> None:
@@ -1304,9 +1384,16 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
     chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)} if kernel_defined(
         "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
     p.fused = {o.index for c in chains.values() for o in c.ops}
+    acts = {k: a for k, a in conv_activations(g, p.lay).items() if a.index not in p.fused}
+    gathers = {a.index for a in acts.values() if a.inputs[0] in p.lay.views}
+    p.fused |= {a.index for a in acts.values()}  # computed by their convs' steps
     for op in p.lay.compute:
         if op.index in chains:
             _gru_gates(p, chains[op.index])
+        elif op.index in acts:
+            _conv(p, op, acts[op.index])
+        elif op.index in gathers:
+            _act_gather(p, op)
         elif op.index not in p.fused:
             KERNELS[op.kind](p, op)
     _end(p)
