@@ -7,7 +7,7 @@
  * Paths: portable C99, per hidden unit (nsn_requantize, as the portable element-wise loops).
  * DSP and MVE: the ops one by one over int8 buffers on the stack, a few rows at a time, each
  * op's loop out of line so that its constants stay in registers. DSP: inline-assembly loops,
- * two elements per step, each rescaling ADD + SMMLAR + shift as the shared nsn_rescale helpers
+ * four elements per step, each rescaling ADD + SMMLAR + shift as the shared nsn_rescale helpers
  * (nsn_kernels_internal.h) compute it, with the constants computed by the code generator
  * (p->dsp; NULL, when a parameter is outside that path's exact bounds or an op has a fused
  * activation range, runs the portable loop), the exact ADD/SUB input (TFLM's multiplier 0.5)
@@ -53,6 +53,9 @@ static int32_t lut(const int8_t *table, int32_t x)
     return table[(uint8_t)x];
 }
 
+#if defined(__GNUC__)
+__attribute__((noinline)) /* the fast paths' callers do not set up its frame */
+#endif
 static void gates_ref(const nsn_gru_gates_params *p,
                       int32_t rows,
                       const int8_t *x_zr,
@@ -140,9 +143,9 @@ NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
     return a;
 }
 
-/* The hot loops are inline assembly, two elements per step: GCC 12 spills a register and
+/* The hot loops are inline assembly, four elements per step: GCC 12 spills a register and
  * re-derives the pointers in every step of the same loops in C (add_one above, which does the
- * odd element). Each element: the rounded input's rescaling (ldrsb, add, add, smmlar, asr),
+ * last count % 4 elements, before the loop). Each element: the rounded input's rescaling (ldrsb, add, add, smmlar, asr),
  * the exact input and the sum (ldrsb, then ADD_SUM), the output's rescaling (add, smmlar, asr,
  * ssat), the store (OUT_STORE: the value, or its table entry). */
 #define GRU_ADD_ELEM(LOAD_R, LOAD_E, ADD_SUM, OUT_STORE)                                        \
@@ -166,13 +169,14 @@ NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
         [oe] "r"(a.out_exponent)
 
 /* out[k] = ADD/SUB(exact[k], rounded[k]) for k < count (three buffers); SUM: GRU_SUM_*. */
+#define GRU_ADD_ELEM3(SUM)                                                                      \
+    GRU_ADD_ELEM("ldrsb %[t0], [%[pr]], #1\n\t", "ldrsb %[t1], [%[pe]], #1\n\t", SUM,           \
+                 "strb %[t0], [%[po]], #1\n\t")
 #define GRU_ADD_LOOP3(SUM)                                                                      \
     __asm volatile(                                                                            \
-        "1:\n\t" GRU_ADD_ELEM("ldrsb %[t0], [%[pr]], #1\n\t", "ldrsb %[t1], [%[pe]], #1\n\t",    \
-                              SUM, "strb %[t0], [%[po]], #1\n\t")                              \
-            GRU_ADD_ELEM("ldrsb %[t0], [%[pr]], #1\n\t", "ldrsb %[t1], [%[pe]], #1\n\t", SUM,   \
-                         "strb %[t0], [%[po]], #1\n\t") "cmp %[po], %[end]\n\t"                 \
-                                                        "bne 1b\n\t"                           \
+        "1:\n\t" GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM)      \
+        "cmp %[po], %[end]\n\t"                                                                \
+        "bne 1b\n\t"                                                                           \
         : [pe] "+r"(exact), [pr] "+r"(rounded), [po] "+r"(out), [t0] "=&r"(t0),              \
           [t1] "=&r"(t1)                                                                       \
         : [end] "r"(end), GRU_ADD_CONSTS                                                       \
@@ -181,9 +185,10 @@ NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
 NSN_GRU_INLINE void add_tail(const add_dsp *a, const int8_t *exact, const int8_t *rounded,
                              int32_t count, int8_t *out, int32_t se, int32_t sr)
 {
-    if (count & 1)
+    int32_t k;
+    for (k = count & ~3; k < count; ++k)
     {
-        out[count - 1] = (int8_t)add_one(a, exact[count - 1], rounded[count - 1], se, sr);
+        out[k] = (int8_t)add_one(a, exact[k], rounded[k], se, sr);
     }
 }
 
@@ -193,9 +198,9 @@ NSN_GRU_LOOP void add_plain_loop_dsp(const int32_t *c, const int8_t *exact, cons
 {
     const add_dsp a = add_at(c);
     add_tail(&a, exact, rounded, count, out, 1, 1);
-    if (count >= 2)
+    if (count >= 4)
     {
-        const int8_t *end = out + (count & ~1);
+        const int8_t *end = out + (count & ~3);
         int32_t t0;
         int32_t t1;
         GRU_ADD_LOOP3(GRU_SUM_PP);
@@ -207,7 +212,7 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
                                int exact1, int8_t *out)
 {
     const add_dsp a = add_at(c);
-    const int8_t *end = out + (count & ~1);
+    const int8_t *end = out + (count & ~3);
     int32_t t0;
     int32_t t1;
     if (exact1)
@@ -215,7 +220,7 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
         const int8_t *exact = x1;
         const int8_t *rounded = x2;
         add_tail(&a, exact, rounded, count, out, 1, -1);
-        if (count >= 2)
+        if (count >= 4)
         {
             GRU_ADD_LOOP3(GRU_SUM_PM);
         }
@@ -225,7 +230,7 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
         const int8_t *exact = x2;
         const int8_t *rounded = x1;
         add_tail(&a, exact, rounded, count, out, -1, 1);
-        if (count >= 2)
+        if (count >= 4)
         {
             GRU_ADD_LOOP3(GRU_SUM_MP);
         }
@@ -235,9 +240,10 @@ NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t 
 /* io[k] = table[ADD(exact[k], io[k])] (IO_RIGHT: io is the rounded input) or
  * table[ADD(io[k], rounded[k])]: in place, one pointer and the table. */
 #define GRU_TABLE_STORE "uxtb %[t0], %[t0]\n\tldrsb %[t0], [%[tab], %[t0]]\n\tstrb %[t0], [%[po]], #1\n\t"
+#define GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM(LOAD_R, LOAD_E, GRU_SUM_PP, GRU_TABLE_STORE)
 #define GRU_ADD_LOOP_IO(LOAD_R, LOAD_E)                                                         \
-    __asm volatile("1:\n\t" GRU_ADD_ELEM(LOAD_R, LOAD_E, GRU_SUM_PP, GRU_TABLE_STORE)          \
-                       GRU_ADD_ELEM(LOAD_R, LOAD_E, GRU_SUM_PP, GRU_TABLE_STORE)               \
+    __asm volatile("1:\n\t" GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM_IO(LOAD_R, LOAD_E)     \
+                       GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM_IO(LOAD_R, LOAD_E)         \
                    "cmp %[po], %[end]\n\t"                                                     \
                    "bne 1b\n\t"                                                                \
                    : [px] "+r"(other), [po] "+r"(io), [t0] "=&r"(t0), [t1] "=&r"(t1)          \
@@ -251,16 +257,16 @@ NSN_GRU_LOOP void add_tanh_loop_dsp(const int32_t *c, const int8_t *x_n, int exa
     const add_dsp a = add_at(c);
     const int8_t *other = x_n;
     int8_t *io = m;
-    const int8_t *end = m + (count & ~1);
+    const int8_t *end = m + (count & ~3);
     int32_t t0;
     int32_t t1;
-    if (count & 1)
+    int32_t k;
+    for (k = count & ~3; k < count; ++k)
     {
-        const int32_t k = count - 1;
         m[k] = table[(uint8_t)(exact_m ? add_one(&a, m[k], x_n[k], 1, 1)
                                        : add_one(&a, x_n[k], m[k], 1, 1))];
     }
-    if (count < 2)
+    if (count < 4)
     {
         return;
     }
@@ -312,21 +318,22 @@ NSN_GRU_INLINE int32_t mul_one(const mul_dsp *m, int32_t x1, int32_t x2, int e_p
 NSN_GRU_INLINE void mul_row(const mul_dsp *m, const int8_t *table, const uint8_t *s1,
                             const int8_t *x2, int32_t hidden, int8_t *out, int e_positive)
 {
-    const int8_t *end = out + (hidden & ~1);
+    const int8_t *end = out + (hidden & ~3);
     int32_t t0;
     int32_t t1;
-    if (hidden & 1)
+    int32_t k;
+    for (k = hidden & ~3; k < hidden; ++k)
     {
-        const int32_t k = hidden - 1;
         out[k] = (int8_t)mul_one(m, table[s1[k]], x2[k], e_positive);
     }
-    if (hidden < 2)
+    if (hidden < 4)
     {
         return;
     }
     if (e_positive)
     {
         __asm volatile("1:\n\t" GRU_MUL_ELEM(GRU_NUDGE_SIGN) GRU_MUL_ELEM(GRU_NUDGE_SIGN)
+                           GRU_MUL_ELEM(GRU_NUDGE_SIGN) GRU_MUL_ELEM(GRU_NUDGE_SIGN)
                        "cmp %[po], %[end]\n\t"
                        "bne 1b\n\t"
                        : [ps] "+r"(s1), [px] "+r"(x2), [po] "+r"(out), [t0] "=&r"(t0),
@@ -339,6 +346,7 @@ NSN_GRU_INLINE void mul_row(const mul_dsp *m, const int8_t *table, const uint8_t
     else
     {
         __asm volatile("1:\n\t" GRU_MUL_ELEM(GRU_NUDGE_PLAIN) GRU_MUL_ELEM(GRU_NUDGE_PLAIN)
+                           GRU_MUL_ELEM(GRU_NUDGE_PLAIN) GRU_MUL_ELEM(GRU_NUDGE_PLAIN)
                        "cmp %[po], %[end]\n\t"
                        "bne 1b\n\t"
                        : [ps] "+r"(s1), [px] "+r"(x2), [po] "+r"(out), [t0] "=&r"(t0),
@@ -350,25 +358,31 @@ NSN_GRU_INLINE void mul_row(const mul_dsp *m, const int8_t *table, const uint8_t
     }
 }
 
-/* out = MUL(LOGISTIC(s1), x2) over `rows` rows of `hidden`: s1's rows s1_stride apart, x2 and
- * out contiguous (out may be x2). */
-NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
-                               int32_t s1_stride, const int8_t *x2, int32_t rows,
-                               int32_t hidden, int8_t *out)
+/* One row of out = MUL(LOGISTIC(s1), x2) (out may be x2); out of line, its constants in
+ * registers. */
+NSN_GRU_LOOP void mul_row_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
+                              const int8_t *x2, int32_t hidden, int8_t *out)
 {
     const mul_dsp m = {c[0], c[1], c[2], c[3], c[4]};
-    const int e_positive = m.exponent > 0;
+    if (m.exponent > 0)
+    {
+        mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 1);
+    }
+    else
+    {
+        mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 0);
+    }
+}
+
+/* The same over `rows` rows of `hidden`: s1's rows s1_stride apart, x2 and out contiguous. */
+NSN_GRU_INLINE void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
+                                 int32_t s1_stride, const int8_t *x2, int32_t rows,
+                                 int32_t hidden, int8_t *out)
+{
     int32_t row;
     for (row = 0; row < rows; ++row, s1 += s1_stride, x2 += hidden, out += hidden)
     {
-        if (e_positive)
-        {
-            mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 1);
-        }
-        else
-        {
-            mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 0);
-        }
+        mul_row_dsp(c, table, s1, x2, hidden, out);
     }
 }
 
@@ -401,7 +415,7 @@ static void gates_rows_dsp(const nsn_gru_gates_params *p,
     add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? d : n, (exact2 & 8) ? n : d, units, h_out);
 }
 
-static void gates_dsp_run(const nsn_gru_gates_params *p,
+NSN_GRU_LOOP void gates_dsp_run(const nsn_gru_gates_params *p,
                           int32_t rows,
                           const int8_t *x_zr,
                           const int8_t *h_zr,
