@@ -1095,8 +1095,8 @@ def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
             b1, b2 = _offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)
             r = (_rescale_init(b1 * b2, 0, 0, pr.output_multiplier, pr.output_shift,
                                pr.output_offset) if 0 <= b1 <= 512 and 0 <= b2 <= 512 else None)
-            if r is None or r[0][0] != 2:  # the loop doubles x2 with a shift
-                return None
+            if r is None or r[0][0] != 2 or pr.input1_offset != 128:
+                return None  # the loops double x2 with a shift; z, r: LOGISTIC's zero point
             out += [pr.input1_offset, pr.input2_offset * 2] + r[0][2:]
             continue
         c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
