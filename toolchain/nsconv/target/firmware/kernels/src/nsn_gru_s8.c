@@ -437,7 +437,7 @@ NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8
 /* `rows` rows (rows * hidden <= NSN_GRU_DSP_MAX_HIDDEN), op by op over int8 buffers: g (the
  * gates before their LOGISTIC), m, then n over m, d in the other buffer and q over d; bit i
  * of the exact-input bits: the exact input of the i-th ADD/SUB is its input 2. */
-static void gates_rows_dsp(const nsn_gru_gates_params *p,
+NSN_GRU_LOOP void gates_rows_dsp(const nsn_gru_gates_params *p,
                            int32_t rows,
                            const int8_t *x_zr,
                            const int8_t *h_zr,
@@ -475,6 +475,11 @@ NSN_GRU_LOOP void gates_dsp_run(const nsn_gru_gates_params *p,
     const int32_t hidden = p->hidden;
     const int32_t chunk = NSN_GRU_DSP_MAX_HIDDEN / hidden; /* rows per pass */
     int32_t row;
+    if (rows <= chunk) /* one pass (GTCRN's intra-frame steps): no loop to keep */
+    {
+        gates_rows_dsp(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+        return;
+    }
     for (row = 0; row < rows; row += chunk)
     {
         const int32_t o = row * hidden;
