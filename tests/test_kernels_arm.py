@@ -480,7 +480,7 @@ NSNET2_KERNELS = {"nsn_elementwise_s8", "nsn_fully_connected_s8", "nsn_lut_s8",
 # sources whose DSP / MVE paths are inline assembly that needs an optimized build
 NEEDS_OPTIMIZED = {"nsn_fully_connected_s8.c", "nsn_fully_connected_s4.c", "nsn_conv_s8.c",
                    "nsn_conv_s16.c", "nsn_elementwise_s8.c", "nsn_elementwise_s16.c",
-                   "nsn_fully_connected_batch_s8.c"}
+                   "nsn_fully_connected_batch_s8.c", "nsn_gru_s8.c"}
 
 
 def test_code_size(tmp_path: Path) -> None:

@@ -1259,7 +1259,8 @@ def _offset_bound(offset: int) -> int:
 def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
     """The DSP path's constants of nsn_gru_gates_s8 (nsn_nnfunctions_gru.h, field `dsp`), or
     None when an op is outside that path's exact bounds (those of nsn_elementwise_s8.c's DSP
-    ADD/SUB and MUL) or has a fused activation range."""
+    ADD/SUB and MUL, and the fixed scales of its loops: TFLM's int8 ADD/SUB left shift 20 and
+    output multipliers below 1) or has a fused activation range."""
     out: list[int] = []
     exact2 = adds = 0  # bit i: the i-th ADD/SUB's exact input is input 2
     for k, pr in prs.items():
@@ -1269,9 +1270,9 @@ def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
             b1, b2 = _offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)
             r = (_rescale_init(b1 * b2, 0, 0, pr.output_multiplier, pr.output_shift,
                                pr.output_offset) if 0 <= b1 <= 512 and 0 <= b2 <= 512 else None)
-            if r is None:
-                return None
-            out += r[0] + [pr.input1_offset, pr.input2_offset * r[0][0]]
+            if r is None or r[0][0] != 2 or pr.input1_offset != 128:
+                return None  # the loops double x2 with a shift; z, r: LOGISTIC's zero point
+            out += [pr.input1_offset, pr.input2_offset * 2] + r[0][2:]
             continue
         c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
         if c is None:
@@ -1289,10 +1290,14 @@ def _exact(multiplier: int, shift: int, left_shift: int) -> bool:
 
 
 def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
-    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling, then
-    ke, c, kr and the output's multiplier, nudge and exponent, so that the output rescaling's
-    operand u = x_e * ke + c + R(x_r) * kr equals nsn_rescale_init's (A +- B) * scale with the
-    exact input's A = (x_e + o_e) << (left_shift - 1); and whether input 2 is the exact one."""
+    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling (offset,
+    multiplier, nudge, exponent; its scale 2^21) and the output's (multiplier, nudge, exponent;
+    scale 2), so that the output rescaling's operand u = +-x_e * 2^20 +- 2 * R(x_r) equals
+    nsn_rescale_init's (A +- B) * 2 with the exact input's A = (x_e + o_e) << (left_shift - 1):
+    the exact input's offset term o_e * 2^20 goes into R's nudge, divided by the rounded term's
+    sign and 2 and multiplied by 2^exponent (adding c to SMMLAR's accumulator adds c to the
+    result, and floor((y + c * 2^e) / 2^e) = floor(y / 2^e) + c). Also whether input 2 is the
+    exact one."""
     b = [_offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)]
     r = [_rescale_init(b[i], o, pr.left_shift, m, sh, 0) for i, (o, m, sh) in enumerate((
         (pr.input1_offset, pr.input1_multiplier, pr.input1_shift),
@@ -1309,9 +1314,15 @@ def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
         e, s_e, s_r, o_e = 1, sign, 1, pr.input2_offset
     else:
         return None
-    scale = ro[0][0]
-    ke = s_e * (1 << (pr.left_shift - 1)) * scale
-    return r[1 - e][0] + [ke, o_e * ke, s_r * scale] + ro[0][2:], e
+    rin, scale = r[1 - e], ro[0][0]
+    if pr.left_shift != 20 or scale != 2 or rin[0][0] != 1 << 21:  # the loops' fixed shifts
+        return None
+    bound_r = rin[1]  # |R| (nsn_rescale_init's bound)
+    ce = o_e * s_e * s_r * (1 << 19)  # the offset term o_e * s_e * 2^20 over 2 * s_r
+    nudge = rin[0][3] + ce * (1 << rin[0][4])
+    if (abs(ce) + bound_r + 1) << rin[0][4] > 2**31 - 1:
+        return None
+    return [rin[0][1], rin[0][2], nudge, rin[0][4]] + ro[0][2:], e
 
 
 def _gru_gates(p: _Program, c: GruChain) -> None:
