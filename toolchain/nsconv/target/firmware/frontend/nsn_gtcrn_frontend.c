@@ -170,44 +170,79 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
     return NSN_GTCRN_OK;
 }
 
-/* Round half away from zero, like std::round, for |x| <= 2^20 (the callers clamp first). */
-static int32_t round_half_away(float x)
+/* The bits of a float (memcpy: one register move, no aliasing question). */
+static uint32_t float_bits(float x)
 {
-    int32_t t = (int32_t)x;          /* truncation toward zero */
-    const float frac = x - (float)t; /* exact: x and t share their integer bits */
-    if (frac >= 0.5f)
-    {
-        t += 1;
-    }
-    else if (frac <= -0.5f)
-    {
-        t -= 1;
-    }
-    return t;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
 }
 
-static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
-}
+/* bits of 2^18: |y2| at or above it saturates every int8 and int16 result */
+#define TWICE_LIMIT_BITS 0x48800000u
+/* bits of +infinity: a larger magnitude is NaN */
+#define INF_BITS 0x7f800000u
+/* beyond int16 whatever the zero point: the value of a saturating input */
+#define SATURATED (1 << 18)
 
-/* clamp(x, -limit, limit) with NaN mapped to -limit: keeps float to int conversion defined */
-static float clamp_float(float x, float limit)
+/*
+ * round_half_away_from_zero(y) + zero_point, given y2 = 2 y (exact: a float times 2 only moves
+ * its exponent, or overflows to an infinity that saturates like y would) and bias =
+ * 2 zero_point + 1; the caller saturates. With k = trunc(2 y) (toward zero):
+ *   y >= 0: round(y) = floor(y + 1/2) = floor((2 y + 1) / 2) = floor((k + 1) / 2)
+ *   y < 0:  round(y) = -floor(1/2 - y) = -floor((1 - k) / 2) = ceil((k - 1) / 2) = floor(k / 2)
+ * so round(y) + zero_point = (k + 1 + (k < 0 ? -1 : 0) + 2 zero_point) >> 1 (arithmetic shift
+ * = floor): no float rounding step at all. |y| >= 2^17, infinities and NaN are tested on the
+ * bits (which keeps the float to int conversion defined) and saturate: y >= 2^17 and +inf
+ * high (2^17 + zero_point > 32767), everything else (negative, NaN) low, as TFLite's clamp
+ * after its float rounding does (NaN: as the previous C, its lowest value).
+ */
+static int32_t round_twice(float y2, int32_t bias)
 {
-    if (!(x >= -limit))
+    const uint32_t u = float_bits(y2);
+    int32_t k;
+    if (__builtin_expect((uint32_t)(u << 1) >= 2u * TWICE_LIMIT_BITS, 0))
     {
-        return -limit;
+        return u <= INF_BITS ? SATURATED : -SATURATED; /* sign bit clear and not NaN */
     }
-    return x > limit ? limit : x;
+    k = (int32_t)y2;
+    return (k + bias + (k >> 31)) >> 1;
 }
 
+/* Saturation to int16 and int8: SSAT on the cores, the same clamp in C elsewhere. */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+static int32_t saturate16(int32_t x)
+{
+    int32_t r;
+    __asm("ssat %0, #16, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+
+static int32_t saturate8(int32_t x)
+{
+    int32_t r;
+    __asm("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+#else
+static int32_t saturate16(int32_t x)
+{
+    return x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
+}
+
+static int32_t saturate8(int32_t x)
+{
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+}
+#endif
+
+/* 65536 y = 2 (32768 y), exact (a power of two) */
 static void float_to_s16(const float *y, unsigned n, int16_t *out)
 {
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        const float scaled = clamp_float(y[i] * 32768.0f, 32768.0f); /* the product is exact */
-        out[i] = (int16_t)clamp_i32(round_half_away(scaled), -32768, 32767);
+        out[i] = (int16_t)saturate16(round_twice(y[i] * 65536.0f, 1));
     }
 }
 
@@ -248,33 +283,30 @@ nsn_gtcrn_status nsn_gtcrn_check_qparams(const nsn_gtcrn_qparams *q, int bits)
     return NSN_GTCRN_OK;
 }
 
-/* TFLite QUANTIZE of one value to [lo, hi]; beyond 2^17 every result saturates. */
-static int32_t quantize_one(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi)
-{
-    const float scaled = clamp_float(x / scale, 131072.0f);
-    return clamp_i32(round_half_away(scaled) + zero_point, lo, hi);
-}
-
-/* (scale and zero point in locals: the int8 stores could otherwise alias *q) */
+/*
+ * TFLite QUANTIZE: y = x / scale (float32 division, as TFLite), then round_twice on 2 y; the
+ * multiply by 2 is exact (see round_twice).
+ * (scale and zero point in locals: the int8 stores could otherwise alias *q)
+ */
 void nsn_gtcrn_quantize_s8(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int8_t *out)
 {
     const float scale = q->scale;
-    const int32_t zero_point = q->zero_point;
+    const int32_t bias = 2 * q->zero_point + 1;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (int8_t)quantize_one(x[i], scale, zero_point, -128, 127);
+        out[i] = (int8_t)saturate8(round_twice((x[i] / scale) * 2.0f, bias));
     }
 }
 
 void nsn_gtcrn_quantize_s16(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int16_t *out)
 {
     const float scale = q->scale;
-    const int32_t zero_point = q->zero_point;
+    const int32_t bias = 2 * q->zero_point + 1;
     unsigned i;
     for (i = 0; i < n; ++i)
     {
-        out[i] = (int16_t)quantize_one(x[i], scale, zero_point, -32768, 32767);
+        out[i] = (int16_t)saturate16(round_twice((x[i] / scale) * 2.0f, bias));
     }
 }
 
