@@ -9,6 +9,8 @@
  */
 #include "nsn_rfft.h"
 
+#include <stddef.h>
+
 static nsn_complex cadd(nsn_complex a, nsn_complex b)
 {
     nsn_complex r = {a.re + b.re, a.im + b.im};
@@ -82,7 +84,7 @@ static void butterfly3(nsn_complex a[3])
 
 #if NSN_RFFT_RADIX4
 /* Forward 4-point DFT: W4 = -i. */
-static void butterfly4(nsn_complex a[4])
+static inline __attribute__((always_inline)) void butterfly4(nsn_complex a[4])
 {
     const nsn_complex s02 = cadd(a[0], a[2]);
     const nsn_complex d02 = csub(a[0], a[2]);
@@ -189,35 +191,52 @@ static void stage_radix3(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 #endif
 
 #if NSN_RFFT_RADIX4
-static void stage_radix4(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+/* The radix-4 butterfly on p[0], p[s], p[2 s], p[3 s], the last three first multiplied by
+ * w1, w2, w3 (twiddled) or not (the j = 0 group). */
+static inline __attribute__((always_inline)) void radix4_at(nsn_complex *p, unsigned s,
+                                                           const nsn_complex *w, int twiddled)
+{
+    nsn_complex a[4];
+    a[0] = p[0];
+    a[1] = p[s];
+    a[2] = p[2 * s];
+    a[3] = p[3 * s];
+    if (twiddled)
+    {
+        a[1] = cmul(a[1], w[0]);
+        a[2] = cmul(a[2], w[1]);
+        a[3] = cmul(a[3], w[2]);
+    }
+    butterfly4(a);
+    p[0] = a[0];
+    p[s] = a[1];
+    p[2 * s] = a[2];
+    p[3 * s] = a[3];
+}
+
+/* Inlined into the plan, so that sub_len is a constant: fixed offsets, no division. The
+ * j = 0 group (no twiddle) is its own loop. */
+static inline __attribute__((always_inline)) void stage_radix4(nsn_complex buf[NSN_RFFT_HALF],
+                                                              unsigned sub_len)
 {
     const unsigned len = 4 * sub_len;
     const unsigned step = NSN_RFFT_N / len;
+    nsn_complex *const end = buf + NSN_RFFT_HALF;
+    nsn_complex *p;
     unsigned j;
-    unsigned base;
-    for (j = 0; j < sub_len; ++j)
+    for (p = buf; p < end; p += len)
     {
-        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
-        const nsn_complex w2 = nsn_rfft_twiddle[2 * j * step];
-        const nsn_complex w3 = nsn_rfft_twiddle[3 * j * step];
-        for (base = j; base < NSN_RFFT_HALF; base += len)
+        radix4_at(p, sub_len, NULL, 0);
+    }
+    for (j = 1; j < sub_len; ++j)
+    {
+        nsn_complex w[3];
+        w[0] = nsn_rfft_twiddle[j * step];
+        w[1] = nsn_rfft_twiddle[2 * j * step];
+        w[2] = nsn_rfft_twiddle[3 * j * step];
+        for (p = buf + j; p < end; p += len)
         {
-            nsn_complex a[4];
-            a[0] = buf[base];
-            a[1] = buf[base + sub_len];
-            a[2] = buf[base + 2 * sub_len];
-            a[3] = buf[base + 3 * sub_len];
-            if (j != 0)
-            {
-                a[1] = cmul(a[1], w1);
-                a[2] = cmul(a[2], w2);
-                a[3] = cmul(a[3], w3);
-            }
-            butterfly4(a);
-            buf[base] = a[0];
-            buf[base + sub_len] = a[1];
-            buf[base + 2 * sub_len] = a[2];
-            buf[base + 3 * sub_len] = a[3];
+            radix4_at(p, sub_len, w, 1);
         }
     }
 }
