@@ -17,8 +17,8 @@
 #endif
 
 #if NSN_GTCRN_BINS != NSN_RFFT_BINS || NSN_FRONTEND_WIN_LEN != NSN_RFFT_N ||                       \
-    2 * NSN_FRONTEND_HOP != NSN_RFFT_N || NSN_FRONTEND_DROP_FIRST
-#error "the GTCRN front end needs win = n_fft = 2 hop, no dropped frame and matching bins"
+    2 * NSN_FRONTEND_HOP != NSN_RFFT_N || NSN_FRONTEND_HOP % 2 != 0 || NSN_FRONTEND_DROP_FIRST
+#error "the GTCRN front end needs win = n_fft = 2 hop (even), no dropped frame, matching bins"
 #endif
 
 /* 2^-15: int16 full scale to [-1, 1), exact */
@@ -52,18 +52,13 @@ static void analyze_frame(nsn_gtcrn_frontend_state *st, float features[NSN_GTCRN
     float *mag = features;
     float *re = features + NSN_GTCRN_BINS;
     float *im = features + 2 * NSN_GTCRN_BINS;
-    unsigned n;
     unsigned k;
 
     if (st->hops < UINT32_MAX)
     {
         st->hops += 1;
     }
-    for (n = 0; n < NSN_RFFT_N; ++n)
-    {
-        st->time[n] = st->frame[n] * nsn_frontend_window[n];
-    }
-    nsn_rfft_forward(st->time, st->spectrum, st->scratch);
+    nsn_rfft_forward_windowed(st->frame, nsn_frontend_window, st->spectrum, st->scratch);
     for (k = 0; k < NSN_GTCRN_BINS; ++k)
     {
         const nsn_complex x = st->spectrum[k];
@@ -147,7 +142,9 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
                                           float out[NSN_GTCRN_HOP])
 {
     const float *window = nsn_gtcrn_synthesis_window; /* 1/N and the OLA norm folded in */
-    unsigned n;
+    const nsn_complex *head = st->scratch;                      /* samples 0 .. hop - 1 */
+    const nsn_complex *tail = st->scratch + NSN_GTCRN_HOP / 2; /* samples hop .. 2 hop - 1 */
+    unsigned m;
 
     if (!st->frame_pending)
     {
@@ -156,11 +153,19 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
     }
     st->frame_pending = 0;
     apply_mask(st->spectrum, mask);
-    nsn_rfft_inverse_unscaled(st->spectrum, st->time, st->scratch);
-    for (n = 0; n < NSN_GTCRN_HOP; ++n)
+    /* the inverse FFT's samples, 2m = .re and 2m + 1 = -.im (nsn_rfft_inverse_packed), go
+     * straight into the overlap-add: out = overlap + time * window, overlap = the next hop's */
+    nsn_rfft_inverse_packed(st->spectrum, st->scratch);
+    for (m = 0; m < NSN_GTCRN_HOP / 2; ++m)
     {
-        out[n] = st->overlap[n] + st->time[n] * window[n];
-        st->overlap[n] = st->time[NSN_GTCRN_HOP + n] * window[NSN_GTCRN_HOP + n];
+        const float t0 = head[m].re;
+        const float t1 = -head[m].im;
+        const float u0 = tail[m].re;
+        const float u1 = -tail[m].im;
+        out[2 * m] = st->overlap[2 * m] + t0 * window[2 * m];
+        out[2 * m + 1] = st->overlap[2 * m + 1] + t1 * window[2 * m + 1];
+        st->overlap[2 * m] = u0 * window[NSN_GTCRN_HOP + 2 * m];
+        st->overlap[2 * m + 1] = u1 * window[NSN_GTCRN_HOP + 2 * m + 1];
     }
     if (st->hops == 1)
     {

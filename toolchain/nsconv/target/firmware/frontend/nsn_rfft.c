@@ -287,27 +287,14 @@ void nsn_cfft_stages(nsn_complex buf[NSN_RFFT_HALF])
     NSN_RFFT_STAGES(buf);
 }
 
-void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
-                      nsn_complex scratch[NSN_RFFT_HALF])
+/*
+ * Split: with Z = FFT_{N/2}(z), M = N/2, the transforms of the even and odd samples are
+ *   E[k] = (Z[k] + conj Z[M-k]) / 2,  O[k] = (Z[k] - conj Z[M-k]) / (2i),
+ * and X[k] = E[k] + W_N^k O[k] for k = 0..M (Z[M] = Z[0]).
+ */
+static void forward_split(const nsn_complex z[NSN_RFFT_HALF], nsn_complex out[NSN_RFFT_BINS])
 {
-    nsn_complex *z = scratch;
-    unsigned p;
     unsigned k;
-
-    /* z[n] = x[2n] + i x[2n+1], loaded in decimation-in-time order */
-    for (p = 0; p < NSN_RFFT_HALF; ++p)
-    {
-        const unsigned n = nsn_rfft_input_order[p];
-        z[p].re = in[2 * n];
-        z[p].im = in[2 * n + 1];
-    }
-    nsn_cfft_stages(z);
-
-    /*
-     * Split: with Z = FFT_{N/2}(z), M = N/2, the transforms of the even and odd samples are
-     *   E[k] = (Z[k] + conj Z[M-k]) / 2,  O[k] = (Z[k] - conj Z[M-k]) / (2i),
-     * and X[k] = E[k] + W_N^k O[k] for k = 0..M (Z[M] = Z[0]).
-     */
     out[0].re = z[0].re + z[0].im;
     out[0].im = 0.0f;
     out[NSN_RFFT_HALF].re = z[0].re - z[0].im;
@@ -323,40 +310,85 @@ void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS]
     }
 }
 
-void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
-                               nsn_complex scratch[NSN_RFFT_HALF])
+void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
+                      nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *z = scratch;
+    unsigned p;
+
+    /* z[n] = x[2n] + i x[2n+1], loaded in decimation-in-time order */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned n = nsn_rfft_input_order[p];
+        z[p].re = in[2 * n];
+        z[p].im = in[2 * n + 1];
+    }
+    nsn_cfft_stages(z);
+    forward_split(z, out);
+}
+
+void nsn_rfft_forward_windowed(const float in[NSN_RFFT_N], const float window[NSN_RFFT_N],
+                               nsn_complex out[NSN_RFFT_BINS], nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *z = scratch;
+    unsigned p;
+
+    /* as nsn_rfft_forward, each sample multiplied by its window value as it is loaded */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned n2 = 2u * nsn_rfft_input_order[p];
+        const float *x = in + n2;
+        const float *v = window + n2;
+        z[p].re = x[0] * v[0];
+        z[p].im = x[1] * v[1];
+    }
+    nsn_cfft_stages(z);
+    forward_split(z, out);
+}
+
+/* 2 E[k] + i 2 O[k] as nsn_rfft_inverse_packed loads it, conjugated (see there) */
+static nsn_complex inverse_unsplit(nsn_complex a, nsn_complex b, unsigned k)
+{
+    const nsn_complex even2 = cadd(a, b);
+    const nsn_complex odd2 = cmulconj(csub(a, b), nsn_rfft_twiddle[k]);
+    /* conj(even2 + i odd2) */
+    const nsn_complex r = {even2.re - odd2.im, -(even2.im + odd2.re)};
+    return r;
+}
+
+void nsn_rfft_inverse_packed(const nsn_complex in[NSN_RFFT_BINS],
+                             nsn_complex scratch[NSN_RFFT_HALF])
 {
     nsn_complex *w = scratch;
     unsigned p;
-    unsigned n;
 
     /*
      * Undo the split: 2 E[k] = X[k] + conj X[M-k], 2 O[k] = (X[k] - conj X[M-k]) W_N^-k,
      * and Z = 2E + i 2O is twice the M-point spectrum of z[n] = x[2n] + i x[2n+1]. The
      * inverse FFT is computed as conj(FFT(conj Z)), so conj Z is loaded, already in
-     * decimation-in-time order.
+     * decimation-in-time order (its first entry is k = 0, where numpy ignores the imaginary
+     * parts of the DC and Nyquist bins).
      */
-    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const nsn_complex dc = {in[0].re, 0.0f};
+        const nsn_complex nyquist = {in[NSN_RFFT_HALF].re, 0.0f};
+        w[0] = inverse_unsplit(dc, nyquist, 0);
+    }
+    for (p = 1; p < NSN_RFFT_HALF; ++p)
     {
         const unsigned k = nsn_rfft_input_order[p];
-        nsn_complex a = in[k];
-        nsn_complex b = {in[NSN_RFFT_HALF - k].re, -in[NSN_RFFT_HALF - k].im};
-        nsn_complex even2;
-        nsn_complex odd2;
-        if (k == 0)
-        {
-            /* numpy ignores the imaginary parts of the DC and Nyquist bins */
-            a.im = 0.0f;
-            b.im = 0.0f;
-        }
-        even2 = cadd(a, b);
-        odd2 = cmulconj(csub(a, b), nsn_rfft_twiddle[k]);
-        /* conj(even2 + i odd2) */
-        w[p].re = even2.re - odd2.im;
-        w[p].im = -(even2.im + odd2.re);
+        const nsn_complex b = {in[NSN_RFFT_HALF - k].re, -in[NSN_RFFT_HALF - k].im};
+        w[p] = inverse_unsplit(in[k], b, k);
     }
     nsn_cfft_stages(w);
+}
 
+void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
+                               nsn_complex scratch[NSN_RFFT_HALF])
+{
+    const nsn_complex *w = scratch;
+    unsigned n;
+    nsn_rfft_inverse_packed(in, scratch);
     /* conj(w) = N z: even samples in .re, odd ones in .im (the 1/N is the caller's) */
     for (n = 0; n < NSN_RFFT_HALF; ++n)
     {
