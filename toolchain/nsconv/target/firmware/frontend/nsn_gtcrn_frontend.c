@@ -289,29 +289,79 @@ nsn_gtcrn_status nsn_gtcrn_check_qparams(const nsn_gtcrn_qparams *q, int bits)
 }
 
 /*
- * TFLite QUANTIZE: y = x / scale (float32 division, as TFLite), then round_twice on 2 y; the
- * multiply by 2 is exact (see round_twice).
- * (scale and zero point in locals: the int8 stores could otherwise alias *q)
+ * TFLite QUANTIZE: y = x / scale (float32 division, as TFLite), then round_twice on 2 y.
+ * 2 y = (x / scale) * 2 exactly. When scale / 2 is exact (checked: half * 2 == scale),
+ * x / half is the same value: both are 2 x / scale rounded once, except where x / scale is
+ * subnormal or 2 x / scale overflows, and there both give |2 y| < 1 (k = 0) or both saturate
+ * with the sign of x (or NaN). `halved` is a constant at each call (two loops).
  */
+static inline __attribute__((always_inline)) int32_t quantize_one(float x, float divisor,
+                                                                  int halved, int32_t bias)
+{
+    return round_twice(halved ? x / divisor : (x / divisor) * 2.0f, bias);
+}
+
+/* two elements per iteration */
+static inline __attribute__((always_inline)) void quantize8(const float *x, unsigned n,
+                                                            float divisor, int halved,
+                                                            int32_t bias, int8_t *out)
+{
+    unsigned i;
+    for (i = 0; i + 1 < n; i += 2)
+    {
+        out[i] = (int8_t)saturate8(quantize_one(x[i], divisor, halved, bias));
+        out[i + 1] = (int8_t)saturate8(quantize_one(x[i + 1], divisor, halved, bias));
+    }
+    if (i < n)
+    {
+        out[i] = (int8_t)saturate8(quantize_one(x[i], divisor, halved, bias));
+    }
+}
+
+static inline __attribute__((always_inline)) void quantize16(const float *x, unsigned n,
+                                                             float divisor, int halved,
+                                                             int32_t bias, int16_t *out)
+{
+    unsigned i;
+    for (i = 0; i + 1 < n; i += 2)
+    {
+        out[i] = (int16_t)saturate16(quantize_one(x[i], divisor, halved, bias));
+        out[i + 1] = (int16_t)saturate16(quantize_one(x[i + 1], divisor, halved, bias));
+    }
+    if (i < n)
+    {
+        out[i] = (int16_t)saturate16(quantize_one(x[i], divisor, halved, bias));
+    }
+}
+
+/* (scale and zero point in locals: the int8 stores could otherwise alias *q) */
 void nsn_gtcrn_quantize_s8(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int8_t *out)
 {
     const float scale = q->scale;
+    const float half = scale * 0.5f;
     const int32_t bias = 2 * q->zero_point + 1;
-    unsigned i;
-    for (i = 0; i < n; ++i)
+    if (half * 2.0f == scale)
     {
-        out[i] = (int8_t)saturate8(round_twice((x[i] / scale) * 2.0f, bias));
+        quantize8(x, n, half, 1, bias, out);
+    }
+    else
+    {
+        quantize8(x, n, scale, 0, bias, out);
     }
 }
 
 void nsn_gtcrn_quantize_s16(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int16_t *out)
 {
     const float scale = q->scale;
+    const float half = scale * 0.5f;
     const int32_t bias = 2 * q->zero_point + 1;
-    unsigned i;
-    for (i = 0; i < n; ++i)
+    if (half * 2.0f == scale)
     {
-        out[i] = (int16_t)saturate16(round_twice((x[i] / scale) * 2.0f, bias));
+        quantize16(x, n, half, 1, bias, out);
+    }
+    else
+    {
+        quantize16(x, n, scale, 0, bias, out);
     }
 }
 
