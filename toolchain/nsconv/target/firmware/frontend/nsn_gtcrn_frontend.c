@@ -241,13 +241,14 @@ static int32_t saturate8(int32_t x)
 }
 #endif
 
-/* 65536 y = 2 (32768 y), exact (a power of two) */
+/* 65536 y = 2 (32768 y), exact (a power of two); n even, two per iteration */
 static void float_to_s16(const float *y, unsigned n, int16_t *out)
 {
     unsigned i;
-    for (i = 0; i < n; ++i)
+    for (i = 0; i < n; i += 2)
     {
         out[i] = (int16_t)saturate16(round_twice(y[i] * 65536.0f, 1));
+        out[i + 1] = (int16_t)saturate16(round_twice(y[i + 1] * 65536.0f, 1));
     }
 }
 

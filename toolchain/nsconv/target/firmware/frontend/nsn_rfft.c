@@ -234,6 +234,11 @@ static inline __attribute__((always_inline)) void stage_radix4(nsn_complex buf[N
         w[0] = nsn_rfft_twiddle[j * step];
         w[1] = nsn_rfft_twiddle[2 * j * step];
         w[2] = nsn_rfft_twiddle[3 * j * step];
+        if (len == NSN_RFFT_HALF) /* one block (the last stage): no inner loop */
+        {
+            radix4_at(buf + j, sub_len, w, 1);
+            continue;
+        }
         for (p = buf + j; p < end; p += len)
         {
             radix4_at(p, sub_len, w, 1);
