@@ -191,12 +191,78 @@ static void stage_radix3(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 #endif
 
 #if NSN_RFFT_RADIX4
+/*
+ * On a core with a single-precision FPU, in an optimized build, the radix-4 butterfly is
+ * written out in assembly only to move each complex value with one 64-bit VLDR/VSTR (GCC
+ * loads the two floats one by one). The arithmetic is the C's below, operation for
+ * operation and operand for operand (cmul, then butterfly4), so the bits are the same; the
+ * tests compare every core with the host build.
+ */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__OPTIMIZE__)
+#define RADIX4_ASM 1
+/* a.re, a.im *= (wr + i wi) in place, t0..t3 scratch: cmul's products and sums in order */
+#define ASM_CMUL(re, im, wr, wi)                                                                \
+    "vmul.f32 s8, " re ", %[" wr "]\n\t"                                                       \
+    "vmul.f32 s9, " im ", %[" wi "]\n\t"                                                       \
+    "vmul.f32 s10, " re ", %[" wi "]\n\t"                                                      \
+    "vmul.f32 s11, " im ", %[" wr "]\n\t"                                                      \
+    "vsub.f32 " re ", s8, s9\n\t"                                                               \
+    "vadd.f32 " im ", s10, s11\n\t"
+/* butterfly4 on a0 = s0,s1 .. a3 = s6,s7, results in place (s8..s15 scratch) */
+#define ASM_BUTTERFLY4                                                                          \
+    "vadd.f32 s8, s0, s4\n\t"   /* s02 */                                                      \
+    "vadd.f32 s9, s1, s5\n\t"                                                                  \
+    "vsub.f32 s10, s0, s4\n\t"  /* d02 */                                                      \
+    "vsub.f32 s11, s1, s5\n\t"                                                                 \
+    "vadd.f32 s12, s2, s6\n\t"  /* s13 */                                                      \
+    "vadd.f32 s13, s3, s7\n\t"                                                                 \
+    "vsub.f32 s14, s2, s6\n\t"  /* d13 */                                                      \
+    "vsub.f32 s15, s3, s7\n\t"                                                                 \
+    "vadd.f32 s0, s8, s12\n\t"  /* s02 + s13 */                                                \
+    "vadd.f32 s1, s9, s13\n\t"                                                                 \
+    "vadd.f32 s2, s10, s15\n\t" /* d02 - i d13 */                                              \
+    "vsub.f32 s3, s11, s14\n\t"                                                                \
+    "vsub.f32 s4, s8, s12\n\t"  /* s02 - s13 */                                                \
+    "vsub.f32 s5, s9, s13\n\t"                                                                 \
+    "vsub.f32 s6, s10, s15\n\t" /* d02 + i d13 */                                              \
+    "vadd.f32 s7, s11, s14\n\t"
+#define ASM_LOAD4 "vldr d0, [%[p0]]\n\tvldr d1, [%[p0], #%c[o]]\n\t"                        \
+                  "vldr d2, [%[p2]]\n\tvldr d3, [%[p2], #%c[o]]\n\t"
+#define ASM_STORE4 "vstr d0, [%[p0]]\n\tvstr d1, [%[p0], #%c[o]]\n\t"                       \
+                   "vstr d2, [%[p2]]\n\tvstr d3, [%[p2], #%c[o]]"
+#define ASM_CLOBBERS "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9",     \
+                     "s10", "s11", "s12", "s13", "s14", "s15"
+#endif
+
 /* The radix-4 butterfly on p[0], p[s], p[2 s], p[3 s], the last three first multiplied by
  * w1, w2, w3 (twiddled) or not (the j = 0 group). */
 static inline __attribute__((always_inline)) void radix4_at(nsn_complex *p, unsigned s,
                                                            const nsn_complex *w, int twiddled)
 {
     nsn_complex a[4];
+#ifdef RADIX4_ASM
+    if (__builtin_constant_p(s) && 8 * s <= 1020)
+    {
+        if (twiddled)
+        {
+            __asm(ASM_LOAD4 ASM_CMUL("s2", "s3", "w1r", "w1i") ASM_CMUL("s4", "s5", "w2r", "w2i")
+                      ASM_CMUL("s6", "s7", "w3r", "w3i") ASM_BUTTERFLY4 ASM_STORE4
+                  :
+                  : [p0] "r"(p), [p2] "r"(p + 2 * s), [o] "i"(8 * s), [w1r] "t"(w[0].re),
+                    [w1i] "t"(w[0].im), [w2r] "t"(w[1].re), [w2i] "t"(w[1].im),
+                    [w3r] "t"(w[2].re), [w3i] "t"(w[2].im)
+                  : ASM_CLOBBERS);
+        }
+        else
+        {
+            __asm(ASM_LOAD4 ASM_BUTTERFLY4 ASM_STORE4
+                  :
+                  : [p0] "r"(p), [p2] "r"(p + 2 * s), [o] "i"(8 * s)
+                  : ASM_CLOBBERS);
+        }
+        return;
+    }
+#endif
     a[0] = p[0];
     a[1] = p[s];
     a[2] = p[2 * s];
