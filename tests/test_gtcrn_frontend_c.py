@@ -240,9 +240,11 @@ def test_quantize_is_tflite_rounding(project, tmp_path):
 
 
 # (bits, scale, zero point): the deployed mixed core's int16 input (scale 0.00145) and
-# int16 output rounding (2^-15), the int8 run's, a unit scale and a subnormal one
+# int16 output rounding (2^-15), the int8 run's, a unit scale, and 2^-126 (1 + 2^-23), whose
+# half is not a float (the undivided path)
 SWEEPS = ((16, np.float32(0.0014513216447085142), 0), (16, np.float32(2.0**-15), 0),
-          (8, np.float32(0.25), -10), (16, np.float32(1.0), 7), (8, np.float32(1e-45), -5))
+          (8, np.float32(0.25), -10), (16, np.float32(1.0), 7),
+          (8, np.uint32(0x00800001).view(np.float32), -5))
 
 
 def _sweep(run, args: list[str]) -> tuple[int, int]:
@@ -255,13 +257,13 @@ def _sweep(run, args: list[str]) -> tuple[int, int]:
 
 def test_quantize_sweep_matches_reference(project, tmp_path):
     """nsn_gtcrn_quantize_* (round_twice: no float rounding step, saturation on the bits)
-    against the direct TFLite rounding (gtcrn_harness.c reference_quantize) on every 512th
+    against the direct TFLite rounding (gtcrn_harness.c reference_quantize) on every 2048th
     float bit pattern, shifted by k % 7 (the whole 2^32 with stride 1: docs/gtcrn-frontend.md)."""
     exe = build(project, "host", project.parent / "host")
     for bits, scale, zp in SWEEPS:
         n, differ = _sweep(lambda a: fwbuild.run_host(exe, a, tmp_path),
-                           ["sweep", str(bits), float_bits(scale), str(zp), "512"])
-        assert n == 2**23 and differ == 0, (bits, scale, zp, differ)
+                           ["sweep", str(bits), float_bits(scale), str(zp), "2048"])
+        assert n == 2**21 and differ == 0, (bits, scale, zp, differ)
 
 
 def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
@@ -376,13 +378,13 @@ def test_arm_code_has_no_fma_and_inline_sqrt(arm_elfs, name):
 @needs_arm
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_quantize_sweep_on_cores(arm_elfs, name, tmp_path):
-    """The cores' quantization (SSAT, VCVT) against the same reference, every 16384th pattern."""
+    """The cores' quantization (SSAT, VCVT) against the same reference, every 65536th pattern."""
     board = boards.board(name)
     for bits, scale, zp in SWEEPS[:3]:
         n, differ = _sweep(lambda a: fwbuild.run_qemu(board, arm_elfs[name], " ".join(a),
                                                       cwd=tmp_path),
-                           ["sweep", str(bits), float_bits(scale), str(zp), "16384"])
-        assert n == 2**18 and differ == 0, (name, bits, scale, zp, differ)
+                           ["sweep", str(bits), float_bits(scale), str(zp), "65536"])
+        assert n == 2**16 and differ == 0, (name, bits, scale, zp, differ)
 
 
 @needs_arm
