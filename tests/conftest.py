@@ -108,14 +108,17 @@ def baseline_float_enhanced(baseline_out) -> dict:
 
 @pytest.fixture(scope="session")
 def dynamic_out(tmp_path_factory, baseline_spec) -> Path:
-    """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted."""
+    """A 4-exit Dynamic nsNet2 (baseline backbone, random heads), converted on the first
+    bundled calibration clip (10 s of real speech; the heads are random, so its tests are about
+    bits, exits and states: the default clips are baseline_out's)."""
     from nsconv.model.netspec import with_random_exits
     from nsconv.quant.convert import convert
+    from nsconv.quant.quantize import calibration_clips
 
     def build(d: Path) -> None:
         model = d / "dynamic4.npz"
         with_random_exits(baseline_spec, seed=1).save(model)
-        convert(model, d / "out", log=lambda *_: None)
+        convert(model, d / "out", calibration_clips()[:1], log=lambda *_: None)
 
     return built_once(tmp_path_factory, "dynamic", build) / "out"
 
