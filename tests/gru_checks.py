@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+import oneop  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from nsconv.compiler import layout, ndcodegen  # noqa: E402
@@ -178,7 +179,7 @@ def gru_models() -> dict[tuple[int, int, bool], bytes]:
     return dict(_gru_models())
 
 
-@functools.cache  # once per session for the host and the boards (each module's own fixture)
+@oneop.shared  # once per test run for the host and the boards (each module's own fixture)
 def _gru_models() -> dict[tuple[int, int, bool], bytes]:
     return {s: convert_chain(*s, seed=k) for k, s in enumerate(SHAPES)}
 

@@ -11,12 +11,15 @@ QUANTIZE that the converter only emits inside larger graphs.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
+import pickle
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -274,11 +277,40 @@ def requantize_model(
     return parse(_pack(m))
 
 
+# A folder every pytest process of one run sees (conftest.py sets it; unset outside pytest).
+SHARED_ENV = "NSCONV_TEST_SHARED"
+
+
 def shared(build: Callable[[], T]) -> Callable[[], T]:
-    """`build` run once per pytest process: the one-op models of a check module are converted
-    once and then served to every module that collects its checks (host, each board), instead
-    of once per module. The models are frozen dataclasses; callers must not mutate the dict."""
-    return functools.cache(build)
+    """`build` run once per test run: the one-op models of a check module are converted once
+    and then served to every module that collects its checks (host, each board), instead of
+    once per module, and to both xdist workers (pickled into the run's shared folder, under a
+    lock: the first process converts, the other reads the same models). `build` is
+    deterministic (fixed seeds), so this is the per-process cache of before, run-wide. The
+    models are frozen dataclasses; callers must not mutate the dict."""
+
+    @functools.cache
+    def once() -> T:
+        folder = os.environ.get(SHARED_ENV)
+        if not folder:
+            return build()
+        path = Path(folder) / "oneop" / f"{build.__module__}.{build.__qualname__}.pickle"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if path.exists():
+                return pickle.loads(path.read_bytes())
+            value = build()
+            try:
+                data = pickle.dumps(value)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                return value  # not picklable: each process builds its own, as before
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            return value
+
+    return once
 
 
 # TFLM's outputs, keyed by the model's flatbuffer and the input bytes (sha256): the same check

@@ -257,8 +257,10 @@ def test_layout_whole_path(name, source, tmp_path):
     frames = None if ALL else FRAMES[name]
     out = tmp_path / "out"
     # one conversion: export for the M4; `run --target cortex-m55` exports the M55 project
-    # from the same output as `export --target cortex-m55` does
-    _cli("export", model, "-o", out, "--target", "cortex-m4", *lay.frontend_args)
+    # from the same output as `export --target cortex-m55` does. `make test` calibrates on the
+    # 5 s clip (the path is the point), `make test-models` on the default clips
+    calib = [] if ALL else ["--calib", CLIP]
+    _cli("export", model, "-o", out, "--target", "cortex-m4", *lay.frontend_args, *calib)
     m = Manifest.load(out)
     assert {e.name for e in m.exits} == EXITS and m.default.name == "final"
     report = json.loads(_cli("verify", out, "--json", *(["--frames", frames] if frames else [])))

@@ -66,10 +66,11 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(work):
-    """`export --target cortex-m4 --json` (default calibration) and `convert --json`, run at
-    the same time."""
+    """`export --target cortex-m4 --json` and `convert --json`, run at the same time, both
+    calibrated on the same 1 s clip (the calibration is not what is tested here; the default
+    clips are conftest.baseline_out's and wheel-check's)."""
     exp = _start("export", "nsnet2-baseline", "-o", work / "a" / "out", "--target", CORE,
-                 "--json", cwd=work / "cwd")
+                 "--calib", "../short.wav", "--json", cwd=work / "cwd")
     conv = _start("convert", "nsnet2-baseline", "-o", work / "conv", "--calib", "../short.wav",
                   "--json", cwd=work / "cwd")
     return work / "a" / "out", _finish(exp), _finish(conv)
@@ -89,17 +90,19 @@ def test_export_and_convert_follow_the_conventions(exported, work):
     assert c["calibration"]["clips"] == ["short.wav"] and c["calibration"]["frames"] > 0
 
 
-def test_two_exports_in_different_folders_are_identical(exported, baseline_out, tmp_path):
+def test_two_exports_in_different_folders_are_identical(exported, work, tmp_path):
     """OUT/c and OUT/firmware of the CLI's export equal those of the same export written
-    elsewhere (from the session's conversion of the same model, deeper in another folder)."""
+    elsewhere (from `convert`'s conversion of the same model and clip, deeper in another
+    folder)."""
     from nsconv.cli.base import provenance_command
     from nsconv.compiler.codegen import generate
     from nsconv.target.firmware import export_firmware
 
     out = exported[0]
     other = tmp_path / "somewhere" / "else" / "entirely"
-    shutil.copytree(baseline_out, other, ignore=shutil.ignore_patterns("c", "firmware"))
-    command = provenance_command("export", "nsnet2-baseline", "--target", CORE)
+    shutil.copytree(work / "conv", other, ignore=shutil.ignore_patterns("c", "firmware"))
+    command = provenance_command("export", "nsnet2-baseline", "--target", CORE,
+                                 calib=(work / "short.wav",))
     generate(other, command_line=command)
     export_firmware(other, CORE, command_line=command)
     for sub in ("c", f"firmware/{CORE}"):
@@ -110,7 +113,7 @@ def test_two_exports_in_different_folders_are_identical(exported, baseline_out, 
         assert len(match) == len(names)
     prov = (out / "c" / "nsn_provenance.h").read_text()
     assert str(out) not in prov and str(out.parent) not in prov
-    assert f"nsconv export nsnet2-baseline --target {CORE}" in prov
+    assert f"nsconv export nsnet2-baseline --target {CORE} --calib short.wav@sha256:" in prov
 
 
 @pytest.fixture(scope="module")
