@@ -37,6 +37,7 @@ SOURCES = sorted((KERNEL_DIR / "src").glob("*.c"))
 CONV_HARNESS = Path(__file__).resolve().parent / "kernel_harness" / "conv_harness.c"
 
 OP_CONV, OP_DEPTHWISE, OP_MEAN, OP_CONV_BUFFER, OP_PATH = 1, 2, 3, 4, 5
+OP_CONV_ACT, OP_DEPTHWISE_ACT = 13, 14  # with nsn_conv_params.activation (a 256-entry table)
 CTX_EXACT, CTX_NULL, CTX_SHORT, CTX_MISALIGNED = 0, 1, 2, 3
 NSN_OK, NSN_ARG_ERROR, NSN_SCRATCH_ERROR = 0, -1, -2
 _WIDTHS = {1: "<i1", 2: "<i2", 4: "<i4", 8: "<i8"}
@@ -370,6 +371,55 @@ def test_conv_stuffed_matches_tflm(
     vectors[5][0, 1, 0] = np.int8(x.zero_point + 1 if x.zero_point < 127 else 0)
     out = check_conv(conv_harness, model, vectors)
     assert_varied(out, f"{name} stuffed outputs", max_fraction=0.8)
+
+
+# Cases reaching every output stage of the kernels with a fused activation table: the DSP row
+# path's quads and pairs (wide) and single channels (relu clamp: not wide), its zero-stuffed
+# variant, the 4-pixel path (strides, groups, odd sizes, clamp), the depthwise fast 3-row asm
+# loop and its C tail, the depthwise quads + single channels, a depth multiplier of 2 (the
+# portable loop on DSP/MVE); each with outputs forced to saturate (output scale / 16).
+ACT_CASES = ("gtcrn_pw_24_to_16", "gtcrn_dec_16x133_k1x5_to_2", "gtcrn_enc_9x129_k1x5_s2",
+             "gtcrn_enc_g2_16x65_k1x5_s2", "odd_3x7x5_k3x3_s2_same_relu", "gtcrn_dw_d2",
+             "dw_same_s2_relu_7ch", "dw_multiplier_2_no_bias", "g3_6_to_9_k1x3_same")
+
+
+def _act_jobs(model: oneop.OneOp, table: np.ndarray, rng: np.random.Generator, stuffed: bool
+              ) -> list[tuple[np.ndarray, bytes]]:
+    """(TFLM's conv output, record with the table) for a few inputs of one model."""
+    x, w = model.inputs[0], model.inputs[1]
+    b = model.inputs[2] if len(model.inputs) > 2 and model.inputs[2] is not None else None
+    p, g = conv_setup(model)
+    op = OP_DEPTHWISE_ACT if model.opcode == "DEPTHWISE_CONV_2D" else OP_CONV_ACT
+    tflm = oneop.Tflm(model)
+    vectors = _conv_vectors(rng, x.shape[1:], 4)
+    if stuffed:  # the DSP row path's sparse variant (every other column at the zero point)
+        vectors[3][:, 1::2, :] = x.zero_point
+    return [(tflm({x.index: v}), conv_record(op, p, g, v, w.data, None if b is None else b.data)
+             + table.tobytes()) for v in vectors]
+
+
+def test_conv_activation_matches_tflm(
+    conv_harness: ConvHarness, conv_models: dict[str, oneop.OneOp]
+) -> None:
+    """A fused activation (nsn_conv_params.activation): every output is TFLM's conv output
+    through the table (a random permutation, so any wrong index shows), on every output stage
+    of the path built, outputs at both int8 ends included; one run of the harness."""
+    rng = np.random.default_rng(1313)
+    table = rng.permutation(256).astype(np.uint8).view(np.int8)  # [i]: output for i - 128
+    jobs = []
+    for name in ACT_CASES:
+        base = conv_models[name]
+        y = base.output
+        squeezed = oneop.with_quantization(base, {y.index: (y.scale / 16, y.zero_point)})
+        for model in (base, squeezed):
+            jobs += [(name, *j) for j in _act_jobs(model, table, rng, name == ACT_CASES[1])]
+    ends: set[int] = set()
+    for (name, exp, _), reply in zip(jobs, conv_harness.run([j[2] for j in jobs]), strict=True):
+        assert reply.status == NSN_OK, name
+        e = np.asarray(exp).astype(np.int32).ravel()
+        assert_same(table[e + 128], reply.values, f"C {name} with an activation table")
+        ends |= {int(v) for v in e if v in (-128, 127)}
+    assert ends == {-128, 127}, "outputs at both int8 ends"
 
 
 @pytest.mark.parametrize("name", ["gtcrn_enc_g2_16x65_k1x5_s2", "gtcrn_dw_d5",

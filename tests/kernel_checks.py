@@ -46,7 +46,7 @@ CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d1
 OP_FULLY_CONNECTED, OP_ADD, OP_SUB, OP_MUL, OP_LUT, OP_REQUANTIZE = 1, 2, 3, 4, 5, 6
 OP_REQUANTIZE_SCALAR, OP_FC_BUFFER_SIZE, OP_FC_CTX, OP_KERNELS_PATH = 7, 8, 9, 10
 OP_FC_S4_CTX, OP_FC_S4_BUFFER_SIZE = 11, 12
-OP_FC_BATCH, OP_FC_BATCH_PREPARE = 13, 14
+OP_FC_BATCH, OP_FC_BATCH_PREPARE, OP_FC_BATCH_MULTI = 13, 14, 16
 RECORDS_NULL, RECORDS_PREPARED, RECORDS_GIVEN = 0, 1, 2
 # records whose replies are int32 values
 INT32_REPLIES = tuple(
@@ -1037,3 +1037,109 @@ def test_fc_batch_arguments_and_scratch(harness: Harness) -> None:
         else:
             assert reply.status == NSN_OK, (path, mode)
             assert_same(refops.fc_s8(p, x, dense, bias), reply.int8(), f"{path} mode {mode}")
+
+
+# --------------------------------------------------------------------------------------------
+# Several FULLY_CONNECTEDs on one input in one call (nsn_fully_connected_batch_multi_s8)
+# --------------------------------------------------------------------------------------------
+
+
+def fc_multi_record(ops, x: np.ndarray, ctx_mode: int = CTX_EXACT) -> bytes:
+    """OP_FC_BATCH_MULTI; ops: (params, blocks, packed, bias, n_in, records or None)."""
+    x = np.atleast_2d(x)
+    out = _i32(OP_FC_BATCH_MULTI, ctx_mode, len(ops), len(x))
+    for p, blocks, packed, bias, n_in, rec in ops:
+        out += _i32(RECORDS_NULL if rec is None else RECORDS_GIVEN, len(packed))
+        out += _fc_batch_fields(p, blocks, bias, n_in, None)
+        out += b"" if rec is None else np.asarray(rec, dtype="<i4").tobytes()
+        out += _i8(packed)
+    return out + _i8(x)
+
+
+def _multi_op(model: oneop.OneOp, with_records: bool = True):
+    """A model's op for fc_multi_record (records by the compiler's fc_records) and its TFLM."""
+    from nsconv.compiler import packing
+
+    w, b = model.inputs[1], model.inputs[2] if len(model.inputs) > 2 else None
+    bias = None if b is None else b.data
+    p = _fc_params(model)
+    blocks, packed = packing.pack_fc_blocks(w.data)
+    rec = packing.fc_records(blocks, bias, p.multipliers, p.shifts, p.input_offset,
+                             p.output_offset) if with_records else None
+    assert rec is not None or not with_records
+    return (p, blocks, packed, bias, w.shape[1], rec), oneop.Tflm(model)
+
+
+def _multi_variants(base: oneop.OneOp, rng: np.random.Generator, groups: int, interleave: int,
+                    zps) -> list[oneop.OneOp]:
+    """base with grouped weights and its output at the scales and zero points zps (and the
+    input zero point when a pair is given)."""
+    x, w = base.inputs[0], base.inputs[1]
+    out = []
+    for zp in zps:
+        y_zp, x_zp = (zp, x.zero_point) if np.isscalar(zp) else zp
+        scale = float(base.output.scale * rng.uniform(0.5, 2.0))
+        out.append(oneop.with_quantization(
+            base, {base.output.index: (scale, int(y_zp)), x.index: (x.scale, int(x_zp))},
+            constants={w.index: grouped(w.data, groups, interleave)}))
+    return out
+
+
+def test_fc_batch_multi_matches_tflm(harness: Harness, fcb_models: dict[str, oneop.OneOp]) -> None:
+    """Several ops on one input in one call, each equal to TFLM with its own output zero point,
+    scale and bias: a GRU step's case (one row, 4-column blocks, records: the DSP path expands
+    the row once), several rows, an op without records, 8-column and dense blocks among 4-column
+    ones, 16-column blocks at 0 and 16, 8-column ranges at 4, rows in fours, twos and one (the
+    DSP path's multi-row loops), ops with different input zero
+    points (the expanded row is not shared) and RELU ops (the narrower range); saturation at
+    both ends (_fc_vectors)."""
+    rng = np.random.default_rng(31)
+    gate, relu = fcb_models["gate_16x48"], fcb_models["odd_24x20_relu"]
+    a, b = _multi_variants(gate, rng, 4, 4, (-128, 127))
+    c, d = _multi_variants(gate, rng, 2, 8, (5,)) + _multi_variants(gate, rng, 1, 1, (-7,))
+    e, f = _multi_variants(gate, rng, 4, 4, ((3, -128), (-3, 127)))
+    r1, r2 = _multi_variants(relu, rng, 6, 4, (-100, 20))
+    g1, g2 = _multi_variants(fcb_models["gate_32x32"], rng, 2, 16, (-20, 90))
+    (t,) = _multi_variants(gate, rng, 3, 1, (11,))  # column ranges 8 wide at 0, 4, 8
+    cases = [((a, True), (b, True)), ((a, True), (b, False)), ((a, True), (c, True), (d, True)),
+             ((e, True), (f, True)), ((r1, True), (r2, True)), ((b, True),),
+             ((g1, True), (g2, True)), ((t, True), (a, True))]
+    records, checks = [], []
+    for case in cases:
+        ops = [_multi_op(m, given) for m, given in case]
+        vectors = _fc_vectors(rng, case[0][0].inputs[1].data)
+        for rows in (1, 3, 7):
+            x = vectors[:rows]
+            expected = np.concatenate([np.stack([t({case[0][0].inputs[0].index: v}) for v in x])
+                                       .reshape(-1) for _, t in ops])
+            records.append(fc_multi_record([o for o, _ in ops], x))
+            checks.append((expected, f"{len(ops)} ops, rows {rows}, "
+                           f"records {[given for _, given in case]}"))
+        one = fc_multi_record([o for o, _ in ops], vectors)
+        records.append(one)
+        checks.append((np.concatenate([np.stack([t({case[0][0].inputs[0].index: v})
+                                                 for v in vectors]).reshape(-1)
+                                       for _, t in ops]), f"{len(ops)} ops, every vector"))
+    for reply, (expected, what) in zip(harness.run(records), checks, strict=True):
+        assert reply.status == NSN_OK, what
+        assert_same(expected, reply.int8(), f"nsn_fully_connected_batch_multi_s8: {what}")
+
+
+def test_fc_batch_multi_arguments(harness: Harness, fcb_models: dict[str, oneop.OneOp]) -> None:
+    """Ops of different input widths, blocks that miss a channel (an op without records), the
+    scratch contract (the largest op's size): an error and no output."""
+    path = harness.run_one(_i32(OP_KERNELS_PATH)).data.decode()
+    (a, _), (r, _) = (_multi_op(fcb_models[n]) for n in ("gate_16x48", "odd_24x20_relu"))
+    x = np.zeros((1, 16), np.int8)
+    bad_blocks = (*a[:1], [(47, 0, 16)], a[2][: 47 * 16], *a[3:5], None)
+    records = [fc_multi_record([a, r], x), fc_multi_record([a, bad_blocks], x)]
+    modes = (CTX_NULL, CTX_SHORT, CTX_MISALIGNED)
+    records += [fc_multi_record([a, a], x, ctx_mode=m) for m in modes]
+    replies = harness.run(records)
+    for reply in replies[:2]:
+        assert reply.status == NSN_ARG_ERROR and reply.data == b""
+    for mode, reply in zip(modes, replies[2:], strict=True):
+        if mode == CTX_NULL and path == "reference":
+            assert reply.status == NSN_OK
+        else:
+            assert reply.status == NSN_SCRATCH_ERROR and reply.data == b"", (path, mode)

@@ -170,12 +170,41 @@ def test_gtcrn_core_bit_exact(gtcrn_core, tmp_path):
     assert ("requantize", "s16_s8") in kernels
     assert len(spec.states) == 16 and res.view.state_bytes == 18048
     g = read_nd(path)
+    _check_conv_activations(g, res)
     clip = calibration_clips()[0]
     assert read_wav(clip).size > 40 * 256
     x, _ = gtcrn_frames(g, spec, [clip], 40)
     rep = verify_frames(g, spec, tmp_path / "c", tmp_path / "build", x, sanitize=True)
     assert rep.bit_exact, rep.first_mismatch
     assert rep.frames == 40 and len(rep.state_mismatched_frames) == 16
+
+
+def _check_conv_activations(g, res) -> None:
+    """The int8 LEAKY_RELUs read only by themselves after an int8 conv are applied by the conv
+    (its output tensor never stored); one whose conv output is also read elsewhere (here: made
+    a model output) stays a step of its own."""
+    import dataclasses
+
+    from nsconv.compiler import layout
+    from nsconv.compiler.ndcodegen import _roots, conv_activations
+
+    lay = layout.fold(g)
+    acts = conv_activations(g, lay)
+    leaky = [op for op in g.ops if op.kind == "LEAKY_RELU"]
+    fused = {a.index for a in acts.values()}
+    assert len(leaky) == 15 and len(fused) == 13 and len(acts) == 14  # one after 2 convs
+    assert dict(res.view.op_counts)["LEAKY_RELU"] == len(leaky) - len(fused)
+    convs = {op.index: op for op in g.ops}
+    for k, a in acts.items():
+        if a.inputs[0] != convs[k].outputs[0]:  # a gather (channel interleave) of two convs
+            assert lay.views[a.inputs[0]].kind == "gather" and len(_roots(lay, a.inputs[0])) == 2
+            continue
+        assert g.tensors[a.inputs[0]].dtype == "int8"
+        name = g.tensors[a.inputs[0]].name[:70] + ":"
+        assert not any(pl.comment.startswith(name) for pl in res.view.pointers), name
+    k, a = next(iter(acts.items()))
+    seen = dataclasses.replace(g, outputs=(*g.outputs, ("seen", a.inputs[0])))
+    assert k not in conv_activations(seen, lay) and len(conv_activations(seen, lay)) == 13
 
 
 def test_missing_kernel_refused(small_model, monkeypatch):

@@ -216,18 +216,54 @@ def test_quantize_is_tflite_rounding(project, tmp_path):
     """Values on and next to every k + 0.5 of the scale, and beyond saturation."""
     exe = build(project, "host", project.parent / "host")
     rng = np.random.default_rng(3)
-    for bits, (scale, zp) in ((8, (np.float32(0.25), -10)), (16, (np.float32(2.0**-9), 7))):
+    # where a shortcut could slip: just below 1/2 (0.5 + 0.5 rounds up in float), around the
+    # 2^17 saturation bound, 2 x / scale overflowing, infinities, NaN of both signs, subnormals
+    edges = np.array([0.5 - 2**-25, 0.5 - 2**-24, 131071.5, 131072.0, 131072.5, 2.0**18,
+                      3e38, np.inf, 1e-45, 1e-40, 2**-126], np.float32)
+    edges = np.concatenate([edges, -edges, np.array([0x7FC00000, 0xFFC00000], np.uint32)
+                            .view(np.float32)])
+    for bits, (scale, zp) in ((8, (np.float32(0.25), -10)), (16, (np.float32(2.0**-9), 7)),
+                              (16, (np.float32(1.0), 0)), (8, (np.float32(1.0), 3))):
         halves = (np.arange(-300, 300) + np.float32(0.5)).astype(np.float32) * scale
         x = np.concatenate([halves, np.nextafter(halves, np.float32(np.inf)),
                             np.nextafter(halves, np.float32(-np.inf)),
-                            rng.uniform(-200, 200, 5000), [1e9, -1e9, 0.0, -0.0, np.nan]])
+                            rng.uniform(-200, 200, 5000), [1e9, -1e9, 0.0, -0.0, np.nan],
+                            edges * scale])
         x.astype(np.float32).tofile(tmp_path / "q.f32")
         r = fwbuild.run_host(exe, ["quantize", "q.f32", str(bits), float_bits(scale), str(zp)],
                              tmp_path)
         assert r.returncode == 0, r.stderr
         got = np.fromfile(tmp_path / "quant.bin", np.int8 if bits == 8 else np.int16)
-        expect = quantize(np.nan_to_num(x.astype(np.float32), nan=-1e9), scale, zp, bits)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - trunc(inf), 3e38 / 2^-9
+            expect = quantize(np.nan_to_num(x.astype(np.float32), nan=-1e9), scale, zp, bits)
         np.testing.assert_array_equal(got, expect)
+
+
+# (bits, scale, zero point): the deployed mixed core's int16 input (scale 0.00145) and
+# int16 output rounding (2^-15), the int8 run's, a unit scale, and 2^-126 (1 + 2^-23), whose
+# half is not a float (the undivided path)
+SWEEPS = ((16, np.float32(0.0014513216447085142), 0), (16, np.float32(2.0**-15), 0),
+          (8, np.float32(0.25), -10), (16, np.float32(1.0), 7),
+          (8, np.uint32(0x00800001).view(np.float32), -5))
+
+
+def _sweep(run, args: list[str]) -> tuple[int, int]:
+    r = run(args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"sweep (\d+) values, (\d+) differ", r.stdout)
+    assert m, r.stdout
+    return int(m[1]), int(m[2])
+
+
+def test_quantize_sweep_matches_reference(project, tmp_path):
+    """nsn_gtcrn_quantize_* (round_twice: no float rounding step, saturation on the bits)
+    against the direct TFLite rounding (gtcrn_harness.c reference_quantize) on every 2048th
+    float bit pattern, shifted by k % 7 (the whole 2^32 with stride 1: docs/gtcrn-frontend.md)."""
+    exe = build(project, "host", project.parent / "host")
+    for bits, scale, zp in SWEEPS:
+        n, differ = _sweep(lambda a: fwbuild.run_host(exe, a, tmp_path),
+                           ["sweep", str(bits), float_bits(scale), str(zp), "2048"])
+        assert n == 2**21 and differ == 0, (bits, scale, zp, differ)
 
 
 def test_sanitizers_clean_and_same_bits(project, host_runs, tmp_path):
@@ -337,6 +373,18 @@ def test_arm_code_has_no_fma_and_inline_sqrt(arm_elfs, name):
     assert not any(FUSED_OPS.search(f) or MVE_FLOAT.search(f) for f in ours)
     assert any("vsqrt.f32" in f for f in ours)
     assert not re.search(r"<sqrtf?>", dis)
+
+
+@needs_arm
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_quantize_sweep_on_cores(arm_elfs, name, tmp_path):
+    """The cores' quantization (SSAT, VCVT) against the same reference, every 65536th pattern."""
+    board = boards.board(name)
+    for bits, scale, zp in SWEEPS[:3]:
+        n, differ = _sweep(lambda a: fwbuild.run_qemu(board, arm_elfs[name], " ".join(a),
+                                                      cwd=tmp_path),
+                           ["sweep", str(bits), float_bits(scale), str(zp), "65536"])
+        assert n == 2**16 and differ == 0, (name, bits, scale, zp, differ)
 
 
 @needs_arm

@@ -24,6 +24,8 @@ from kernel_checks import (  # noqa: F401 -- collected and resolved in this modu
     test_elementwise_matches_tflm,
     test_fc_batch_arguments_and_scratch,
     test_fc_batch_matches_tflm,
+    test_fc_batch_multi_arguments,
+    test_fc_batch_multi_matches_tflm,
     test_fc_batch_quantization_sweep,
     test_fc_short_or_misaligned_scratch_is_an_error,
     test_fixed_point_primitives,

@@ -57,6 +57,8 @@ from kernel_checks import (  # noqa: F401
     test_elementwise_matches_tflm,
     test_fc_batch_arguments_and_scratch,
     test_fc_batch_matches_tflm,
+    test_fc_batch_multi_arguments,
+    test_fc_batch_multi_matches_tflm,
     test_fc_batch_quantization_sweep,
     test_fc_short_or_misaligned_scratch_is_an_error,
     test_fully_connected_matches_tflm,
@@ -478,7 +480,7 @@ NSNET2_KERNELS = {"nsn_elementwise_s8", "nsn_fully_connected_s8", "nsn_lut_s8",
 # sources whose DSP / MVE paths are inline assembly that needs an optimized build
 NEEDS_OPTIMIZED = {"nsn_fully_connected_s8.c", "nsn_fully_connected_s4.c", "nsn_conv_s8.c",
                    "nsn_conv_s16.c", "nsn_elementwise_s8.c", "nsn_elementwise_s16.c",
-                   "nsn_fully_connected_batch_s8.c"}
+                   "nsn_fully_connected_batch_s8.c", "nsn_gru_s8.c"}
 
 
 def test_code_size(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from conv_checks import (  # noqa: F401 -- collected and resolved in this module
     ConvHarness,
     conv_models,
     mean_models,
+    test_conv_activation_matches_tflm,
     test_conv_bad_arguments,
     test_conv_matches_tflm,
     test_conv_quantization_sweep,

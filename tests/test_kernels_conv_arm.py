@@ -25,6 +25,7 @@ import pytest
 from conv_checks import (  # noqa: F401 -- collected again with this module's conv_harness
     conv_models,
     mean_models,
+    test_conv_activation_matches_tflm,
     test_conv_bad_arguments,
     test_conv_matches_tflm,
     test_conv_quantization_sweep,

@@ -17,6 +17,9 @@
  *       Scales are float32 bit patterns in hex (exact on every C library), e.g. 0x3d800000.
  *   gtcrn_harness quantize IN.f32 BITS SCALE_BITS ZP
  *       quant.bin: nsn_gtcrn_quantize_s8/_s16 of each value.
+ *   gtcrn_harness sweep BITS SCALE_BITS ZP STRIDE
+ *       nsn_gtcrn_quantize_s8/_s16 of every float bit pattern k * STRIDE + (k % 7) (STRIDE 1:
+ *       all 2^32) against reference_quantize below; prints "sweep N values, M differ".
  *   gtcrn_harness api
  *       Checks the call-sequence and argument errors; prints "api ok".
  * Prints the cost per hop of each stage (instructions on the boards under -icount).
@@ -310,6 +313,79 @@ static int run_quantize(int argc, char **argv)
     return 0;
 }
 
+/*
+ * TFLite QUANTIZE written the direct way (the front end's first implementation): clamp
+ * x / scale to [-2^17, 2^17] (NaN to -2^17), truncate, add or subtract 1 when the fraction
+ * (exact) reaches 1/2, add the zero point, clamp. The sweep holds the library to it.
+ */
+static int32_t reference_quantize(float x, const nsn_gtcrn_qparams *q, int bits)
+{
+    const int32_t hi = bits == 8 ? 127 : 32767;
+    float y = x / q->scale;
+    int32_t t;
+    float frac;
+    if (!(y >= -131072.0f))
+    {
+        y = -131072.0f;
+    }
+    else if (y > 131072.0f)
+    {
+        y = 131072.0f;
+    }
+    t = (int32_t)y;
+    frac = y - (float)t;
+    t += frac >= 0.5f ? 1 : (frac <= -0.5f ? -1 : 0);
+    t += q->zero_point;
+    return t < -hi - 1 ? -hi - 1 : (t > hi ? hi : t);
+}
+
+static int32_t library_quantize(float x, const nsn_gtcrn_qparams *q, int bits)
+{
+    int8_t v8;
+    int16_t v16;
+    if (bits == 8)
+    {
+        nsn_gtcrn_quantize_s8(&x, 1, q, &v8);
+        return v8;
+    }
+    nsn_gtcrn_quantize_s16(&x, 1, q, &v16);
+    return v16;
+}
+
+static int run_sweep(int argc, char **argv)
+{
+    const int bits = argc == 6 ? (int)strtol(argv[2], NULL, 10) : 0;
+    nsn_gtcrn_qparams q;
+    uint64_t stride;
+    uint64_t k;
+    unsigned long differ = 0;
+    if (argc != 6)
+    {
+        FAIL("usage: sweep BITS SCALE_BITS ZP STRIDE");
+    }
+    q = parse_qparams(argv[3], argv[4], bits);
+    stride = strtoull(argv[5], NULL, 10);
+    if (stride == 0)
+    {
+        FAIL("stride must be positive");
+    }
+    for (k = 0; k * stride < (1ull << 32); ++k)
+    {
+        const uint32_t u = (uint32_t)(k * stride + (stride > 1 ? k % 7 : 0));
+        float x;
+        memcpy(&x, &u, sizeof x);
+        if (library_quantize(x, &q, bits) != reference_quantize(x, &q, bits))
+        {
+            if (differ++ < 5)
+            {
+                printf("differ at 0x%08lx\n", (unsigned long)u);
+            }
+        }
+    }
+    printf("sweep %llu values, %lu differ\n", (unsigned long long)k, differ);
+    return 0;
+}
+
 #define CHECK(cond)                                                                                \
     do                                                                                             \
     {                                                                                              \
@@ -406,9 +482,13 @@ int main(int argc, char **argv)
     {
         return run_quantize(argc, argv);
     }
+    if (argc >= 2 && strcmp(argv[1], "sweep") == 0)
+    {
+        return run_sweep(argc, argv);
+    }
     if (argc == 2 && strcmp(argv[1], "api") == 0)
     {
         return run_api();
     }
-    FAIL("usage: gtcrn_harness stream ... | quantize ... | api");
+    FAIL("usage: gtcrn_harness stream ... | quantize ... | sweep ... | api");
 }

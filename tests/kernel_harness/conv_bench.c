@@ -45,7 +45,7 @@ static void bench(const char *name, int32_t h, int32_t w, int32_t c, int32_t oc,
     const int32_t ow = (w + 2 * pad_w - kw) / sw + 1;
     const int32_t oh = h - (kh - 1) * dh;
     const nsn_conv_dims dims = {h, w, c, kh, kw, oh, ow, oc, depthwise ? 1 : groups};
-    const nsn_conv_params params = {5, -3, 1, sw, 0, pad_w, dh, 1, -128, 127};
+    const nsn_conv_params params = {5, -3, 1, sw, 0, pad_w, dh, 1, -128, 127, NULL};
     const int32_t patch = depthwise ? kh * kw : kh * kw * c / groups;
     const long macs = (long)oh * ow * oc * patch;
     int8_t *input = filled((size_t)(h * w * c));
@@ -92,7 +92,7 @@ static void bench16(const char *name, int32_t w, int32_t c, int32_t oc, int32_t 
 {
     const int32_t ow = (w + 2 * pad_w - kw) / sw + 1;
     const nsn_conv_dims dims = {1, w, c, 1, kw, 1, ow, oc, 1};
-    const nsn_conv_params params = {0, 0, 1, sw, 0, pad_w, 1, 1, -32768, 32767};
+    const nsn_conv_params params = {0, 0, 1, sw, 0, pad_w, 1, 1, -32768, 32767, NULL};
     const nsn_fc_params fcp = {0, 0, -32768, 32767};
     const nsn_fc_dims fcd = {c, oc};
     const long macs = (long)ow * oc * kw * c;
@@ -136,7 +136,7 @@ static void bench_dw16(int32_t h, int32_t w, int32_t c, int32_t dh)
 {
     const int32_t oh = h - 2 * dh;
     const nsn_conv_dims dims = {h, w, c, 3, 3, oh, w, c, 1};
-    const nsn_conv_params params = {0, 0, 1, 1, 0, 1, dh, 1, -32768, 32767};
+    const nsn_conv_params params = {0, 0, 1, 1, 0, 1, dh, 1, -32768, 32767, NULL};
     const long macs = (long)oh * w * c * 9;
     int16_t *input = filled((size_t)(h * w * c) * 2u);
     int8_t *filter = filled((size_t)(9 * c));

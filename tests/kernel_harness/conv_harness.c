@@ -29,8 +29,11 @@ enum
     OP_ADD16 = 9,       /* nsn_add_params, size1, size2, int16 x1, int16 x2 */
     OP_SUB16 = 10,      /* as OP_ADD16 */
     OP_MUL16 = 11,      /* nsn_mul_params, size1, size2, int16 x1, int16 x2 */
-    OP_UNARY = 12       /* kind (UNARY_*), 6 int32 parameters (the kind's struct, then 0s),
+    OP_UNARY = 12,      /* kind (UNARY_*), 6 int32 parameters (the kind's struct, then 0s),
                            size, input[size] (int8 or int16 by kind) */
+    OP_CONV_ACT = 13,   /* as OP_CONV, then the activation table (256 int8, input order
+                           -128..127: nsn_conv_params.activation) */
+    OP_DEPTHWISE_ACT = 14 /* as OP_DEPTHWISE, then the activation table */
 };
 
 enum
@@ -138,6 +141,7 @@ static void read_conv_header(nsn_conv_params *p, nsn_conv_dims *d)
     d->output_w = read_i32();
     d->output_c = read_i32();
     d->groups = read_i32();
+    p->activation = NULL;
 }
 
 /* The scratch for ctx_mode (CTX_*), in `block` (freed by the caller). */
@@ -179,10 +183,11 @@ static void run_conv(int32_t op)
     nsn_context ctx;
     const nsn_context *use;
     int32_t *multiplier, *shift, *bias = NULL, *scratch;
-    int8_t *filter, *input, *output;
+    int8_t *filter, *input, *output, *table = NULL;
     size_t oc, filter_size, out_size;
     nsn_status status;
     const int32_t mode = read_i32();
+    const int conv = op == OP_CONV || op == OP_CONV_ACT;
     int32_t has_bias;
     read_conv_header(&p, &d);
     has_bias = read_i32();
@@ -196,17 +201,22 @@ static void run_conv(int32_t op)
     filter_size = count_of(read_i32());
     filter = read_array(filter_size);
     input = read_array(count_of(d.input_h) * count_of(d.input_w) * count_of(d.input_c));
+    if (op == OP_CONV_ACT || op == OP_DEPTHWISE_ACT)
+    {
+        table = read_array(256);
+        p.activation = table;
+    }
     out_size = count_of(d.output_h) * count_of(d.output_w) * oc;
     output = alloc_exact(out_size);
     quant.multiplier = multiplier;
     quant.shift = shift;
     use = make_ctx(mode,
-                   op == OP_CONV ? nsn_conv_s8_get_buffer_size(&d)
-                                 : nsn_depthwise_conv_s8_get_buffer_size(&d),
+                   conv ? nsn_conv_s8_get_buffer_size(&d) : nsn_depthwise_conv_s8_get_buffer_size(&d),
                    &ctx, &scratch);
-    status = op == OP_CONV ? nsn_conv_s8(use, &p, &quant, &d, input, filter, bias, output)
-                           : nsn_depthwise_conv_s8(use, &p, &quant, &d, input, filter, bias, output);
+    status = conv ? nsn_conv_s8(use, &p, &quant, &d, input, filter, bias, output)
+                  : nsn_depthwise_conv_s8(use, &p, &quant, &d, input, filter, bias, output);
     reply(status, out_size, 1, output);
+    free(table);
     free(multiplier);
     free(shift);
     free(bias);
@@ -448,7 +458,7 @@ int main(int argc, char **argv)
     }
     while (fread(&op, sizeof op, 1, s_in) == 1)
     {
-        if (op == OP_CONV || op == OP_DEPTHWISE)
+        if (op == OP_CONV || op == OP_DEPTHWISE || op == OP_CONV_ACT || op == OP_DEPTHWISE_ACT)
         {
             run_conv(op);
         }

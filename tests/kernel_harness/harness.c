@@ -44,11 +44,17 @@ enum
     OP_FC_BATCH_PREPARE = 14,  /* num_blocks, the triples, nsn_fc_params, in, out, has_bias,
                                   M[out], S[out], [bias[out]]: replies with the 4 * out int32 of
                                   nsn_fully_connected_batch_s8_prepare (none on an error) */
-    OP_GRU_GATES = 15          /* nsn_gru_gates_params: add_zr, mul_r, add_n, sub_d, mul_z, add_h
+    OP_GRU_GATES = 15,         /* nsn_gru_gates_params: add_zr, mul_r, add_n, sub_d, mul_z, add_h
                                   (the fields of OP_ADD / OP_MUL), hidden, z_offset, has_dsp,
                                   [int32 dsp[NSN_GRU_DSP_CONSTANTS]], int8 sigmoid[256],
                                   int8 tanh[256], rows, int8 x_zr[rows*2H], h_zr[rows*2H],
                                   h_n[rows*H], x_n[rows*H], h[rows*H] (tests/gru_checks.py) */
+    OP_FC_BATCH_MULTI = 16     /* nsn_fully_connected_batch_multi_s8: ctx_mode, num_ops (1..8),
+                                  batches, then per op: records mode (RECORDS_NULL or _GIVEN),
+                                  packed weight bytes, the fields of OP_FC_BATCH_PREPARE,
+                                  [4 * out int32 records], int8 weights; then int8
+                                  x[batches * op 0's in]. Replies with every op's outputs, op
+                                  after op */
 };
 
 /* The records an OP_FC_BATCH call gets. */
@@ -561,6 +567,85 @@ static void run_fc_batch(void)
     free(scratch);
 }
 
+typedef struct
+{
+    fc_batch_args a;
+    nsn_fc_record *records;
+    int8_t *weights;
+    int8_t *output;
+} fc_multi_op;
+
+static void read_fc_multi_op(fc_multi_op *m, nsn_fc_batch_op *op)
+{
+    const int32_t records_mode = read_i32();
+    const size_t weight_bytes = checked_count(read_i32());
+    read_fc_batch_args(&m->a, 0);
+    m->records = records_mode == RECORDS_GIVEN
+                     ? read_array(checked_count(m->a.dims.output_features) * sizeof(nsn_fc_record))
+                     : NULL;
+    m->weights = read_array(weight_bytes);
+    op->params = &m->a.params;
+    op->quant = &m->a.quant;
+    op->dims = &m->a.dims;
+    op->blocks = m->a.blocks;
+    op->num_blocks = m->a.num_blocks;
+    op->records = m->records;
+    op->weights = m->weights;
+    op->bias = m->a.bias;
+}
+
+/* OP_FC_BATCH_MULTI: several ops on one input in one call, every buffer at its exact size. */
+static void run_fc_batch_multi(void)
+{
+    const int32_t ctx_mode = read_i32();
+    const int32_t num_ops = read_i32();
+    const int32_t batches = read_i32();
+    fc_multi_op m[8];
+    nsn_fc_batch_op ops[8];
+    int8_t *outputs[8];
+    nsn_fc_dims most;
+    nsn_context ctx;
+    nsn_context *pctx;
+    int32_t *scratch;
+    int8_t *input, *all;
+    int32_t k, total = 0;
+    nsn_status status;
+    if (num_ops < 1 || num_ops > 8)
+    {
+        die("bad op count");
+    }
+    most.output_features = 0;
+    for (k = 0; k < num_ops; ++k)
+    {
+        read_fc_multi_op(&m[k], &ops[k]);
+        m[k].output = alloc_exact(checked_count(batches) * checked_count(m[k].a.dims.output_features));
+        outputs[k] = m[k].output;
+        total += batches * m[k].a.dims.output_features;
+        if (m[k].a.dims.output_features > most.output_features)
+        {
+            most = m[k].a.dims;
+        }
+    }
+    input = read_array(checked_count(batches) * checked_count(m[0].a.dims.input_features));
+    pctx = fc_batch_ctx(&ctx, ctx_mode, &most, &scratch);
+    status = nsn_fully_connected_batch_multi_s8(pctx, ops, num_ops, batches, input, outputs);
+    all = alloc_exact(checked_count(total));
+    for (k = 0, total = 0; k < num_ops; ++k)
+    {
+        const int32_t n = batches * m[k].a.dims.output_features;
+        memcpy(all + total, m[k].output, (size_t)n);
+        total += n;
+        free_fc_batch_args(&m[k].a);
+        free(m[k].records);
+        free(m[k].weights);
+        free(m[k].output);
+    }
+    reply(status, status == NSN_OK ? total : 0, all, status == NSN_OK ? (size_t)total : 0);
+    free(all);
+    free(input);
+    free(scratch);
+}
+
 static void run_kernels_path(void)
 {
     const char *path = NSN_KERNELS_PATH;
@@ -605,6 +690,9 @@ int main(int argc, char **argv)
             break;
         case OP_FC_BATCH_PREPARE:
             run_fc_batch_prepare();
+            break;
+        case OP_FC_BATCH_MULTI:
+            run_fc_batch_multi();
             break;
         case OP_KERNELS_PATH:
             run_kernels_path();

@@ -179,6 +179,13 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
             from nsconv.target.firmware import export_firmware
 
             export_firmware(tmp, target, command_line=command)
+    _report_export(out, tmp, m, gen, target, dropped, chosen, part, exit_list is None, as_json)
+
+
+def _report_export(out: Path, tmp: Path, m, gen, target: str, dropped, chosen, part,
+                   by_part: bool, as_json: bool) -> None:
+    """export's result: JSON, or the generator's summary (written in the temporary directory
+    tmp, renamed to out) with what --exits or --part (by_part) dropped and what fit chose."""
     firmware = out / "firmware" / target if target != HOST else None
     data = {**_manifest_json(out, m), "target": target, "c": str(out / "c"),
             "c_files": [p.name for p in gen.files],
@@ -190,8 +197,7 @@ def export(model: str, out: Path, target: str | None, calib: tuple[Path, ...],
     note = ""
     if dropped:
         note = (f"dropped exits {', '.join(dropped)}"
-                + (f" (they do not fit {part.name})" if part is not None and exit_list is None
-                   else "") + "\n")
+                + (f" (they do not fit {part.name})" if part is not None and by_part else "") + "\n")
     if chosen is not None:
         note += _fit_note(chosen, part) + "\n"
     emit(as_json, data, gen.summary().replace(str(tmp), str(out)) + "\n" + note

@@ -159,6 +159,20 @@ class Step:
     sfx: str = "s8"  # kernel variant: s8, s16, or s8_s16 / s16_s8 (QUANTIZE)
     fn: str = ""  # int16 unary kernel: logistic, tanh, leaky_relu, rsqrt
     records: str = "NULL"  # batched FC: its nsn_fc_record array
+    fcs: tuple[FcOpView, ...] = ()  # int8 FCs on one input (nsn_fully_connected_batch_multi_s8)
+
+
+@dataclass(frozen=True)
+class FcOpView:
+    """One int8 FULLY_CONNECTED of an fcb step: its nsn_fc_batch_op and its output."""
+
+    sym: str
+    table: str
+    num_blocks: int
+    records: str
+    weights: str
+    bias: str
+    out: str
 
 
 @dataclass(frozen=True)
@@ -300,6 +314,7 @@ class _Program:
     conv_scratch: int = 0  # bytes, the largest CONV_2D scratch over the DSP and MVE paths
     conv_dims: list[tuple[str, str]] = field(default_factory=list)  # (dims, kernel stem)
     fused: set[int] = field(default_factory=set)  # ops computed by a fused step (GRU gates)
+    fc_groups: dict[int, tuple] = field(default_factory=dict)  # int8 FC -> its group (_fc)
 
     # buffers
     def new_buf(self, kind: str, t: NdTensor, name: str, size: int | None = None) -> int:
@@ -550,71 +565,149 @@ def _bias16(p: _Program, op: NdOp, n_out: int, name: str) -> int | None:
 
 
 def _fc(p: _Program, op: NdOp) -> None:
+    """A FULLY_CONNECTED: int8 ones in one nsn_fully_connected_batch_multi_s8 call together
+    with the other int8 FULLY_CONNECTEDs that read the same input (`fc_groups`), at the first
+    one's place; 16x8 ones as nsn_fully_connected_s16 (one row) or a 1x1 16x8 conv."""
     g = p.g
     x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
                _act_of(g, op, op.outputs[0]))
     dt = _same_dtype(g, op, x, y)
-    scales = _weights(g, op, w)
-    if len(w.shape) != 2:
-        raise _refuse(g, op, f"weights {w.name!r} must be [out, in]")
-    n_out, n_in = w.shape
-    if x.size % n_in or y.size != x.size // n_in * n_out:
-        raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
+    n_out, n_in = _fc_shape(g, op, x, w, y)
     _need(g, op, f"nsn_fully_connected_{_sfx(dt)}")
-    if dt == "int16":
-        pr = params.conv_params_s16(x.quant.scale, scales, y.quant.scale, n_out,
-                                    _activation(g, op))
-        bbuf = _bias16(p, op, n_out, w.name)
-    else:
-        pr = params.fc_params(x.quant.scale, x.quant.zero_point, scales, y.quant.scale,
-                              y.quant.zero_point, n_out, _activation(g, op))
-        pr = dataclasses.replace(pr, input_offset=0)
-        wa = w.array().astype(np.int64)
-        bias = np.zeros(n_out, np.int64)
-        if len(op.inputs) > 2 and op.inputs[2] >= 0:
-            bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
-        folded = bias - x.quant.zero_point * wa.sum(axis=1)
-        if np.abs(folded).max(initial=0) >= 1 << 31:
-            raise _refuse(g, op, "folded bias overflows int32")
-        bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
-        bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
-    blocks = None
-    if dt == "int16":
-        wbuf = p.const_buf(w, w.data)
-    else:
-        _need(g, op, "nsn_fully_connected_batch_s8")
-        blocks, wbuf = _fc_blocks(p, w)
+    if dt != "int16":
+        _need(g, op, "nsn_fully_connected_batch_multi_s8")
+        _fc_multi(p, _fc_group(p, op))
+        return
+    pr = params.conv_params_s16(x.quant.scale, _weights(g, op, w), y.quant.scale, n_out,
+                                _activation(g, op))
+    bbuf = _bias16(p, op, n_out, w.name)
+    wbuf = p.const_buf(w, w.data)
     xin = p.operand(op.inputs[0])
     out = _out_buf(p, op, y)
     sym = p.names.take(f"nsn_op{op.index}")
     _per_channel(p, sym, pr, n_out)
-    if dt == "int16" and x.size // n_in > 1:
+    if x.size // n_in > 1:
         _fc16_batched(p, op, pr, sym, x.size // n_in, (n_in, n_out), (xin, wbuf, bbuf, out))
         return
     p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
                   StructView("nsn_fc_dims", f"{sym}_dims",
                              (Field("input_features", n_in), Field("output_features", n_out)))]
-    records = "NULL"
-    if blocks is not None:
-        rec = packing.fc_records(blocks[2], folded, pr.multipliers, pr.shifts, pr.input_offset,
-                                 pr.output_offset)
-        if rec is not None:
-            records = f"{sym}_records"
-            p.arrays.append(ArrayView("nsn_fc_record", records, n_out, tuple(
-                f"{{ {a}, {m}, {nu}, {e} }}," for a, m, nu, e in rec.tolist())))
-    p.add_step(dict(kind="fc" if blocks is None else "fcb", sfx=_sfx(dt),
-                    comment=_op_comment(g, op), sym=sym, rows=x.size // n_in, n_in=n_in,
-                    n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=op.outputs[0],
-                    blocks=blocks and blocks[:2], records=records),
+    p.add_step(dict(kind="fc", sfx=_sfx(dt), comment=_op_comment(g, op), sym=sym, rows=1,
+                    n_in=n_in, n_out=n_out, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
+                    tensor=op.outputs[0], blocks=None, records="NULL"),
                reads={xin.buf}, writes={out})
+
+
+def _fc_shape(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor) -> tuple[int, int]:
+    _weights(g, op, w)
+    if len(w.shape) != 2:
+        raise _refuse(g, op, f"weights {w.name!r} must be [out, in]")
+    n_out, n_in = w.shape
+    if x.size % n_in or y.size != x.size // n_in * n_out:
+        raise _refuse(g, op, f"input {list(x.shape)} does not fit weights [{n_out}, {n_in}]")
+    return n_out, n_in
+
+
+def _fc_int8(g: NdGraph, op: NdOp) -> bool:
+    """An int8 FULLY_CONNECTED that the batched kernel takes (anything else goes through the
+    checks of _fc, which refuse it by name)."""
+    if op.kind != "FULLY_CONNECTED" or len(op.inputs) < 2 or min(op.inputs[:2]) < 0:
+        return False
+    x, w, y = (g.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    return (x.dtype == y.dtype == "int8" and w.is_const
+            and w.dtype == "int8" and len(w.shape) == 2 and x.size % w.shape[1] == 0
+            and kernel_defined("nsn_fully_connected_batch_multi_s8"))
+
+
+def fc_groups(g: NdGraph, lay: layout.LayoutResult) -> list[tuple[NdOp, ...]]:
+    """The int8 FULLY_CONNECTEDs of the compute ops grouped by what they read: one group per
+    input whose elements are the same element ids (the same tensor, or views of the same
+    elements) with the same row width, in model order (a GRU step's two hidden-state matmuls
+    on h, the input matmuls on one frame). Every op of a group reads only that input and
+    constants, so all can run where the first one runs."""
+    groups: dict[tuple, list[NdOp]] = {}
+    for op in lay.compute:
+        if not _fc_int8(g, op):
+            continue
+        i = op.inputs[0]
+        v = lay.views.get(i)
+        ids = v.ids if v is not None else layout.root_ids(g.tensors[i]).reshape(-1)
+        groups.setdefault((g.tensors[op.inputs[1]].shape[1], ids.tobytes()), []).append(op)
+    return sorted((tuple(ops) for ops in groups.values()), key=lambda ops: ops[0].index)
+
+
+def _fc_group(p: _Program, op: NdOp) -> tuple[NdOp, ...]:
+    """The group of an int8 FULLY_CONNECTED (fc_groups, found once per program); the others
+    of it are marked fused: this step computes them."""
+    if not p.fc_groups:
+        p.fc_groups.update({o.index: grp for grp in fc_groups(p.g, p.lay) for o in grp})
+    group = p.fc_groups.get(op.index, (op,))
+    p.fused.update(o.index for o in group[1:])
+    return group
+
+
+def _fc_op_int8(p: _Program, op: NdOp) -> dict:
+    """The constants of one int8 FULLY_CONNECTED (its nsn_fc_batch_op) and its output buffer:
+    the input zero point folded into the bias, the weights packed by blocks, the DSP records."""
+    g = p.g
+    x, w, y = (_act_of(g, op, op.inputs[0]), g.tensors[op.inputs[1]],
+               _act_of(g, op, op.outputs[0]))
+    _same_dtype(g, op, x, y)
+    n_out, n_in = _fc_shape(g, op, x, w, y)
+    pr = params.fc_params(x.quant.scale, x.quant.zero_point, _weights(g, op, w), y.quant.scale,
+                          y.quant.zero_point, n_out, _activation(g, op))
+    pr = dataclasses.replace(pr, input_offset=0)
+    bias = np.zeros(n_out, np.int64)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = g.tensors[op.inputs[2]].array().astype(np.int64).reshape(-1)
+    folded = bias - x.quant.zero_point * w.array().astype(np.int64).sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        raise _refuse(g, op, "folded bias overflows int32")
+    bt = NdTensor(-1, w.name + "_bias_folded", (n_out,), "int32", None)
+    bbuf = p.const_buf(bt, folded.astype("<i4").tobytes())
+    blocks, wbuf = _fc_blocks(p, w)
+    sym = p.names.take(f"nsn_op{op.index}")
+    _per_channel(p, sym, pr, n_out)
+    p.structs += [StructView("nsn_fc_params", f"{sym}_params", _fields(pr, _FC_FIELDS)),
+                  StructView("nsn_fc_dims", f"{sym}_dims",
+                             (Field("input_features", n_in), Field("output_features", n_out)))]
+    records = "NULL"
+    rec = packing.fc_records(blocks[2], folded, pr.multipliers, pr.shifts, pr.input_offset,
+                             pr.output_offset)
+    if rec is not None:
+        records = f"{sym}_records"
+        p.arrays.append(ArrayView("nsn_fc_record", records, n_out, tuple(
+            f"{{ {a}, {m}, {nu}, {e} }}," for a, m, nu, e in rec.tolist())))
+    return dict(sym=sym, n_in=n_in, n_out=n_out, rows=x.size // n_in, wbuf=wbuf, bbuf=bbuf,
+                blocks=blocks[:2], records=records, out=_out_buf(p, op, y),
+                tensor=op.outputs[0], comment=_op_comment(g, op))
+
+
+def _fc_multi(p: _Program, group: tuple[NdOp, ...]) -> None:
+    """One nsn_fully_connected_batch_multi_s8 step for the int8 FULLY_CONNECTEDs of a group."""
+    _need(p.g, group[0], "nsn_fully_connected_batch_multi_s8")
+    fcs = [_fc_op_int8(p, op) for op in group]
+    xin = p.operand(group[0].inputs[0])
+    comment = fcs[0]["comment"] if len(fcs) == 1 else _comment_text(
+        " + ".join(f["comment"] for f in fcs))
+    p.add_step(dict(kind="fcb", sfx="s8", comment=comment, x=xin, fcs=tuple(fcs),
+                    rows=fcs[0]["rows"], n_in=fcs[0]["n_in"],
+                    n_out=max(f["n_out"] for f in fcs)),
+               reads={xin.buf}, writes={f["out"] for f in fcs})
 
 
 def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
     """int8 FC weights packed by blocks of output channels that read one column range each
     (the structural zeros of grouped matmuls skipped, packing.pack_fc_blocks): the block
     table's symbol and length (identical tables shared) and the blocks, and the packed
-    weights' buffer."""
+    weights' buffer. The blocks are checked here as the kernel checks them (the generated call
+    gives records, with which the kernel does not check them again)."""
     blocks, packed = packing.pack_fc_blocks(w.array().astype(np.int8))
+    n_out, n_in = w.shape
+    if (not blocks or sum(c for c, _, _ in blocks) != n_out
+            or any(c < 1 or s + n > n_in or max(c, s, n) > 0xFFFF for c, s, n in blocks)):
+        raise NsconvError(f"{w.name}: the packed blocks {blocks} do not cover [{n_out}, "
+                          f"{n_in}] (a bug in packing.pack_fc_blocks)")
     lines = tuple(f"{{ {c}u, {s}u, {n}u }}," for c, s, n in blocks)
     table = next((a.name for a in p.arrays if a.ctype == "nsn_fc_block" and a.lines == lines),
                  None)
@@ -623,6 +716,8 @@ def _fc_blocks(p: _Program, w: NdTensor) -> tuple[tuple[str, int, list], int]:
         p.arrays.append(ArrayView("nsn_fc_block", table, len(lines), lines))
     t = NdTensor(-1, w.name + "_packed", (packed.size,), "int8", w.quant)
     return (table, len(lines), blocks), p.const_buf(t, packed.tobytes())
+
+
 def conv16_scratch(patch: int) -> int:
     """nsn_conv_s16_get_buffer_size on the DSP path (the others need none): four interleaved
     int16 patches and a gathered one, 10 bytes per element of the patch rounded up to 4."""
@@ -812,9 +907,12 @@ def _conv_geometry(g: NdGraph, op: NdOp, x: NdTensor, w: NdTensor, y: NdTensor, 
     return geo
 
 
-def _conv(p: _Program, op: NdOp) -> None:
+def _conv(p: _Program, op: NdOp, act: NdOp | None = None) -> None:
     """CONV_2D (filter [out, kh, kw, in/groups]) and DEPTHWISE_CONV_2D (filter [1, kh, kw,
-    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization."""
+    out]): nsn_conv_s8/s16 and nsn_depthwise_conv_s8/s16, TFLM's per-channel requantization;
+    with `act` (conv_activations), that int8 LEAKY_RELU applied by the conv's output stage: the
+    step writes the LEAKY_RELU's output, or (the LEAKY_RELU reading a gather of several convs'
+    outputs) the conv's own buffer, activated, which `_act_gather` then gathers."""
     g = p.g
     if not conv_kernels_ready():
         raise _refuse(g, op, f"no nsn_ kernel for {op.kind} in this kernel library yet")
@@ -842,14 +940,20 @@ def _conv(p: _Program, op: NdOp) -> None:
             bbuf = p.const_buf(b, b.data)
     xin, geo = conv_input(p, op, geo)
     wbuf = p.const_buf(w, w.data)
-    out = _out_buf(p, op, y)
+    direct = act is not None and act.inputs[0] == op.outputs[0]
+    last = act if direct else op  # the op whose output tensor the step writes
+    out = _out_buf(p, last, g.tensors[last.outputs[0]])
     sym = p.names.take(f"nsn_op{op.index}")
     conv_fields = {"input_offset": -x.quant.zero_point, "output_offset": y.quant.zero_point,
                    "activation_min": pr.activation_min, "activation_max": pr.activation_max,
                    **{f: getattr(geo, f) for f in _CONV_PARAM_FIELDS[2:8]}}
     _per_channel(p, sym, pr, n_out)
-    p.structs += [StructView("nsn_conv_params", f"{sym}_params",
-                             tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)),
+    fields = tuple(Field(f, int(conv_fields[f])) for f in _CONV_PARAM_FIELDS)
+    comment = _op_comment(g, op)
+    if act is not None:
+        fields += (Field("activation", _act_table(p, act)),)
+        comment = _comment_text(f"{comment}; fused: {_op_comment(g, act)}")
+    p.structs += [StructView("nsn_conv_params", f"{sym}_params", fields),
                   StructView("nsn_conv_dims", f"{sym}_dims", _fields(geo, _CONV_DIM_FIELDS))]
     k4 = (w.shape[1] * w.shape[2] * (x.shape[3] // groups) + 3) & ~3
     if not depthwise:
@@ -867,10 +971,81 @@ def _conv(p: _Program, op: NdOp) -> None:
         need = 4 * geo.filter_h * (8 + 2 * (((geo.output_w + 3) & ~3) + 2))
         p.conv_scratch = max(p.conv_scratch, need)
         p.conv_dims.append((f"{sym}_dims", "depthwise_conv_s8"))
-    p.add_step(dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt),
-                    comment=_op_comment(g, op), sym=sym, x=xin, wbuf=wbuf, bbuf=bbuf, out=out,
-                    tensor=op.outputs[0]),
-               reads={xin.buf}, writes={out})
+    step = dict(kind="dwconv" if depthwise else "conv", sfx=_sfx(dt), comment=comment, sym=sym,
+                x=xin, wbuf=wbuf, bbuf=bbuf, out=out, tensor=last.outputs[0])
+    if act is not None and not direct:
+        del step["tensor"]  # holds no tensor of the model (debug dumps): the activated values
+    p.add_step(step, reads={xin.buf}, writes={out})
+
+
+def _act_gather(p: _Program, op: NdOp) -> None:
+    """A LEAKY_RELU whose convs applied it (conv_activations, a gather of their outputs): its
+    output is that gather of their activated buffers (a copy, as its input would have been)."""
+    i = op.inputs[0]
+    p.tensor_buf[op.outputs[0]] = p.copy(p.lay.views[i], p.g.tensors[op.outputs[0]])
+
+
+_CONV_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
+    """The int8 LEAKY_RELUs that the int8 convs before them can apply in their output stage
+    (nsn_conv_params.activation), by conv op index. The LEAKY_RELU reads either a conv's output
+    tensor itself (which is then never stored) or a gather of whole elements (no zero-point
+    fill) of int8 conv outputs (a table applied per element commutes with moving elements);
+    nothing else reads those outputs (no other op, no model output or state)."""
+    if not conv_activation_ready():
+        return {}
+    made = {o: op for op in lay.compute for o in op.outputs}
+    readers: dict[int, set[int]] = {}
+    for who, ins in [(op.index, op.inputs) for op in lay.compute] + [(-1, [i for _, i in
+                                                                          g.outputs])]:
+        for i in ins:
+            for r in _roots(lay, i):
+                readers.setdefault(r, set()).add(who)
+    fused: dict[int, NdOp] = {}
+    for op in lay.compute:
+        if op.kind != "LEAKY_RELU" or len(op.inputs) != 1 or len(op.outputs) != 1:
+            continue
+        i = op.inputs[0]
+        x, y = g.tensors[i], g.tensors[op.outputs[0]]
+        v = lay.views.get(i)
+        if v is not None and (v.kind != "gather" or (v.ids < 0).any()):
+            continue
+        convs = [made.get(r) for r in sorted(_roots(lay, i))]
+        if (x.dtype == "int8" and y.dtype == "int8" and x.size == y.size and all(
+                c is not None and c.kind in _CONV_KINDS and len(c.outputs) == 1
+                and g.tensors[c.outputs[0]].dtype == "int8"
+                and readers.get(c.outputs[0]) == {op.index} for c in convs)):
+            fused.update((c.index, op) for c in convs)
+    return fused
+
+
+def conv_activation_ready() -> bool:
+    """The int8 conv kernels take a fused activation table (nsn_conv_params.activation)."""
+    from nsconv.resources import KERNEL_DIR
+
+    header = KERNEL_DIR / "include" / "nsn_nnfunctions_conv.h"
+    return header.is_file() and "const int8_t *activation;" in header.read_text()
+
+
+def _act_table(p: _Program, op: NdOp) -> str:
+    """The int8 op's table in input order -128..127 (TFLM's outputs, nsconv.compiler.
+    tflm_tables), the form nsn_conv_params.activation takes."""
+    g = p.g
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    key = ("centred", op.kind, x.quant, y.quant, op.options)
+    if key not in p.lut_cache:
+        table = np.roll(lut_s8(g, op), 128)  # [i] = output for input i - 128
+        raw = table.tobytes()
+        if raw not in p.luts:
+            name = p.names.take(f"nsn_{op.kind.lower()}_act_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind} fused into a conv, indexed by input + 128: "
+                                   f"input {_qtext(x.quant)} -> output {_qtext(y.quant)} "
+                                   "(TFLM's output for every input)",
+                                   tuple(_wrap(table, 16, 4)))
+        p.lut_cache[key] = p.luts[raw].name
+    return p.lut_cache[key]
 
 
 def _mean(p: _Program, op: NdOp) -> None:
@@ -1084,7 +1259,8 @@ def _offset_bound(offset: int) -> int:
 def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
     """The DSP path's constants of nsn_gru_gates_s8 (nsn_nnfunctions_gru.h, field `dsp`), or
     None when an op is outside that path's exact bounds (those of nsn_elementwise_s8.c's DSP
-    ADD/SUB and MUL) or has a fused activation range."""
+    ADD/SUB and MUL, and the fixed scales of its loops: TFLM's int8 ADD/SUB left shift 20 and
+    output multipliers below 1) or has a fused activation range."""
     out: list[int] = []
     exact2 = adds = 0  # bit i: the i-th ADD/SUB's exact input is input 2
     for k, pr in prs.items():
@@ -1094,9 +1270,9 @@ def gru_dsp_constants(prs: dict[str, object]) -> list[int] | None:
             b1, b2 = _offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)
             r = (_rescale_init(b1 * b2, 0, 0, pr.output_multiplier, pr.output_shift,
                                pr.output_offset) if 0 <= b1 <= 512 and 0 <= b2 <= 512 else None)
-            if r is None:
-                return None
-            out += r[0] + [pr.input1_offset, pr.input2_offset * r[0][0]]
+            if r is None or r[0][0] != 2 or pr.input1_offset != 128:
+                return None  # the loops double x2 with a shift; z, r: LOGISTIC's zero point
+            out += [pr.input1_offset, pr.input2_offset * 2] + r[0][2:]
             continue
         c = _add_dsp_constants(pr, -1 if k.startswith("sub") else 1)
         if c is None:
@@ -1114,10 +1290,14 @@ def _exact(multiplier: int, shift: int, left_shift: int) -> bool:
 
 
 def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
-    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling, then
-    ke, c, kr and the output's multiplier, nudge and exponent, so that the output rescaling's
-    operand u = x_e * ke + c + R(x_r) * kr equals nsn_rescale_init's (A +- B) * scale with the
-    exact input's A = (x_e + o_e) << (left_shift - 1); and whether input 2 is the exact one."""
+    """One ADD (sign 1) or SUB (-1) of the DSP path: the rounded input's rescaling (offset,
+    multiplier, nudge, exponent; its scale 2^21) and the output's (multiplier, nudge, exponent;
+    scale 2), so that the output rescaling's operand u = +-x_e * 2^20 +- 2 * R(x_r) equals
+    nsn_rescale_init's (A +- B) * 2 with the exact input's A = (x_e + o_e) << (left_shift - 1):
+    the exact input's offset term o_e * 2^20 goes into R's nudge, divided by the rounded term's
+    sign and 2 and multiplied by 2^exponent (adding c to SMMLAR's accumulator adds c to the
+    result, and floor((y + c * 2^e) / 2^e) = floor(y / 2^e) + c). Also whether input 2 is the
+    exact one."""
     b = [_offset_bound(pr.input1_offset), _offset_bound(pr.input2_offset)]
     r = [_rescale_init(b[i], o, pr.left_shift, m, sh, 0) for i, (o, m, sh) in enumerate((
         (pr.input1_offset, pr.input1_multiplier, pr.input1_shift),
@@ -1134,9 +1314,15 @@ def _add_dsp_constants(pr, sign: int) -> tuple[list[int], int] | None:
         e, s_e, s_r, o_e = 1, sign, 1, pr.input2_offset
     else:
         return None
-    scale = ro[0][0]
-    ke = s_e * (1 << (pr.left_shift - 1)) * scale
-    return r[1 - e][0] + [ke, o_e * ke, s_r * scale] + ro[0][2:], e
+    rin, scale = r[1 - e], ro[0][0]
+    if pr.left_shift != 20 or scale != 2 or rin[0][0] != 1 << 21:  # the loops' fixed shifts
+        return None
+    bound_r = rin[1]  # |R| (nsn_rescale_init's bound)
+    ce = o_e * s_e * s_r * (1 << 19)  # the offset term o_e * s_e * 2^20 over 2 * s_r
+    nudge = rin[0][3] + ce * (1 << rin[0][4])
+    if (abs(ce) + bound_r + 1) << rin[0][4] > 2**31 - 1:
+        return None
+    return [rin[0][1], rin[0][2], nudge, rin[0][4]] + ro[0][2:], e
 
 
 def _gru_gates(p: _Program, c: GruChain) -> None:
@@ -1209,9 +1395,16 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
     chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)} if kernel_defined(
         "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
     p.fused = {o.index for c in chains.values() for o in c.ops}
+    acts = {k: a for k, a in conv_activations(g, p.lay).items() if a.index not in p.fused}
+    gathers = {a.index for a in acts.values() if a.inputs[0] in p.lay.views}
+    p.fused |= {a.index for a in acts.values()}  # computed by their convs' steps
     for op in p.lay.compute:
         if op.index in chains:
             _gru_gates(p, chains[op.index])
+        elif op.index in acts:
+            _conv(p, op, acts[op.index])
+        elif op.index in gathers:
+            _act_gather(p, op)
         elif op.index not in p.fused:
             KERNELS[op.kind](p, op)
     _end(p)
@@ -1322,7 +1515,15 @@ def _step_view(p: _Program, k: int, s: dict) -> Step | list[UpdateStep]:
         return _copy_view(p, k, s, out)
     if kind == "load":
         return Step("load", k, s["comment"], out=out.expr, nbytes=s["nbytes"])
-    if kind in ("fc", "fcb"):
+    if kind == "fcb":
+        fcs = tuple(FcOpView(f["sym"], f["blocks"][0], f["blocks"][1], f["records"],
+                             p.bufs[f["wbuf"]].name, p.bufs[f["bbuf"]].name,
+                             p.bufs[f["out"]].expr) for f in s["fcs"])
+        debug = tuple((f["tensor"], _c_string(p.g.tensors[f["tensor"]].name[:60]),
+                       p.bufs[f["out"]].expr, p.bufs[f["out"]].nbytes) for f in s["fcs"])
+        return Step(kind, k, s["comment"], ins=(_ptr(p, s["x"]),), rows=s["rows"],
+                    n_in=s["n_in"], n_out=s["n_out"], debug=debug, fcs=fcs)
+    if kind == "fc":
         return Step(kind, k, s["comment"], out=out.expr, ins=(_ptr(p, s["x"]),), sym=s["sym"],
                     rows=s["rows"], n_in=s["n_in"], n_out=s["n_out"],
                     weights=p.bufs[s["wbuf"]].name,

@@ -74,9 +74,9 @@ GTCRN_FRONTEND_FILES = ("nsn_gtcrn_frontend.c", "nsn_gtcrn_frontend.h", "nsn_gtc
 
 def gtcrn_frontend_state_bytes(fe) -> int:
     """sizeof(nsn_gtcrn_frontend_state) (nsn_gtcrn_frontend.h) for a GtcrnFrontendSpec: two
-    32-bit counters, frame, overlap and time floats, spectrum and FFT scratch complex floats."""
+    32-bit counters, frame and overlap floats, spectrum and FFT scratch complex floats."""
     st = fe.stft
-    return 8 + 4 * (st.n_fft + st.hop + st.n_fft) + 8 * (st.n_bins + st.n_fft // 2)
+    return 8 + 4 * (st.n_fft + st.hop) + 8 * (st.n_bins + st.n_fft // 2)
 
 
 def frontend_state_bytes(spec) -> int:

@@ -63,6 +63,7 @@ def dit_input_order(n: int, radices: tuple[int, ...]) -> list[int]:
 
     The last stage combines `radix` sub-transforms stored one after another, the q-th being
     the transform of x[q::radix]; recursing on the earlier stages gives the full order.
+    Position 0 reads sample 0 (nsn_rfft_inverse_packed relies on it).
     """
     def order(idx: list[int], stages: tuple[int, ...]) -> list[int]:
         if not stages:

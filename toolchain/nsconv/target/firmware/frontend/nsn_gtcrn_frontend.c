@@ -17,8 +17,8 @@
 #endif
 
 #if NSN_GTCRN_BINS != NSN_RFFT_BINS || NSN_FRONTEND_WIN_LEN != NSN_RFFT_N ||                       \
-    2 * NSN_FRONTEND_HOP != NSN_RFFT_N || NSN_FRONTEND_DROP_FIRST
-#error "the GTCRN front end needs win = n_fft = 2 hop, no dropped frame and matching bins"
+    2 * NSN_FRONTEND_HOP != NSN_RFFT_N || NSN_FRONTEND_HOP % 2 != 0 || NSN_FRONTEND_DROP_FIRST
+#error "the GTCRN front end needs win = n_fft = 2 hop (even), no dropped frame, matching bins"
 #endif
 
 /* 2^-15: int16 full scale to [-1, 1), exact */
@@ -52,18 +52,13 @@ static void analyze_frame(nsn_gtcrn_frontend_state *st, float features[NSN_GTCRN
     float *mag = features;
     float *re = features + NSN_GTCRN_BINS;
     float *im = features + 2 * NSN_GTCRN_BINS;
-    unsigned n;
     unsigned k;
 
     if (st->hops < UINT32_MAX)
     {
         st->hops += 1;
     }
-    for (n = 0; n < NSN_RFFT_N; ++n)
-    {
-        st->time[n] = st->frame[n] * nsn_frontend_window[n];
-    }
-    nsn_rfft_forward(st->time, st->spectrum, st->scratch);
+    nsn_rfft_forward_windowed(st->frame, nsn_frontend_window, st->spectrum, st->scratch);
     for (k = 0; k < NSN_GTCRN_BINS; ++k)
     {
         const nsn_complex x = st->spectrum[k];
@@ -147,7 +142,9 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
                                           float out[NSN_GTCRN_HOP])
 {
     const float *window = nsn_gtcrn_synthesis_window; /* 1/N and the OLA norm folded in */
-    unsigned n;
+    const nsn_complex *head = st->scratch;                      /* samples 0 .. hop - 1 */
+    const nsn_complex *tail = st->scratch + NSN_GTCRN_HOP / 2; /* samples hop .. 2 hop - 1 */
+    unsigned m;
 
     if (!st->frame_pending)
     {
@@ -156,11 +153,19 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
     }
     st->frame_pending = 0;
     apply_mask(st->spectrum, mask);
-    nsn_rfft_inverse_unscaled(st->spectrum, st->time, st->scratch);
-    for (n = 0; n < NSN_GTCRN_HOP; ++n)
+    /* the inverse FFT's samples, 2m = .re and 2m + 1 = -.im (nsn_rfft_inverse_packed), go
+     * straight into the overlap-add: out = overlap + time * window, overlap = the next hop's */
+    nsn_rfft_inverse_packed(st->spectrum, st->scratch);
+    for (m = 0; m < NSN_GTCRN_HOP / 2; ++m)
     {
-        out[n] = st->overlap[n] + st->time[n] * window[n];
-        st->overlap[n] = st->time[NSN_GTCRN_HOP + n] * window[NSN_GTCRN_HOP + n];
+        const float t0 = head[m].re;
+        const float t1 = -head[m].im;
+        const float u0 = tail[m].re;
+        const float u1 = -tail[m].im;
+        out[2 * m] = st->overlap[2 * m] + t0 * window[2 * m];
+        out[2 * m + 1] = st->overlap[2 * m + 1] + t1 * window[2 * m + 1];
+        st->overlap[2 * m] = u0 * window[NSN_GTCRN_HOP + 2 * m];
+        st->overlap[2 * m + 1] = u1 * window[NSN_GTCRN_HOP + 2 * m + 1];
     }
     if (st->hops == 1)
     {
@@ -170,44 +175,80 @@ nsn_gtcrn_status nsn_gtcrn_synthesize_f32(nsn_gtcrn_frontend_state *st,
     return NSN_GTCRN_OK;
 }
 
-/* Round half away from zero, like std::round, for |x| <= 2^20 (the callers clamp first). */
-static int32_t round_half_away(float x)
+/* The bits of a float (memcpy: one register move, no aliasing question). */
+static uint32_t float_bits(float x)
 {
-    int32_t t = (int32_t)x;          /* truncation toward zero */
-    const float frac = x - (float)t; /* exact: x and t share their integer bits */
-    if (frac >= 0.5f)
-    {
-        t += 1;
-    }
-    else if (frac <= -0.5f)
-    {
-        t -= 1;
-    }
-    return t;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
 }
 
-static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
-}
+/* bits of 2^18: |y2| at or above it saturates every int8 and int16 result */
+#define TWICE_LIMIT_BITS 0x48800000u
+/* bits of +infinity: a larger magnitude is NaN */
+#define INF_BITS 0x7f800000u
+/* beyond int16 whatever the zero point: the value of a saturating input */
+#define SATURATED (1 << 18)
 
-/* clamp(x, -limit, limit) with NaN mapped to -limit: keeps float to int conversion defined */
-static float clamp_float(float x, float limit)
+/*
+ * round_half_away_from_zero(y) + zero_point, given y2 = 2 y (exact: a float times 2 only moves
+ * its exponent, or overflows to an infinity that saturates like y would) and bias =
+ * 2 zero_point + 1; the caller saturates. With k = trunc(2 y) (toward zero):
+ *   y >= 0: round(y) = floor(y + 1/2) = floor((2 y + 1) / 2) = floor((k + 1) / 2)
+ *   y < 0:  round(y) = -floor(1/2 - y) = -floor((1 - k) / 2) = ceil((k - 1) / 2) = floor(k / 2)
+ * so round(y) + zero_point = (k + 1 + (k < 0 ? -1 : 0) + 2 zero_point) >> 1 (arithmetic shift
+ * = floor): no float rounding step at all. |y| >= 2^17, infinities and NaN are tested on the
+ * bits (which keeps the float to int conversion defined) and saturate: y >= 2^17 and +inf
+ * high (2^17 + zero_point > 32767), everything else (negative, NaN) low, as TFLite's clamp
+ * after its float rounding does (NaN: as the previous C, its lowest value).
+ */
+static int32_t round_twice(float y2, int32_t bias)
 {
-    if (!(x >= -limit))
+    const uint32_t u = float_bits(y2);
+    int32_t k;
+    if (__builtin_expect((uint32_t)(u << 1) >= 2u * TWICE_LIMIT_BITS, 0))
     {
-        return -limit;
+        return u <= INF_BITS ? SATURATED : -SATURATED; /* sign bit clear and not NaN */
     }
-    return x > limit ? limit : x;
+    k = (int32_t)y2;
+    return (k + bias + (k >> 31)) >> 1;
 }
 
+/* Saturation to int16 and int8: SSAT on the cores, the same clamp in C elsewhere. */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+static int32_t saturate16(int32_t x)
+{
+    int32_t r;
+    __asm("ssat %0, #16, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+
+static int32_t saturate8(int32_t x)
+{
+    int32_t r;
+    __asm("ssat %0, #8, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+#else
+static int32_t saturate16(int32_t x)
+{
+    return x < -32768 ? -32768 : (x > 32767 ? 32767 : x);
+}
+
+static int32_t saturate8(int32_t x)
+{
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+}
+#endif
+
+/* 65536 y = 2 (32768 y), exact (a power of two); n even, two per iteration */
 static void float_to_s16(const float *y, unsigned n, int16_t *out)
 {
     unsigned i;
-    for (i = 0; i < n; ++i)
+    for (i = 0; i < n; i += 2)
     {
-        const float scaled = clamp_float(y[i] * 32768.0f, 32768.0f); /* the product is exact */
-        out[i] = (int16_t)clamp_i32(round_half_away(scaled), -32768, 32767);
+        out[i] = (int16_t)saturate16(round_twice(y[i] * 65536.0f, 1));
+        out[i + 1] = (int16_t)saturate16(round_twice(y[i + 1] * 65536.0f, 1));
     }
 }
 
@@ -248,33 +289,80 @@ nsn_gtcrn_status nsn_gtcrn_check_qparams(const nsn_gtcrn_qparams *q, int bits)
     return NSN_GTCRN_OK;
 }
 
-/* TFLite QUANTIZE of one value to [lo, hi]; beyond 2^17 every result saturates. */
-static int32_t quantize_one(float x, float scale, int32_t zero_point, int32_t lo, int32_t hi)
+/*
+ * TFLite QUANTIZE: y = x / scale (float32 division, as TFLite), then round_twice on 2 y.
+ * 2 y = (x / scale) * 2 exactly. When scale / 2 is exact (checked: half * 2 == scale),
+ * x / half is the same value: both are 2 x / scale rounded once, except where x / scale is
+ * subnormal or 2 x / scale overflows, and there both give |2 y| < 1 (k = 0) or both saturate
+ * with the sign of x (or NaN). `halved` is a constant at each call (two loops).
+ */
+static inline __attribute__((always_inline)) int32_t quantize_one(float x, float divisor,
+                                                                  int halved, int32_t bias)
 {
-    const float scaled = clamp_float(x / scale, 131072.0f);
-    return clamp_i32(round_half_away(scaled) + zero_point, lo, hi);
+    return round_twice(halved ? x / divisor : (x / divisor) * 2.0f, bias);
+}
+
+/* two elements per iteration */
+static inline __attribute__((always_inline)) void quantize8(const float *x, unsigned n,
+                                                            float divisor, int halved,
+                                                            int32_t bias, int8_t *out)
+{
+    unsigned i;
+    for (i = 0; i + 1 < n; i += 2)
+    {
+        out[i] = (int8_t)saturate8(quantize_one(x[i], divisor, halved, bias));
+        out[i + 1] = (int8_t)saturate8(quantize_one(x[i + 1], divisor, halved, bias));
+    }
+    if (i < n)
+    {
+        out[i] = (int8_t)saturate8(quantize_one(x[i], divisor, halved, bias));
+    }
+}
+
+static inline __attribute__((always_inline)) void quantize16(const float *x, unsigned n,
+                                                             float divisor, int halved,
+                                                             int32_t bias, int16_t *out)
+{
+    unsigned i;
+    for (i = 0; i + 1 < n; i += 2)
+    {
+        out[i] = (int16_t)saturate16(quantize_one(x[i], divisor, halved, bias));
+        out[i + 1] = (int16_t)saturate16(quantize_one(x[i + 1], divisor, halved, bias));
+    }
+    if (i < n)
+    {
+        out[i] = (int16_t)saturate16(quantize_one(x[i], divisor, halved, bias));
+    }
 }
 
 /* (scale and zero point in locals: the int8 stores could otherwise alias *q) */
 void nsn_gtcrn_quantize_s8(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int8_t *out)
 {
     const float scale = q->scale;
-    const int32_t zero_point = q->zero_point;
-    unsigned i;
-    for (i = 0; i < n; ++i)
+    const float half = scale * 0.5f;
+    const int32_t bias = 2 * q->zero_point + 1;
+    if (half * 2.0f == scale)
     {
-        out[i] = (int8_t)quantize_one(x[i], scale, zero_point, -128, 127);
+        quantize8(x, n, half, 1, bias, out);
+    }
+    else
+    {
+        quantize8(x, n, scale, 0, bias, out);
     }
 }
 
 void nsn_gtcrn_quantize_s16(const float *x, unsigned n, const nsn_gtcrn_qparams *q, int16_t *out)
 {
     const float scale = q->scale;
-    const int32_t zero_point = q->zero_point;
-    unsigned i;
-    for (i = 0; i < n; ++i)
+    const float half = scale * 0.5f;
+    const int32_t bias = 2 * q->zero_point + 1;
+    if (half * 2.0f == scale)
     {
-        out[i] = (int16_t)quantize_one(x[i], scale, zero_point, -32768, 32767);
+        quantize16(x, n, half, 1, bias, out);
+    }
+    else
+    {
+        quantize16(x, n, scale, 0, bias, out);
     }
 }
 

@@ -68,7 +68,7 @@ typedef enum
     NSN_GTCRN_ERR_SEQUENCE = -3
 } nsn_gtcrn_status;
 
-/* All state of one stream, about 9 KB; allocate it statically. Treat fields as read-only. */
+/* All state of one stream, about 7 KB; allocate it statically. Treat fields as read-only. */
 typedef struct
 {
     uint32_t hops;                        /* hops analysed since init (saturating) */
@@ -76,8 +76,7 @@ typedef struct
     float frame[NSN_RFFT_N];              /* last two hops, oldest first */
     nsn_complex spectrum[NSN_GTCRN_BINS]; /* noisy spectrum of the last frame */
     float overlap[NSN_GTCRN_HOP];         /* overlap-add tail */
-    float time[NSN_RFFT_N];               /* scratch: windowed frame, inverse FFT */
-    nsn_complex scratch[NSN_RFFT_HALF];   /* scratch: FFT working memory */
+    nsn_complex scratch[NSN_RFFT_HALF];   /* scratch: FFT working memory, inverse FFT */
 } nsn_gtcrn_frontend_state;
 
 /* Starts a stream (all-zero history). NSN_GTCRN_OK or NSN_GTCRN_ERR_FLOAT_BUILD. */

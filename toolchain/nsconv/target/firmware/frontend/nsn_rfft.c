@@ -9,6 +9,8 @@
  */
 #include "nsn_rfft.h"
 
+#include <stddef.h>
+
 static nsn_complex cadd(nsn_complex a, nsn_complex b)
 {
     nsn_complex r = {a.re + b.re, a.im + b.im};
@@ -82,7 +84,7 @@ static void butterfly3(nsn_complex a[3])
 
 #if NSN_RFFT_RADIX4
 /* Forward 4-point DFT: W4 = -i. */
-static void butterfly4(nsn_complex a[4])
+static inline __attribute__((always_inline)) void butterfly4(nsn_complex a[4])
 {
     const nsn_complex s02 = cadd(a[0], a[2]);
     const nsn_complex d02 = csub(a[0], a[2]);
@@ -189,35 +191,123 @@ static void stage_radix3(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
 #endif
 
 #if NSN_RFFT_RADIX4
-static void stage_radix4(nsn_complex buf[NSN_RFFT_HALF], unsigned sub_len)
+/*
+ * On a core with a single-precision FPU, in an optimized build, the radix-4 butterfly is
+ * written out in assembly only to move each complex value with one 64-bit VLDR/VSTR (GCC
+ * loads the two floats one by one). The arithmetic is the C's below, operation for
+ * operation and operand for operand (cmul, then butterfly4), so the bits are the same; the
+ * tests compare every core with the host build.
+ */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__) && defined(__OPTIMIZE__)
+#define RADIX4_ASM 1
+/* a.re, a.im *= (wr + i wi) in place, t0..t3 scratch: cmul's products and sums in order */
+#define ASM_CMUL(re, im, wr, wi)                                                                \
+    "vmul.f32 s8, " re ", %[" wr "]\n\t"                                                       \
+    "vmul.f32 s9, " im ", %[" wi "]\n\t"                                                       \
+    "vmul.f32 s10, " re ", %[" wi "]\n\t"                                                      \
+    "vmul.f32 s11, " im ", %[" wr "]\n\t"                                                      \
+    "vsub.f32 " re ", s8, s9\n\t"                                                               \
+    "vadd.f32 " im ", s10, s11\n\t"
+/* butterfly4 on a0 = s0,s1 .. a3 = s6,s7, results in place (s8..s15 scratch) */
+#define ASM_BUTTERFLY4                                                                          \
+    "vadd.f32 s8, s0, s4\n\t"   /* s02 */                                                      \
+    "vadd.f32 s9, s1, s5\n\t"                                                                  \
+    "vsub.f32 s10, s0, s4\n\t"  /* d02 */                                                      \
+    "vsub.f32 s11, s1, s5\n\t"                                                                 \
+    "vadd.f32 s12, s2, s6\n\t"  /* s13 */                                                      \
+    "vadd.f32 s13, s3, s7\n\t"                                                                 \
+    "vsub.f32 s14, s2, s6\n\t"  /* d13 */                                                      \
+    "vsub.f32 s15, s3, s7\n\t"                                                                 \
+    "vadd.f32 s0, s8, s12\n\t"  /* s02 + s13 */                                                \
+    "vadd.f32 s1, s9, s13\n\t"                                                                 \
+    "vadd.f32 s2, s10, s15\n\t" /* d02 - i d13 */                                              \
+    "vsub.f32 s3, s11, s14\n\t"                                                                \
+    "vsub.f32 s4, s8, s12\n\t"  /* s02 - s13 */                                                \
+    "vsub.f32 s5, s9, s13\n\t"                                                                 \
+    "vsub.f32 s6, s10, s15\n\t" /* d02 + i d13 */                                              \
+    "vadd.f32 s7, s11, s14\n\t"
+#define ASM_LOAD4 "vldr d0, [%[p0]]\n\tvldr d1, [%[p0], #%c[o]]\n\t"                        \
+                  "vldr d2, [%[p2]]\n\tvldr d3, [%[p2], #%c[o]]\n\t"
+#define ASM_STORE4 "vstr d0, [%[p0]]\n\tvstr d1, [%[p0], #%c[o]]\n\t"                       \
+                   "vstr d2, [%[p2]]\n\tvstr d3, [%[p2], #%c[o]]"
+#define ASM_CLOBBERS "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9",     \
+                     "s10", "s11", "s12", "s13", "s14", "s15"
+#endif
+
+/* The radix-4 butterfly on p[0], p[s], p[2 s], p[3 s], the last three first multiplied by
+ * w1, w2, w3 (twiddled) or not (the j = 0 group). */
+static inline __attribute__((always_inline)) void radix4_at(nsn_complex *p, unsigned s,
+                                                           const nsn_complex *w, int twiddled)
+{
+    nsn_complex a[4];
+#ifdef RADIX4_ASM
+    if (__builtin_constant_p(s) && 8 * s <= 1020)
+    {
+        if (twiddled)
+        {
+            __asm(ASM_LOAD4 ASM_CMUL("s2", "s3", "w1r", "w1i") ASM_CMUL("s4", "s5", "w2r", "w2i")
+                      ASM_CMUL("s6", "s7", "w3r", "w3i") ASM_BUTTERFLY4 ASM_STORE4
+                  :
+                  : [p0] "r"(p), [p2] "r"(p + 2 * s), [o] "i"(8 * s), [w1r] "t"(w[0].re),
+                    [w1i] "t"(w[0].im), [w2r] "t"(w[1].re), [w2i] "t"(w[1].im),
+                    [w3r] "t"(w[2].re), [w3i] "t"(w[2].im)
+                  : ASM_CLOBBERS);
+        }
+        else
+        {
+            __asm(ASM_LOAD4 ASM_BUTTERFLY4 ASM_STORE4
+                  :
+                  : [p0] "r"(p), [p2] "r"(p + 2 * s), [o] "i"(8 * s)
+                  : ASM_CLOBBERS);
+        }
+        return;
+    }
+#endif
+    a[0] = p[0];
+    a[1] = p[s];
+    a[2] = p[2 * s];
+    a[3] = p[3 * s];
+    if (twiddled)
+    {
+        a[1] = cmul(a[1], w[0]);
+        a[2] = cmul(a[2], w[1]);
+        a[3] = cmul(a[3], w[2]);
+    }
+    butterfly4(a);
+    p[0] = a[0];
+    p[s] = a[1];
+    p[2 * s] = a[2];
+    p[3 * s] = a[3];
+}
+
+/* Inlined into the plan, so that sub_len is a constant: fixed offsets, no division. The
+ * j = 0 group (no twiddle) is its own loop. */
+static inline __attribute__((always_inline)) void stage_radix4(nsn_complex buf[NSN_RFFT_HALF],
+                                                              unsigned sub_len)
 {
     const unsigned len = 4 * sub_len;
     const unsigned step = NSN_RFFT_N / len;
+    nsn_complex *const end = buf + NSN_RFFT_HALF;
+    nsn_complex *p;
     unsigned j;
-    unsigned base;
-    for (j = 0; j < sub_len; ++j)
+    for (p = buf; p < end; p += len)
     {
-        const nsn_complex w1 = nsn_rfft_twiddle[j * step];
-        const nsn_complex w2 = nsn_rfft_twiddle[2 * j * step];
-        const nsn_complex w3 = nsn_rfft_twiddle[3 * j * step];
-        for (base = j; base < NSN_RFFT_HALF; base += len)
+        radix4_at(p, sub_len, NULL, 0);
+    }
+    for (j = 1; j < sub_len; ++j)
+    {
+        nsn_complex w[3];
+        w[0] = nsn_rfft_twiddle[j * step];
+        w[1] = nsn_rfft_twiddle[2 * j * step];
+        w[2] = nsn_rfft_twiddle[3 * j * step];
+        if (len == NSN_RFFT_HALF) /* one block (the last stage): no inner loop */
         {
-            nsn_complex a[4];
-            a[0] = buf[base];
-            a[1] = buf[base + sub_len];
-            a[2] = buf[base + 2 * sub_len];
-            a[3] = buf[base + 3 * sub_len];
-            if (j != 0)
-            {
-                a[1] = cmul(a[1], w1);
-                a[2] = cmul(a[2], w2);
-                a[3] = cmul(a[3], w3);
-            }
-            butterfly4(a);
-            buf[base] = a[0];
-            buf[base + sub_len] = a[1];
-            buf[base + 2 * sub_len] = a[2];
-            buf[base + 3 * sub_len] = a[3];
+            radix4_at(buf + j, sub_len, w, 1);
+            continue;
+        }
+        for (p = buf + j; p < end; p += len)
+        {
+            radix4_at(p, sub_len, w, 1);
         }
     }
 }
@@ -268,27 +358,14 @@ void nsn_cfft_stages(nsn_complex buf[NSN_RFFT_HALF])
     NSN_RFFT_STAGES(buf);
 }
 
-void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
-                      nsn_complex scratch[NSN_RFFT_HALF])
+/*
+ * Split: with Z = FFT_{N/2}(z), M = N/2, the transforms of the even and odd samples are
+ *   E[k] = (Z[k] + conj Z[M-k]) / 2,  O[k] = (Z[k] - conj Z[M-k]) / (2i),
+ * and X[k] = E[k] + W_N^k O[k] for k = 0..M (Z[M] = Z[0]).
+ */
+static void forward_split(const nsn_complex z[NSN_RFFT_HALF], nsn_complex out[NSN_RFFT_BINS])
 {
-    nsn_complex *z = scratch;
-    unsigned p;
     unsigned k;
-
-    /* z[n] = x[2n] + i x[2n+1], loaded in decimation-in-time order */
-    for (p = 0; p < NSN_RFFT_HALF; ++p)
-    {
-        const unsigned n = nsn_rfft_input_order[p];
-        z[p].re = in[2 * n];
-        z[p].im = in[2 * n + 1];
-    }
-    nsn_cfft_stages(z);
-
-    /*
-     * Split: with Z = FFT_{N/2}(z), M = N/2, the transforms of the even and odd samples are
-     *   E[k] = (Z[k] + conj Z[M-k]) / 2,  O[k] = (Z[k] - conj Z[M-k]) / (2i),
-     * and X[k] = E[k] + W_N^k O[k] for k = 0..M (Z[M] = Z[0]).
-     */
     out[0].re = z[0].re + z[0].im;
     out[0].im = 0.0f;
     out[NSN_RFFT_HALF].re = z[0].re - z[0].im;
@@ -304,40 +381,85 @@ void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS]
     }
 }
 
-void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
-                               nsn_complex scratch[NSN_RFFT_HALF])
+void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
+                      nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *z = scratch;
+    unsigned p;
+
+    /* z[n] = x[2n] + i x[2n+1], loaded in decimation-in-time order */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned n = nsn_rfft_input_order[p];
+        z[p].re = in[2 * n];
+        z[p].im = in[2 * n + 1];
+    }
+    nsn_cfft_stages(z);
+    forward_split(z, out);
+}
+
+void nsn_rfft_forward_windowed(const float in[NSN_RFFT_N], const float window[NSN_RFFT_N],
+                               nsn_complex out[NSN_RFFT_BINS], nsn_complex scratch[NSN_RFFT_HALF])
+{
+    nsn_complex *z = scratch;
+    unsigned p;
+
+    /* as nsn_rfft_forward, each sample multiplied by its window value as it is loaded */
+    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const unsigned n2 = 2u * nsn_rfft_input_order[p];
+        const float *x = in + n2;
+        const float *v = window + n2;
+        z[p].re = x[0] * v[0];
+        z[p].im = x[1] * v[1];
+    }
+    nsn_cfft_stages(z);
+    forward_split(z, out);
+}
+
+/* 2 E[k] + i 2 O[k] as nsn_rfft_inverse_packed loads it, conjugated (see there) */
+static nsn_complex inverse_unsplit(nsn_complex a, nsn_complex b, unsigned k)
+{
+    const nsn_complex even2 = cadd(a, b);
+    const nsn_complex odd2 = cmulconj(csub(a, b), nsn_rfft_twiddle[k]);
+    /* conj(even2 + i odd2) */
+    const nsn_complex r = {even2.re - odd2.im, -(even2.im + odd2.re)};
+    return r;
+}
+
+void nsn_rfft_inverse_packed(const nsn_complex in[NSN_RFFT_BINS],
+                             nsn_complex scratch[NSN_RFFT_HALF])
 {
     nsn_complex *w = scratch;
     unsigned p;
-    unsigned n;
 
     /*
      * Undo the split: 2 E[k] = X[k] + conj X[M-k], 2 O[k] = (X[k] - conj X[M-k]) W_N^-k,
      * and Z = 2E + i 2O is twice the M-point spectrum of z[n] = x[2n] + i x[2n+1]. The
      * inverse FFT is computed as conj(FFT(conj Z)), so conj Z is loaded, already in
-     * decimation-in-time order.
+     * decimation-in-time order (its first entry is k = 0, where numpy ignores the imaginary
+     * parts of the DC and Nyquist bins).
      */
-    for (p = 0; p < NSN_RFFT_HALF; ++p)
+    {
+        const nsn_complex dc = {in[0].re, 0.0f};
+        const nsn_complex nyquist = {in[NSN_RFFT_HALF].re, 0.0f};
+        w[0] = inverse_unsplit(dc, nyquist, 0);
+    }
+    for (p = 1; p < NSN_RFFT_HALF; ++p)
     {
         const unsigned k = nsn_rfft_input_order[p];
-        nsn_complex a = in[k];
-        nsn_complex b = {in[NSN_RFFT_HALF - k].re, -in[NSN_RFFT_HALF - k].im};
-        nsn_complex even2;
-        nsn_complex odd2;
-        if (k == 0)
-        {
-            /* numpy ignores the imaginary parts of the DC and Nyquist bins */
-            a.im = 0.0f;
-            b.im = 0.0f;
-        }
-        even2 = cadd(a, b);
-        odd2 = cmulconj(csub(a, b), nsn_rfft_twiddle[k]);
-        /* conj(even2 + i odd2) */
-        w[p].re = even2.re - odd2.im;
-        w[p].im = -(even2.im + odd2.re);
+        const nsn_complex b = {in[NSN_RFFT_HALF - k].re, -in[NSN_RFFT_HALF - k].im};
+        w[p] = inverse_unsplit(in[k], b, k);
     }
     nsn_cfft_stages(w);
+}
 
+void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
+                               nsn_complex scratch[NSN_RFFT_HALF])
+{
+    const nsn_complex *w = scratch;
+    unsigned n;
+    nsn_rfft_inverse_packed(in, scratch);
     /* conj(w) = N z: even samples in .re, odd ones in .im (the 1/N is the caller's) */
     for (n = 0; n < NSN_RFFT_HALF; ++n)
     {

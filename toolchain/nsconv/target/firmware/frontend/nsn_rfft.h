@@ -46,12 +46,24 @@ extern const nsn_rfft_index nsn_rfft_input_order[NSN_RFFT_HALF]; /* DIT load ord
 void nsn_rfft_forward(const float in[NSN_RFFT_N], nsn_complex out[NSN_RFFT_BINS],
                          nsn_complex scratch[NSN_RFFT_HALF]);
 
+/* nsn_rfft_forward of in[n] * window[n] (the same products, formed as the samples are loaded). */
+void nsn_rfft_forward_windowed(const float in[NSN_RFFT_N], const float window[NSN_RFFT_N],
+                               nsn_complex out[NSN_RFFT_BINS], nsn_complex scratch[NSN_RFFT_HALF]);
+
 /*
  * out[n] = sum_k X[k] exp(+2 pi i k n / N) over the Hermitian-extended spectrum, i.e.
  * N * numpy.fft.irfft(X). The imaginary parts of X[0] and X[N/2] are ignored (as numpy).
  */
 void nsn_rfft_inverse_unscaled(const nsn_complex in[NSN_RFFT_BINS], float out[NSN_RFFT_N],
                                nsn_complex scratch[NSN_RFFT_HALF]);
+
+/*
+ * nsn_rfft_inverse_unscaled without its last copy: leaves the samples packed in scratch,
+ * out[2n] = scratch[n].re and out[2n + 1] = -scratch[n].im (for a caller that reads them
+ * once, e.g. into its overlap-add).
+ */
+void nsn_rfft_inverse_packed(const nsn_complex in[NSN_RFFT_BINS],
+                             nsn_complex scratch[NSN_RFFT_HALF]);
 
 /*
  * N/2-point forward complex FFT in place, on data already loaded in nsn_rfft_input_order.

@@ -237,6 +237,36 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
                                         const int32_t *bias,
                                         int8_t *output);
 
+/* One FULLY_CONNECTED of nsn_fully_connected_batch_multi_s8: the arguments of
+ * nsn_fully_connected_batch_s8 other than the context, the rows, the input and the output. */
+typedef struct
+{
+    const nsn_fc_params *params;
+    const nsn_per_channel_quant_params *quant;
+    const nsn_fc_dims *dims;
+    const nsn_fc_block *blocks;
+    int32_t num_blocks;
+    const nsn_fc_record *records;
+    const int8_t *weights;
+    const int32_t *bias;
+} nsn_fc_batch_op;
+
+/* Several FULLY_CONNECTED ops on one input in one call: outputs[k] as
+ * nsn_fully_connected_batch_s8 computes it with ops[k] for the `batches` rows of `input` (each
+ * op its own weights, blocks, bias, requantization, output offset and activation range, so
+ * its own bits). Every op reads rows of the same input_features. The ops are checked as
+ * nsn_fully_connected_batch_s8 checks its arguments, except the blocks of an op with records:
+ * prepare checked them, for the same arguments (the records' contract). NSN_ARG_ERROR or
+ * NSN_SCRATCH_ERROR (the largest nsn_fully_connected_batch_s8_get_buffer_size of the ops)
+ * before any output is written. On the DSP path, the one-row, 4-column-block ops (the
+ * hidden-state matmuls of a grouped GRU step) expand the input row once for all of them. */
+nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
+                                              const nsn_fc_batch_op *ops,
+                                              int32_t num_ops,
+                                              int32_t batches,
+                                              const int8_t *input,
+                                              int8_t *const *outputs);
+
 int32_t nsn_fully_connected_batch_s8_get_buffer_size(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_batch_s8_get_buffer_size_dsp(const nsn_fc_dims *dims);
 int32_t nsn_fully_connected_batch_s8_get_buffer_size_mve(const nsn_fc_dims *dims);

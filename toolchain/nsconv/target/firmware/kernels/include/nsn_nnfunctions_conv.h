@@ -44,6 +44,11 @@ typedef struct
     int32_t dilation_w;
     int32_t activation_min;
     int32_t activation_max;
+    /* int8 kernels: NULL, or a fused int8 unary op (a LEAKY_RELU that is the conv's only
+     * reader): a 256-entry table in input order -128..127 applied to every output after its
+     * clamp, out = activation[y + 128], so the conv writes that op's output. The 16x8 kernels
+     * take NULL only. */
+    const int8_t *activation;
 } nsn_conv_params;
 
 typedef struct

@@ -43,20 +43,20 @@ typedef struct
     const int8_t *sigmoid;  /* LOGISTIC: s -> g, indexed by (uint8_t)s */
     const int8_t *tanh;     /* TANH: a -> n, indexed by (uint8_t)a */
     /* The DSP path's constants, or NULL (then the portable loop runs on a DSP core), computed
-     * by the code generator (nsconv.compiler.ndcodegen.gru_dsp_constants) from the fields above
-     * as nsn_rescale_init (nsn_kernels_internal.h) would, so that no call pays for a set-up:
-     * NSN_GRU_DSP_CONSTANTS int32 values. A rescaling is (scale, offset, multiplier, nudge,
-     * exponent). Per ADD/SUB (add_zr, add_n, sub_d, add_h; 11 values): the rescaling of the
-     * input whose TFLM multiplier is not exactly 0.5, then ke, c, kr, then the output's
-     * multiplier, nudge and exponent; per MUL (mul_r, mul_z; 7): the output's rescaling, then
-     * input1_offset and input2_offset * scale; in the order of the fields above; last, bit i
-     * set when the exact input of the i-th ADD/SUB is its input 2. */
+     * by the code generator (nsconv.compiler.ndcodegen.gru_dsp_constants) from the fields above,
+     * so that no call pays for a set-up: NSN_GRU_DSP_CONSTANTS int32 values, in the order of
+     * the fields above. Per ADD/SUB (7): the rounded input's rescaling (offset, multiplier,
+     * nudge with the exact input's offset term folded in, exponent), then the output's
+     * (multiplier, nudge, exponent); per MUL (5): input1_offset, 2 * input2_offset, the
+     * output's multiplier, nudge and exponent; last, bit i set when the exact input (TFLM's
+     * multiplier 0.5) of the i-th ADD/SUB is its input 2. Only for TFLM's int8 ADD/SUB scales
+     * (left shift 20, multipliers below 1): the generator gives NULL otherwise. */
     const int32_t *dsp;
     int32_t hidden;         /* H >= 1 */
     int32_t z_offset;       /* where z starts in a row of 2H gates: 0 (r at H) or H (r at 0) */
 } nsn_gru_gates_params;
 
-#define NSN_GRU_DSP_CONSTANTS 59
+#define NSN_GRU_DSP_CONSTANTS 39
 /* The largest H of the DSP and MVE paths: they run the ops one by one over int8 buffers on
  * the stack, NSN_GRU_DSP_MAX_HIDDEN / H rows at a time; a larger H runs the portable loop. */
 #define NSN_GRU_DSP_MAX_HIDDEN 64

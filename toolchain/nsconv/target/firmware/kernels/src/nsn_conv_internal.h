@@ -76,14 +76,37 @@ static inline void nsn_conv_tap_range(int32_t origin,
     *k1 = hi < lo ? lo : hi;
 }
 
-/* clamp(requantize(acc, M, S) + output_offset) */
+/* The fused activation table indexed by the int8 output itself (activation + 128), or NULL */
+static inline const int8_t *nsn_conv_act(const nsn_conv_params *params)
+{
+    return params->activation != NULL ? params->activation + 128 : NULL;
+}
+
+/* y (an int8 value) through the centred table act, or y when act is NULL */
+static inline int32_t nsn_conv_act_apply(const int8_t *act, int32_t y)
+{
+    return act != NULL ? (int32_t)act[y] : y;
+}
+
+/* activation[clamp(requantize(acc, M, S) + output_offset) + 128] (no table: the clamp) */
 static inline int8_t nsn_conv_out_ref(int32_t acc, int32_t multiplier, int32_t shift,
                                       const nsn_conv_params *params)
 {
     int32_t out = nsn_requantize(acc, multiplier, shift);
     out = nsn_wrapping_add(out, params->output_offset);
-    return (int8_t)nsn_clamp(out, params->activation_min, params->activation_max);
+    out = nsn_clamp(out, params->activation_min, params->activation_max);
+    return (int8_t)(params->activation != NULL ? params->activation[out + 128] : out);
 }
+
+#if defined(NSN_KERNELS_MVE)
+
+/* activation[v + 128] per lane of clamped int8 values v (VLDRB gather, predicated lanes 0) */
+static inline int32x4_t nsn_conv_act_mve(const int8_t *activation, int32x4_t v, mve_pred16_t pr)
+{
+    return vldrbq_gather_offset_z_s32(activation, vreinterpretq_u32_s32(vaddq_n_s32(v, 128)), pr);
+}
+
+#endif /* NSN_KERNELS_MVE */
 
 #if defined(NSN_KERNELS_DSP)
 

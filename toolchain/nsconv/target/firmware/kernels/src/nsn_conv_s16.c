@@ -76,6 +76,7 @@ static int conv16_args_ok(const nsn_conv_params *params,
 {
     return nsn_conv_args_ok(params, quant, dims, input, filter, output) &&
            params->input_offset == 0 && params->output_offset == 0 &&
+           params->activation == NULL &&
            (int64_t)dims->filter_h * dims->filter_w * dims->input_c <= NSN_CONV_MAX_PATCH;
 }
 

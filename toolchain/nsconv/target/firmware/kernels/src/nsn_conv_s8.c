@@ -235,10 +235,11 @@ static void conv_expand_direct_dsp(const nsn_conv_params *p,
     }
 }
 
-/* out[q * stride] = clamp(requantize(acc[q]) + output_offset) for the first `pixels` of 4 */
+/* out[q * stride] = act(clamp(requantize(acc[q]) + output_offset)) for the first `pixels`
+ * of 4 (act: the centred activation table or NULL) */
 static inline void conv_store4_dsp(const int32_t *acc, int32_t m, int32_t s,
                                    const nsn_conv_params *p, int32_t pixels, int wide,
-                                   int8_t *out, int32_t stride)
+                                   const int8_t *act, int8_t *out, int32_t stride)
 {
     const int32_t zo = p->output_offset;
     int32_t q;
@@ -248,16 +249,17 @@ static inline void conv_store4_dsp(const int32_t *acc, int32_t m, int32_t s,
         const int32_t y1 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[1], m, s), zo));
         const int32_t y2 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[2], m, s), zo));
         const int32_t y3 = nsn_ssat8(nsn_wrapping_add(nsn_requantize_dsp(acc[3], m, s), zo));
-        out[0] = (int8_t)y0;
-        out[stride] = (int8_t)y1;
-        out[2 * stride] = (int8_t)y2;
-        out[3 * stride] = (int8_t)y3;
+        out[0] = (int8_t)nsn_conv_act_apply(act, y0);
+        out[stride] = (int8_t)nsn_conv_act_apply(act, y1);
+        out[2 * stride] = (int8_t)nsn_conv_act_apply(act, y2);
+        out[3 * stride] = (int8_t)nsn_conv_act_apply(act, y3);
         return;
     }
     for (q = 0; q < pixels; ++q)
     {
         const int32_t y = nsn_wrapping_add(nsn_requantize_dsp(acc[q], m, s), zo);
-        out[(size_t)q * (size_t)stride] = (int8_t)nsn_clamp(y, p->activation_min, p->activation_max);
+        out[(size_t)q * (size_t)stride] = (int8_t)nsn_conv_act_apply(
+            act, nsn_clamp(y, p->activation_min, p->activation_max));
     }
 }
 
@@ -277,6 +279,7 @@ static void conv_channels_dsp(const nsn_conv_params *p,
     const int32_t words = k >> 2;
     const int32_t *xtail = xbuf + words * 2 * CONV_DSP_PIXELS;
     const int wide = p->activation_min == INT8_MIN && p->activation_max == INT8_MAX;
+    const int8_t *const act = nsn_conv_act(p);
     int32_t c;
     for (c = c0; c < c0 + count; ++c)
     {
@@ -291,7 +294,7 @@ static void conv_channels_dsp(const nsn_conv_params *p,
         {
             conv_tail_dsp(row, k & 3, xtail, acc);
         }
-        conv_store4_dsp(acc, m, s, p, pixels, wide, output + c, d->output_c);
+        conv_store4_dsp(acc, m, s, p, pixels, wide, act, output + c, d->output_c);
     }
 }
 
@@ -406,14 +409,16 @@ static inline int32_t conv_row_out_any(const int32_t *t, int32_t u)
 }
 
 /* Four channels (table t, doubled weights pw) of n pixels, patches px + x * step words apart,
- * outputs out + x * ostride; no activation clamp, e >= 1 on all four. */
+ * outputs out + x * ostride; no activation clamp, e >= 1 on all four; through the centred
+ * activation table act when `fused` (a constant in each caller below). */
 #if defined(__GNUC__)
-__attribute__((noinline)) /* its own registers */
+__attribute__((always_inline))
 #endif
-static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px,
-                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
-                          int32_t ostride)
+static inline void conv_row_quad_body(const int32_t *t, const int32_t *pw, const int32_t *px,
+                                      int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                                      int32_t ostride, const int8_t *act, int fused)
 {
+#define CONV_ROW_ACT(y) (fused ? (int32_t)act[(y)] : (y))
     for (; n > 0; --n)
     {
         int32_t a[4], x0, x1, w0, w1, g = groups4;
@@ -423,13 +428,34 @@ static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px
         a[2] = t[8];
         a[3] = t[12];
         CONV_ROW_ASM(CONV_ROW_GROUP4, g, x, w);
-        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
-        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
-        out[2] = (int8_t)nsn_ssat8(conv_row_out(t + 8, a[2]));
-        out[3] = (int8_t)nsn_ssat8(conv_row_out(t + 12, a[3]));
+        out[0] = (int8_t)CONV_ROW_ACT(nsn_ssat8(conv_row_out(t, a[0])));
+        out[1] = (int8_t)CONV_ROW_ACT(nsn_ssat8(conv_row_out(t + 4, a[1])));
+        out[2] = (int8_t)CONV_ROW_ACT(nsn_ssat8(conv_row_out(t + 8, a[2])));
+        out[3] = (int8_t)CONV_ROW_ACT(nsn_ssat8(conv_row_out(t + 12, a[3])));
         px += step;
         out += ostride;
     }
+#undef CONV_ROW_ACT
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_quad(const int32_t *t, const int32_t *pw, const int32_t *px,
+                          int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                          int32_t ostride)
+{
+    conv_row_quad_body(t, pw, px, groups4, n, step, out, ostride, NULL, 0);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers */
+#endif
+static void conv_row_quad_act(const int32_t *t, const int32_t *pw, const int32_t *px,
+                              int32_t groups4, int32_t n, int32_t step, int8_t *out,
+                              int32_t ostride, const int8_t *act)
+{
+    conv_row_quad_body(t, pw, px, groups4, n, step, out, ostride, act, 1);
 }
 
 /* the same for two channels */
@@ -438,7 +464,7 @@ __attribute__((noinline)) /* its own registers */
 #endif
 static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px,
                           int32_t groups4, int32_t n, int32_t step, int8_t *out,
-                          int32_t ostride)
+                          int32_t ostride, const int8_t *act)
 {
     for (; n > 0; --n)
     {
@@ -449,8 +475,8 @@ static void conv_row_pair(const int32_t *t, const int32_t *pw, const int32_t *px
         a[2] = 0;
         a[3] = 0;
         CONV_ROW_ASM(CONV_ROW_GROUP2, g, x, w);
-        out[0] = (int8_t)nsn_ssat8(conv_row_out(t, a[0]));
-        out[1] = (int8_t)nsn_ssat8(conv_row_out(t + 4, a[1]));
+        out[0] = (int8_t)nsn_conv_act_apply(act, nsn_ssat8(conv_row_out(t, a[0])));
+        out[1] = (int8_t)nsn_conv_act_apply(act, nsn_ssat8(conv_row_out(t + 4, a[1])));
         px += step;
         out += ostride;
     }
@@ -548,17 +574,25 @@ static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
 {
     const int32_t oc = d->output_c;
     const int32_t lo = p->activation_min, hi = p->activation_max;
+    const int8_t *const act = nsn_conv_act(p);
     int32_t c = 0, i, cb, x;
     if (wide)
     {
         for (; c + 4 <= oc; c += 4)
         {
-            conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, ostride);
+            if (act != NULL)
+            {
+                conv_row_quad_act(table + 4 * c, wx, px, groups4, n, step, out + c, ostride, act);
+            }
+            else
+            {
+                conv_row_quad(table + 4 * c, wx, px, groups4, n, step, out + c, ostride);
+            }
             wx += 8 * groups4;
         }
         if (c + 2 <= oc)
         {
-            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, ostride);
+            conv_row_pair(table + 4 * c, wx, px, groups4, n, step, out + c, ostride, act);
             wx += 4 * groups4;
             c += 2;
         }
@@ -576,8 +610,8 @@ static void conv_row_pixels(const nsn_conv_params *p, const nsn_conv_dims *d,
             conv_row_dot(px + x * step, wx, groups4, cb, a);
             for (i = 0; i < cb; ++i)
             {
-                out[x * ostride + c + i] =
-                    (int8_t)nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi);
+                out[x * ostride + c + i] = (int8_t)nsn_conv_act_apply(
+                    act, nsn_clamp(conv_row_out_any(table + 4 * (c + i), a[i]), lo, hi));
             }
         }
         wx += 2 * cb * groups4;
@@ -801,8 +835,12 @@ static void conv_channels_mve(const nsn_conv_params *p,
         }
         v = nsn_requantize_mve(v, vldrwq_z_s32(quant->multiplier + c, pr),
                                vldrwq_z_s32(quant->shift + c, pr));
-        v = vaddq_n_s32(v, p->output_offset);
-        vstrbq_p_s32(output + c, vminq_s32(vmaxq_s32(v, lo), hi), pr);
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, p->output_offset), lo), hi);
+        if (p->activation != NULL)
+        {
+            v = nsn_conv_act_mve(p->activation, v, pr);
+        }
+        vstrbq_p_s32(output + c, v, pr);
     }
 }
 

@@ -176,13 +176,13 @@ static int32_t dw_one_dsp(const dw_window *win, int32_t c, int32_t ch, int32_t o
     return acc;
 }
 
-/* clamp(requantize(acc) + output_offset) for channel c */
+/* act(clamp(requantize(acc) + output_offset)) for channel c (act: centred table or NULL) */
 static inline int8_t dw_out_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_params *q,
-                                int32_t c, int32_t acc)
+                                int32_t c, int32_t acc, const int8_t *act)
 {
     const int32_t out = nsn_wrapping_add(nsn_requantize_dsp(acc, q->multiplier[c], q->shift[c]),
                                          p->output_offset);
-    return (int8_t)nsn_clamp(out, p->activation_min, p->activation_max);
+    return (int8_t)nsn_conv_act_apply(act, nsn_clamp(out, p->activation_min, p->activation_max));
 }
 
 static void dw_dsp(const nsn_conv_params *p,
@@ -196,6 +196,7 @@ static void dw_dsp(const nsn_conv_params *p,
     const int32_t ch = d->output_c;
     const int32_t quads = ch & ~3;
     const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
+    const int8_t *const act = nsn_conv_act(p);
     int32_t y, x, c;
     dw_window win;
     for (y = 0; y < d->output_h; ++y)
@@ -214,16 +215,16 @@ static void dw_dsp(const nsn_conv_params *p,
                     acc[3] = bias[c + 3];
                 }
                 dw_quad_dsp(&win, c, ch, offset2, acc);
-                output[c] = dw_out_dsp(p, quant, c, acc[0]);
-                output[c + 1] = dw_out_dsp(p, quant, c + 1, acc[1]);
-                output[c + 2] = dw_out_dsp(p, quant, c + 2, acc[2]);
-                output[c + 3] = dw_out_dsp(p, quant, c + 3, acc[3]);
+                output[c] = dw_out_dsp(p, quant, c, acc[0], act);
+                output[c + 1] = dw_out_dsp(p, quant, c + 1, acc[1], act);
+                output[c + 2] = dw_out_dsp(p, quant, c + 2, acc[2], act);
+                output[c + 3] = dw_out_dsp(p, quant, c + 3, acc[3], act);
             }
             for (; c < ch; ++c)
             {
                 const int32_t acc = dw_one_dsp(&win, c, ch, p->input_offset,
                                                bias != NULL ? bias[c] : 0);
-                output[c] = dw_out_dsp(p, quant, c, acc);
+                output[c] = dw_out_dsp(p, quant, c, acc, act);
             }
             output += ch;
         }
@@ -382,19 +383,58 @@ static void dw_fast_block(const int32_t *rp, int32_t cols2, const int32_t *wp, i
 
 /* requantize a (2 acc) with m, q, e in xa, xb, xc; SSAT */
 #define DW_FAST_RQ(A)                                                                          \
-    "add %[xu], %[xb], %[" A "], asr #31\n\t"                                                  \
-    "smmlar %[" A "], %[" A "], %[xa], %[xu]\n\t"                                              \
+    "add %[w01], %[xb], %[" A "], asr #31\n\t"                                                 \
+    "smmlar %[" A "], %[" A "], %[xa], %[w01]\n\t"                                             \
     "asr %[" A "], %[" A "], %[xc]\n\t"                                                        \
     "ssat %[" A "], #8, %[" A "]\n\t"
+
+/* the four results through the centred activation table (in xu, word 3 of the state) */
+#define DW_FAST_ACT                                                                            \
+    "ldrb %[a0], [%[xu], %[a0]]\n\t"                                                           \
+    "ldrb %[a1], [%[xu], %[a1]]\n\t"                                                           \
+    "ldrb %[a2], [%[xu], %[a2]]\n\t"                                                           \
+    "ldrb %[a3], [%[xu], %[a3]]\n\t"
+
+/* dw_fast_channel3's loop over the full blocks of four outputs; ACT: "" or DW_FAST_ACT */
+#define DW_FAST_LOOP(ACT)                                                                      \
+    __asm volatile("1:\n\t"                                                                    \
+                   "ldr %[a0], [%[cx], #28]\n\t"                                               \
+                   "mov %[a1], %[a0]\n\t"                                                      \
+                   "mov %[a2], %[a0]\n\t"                                                      \
+                   "mov %[a3], %[a0]\n\t"                                                      \
+                   DW_FAST_ROWC("32") DW_FAST_ROWC("40") DW_FAST_ROWC("48")                    \
+                   "sub %[rp], %[rp], %[cols2], lsl #1\n\t"                                    \
+                   "sub %[rp], %[rp], %[cols2]\n\t"                                            \
+                   "add %[rp], %[rp], #8\n\t"                                                  \
+                   "ldm %[cx], {%[xa], %[xb], %[xc], %[xu]}\n\t"                               \
+                   DW_FAST_RQ("a0") DW_FAST_RQ("a1") DW_FAST_RQ("a2") DW_FAST_RQ("a3")         \
+                   ACT                                                                         \
+                   "ldrd %[w01], %[w2], [%[cx], #16]\n\t"                                      \
+                   "strb %[a0], [%[w01]]\n\t"                                                  \
+                   "strb %[a1], [%[w01], %[w2]]\n\t"                                           \
+                   "add %[w01], %[w01], %[w2], lsl #1\n\t"                                     \
+                   "strb %[a2], [%[w01]]\n\t"                                                  \
+                   "strb %[a3], [%[w01], %[w2]]\n\t"                                           \
+                   "add %[w01], %[w01], %[w2], lsl #1\n\t"                                     \
+                   "str %[w01], [%[cx], #16]\n\t"                                              \
+                   "ldr %[xu], [%[cx], #24]\n\t"                                               \
+                   "cmp %[rp], %[xu]\n\t"                                                      \
+                   "bne 1b\n\t"                                                                \
+                   : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),           \
+                     [rp] "+r"(rp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),           \
+                     [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)                        \
+                   : [cx] "r"(cx), [cols2] "r"(cols2)                                         \
+                   : "cc", "memory")
 
 /* dw_fast_channel3's state, read by its loop: words 0..7, then the weight pairs */
 typedef struct
 {
-    int32_t m, q, e, b2;
+    int32_t m, q, e;
+    const int8_t *act; /* the centred activation table or NULL (loaded with m, q, e) */
     int8_t *out;
     int32_t ch;
     const int32_t *end; /* the first column word after the full blocks */
-    int32_t pad;
+    int32_t b2;
     int32_t w[6]; /* [(2 w0, 2 w1), (2 w2, 0)] per filter row */
 } dw_fast_state;
 
@@ -405,7 +445,8 @@ typedef struct
 __attribute__((noinline)) /* its own registers */
 #endif
 static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp, int32_t b2,
-                             const nsn_conv_rq *rq, int32_t outputs, int32_t ch, int8_t *out)
+                             const nsn_conv_rq *rq, int32_t outputs, int32_t ch, int8_t *out,
+                             const int8_t *act)
 {
     dw_fast_state st;
     const int32_t *rp = t;
@@ -417,7 +458,7 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
     st.out = out;
     st.ch = ch;
     st.end = t + 2 * (outputs >> 2);
-    st.pad = 0;
+    st.act = act;
     for (i = 0; i < 6; ++i)
     {
         st.w[i] = wp[i];
@@ -427,35 +468,17 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
         register int32_t xa __asm("r8");
         register int32_t xb __asm("r9");
         register int32_t xc __asm("r10");
-        int32_t a0, a1, a2, a3, xu, w01, w2;
+        register int32_t xu __asm("r11");
+        int32_t a0, a1, a2, a3, w01, w2;
         const dw_fast_state *cx = &st;
-        __asm volatile("1:\n\t"
-                       "ldr %[a0], [%[cx], #12]\n\t"
-                       "mov %[a1], %[a0]\n\t"
-                       "mov %[a2], %[a0]\n\t"
-                       "mov %[a3], %[a0]\n\t"
-                       DW_FAST_ROWC("32") DW_FAST_ROWC("40") DW_FAST_ROWC("48")
-                       "sub %[rp], %[rp], %[cols2], lsl #1\n\t"
-                       "sub %[rp], %[rp], %[cols2]\n\t"
-                       "add %[rp], %[rp], #8\n\t"
-                       "ldm %[cx], {%[xa], %[xb], %[xc]}\n\t"
-                       DW_FAST_RQ("a0") DW_FAST_RQ("a1") DW_FAST_RQ("a2") DW_FAST_RQ("a3")
-                       "ldrd %[w01], %[w2], [%[cx], #16]\n\t"
-                       "strb %[a0], [%[w01]]\n\t"
-                       "strb %[a1], [%[w01], %[w2]]\n\t"
-                       "add %[w01], %[w01], %[w2], lsl #1\n\t"
-                       "strb %[a2], [%[w01]]\n\t"
-                       "strb %[a3], [%[w01], %[w2]]\n\t"
-                       "add %[w01], %[w01], %[w2], lsl #1\n\t"
-                       "str %[w01], [%[cx], #16]\n\t"
-                       "ldr %[xu], [%[cx], #24]\n\t"
-                       "cmp %[rp], %[xu]\n\t"
-                       "bne 1b\n\t"
-                       : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
-                         [rp] "+r"(rp), [xa] "=&r"(xa), [xb] "=&r"(xb), [xc] "=&r"(xc),
-                         [xu] "=&r"(xu), [w01] "=&r"(w01), [w2] "=&r"(w2)
-                       : [cx] "r"(cx), [cols2] "r"(cols2)
-                       : "cc", "memory");
+        if (act != NULL)
+        {
+            DW_FAST_LOOP(DW_FAST_ACT);
+        }
+        else
+        {
+            DW_FAST_LOOP("");
+        }
     }
     if ((outputs & 3) != 0)
     {
@@ -463,22 +486,25 @@ static void dw_fast_channel3(const int32_t *t, int32_t cols2, const int32_t *wp,
         dw_fast_block(rp, cols2, wp, 3, acc);
         for (i = 0; i < (outputs & 3); ++i)
         {
-            st.out[(size_t)i * (size_t)ch] = (int8_t)nsn_ssat8(nsn_conv_rq_u(rq, acc[i]));
+            st.out[(size_t)i * (size_t)ch] =
+                (int8_t)nsn_conv_act_apply(act, nsn_ssat8(nsn_conv_rq_u(rq, acc[i])));
         }
     }
 }
 
 /* One channel of one output row: t = its filter_h transposed rows (words), wp = its weight
- * pairs [(2 w0, 2 w1), (2 w2, 0)] per filter row; out[x * ch] for x < output_w. */
+ * pairs [(2 w0, 2 w1), (2 w2, 0)] per filter row; out[x * ch] for x < output_w, through the
+ * centred activation table act (or NULL). */
 static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, const int32_t *t,
-                            const int32_t *wp, int32_t b2, const nsn_conv_rq *rq, int8_t *out)
+                            const int32_t *wp, int32_t b2, const nsn_conv_rq *rq, int8_t *out,
+                            const int8_t *act)
 {
     const int32_t cols2 = 2 * dw_fast_cols(d), ow = d->output_w, fh = d->filter_h;
     const int32_t ch = d->output_c, lo = p->activation_min, hi = p->activation_max;
     int32_t x = 0, q;
     if (fh == 3 && lo == INT8_MIN && hi == INT8_MAX && rq->e > 0)
     {
-        dw_fast_channel3(t, cols2, wp, b2, rq, ow, ch, out);
+        dw_fast_channel3(t, cols2, wp, b2, rq, ow, ch, out, act);
         return;
     }
     for (; x < ow; x += 4)
@@ -487,7 +513,8 @@ static void dw_fast_channel(const nsn_conv_params *p, const nsn_conv_dims *d, co
         dw_fast_block(t + x / 2, cols2, wp, fh, acc);
         for (q = 0; q < 4 && x + q < ow; ++q)
         {
-            out[(size_t)(x + q) * (size_t)ch] = (int8_t)nsn_clamp(nsn_conv_rq_u(rq, acc[q]), lo, hi);
+            out[(size_t)(x + q) * (size_t)ch] =
+                (int8_t)nsn_conv_act_apply(act, nsn_clamp(nsn_conv_rq_u(rq, acc[q]), lo, hi));
         }
     }
 }
@@ -518,6 +545,7 @@ static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_pa
     const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
     int32_t *const wp = buf;
     int32_t *const t = buf + 8 * fh;
+    const int8_t *const act = nsn_conv_act(p);
     int32_t y, c, r, k;
     for (y = 0; y < d->output_h; ++y)
     {
@@ -539,7 +567,7 @@ static void dw_fast_dsp(const nsn_conv_params *p, const nsn_per_channel_quant_pa
                 nsn_conv_rq_init(&rq, quant->multiplier[c + k], quant->shift[c + k],
                                  p->output_offset);
                 dw_fast_channel(p, d, t + k * stride, wp + 2 * fh * k,
-                                bias != NULL ? 2 * bias[c + k] : 0, &rq, orow + c + k);
+                                bias != NULL ? 2 * bias[c + k] : 0, &rq, orow + c + k, act);
             }
         }
     }
@@ -636,8 +664,12 @@ static void dw_mve(const nsn_conv_params *p,
                 }
                 acc = nsn_requantize_mve(acc, vldrwq_z_s32(quant->multiplier + c, pr),
                                          vldrwq_z_s32(quant->shift + c, pr));
-                acc = vaddq_n_s32(acc, p->output_offset);
-                vstrbq_p_s32(output + c, vminq_s32(vmaxq_s32(acc, lo), hi), pr);
+                acc = vminq_s32(vmaxq_s32(vaddq_n_s32(acc, p->output_offset), lo), hi);
+                if (p->activation != NULL)
+                {
+                    acc = nsn_conv_act_mve(p->activation, acc, pr);
+                }
+                vstrbq_p_s32(output + c, acc, pr);
             }
             output += ch;
         }

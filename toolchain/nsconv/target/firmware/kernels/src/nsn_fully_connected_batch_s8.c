@@ -45,7 +45,12 @@ typedef struct
     const int8_t *weights;
     const int32_t *bias;
     int8_t *output;
+    int32_t *room;      /* scratch the DSP path may use whole (records given), room_bytes */
+    int32_t room_bytes;
 } fcb_call;
+
+/* No row pairs in the scratch (fcb_dsp); an input offset is never this. */
+#define FCB_NO_PAIRS INT32_MIN
 
 /* Output channel c of one row, portable: its n packed weights w against x (the column range). */
 static int8_t fcb_channel_ref(const fcb_call *a, const int8_t *w, const int8_t *x, int32_t n, int32_t c)
@@ -247,15 +252,12 @@ static void fcb_block2_dsp(const int8_t *x, int32_t offset2, const int8_t *w, in
 
 /* Any number of groups (>= 1): the row's pairs go to xbuf first and are read back per
  * channel. */
-static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
-                           int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t *xbuf)
+/* The channel loop of fcb_blockn_dsp: the block's pair words are at xbuf. */
+static void fcb_blockn_asm(const int8_t *w, int32_t groups, int32_t count, const nsn_fc_record *rq, int8_t *y,
+                           const int32_t *xbuf)
 {
     FCB_REGISTERS;
     int32_t g, acc, xp, xb;
-    for (g = 0; g < groups; ++g)
-    {
-        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
-    }
     __asm volatile("1:\n\t"
                    "ldr %[acc], [%[rq]], #4\n\t"
                    "ldr %[xp], %[xbuf]\n\t"
@@ -272,6 +274,17 @@ static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, in
                      [xb] "=&r"(xb)
                    : [xbuf] "m"(xbuf), [groups] "m"(groups)
                    : "cc", "memory");
+}
+
+static void fcb_blockn_dsp(const int8_t *x, int32_t offset2, const int8_t *w, int32_t groups,
+                           int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t *xbuf)
+{
+    int32_t g;
+    for (g = 0; g < groups; ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+    fcb_blockn_asm(w, groups, count, rq, y, xbuf);
 }
 
 /* Two rows at once, 8 or 16 columns: xp holds the first row's pair words, then the second's
@@ -328,6 +341,95 @@ static void fcb_block4x2_dsp(const int32_t *xp, const int8_t *w, int32_t count, 
                   FCB2_WORD("24", "56"));
 }
 
+/* Four rows at once, 8 or 16 columns: xp holds the rows' pair words one after the other
+ * (2 * n bytes apart); each weight word is loaded and split once for the four rows, each
+ * record once for the four outputs (y + r * n_out). 13 registers: w0, t, xa are r8..r10 (the
+ * record's LDM), the others any. */
+#define FCB4_ROW(ACC, OFF)                                      \
+    "ldrd %[xa], %[xb], [%[xp], #" OFF "]\n\t"                  \
+    "smlad %[" ACC "], %[t], %[xa], %[" ACC "]\n\t"             \
+    "smlad %[" ACC "], %[w0], %[xb], %[" ACC "]\n\t"
+
+#define FCB4_WORD(O0, O1, O2, O3)                               \
+    "ldr %[w0], [%[w]], #4\n\t"                                 \
+    "sxtb16 %[t], %[w0]\n\t"                                    \
+    "sxtb16 %[w0], %[w0], ror #8\n\t"                           \
+    FCB4_ROW("a0", O0) FCB4_ROW("a1", O1) FCB4_ROW("a2", O2) FCB4_ROW("a3", O3)
+
+#define FCB4_REQUANTIZE(ACC)                                    \
+    "add %[xb], %[t], %[" ACC "], asr #31\n\t"                  \
+    "smmlar %[" ACC "], %[" ACC "], %[w0], %[xb]\n\t"           \
+    "asr %[" ACC "], %[" ACC "], %[xa]\n\t"                     \
+    "ssat %[" ACC "], #8, %[" ACC "]\n\t"
+
+#define FCB4_LOOP(WORDS)                                        \
+    __asm volatile("1:\n\t"                                     \
+                   "ldr %[a0], [%[rq]], #4\n\t"                 \
+                   "mov %[a1], %[a0]\n\t"                       \
+                   "mov %[a2], %[a0]\n\t"                       \
+                   "mov %[a3], %[a0]\n\t" WORDS                 \
+                   "ldmia %[rq]!, {%[w0], %[t], %[xa]}\n\t"     \
+                   FCB4_REQUANTIZE("a0") FCB4_REQUANTIZE("a1")  \
+                   FCB4_REQUANTIZE("a2") FCB4_REQUANTIZE("a3")  \
+                   "ldr %[xb], %[nout]\n\t"                     \
+                   "strb %[a1], [%[y], %[xb]]\n\t"              \
+                   "strb %[a2], [%[y], %[xb], lsl #1]\n\t"      \
+                   "add %[xb], %[xb], %[xb], lsl #1\n\t"        \
+                   "strb %[a3], [%[y], %[xb]]\n\t"              \
+                   "strb %[a0], [%[y]], #1\n\t"                 \
+                   "subs %[n], %[n], #1\n\t"                    \
+                   "bne 1b\n\t"                                 \
+                   : [w] "+r"(w), [rq] "+r"(rq), [y] "+r"(y), [n] "+r"(count), \
+                     [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+                     [xb] "=&r"(xb), [w0] "=&r"(w0), [t] "=&r"(t), [xa] "=&r"(xa) \
+                   : [xp] "r"(xp), [nout] "m"(n_out)            \
+                   : "cc", "memory")
+
+#define FCB4_REGISTERS                       \
+    register int32_t w0 __asm("r8");         \
+    register int32_t t __asm("r9");          \
+    register int32_t xa __asm("r10")
+
+static void fcb_block2x4_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB4_REGISTERS;
+    int32_t a0, a1, a2, a3, xb;
+    FCB4_LOOP(FCB4_WORD("0", "16", "32", "48") FCB4_WORD("8", "24", "40", "56"));
+}
+
+static void fcb_block4x4_dsp(const int32_t *xp, const int8_t *w, int32_t count, const nsn_fc_record *rq,
+                             int8_t *y, int32_t n_out)
+{
+    FCB4_REGISTERS;
+    int32_t a0, a1, a2, a3, xb;
+    FCB4_LOOP(FCB4_WORD("0", "32", "64", "96") FCB4_WORD("8", "40", "72", "104")
+                  FCB4_WORD("16", "48", "80", "112") FCB4_WORD("24", "56", "88", "120"));
+}
+
+/* Rows b .. b + 3 of a block of n = 8 or 16 columns: the rows' pairs into xbuf (8 * n bytes),
+ * then the four-row loop. */
+static void fcb_rows4_dsp(const int8_t *x, int32_t n_in, int32_t n, int32_t offset2, const int8_t *w,
+                          int32_t count, const nsn_fc_record *rq, int8_t *y, int32_t n_out, int32_t *xbuf)
+{
+    int32_t r, g;
+    for (r = 0; r < 4; ++r, x += n_in)
+    {
+        for (g = 0; g < (n >> 2); ++g)
+        {
+            fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[r * (n >> 1) + 2 * g], &xbuf[r * (n >> 1) + 2 * g + 1]);
+        }
+    }
+    if (n == 8)
+    {
+        fcb_block2x4_dsp(xbuf, w, count, rq, y, n_out);
+    }
+    else
+    {
+        fcb_block4x4_dsp(xbuf, w, count, rq, y, n_out);
+    }
+}
+
 /* Rows b and b + 1 of a block of n = 8 or 16 columns: both rows' pairs into xbuf, then the
  * two-row loop. */
 static void fcb_rows2_dsp(const int8_t *x, int32_t n_in, int32_t n, int32_t offset2, const int8_t *w,
@@ -358,6 +460,13 @@ static inline void fcb_block_rows_dsp(const int8_t *x, int8_t *y, const int8_t *
                                const nsn_fc_record *rq, int32_t offset2, const fcb_call *a, int32_t *xbuf)
 {
     int32_t b = a->batches;
+    if ((n == 8 || n == 16) && a->room_bytes >= 8 * n)
+    {
+        for (; b > 3; b -= 4, x += 4 * a->n_in, y += 4 * a->n_out)
+        {
+            fcb_rows4_dsp(x, a->n_in, n, offset2, w, count, rq, y, a->n_out, (int32_t *)a->room);
+        }
+    }
     if (n == 8 || n == 16)
     {
         for (; b > 1; b -= 2, x += 2 * a->n_in, y += 2 * a->n_out)
@@ -492,16 +601,16 @@ static void fcb_fixup_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t sl
 /* One row whose blocks all read 4 columns on multiples of 4 (a grouped GRU's hidden-state
  * gates): the row's pairs go to xbuf once, then one assembly loop runs every block (its
  * pair words by LDRD at 2 * in_start bytes) and every channel. */
-static int fcb_all4(const fcb_call *a)
+static int fcb_all4(const nsn_fc_block *blocks, int32_t num_blocks, int32_t n_in)
 {
     int32_t k;
-    if ((a->n_in & 3) != 0)
+    if ((n_in & 3) != 0)
     {
         return 0;
     }
-    for (k = 0; k < a->num_blocks; ++k)
+    for (k = 0; k < num_blocks; ++k)
     {
-        if (a->blocks[k].in_count != 4 || (a->blocks[k].in_start & 3) != 0)
+        if (blocks[k].in_count != 4 || (blocks[k].in_start & 3) != 0)
         {
             return 0;
         }
@@ -509,19 +618,23 @@ static int fcb_all4(const fcb_call *a)
     return 1;
 }
 
-static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf)
+/* The row's n_in inputs (a multiple of 4) as pair words into xbuf. */
+static void fcb_row_pairs_dsp(const int8_t *x, int32_t n_in, int32_t input_offset, int32_t *xbuf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)input_offset & 0xFFFFu) * 0x10001u);
+    int32_t g;
+    for (g = 0; g < (n_in >> 2); ++g)
+    {
+        fcb_pairs_dsp(x + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
+    }
+}
+
+/* The nb (>= 1) blocks of 4 columns of one row whose pair words are in xbuf. */
+static void fcb_row4_asm(const nsn_fc_block *blk, int32_t nb, const int8_t *w, const nsn_fc_record *rq,
+                         int8_t *y, const int32_t *xbuf)
 {
     FCB_REGISTERS;
-    const int32_t offset2 = (int32_t)(((uint32_t)a->params->input_offset & 0xFFFFu) * 0x10001u);
-    const nsn_fc_block *blk = a->blocks;
-    const int8_t *w = a->weights;
-    int8_t *y = a->output;
-    int32_t nb = a->num_blocks;
-    int32_t g, x0, x1, cnt, acc;
-    for (g = 0; g < (a->n_in >> 2); ++g)
-    {
-        fcb_pairs_dsp(a->input + 4 * g, offset2, &xbuf[2 * g], &xbuf[2 * g + 1]);
-    }
+    int32_t x0, x1, cnt, acc;
     __asm volatile("0:\n\t"
                    "ldrh %[cnt], [%[blk]], #2\n\t"
                    "ldrh %[x0], [%[blk]], #4\n\t"
@@ -543,6 +656,126 @@ static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xb
                      [w0] "=&r"(w0), [t] "=&r"(t), [u] "=&r"(u)
                    : [xbuf] "m"(xbuf)
                    : "cc", "memory");
+}
+
+static void fcb_row4_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *xbuf, int fill)
+{
+    if (fill)
+    {
+        fcb_row_pairs_dsp(a->input, a->n_in, a->params->input_offset, xbuf);
+    }
+    fcb_row4_asm(a->blocks, a->num_blocks, a->weights, rq, a->output, xbuf);
+}
+
+/* The several-op entry's fast case (a GRU step's hidden-state matmuls): one row, every op with
+ * records, the full int8 range, op 0's input offset (within the DSP bound) and only 4-column
+ * blocks; the row is expanded once. 0, nothing written, when an op is not of that kind. */
+static int fcb_ops_row4_dsp(const nsn_fc_batch_op *ops, int32_t num_ops, const int8_t *input,
+                            int8_t *const *outputs, int32_t *xbuf)
+{
+    const int32_t offset = ops[0].params->input_offset;
+    const int32_t n_in = ops[0].dims->input_features;
+    int32_t k;
+    if (offset < -16255 || offset > 16255)
+    {
+        return 0;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        const nsn_fc_params *p = ops[k].params;
+        if (ops[k].records == NULL || p->input_offset != offset || p->activation_min != INT8_MIN ||
+            p->activation_max != INT8_MAX || !fcb_all4(ops[k].blocks, ops[k].num_blocks, n_in))
+        {
+            return 0;
+        }
+    }
+    fcb_row_pairs_dsp(input, n_in, offset, xbuf);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_row4_asm(ops[k].blocks, ops[k].num_blocks, ops[k].weights, ops[k].records, outputs[k], xbuf);
+    }
+    return 1;
+}
+
+/* Blocks of channels reading columns in multiples of 4 at multiples of 4: 2 when all read 4,
+ * 1 otherwise, 0 when a block is not of that form. */
+static int fcb_words(const nsn_fc_block *blocks, int32_t num_blocks)
+{
+    int all4 = 1;
+    int32_t k;
+    for (k = 0; k < num_blocks; ++k)
+    {
+        if ((blocks[k].in_count & 3) != 0 || blocks[k].in_count == 0 || (blocks[k].in_start & 3) != 0 ||
+            blocks[k].out_count == 0)
+        {
+            return 0;
+        }
+        all4 &= blocks[k].in_count == 4;
+    }
+    return 1 + all4;
+}
+
+/* One op of fcb_ops_row_dsp: its blocks against the row's pair words in xbuf. */
+static void fcb_op_row_dsp(const nsn_fc_batch_op *op, int all4, const int8_t *x, int8_t *y,
+                           const int32_t *xbuf)
+{
+    const int32_t offset2 = (int32_t)(((uint32_t)op->params->input_offset & 0xFFFFu) * 0x10001u);
+    const int8_t *w = op->weights;
+    const nsn_fc_record *rq = op->records;
+    int32_t k;
+    if (all4)
+    {
+        fcb_row4_asm(op->blocks, op->num_blocks, w, rq, y, xbuf);
+        return;
+    }
+    for (k = 0; k < op->num_blocks; ++k)
+    {
+        const nsn_fc_block *blk = &op->blocks[k];
+        if (blk->in_count == 8)
+        {
+            fcb_block2_dsp(x + blk->in_start, offset2, w, blk->out_count, rq, y);
+        }
+        else
+        {
+            fcb_blockn_asm(w, blk->in_count >> 2, blk->out_count, rq, y, xbuf + (blk->in_start >> 1));
+        }
+        w += blk->out_count * blk->in_count;
+        rq += blk->out_count;
+        y += blk->out_count;
+    }
+}
+
+/* The several-op entry's one-row case otherwise: as fcb_ops_row4_dsp with blocks of columns in
+ * multiples of 4 at multiples of 4 (the 8-column ones from the input, the others from the row
+ * expanded once). 0, nothing written, when an op is not of that kind. */
+static int fcb_ops_row_dsp(const nsn_fc_batch_op *ops, int32_t num_ops, const int8_t *input,
+                           int8_t *const *outputs, int32_t *xbuf)
+{
+    const int32_t offset = ops[0].params->input_offset;
+    const int32_t n_in = ops[0].dims->input_features;
+    int32_t all4 = 0; /* bit k: op k's blocks are all of 4 columns */
+    int32_t k;
+    if (offset < -16255 || offset > 16255 || (n_in & 3) != 0 || num_ops > 31)
+    {
+        return 0;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        const nsn_fc_params *p = ops[k].params;
+        const int words = fcb_words(ops[k].blocks, ops[k].num_blocks);
+        if (ops[k].records == NULL || p->input_offset != offset || p->activation_min != INT8_MIN ||
+            p->activation_max != INT8_MAX || words == 0)
+        {
+            return 0;
+        }
+        all4 |= (words - 1) << k;
+    }
+    fcb_row_pairs_dsp(input, n_in, offset, xbuf);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_op_row_dsp(&ops[k], (all4 >> k) & 1, input, outputs[k], xbuf);
+    }
+    return 1;
 }
 
 /* Every block over every row with the records rq. */
@@ -570,10 +803,15 @@ static void fcb_blocks_dsp(const fcb_call *a, const nsn_fc_record *rq, int32_t *
     }
 }
 
-static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
+/* One call on the DSP path: own has room for n_out records (set up here when the call has
+ * none), xbuf for the row pairs. *pairs is the input offset whose pairs of input row 0 xbuf
+ * holds for the one-row path of 4-column blocks (FCB_NO_PAIRS: none); a call that finds them
+ * there does not expand the row again, and leaves *pairs as it leaves xbuf. */
+static void fcb_dsp(const fcb_call *a, int32_t x_bound, nsn_fc_record *own, int32_t *xbuf,
+                    int32_t *pairs)
 {
-    nsn_fc_record *const own = (nsn_fc_record *)scratch;
     const int full = a->params->activation_min == INT8_MIN && a->params->activation_max == INT8_MAX;
+    const nsn_fc_record *rq = a->records != NULL ? a->records : own;
     int32_t slow = 0;
     int32_t b;
     if (a->records == NULL && a->batches <= 2)
@@ -590,20 +828,21 @@ static void fcb_dsp(const fcb_call *a, int32_t x_bound, void *scratch)
     {
         slow = fcb_setup(a, x_bound, own);
     }
-    if (a->batches == 1 && fcb_all4(a))
+    if (a->batches == 1 && fcb_all4(a->blocks, a->num_blocks, a->n_in))
     {
-        fcb_row4_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+        fcb_row4_dsp(a, rq, xbuf, *pairs != a->params->input_offset);
+        *pairs = a->params->input_offset;
     }
     else
     {
-        fcb_blocks_dsp(a, a->records != NULL ? a->records : own, (int32_t *)(void *)(own + a->n_out));
+        fcb_blocks_dsp(a, rq, xbuf);
+        *pairs = FCB_NO_PAIRS;
     }
     if (slow > 0 || !full)
     {
         for (b = 0; b < a->batches; ++b)
         {
-            fcb_fixup_dsp(a, a->records != NULL ? a->records : own, slow,
-                          a->input + (size_t)b * (size_t)a->n_in,
+            fcb_fixup_dsp(a, rq, slow, a->input + (size_t)b * (size_t)a->n_in,
                           a->output + (size_t)b * (size_t)a->n_out);
         }
     }
@@ -792,6 +1031,8 @@ static void fcb_fill(fcb_call *a,
     a->weights = NULL;
     a->bias = bias;
     a->output = NULL;
+    a->room = NULL;
+    a->room_bytes = 0;
 }
 
 nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
@@ -818,6 +1059,36 @@ nsn_status nsn_fully_connected_batch_s8_prepare(const nsn_fc_params *params,
     return NSN_OK;
 }
 
+/* One call's work on the path of this build. The scratch (checked) holds, on the DSP path,
+ * the row pairs and then room for n_out records when `pairs_first` (the layout of the
+ * several-op entry), the records then the pairs otherwise; *pairs as in fcb_dsp. */
+static void fcb_run(const fcb_call *a, void *buf, int pairs_first, int32_t *pairs)
+{
+    const int32_t bound = nsn_offset_bound(a->params->input_offset);
+#if defined(NSN_KERNELS_DSP)
+    if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+    {
+        const int32_t pair_words = (a->n_in + 3) / 4 * 4;
+        nsn_fc_record *const own =
+            pairs_first ? (nsn_fc_record *)(void *)((int32_t *)buf + pair_words) : (nsn_fc_record *)buf;
+        int32_t *const xbuf = pairs_first ? (int32_t *)buf : (int32_t *)(void *)(own + a->n_out);
+        fcb_dsp(a, bound, own, xbuf, pairs);
+        return;
+    }
+#elif defined(NSN_KERNELS_MVE)
+    if (bound >= 0 && bound <= 32767)
+    {
+        fcb_mve(a, (int32_t *)buf);
+        return;
+    }
+#endif
+    (void)bound;
+    (void)buf;
+    (void)pairs_first;
+    (void)pairs;
+    fcb_reference(a);
+}
+
 nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
                                         const nsn_fc_params *params,
                                         const nsn_per_channel_quant_params *quant,
@@ -834,7 +1105,7 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     fcb_call a;
     void *buf;
     int ok;
-    int32_t bound;
+    int32_t pairs = FCB_NO_PAIRS;
     if (input == NULL || weights == NULL || output == NULL || batches < 1 ||
         !fcb_args_ok(params, quant, dims, blocks, num_blocks))
     {
@@ -851,23 +1122,80 @@ nsn_status nsn_fully_connected_batch_s8(const nsn_context *ctx,
     a.input = input;
     a.weights = weights;
     a.output = output;
-    bound = nsn_offset_bound(params->input_offset);
-#if defined(NSN_KERNELS_DSP)
-    if (bound >= 0 && bound <= 16383) /* 2 (x + offset) fits an int16 lane */
+    fcb_run(&a, buf, 0, &pairs);
+    return NSN_OK;
+}
+
+/* One op of the several-op entry: the checks of nsn_fully_connected_batch_s8 (the blocks only
+ * without records: records are prepare's, which checked them) and the input width of op 0. */
+static int fcb_op_ok(const nsn_fc_batch_op *op, const nsn_fc_dims *first)
+{
+    const nsn_fc_dims *d = op->dims;
+    if (op->params == NULL || op->quant == NULL || d == NULL || op->weights == NULL ||
+        op->quant->multiplier == NULL || op->quant->shift == NULL ||
+        d->input_features != first->input_features || d->input_features < 1 ||
+        d->input_features > NSN_FC_MAX_INPUT_FEATURES || d->output_features < 1)
     {
-        fcb_dsp(&a, bound, buf);
-        return NSN_OK;
+        return 0;
     }
-#elif defined(NSN_KERNELS_MVE)
-    if (bound >= 0 && bound <= 32767)
+    return op->records != NULL ? op->blocks != NULL && op->num_blocks >= 1
+                               : fcb_blocks_ok(op->blocks, op->num_blocks, d->input_features,
+                                               d->output_features);
+}
+
+nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
+                                              const nsn_fc_batch_op *ops,
+                                              int32_t num_ops,
+                                              int32_t batches,
+                                              const int8_t *input,
+                                              int8_t *const *outputs)
+{
+    fcb_call a;
+    void *buf;
+    int ok;
+    int32_t need = 0;
+    int32_t pairs = FCB_NO_PAIRS;
+    int32_t k;
+    if (ops == NULL || outputs == NULL || input == NULL || num_ops < 1 || batches < 1 ||
+        ops[0].dims == NULL)
     {
-        fcb_mve(&a, (int32_t *)buf);
+        return NSN_ARG_ERROR;
+    }
+    for (k = 0; k < num_ops; ++k)
+    {
+        int32_t size;
+        if (outputs[k] == NULL || !fcb_op_ok(&ops[k], ops[0].dims))
+        {
+            return NSN_ARG_ERROR;
+        }
+        size = NSN_FC_BATCH_S8_BUFFER_SIZE(ops[k].dims->input_features, ops[k].dims->output_features);
+        need = size > need ? size : need;
+    }
+    buf = fcb_scratch(ctx, need, &ok);
+    if (!ok)
+    {
+        return NSN_SCRATCH_ERROR;
+    }
+#if defined(NSN_KERNELS_DSP)
+    if (batches == 1 && (fcb_ops_row4_dsp(ops, num_ops, input, outputs, (int32_t *)buf) ||
+                         fcb_ops_row_dsp(ops, num_ops, input, outputs, (int32_t *)buf)))
+    {
         return NSN_OK;
     }
 #endif
-    (void)bound;
-    (void)buf;
-    fcb_reference(&a);
+    for (k = 0; k < num_ops; ++k)
+    {
+        fcb_fill(&a, ops[k].params, ops[k].quant, ops[k].dims, ops[k].blocks, ops[k].num_blocks,
+                 ops[k].bias);
+        a.batches = batches;
+        a.records = ops[k].records;
+        a.input = input;
+        a.weights = ops[k].weights;
+        a.output = outputs[k];
+        a.room = (int32_t *)buf;
+        a.room_bytes = buf != NULL && a.records != NULL ? ctx->size : 0;
+        fcb_run(&a, buf, 1, &pairs);
+    }
     return NSN_OK;
 }
 

@@ -6,12 +6,12 @@
  *
  * Paths: portable C99, per hidden unit (nsn_requantize, as the portable element-wise loops).
  * DSP and MVE: the ops one by one over int8 buffers on the stack, a few rows at a time, each
- * op's loop out of line so that its constants stay in registers. DSP: each rescaling one MLA +
- * SMMLAR + shift through the shared nsn_rescale helpers (nsn_kernels_internal.h), with the
- * constants nsn_rescale_init would set up computed by the code generator (p->dsp; NULL, when a
- * parameter is outside that path's exact bounds or an op has a fused activation range, runs
- * the portable loop), the exact ADD/SUB input (TFLM's multiplier 0.5) folded into the output
- * rescaling. MVE: four lanes per step with VQRDMULH and rounding shifts (exact for all
+ * op's loop out of line so that its constants stay in registers. DSP: inline-assembly loops,
+ * four elements per step, each rescaling ADD + SMMLAR + shift as the shared nsn_rescale helpers
+ * (nsn_kernels_internal.h) compute it, with the constants computed by the code generator
+ * (p->dsp; NULL, when a parameter is outside that path's exact bounds or an op has a fused
+ * activation range, runs the portable loop), the exact ADD/SUB input (TFLM's multiplier 0.5)
+ * folded into the output rescaling. MVE: four lanes per step with VQRDMULH and rounding shifts (exact for all
  * parameters), the tables by VLDRB gathers.
  */
 #include "nsn_nnfunctions_gru.h"
@@ -20,6 +20,10 @@
 
 #include "nsn_kernels_internal.h"
 #include "nsn_nnfunctions.h"
+
+#if (defined(NSN_KERNELS_DSP) || defined(NSN_KERNELS_MVE)) && !defined(__OPTIMIZE__)
+#error "nsconv kernels: the dsp and mve paths need an optimized build (-O1 or higher); build with -DNSN_KERNELS_FORCE_REFERENCE to choose the portable path"
+#endif
 
 /* The portable path (also where the DSP and MVE paths' bounds or buffers do not hold). */
 
@@ -49,6 +53,9 @@ static int32_t lut(const int8_t *table, int32_t x)
     return table[(uint8_t)x];
 }
 
+#if defined(__GNUC__)
+__attribute__((noinline)) /* the fast paths' callers do not set up its frame */
+#endif
 static void gates_ref(const nsn_gru_gates_params *p,
                       int32_t rows,
                       const int8_t *x_zr,
@@ -83,7 +90,6 @@ static void gates_ref(const nsn_gru_gates_params *p,
 
 #if defined(NSN_KERNELS_DSP)
 
-/* The set-up below is a handful of loads: inlined, so that no struct is copied per call. */
 #if defined(__GNUC__)
 #define NSN_GRU_INLINE static inline __attribute__((always_inline))
 #define NSN_GRU_LOOP static __attribute__((noinline))
@@ -92,181 +98,346 @@ static void gates_ref(const nsn_gru_gates_params *p,
 #define NSN_GRU_LOOP static
 #endif
 
-/* A rescaling from the generated constants (scale, offset, multiplier, nudge, exponent). */
-NSN_GRU_INLINE nsn_rescale rescale_at(const int32_t *c)
-{
-    const nsn_rescale r = {c[0], c[1], c[2], c[3], c[4] > 0 ? -1 : 0, c[4]};
-    return r;
-}
-
-/* ADD/SUB (nsn_nnfunctions_gru.h, `dsp`): the rounded input's rescaling r, and the output's
- * rescaling with the exact input folded into its operand: u = x_e * ke + c + r(x_r) * kr is
- * exactly the operand (A +- B) * scale of nsn_elementwise_s8.c's DSP output rescaling, as the
- * exact input's A = (x_e + o_e) << 19 (TFLM's multiplier 0.5, no rounding). */
-typedef struct
-{
-    nsn_rescale in;
-    int32_t ke;
-    int32_t c;
-    nsn_rescale out; /* scale kr; the offset is set per element */
-} add_dsp;
-
-NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
-{
-    const add_dsp a = {rescale_at(c), c[5], c[6], {c[7], 0, c[8], c[9], -1, c[10]}};
-    return a;
-}
-
-/* exact: the value of the exact input; rounded: the other one. */
-static inline int32_t add_apply(const add_dsp *a, int32_t exact, int32_t rounded)
-{
-    nsn_rescale out = a->out;
-    out.offset = exact * a->ke + a->c;
-    return nsn_ssat8(nsn_rescale_apply_e(&out, nsn_rescale_apply_e(&a->in, rounded)));
-}
-
-/* MUL: (x1 + o1) * (x2 * scale + o2 * scale), rescaled (nsn_elementwise_s8.c's DSP MUL). */
-typedef struct
-{
-    nsn_rescale out; /* scale 1, offset 0: the product carries the scale */
-    int32_t scale;
-    int32_t offset1;
-    int32_t offset2_scaled;
-} mul_dsp;
-
-NSN_GRU_INLINE mul_dsp mul_at(const int32_t *c)
-{
-    const mul_dsp m = {{1, 0, c[2], c[3], c[4] > 0 ? -1 : 0, c[4]}, c[0], c[5], c[6]};
-    return m;
-}
-
-/* e_positive: the output exponent is known to be > 0 (nsn_rescale_apply_e, one instruction
- * less). */
-static inline int32_t mul_apply(const mul_dsp *m, int32_t x1, int32_t x2, int e_positive)
-{
-    const int32_t prod = (x1 + m->offset1) * (x2 * m->scale + m->offset2_scaled);
-    return nsn_ssat8(e_positive ? nsn_rescale_apply_e(&m->out, prod)
-                                : nsn_rescale_apply(&m->out, prod));
-}
-
-/* Offsets of the ops' constants in `dsp` (ADD/SUB 11, MUL 7), then the exact-input bits. */
+/* Offsets of the ops' constants in `dsp` (nsn_nnfunctions_gru.h: ADD/SUB 7, MUL 5), then the
+ * exact-input bits. */
 enum
 {
     DSP_ADD_ZR = 0,
-    DSP_MUL_R = 11,
-    DSP_ADD_N = 18,
-    DSP_SUB_D = 29,
-    DSP_MUL_Z = 40,
-    DSP_ADD_H = 47,
-    DSP_EXACT2 = 58
+    DSP_MUL_R = 7,
+    DSP_ADD_N = 12,
+    DSP_SUB_D = 19,
+    DSP_MUL_Z = 26,
+    DSP_ADD_H = 31,
+    DSP_EXACT2 = 38
 };
 
-/* out[k] = ADD/SUB(exact[k], rounded[k]), through `table` when there is one. TFLM's int8 ADD
- * and SUB (left shift 20, output multiplier below 1) give every such op the same scales: the
- * rounded input's 2^21, ke = +-2^20 and kr = +-2 (checked once per call, nsn_gru_gates_s8);
- * as constants here they are shifts, and the op's other constants stay in registers. Each
- * caller below is its own loop (table, ke and kr constant). */
-static inline void add_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
-                                int32_t count, const int8_t *table, int use_table, int8_t *out,
-                                int32_t ke, int32_t kr)
+/* One ADD/SUB element (nsn_elementwise_s8.c's DSP rescalings): the rounded input's rescaling
+ * R = SMMLAR(xr * 2^21 + c[0], c[1], c[2] + sign) >> c[3], whose nudge also carries the exact
+ * input's offset term divided by +-2, then the output's rescaling (c[4..6]) of
+ * u = +-xe * 2^20 +- 2 * R, the operand (A +- B) * 2 of the op's output rescaling. se, sr: the
+ * signs of the exact and the rounded term (constants at each caller). */
+typedef struct
 {
-    const nsn_rescale in = {1 << 21, c[1], c[2], c[3], -1, c[4]};
-    const int32_t k_c = c[6];
-    nsn_rescale res = {kr, 0, c[8], c[9], -1, c[10]};
-    const int8_t *end = out + count;
-    const ptrdiff_t de = exact - out;
-    const ptrdiff_t dr = rounded - out;
-    for (; out < end; ++out)
+    int32_t in_offset;
+    int32_t in_multiplier;
+    int32_t in_nudge;
+    int32_t in_exponent;
+    int32_t out_multiplier;
+    int32_t out_nudge;
+    int32_t out_exponent;
+} add_dsp;
+
+NSN_GRU_INLINE int32_t add_one(const add_dsp *a, int32_t xe, int32_t xr, int32_t se, int32_t sr)
+{
+    const int32_t ur = xr * (1 << 21) + a->in_offset;
+    const int32_t r =
+        nsn_smmlar(ur, a->in_multiplier, a->in_nudge + (ur >> 31)) >> a->in_exponent;
+    const int32_t u = (se > 0 ? xe * (1 << 20) : -(xe * (1 << 20))) + (sr > 0 ? 2 * r : -2 * r);
+    return nsn_ssat8(nsn_smmlar(u, a->out_multiplier, a->out_nudge + (u >> 31)) >>
+                     a->out_exponent);
+}
+
+NSN_GRU_INLINE add_dsp add_at(const int32_t *c)
+{
+    const add_dsp a = {c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+    return a;
+}
+
+/* The hot loops are inline assembly, four elements per step: GCC 12 spills a register and
+ * re-derives the pointers in every step of the same loops in C (add_one above, which does the
+ * last count % 4 elements, before the loop). Each element: the rounded input's rescaling (ldrsb, add, add, smmlar, asr),
+ * the exact input and the sum (ldrsb, then ADD_SUM), the output's rescaling (add, smmlar, asr,
+ * ssat), the store (OUT_STORE: the value, or its table entry). */
+#define GRU_ADD_ELEM(LOAD_R, LOAD_E, ADD_SUM, OUT_STORE)                                        \
+    LOAD_R "add %[t0], %[io], %[t0], lsl #21\n\t"                                              \
+           "add %[t1], %[in], %[t0], asr #31\n\t"                                              \
+           "smmlar %[t0], %[t0], %[im], %[t1]\n\t"                                             \
+           "asr %[t0], %[t0], %[ie]\n\t" LOAD_E ADD_SUM                                        \
+           "add %[t1], %[on], %[t0], asr #31\n\t"                                              \
+           "smmlar %[t0], %[t0], %[om], %[t1]\n\t"                                             \
+           "asr %[t0], %[t0], %[oe]\n\t"                                                       \
+           "ssat %[t0], #8, %[t0]\n\t" OUT_STORE
+
+/* u into t0 from R (t0) and the exact input (t1), for the signs (+, +), (+, -) and (-, +). */
+#define GRU_SUM_PP "lsl %[t1], %[t1], #20\n\tadd %[t0], %[t1], %[t0], lsl #1\n\t"
+#define GRU_SUM_PM "lsl %[t1], %[t1], #20\n\tsub %[t0], %[t1], %[t0], lsl #1\n\t"
+#define GRU_SUM_MP "lsl %[t0], %[t0], #1\n\tsub %[t0], %[t0], %[t1], lsl #20\n\t"
+
+#define GRU_ADD_CONSTS                                                                          \
+    [io] "r"(a.in_offset), [im] "r"(a.in_multiplier), [in] "r"(a.in_nudge),                    \
+        [ie] "r"(a.in_exponent), [om] "r"(a.out_multiplier), [on] "r"(a.out_nudge),            \
+        [oe] "r"(a.out_exponent)
+
+/* out[k] = ADD/SUB(exact[k], rounded[k]) for k < count (three buffers); SUM: GRU_SUM_*. */
+#define GRU_ADD_ELEM3(SUM)                                                                      \
+    GRU_ADD_ELEM("ldrsb %[t0], [%[pr]], #1\n\t", "ldrsb %[t1], [%[pe]], #1\n\t", SUM,           \
+                 "strb %[t0], [%[po]], #1\n\t")
+#define GRU_ADD_LOOP3(SUM)                                                                      \
+    __asm volatile(                                                                            \
+        "1:\n\t" GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM) GRU_ADD_ELEM3(SUM)      \
+        "cmp %[po], %[end]\n\t"                                                                \
+        "bne 1b\n\t"                                                                           \
+        : [pe] "+r"(exact), [pr] "+r"(rounded), [po] "+r"(out), [t0] "=&r"(t0),              \
+          [t1] "=&r"(t1)                                                                       \
+        : [end] "r"(end), GRU_ADD_CONSTS                                                       \
+        : "cc", "memory")
+
+NSN_GRU_INLINE void add_tail(const add_dsp *a, const int8_t *exact, const int8_t *rounded,
+                             int32_t count, int8_t *out, int32_t se, int32_t sr)
+{
+    int32_t k;
+    for (k = count & ~3; k < count; ++k)
     {
-        int32_t v;
-        res.offset = out[de] * ke + k_c;
-        v = nsn_ssat8(nsn_rescale_apply_e(&res, nsn_rescale_apply_e(&in, out[dr])));
-        *out = (int8_t)(use_table ? table[(uint8_t)v] : v);
+        out[k] = (int8_t)add_one(a, exact[k], rounded[k], se, sr);
     }
 }
 
 /* The loops are kept out of line: each gets all the registers for its one op. */
-NSN_GRU_LOOP void add_table_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
-                                     int32_t count, const int8_t *table, int8_t *out)
-{
-    add_loop_dsp(c, exact, rounded, count, table, 1, out, 1 << 20, 2);
-}
-
 NSN_GRU_LOOP void add_plain_loop_dsp(const int32_t *c, const int8_t *exact, const int8_t *rounded,
                                      int32_t count, int8_t *out)
 {
-    add_loop_dsp(c, exact, rounded, count, NULL, 0, out, 1 << 20, 2);
+    const add_dsp a = add_at(c);
+    add_tail(&a, exact, rounded, count, out, 1, 1);
+    if (count >= 4)
+    {
+        const int8_t *end = out + (count & ~3);
+        int32_t t0;
+        int32_t t1;
+        GRU_ADD_LOOP3(GRU_SUM_PP);
+    }
 }
 
 /* SUB: input 1 - input 2, exact1: input 1 is the exact one. */
 NSN_GRU_LOOP void sub_loop_dsp(const int32_t *c, const int8_t *x1, const int8_t *x2, int32_t count,
                                int exact1, int8_t *out)
 {
+    const add_dsp a = add_at(c);
+    const int8_t *end = out + (count & ~3);
+    int32_t t0;
+    int32_t t1;
     if (exact1)
     {
-        add_loop_dsp(c, x1, x2, count, NULL, 0, out, 1 << 20, -2);
+        const int8_t *exact = x1;
+        const int8_t *rounded = x2;
+        add_tail(&a, exact, rounded, count, out, 1, -1);
+        if (count >= 4)
+        {
+            GRU_ADD_LOOP3(GRU_SUM_PM);
+        }
     }
     else
     {
-        add_loop_dsp(c, x2, x1, count, NULL, 0, out, -(1 << 20), 2);
+        const int8_t *exact = x2;
+        const int8_t *rounded = x1;
+        add_tail(&a, exact, rounded, count, out, -1, 1);
+        if (count >= 4)
+        {
+            GRU_ADD_LOOP3(GRU_SUM_MP);
+        }
     }
 }
 
-/* out = MUL(x1, x2) over `rows` rows of `hidden`: x2 and out contiguous, x1's rows
- * `x1_stride` apart (z or r, halves of the gates' rows). */
-static inline void mul_rows_dsp(const mul_dsp *m, const int8_t *table, const uint8_t *s1,
-                                int32_t s1_stride, const int8_t *x2, int32_t rows,
-                                int32_t hidden, int8_t *out, int e_positive)
+/* io[k] = table[ADD(exact[k], io[k])] (IO_RIGHT: io is the rounded input) or
+ * table[ADD(io[k], rounded[k])]: in place, one pointer and the table. */
+#define GRU_TABLE_STORE "uxtb %[t0], %[t0]\n\tldrsb %[t0], [%[tab], %[t0]]\n\tstrb %[t0], [%[po]], #1\n\t"
+#define GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM(LOAD_R, LOAD_E, GRU_SUM_PP, GRU_TABLE_STORE)
+#define GRU_ADD_LOOP_IO(LOAD_R, LOAD_E)                                                         \
+    __asm volatile("1:\n\t" GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM_IO(LOAD_R, LOAD_E)     \
+                       GRU_ADD_ELEM_IO(LOAD_R, LOAD_E) GRU_ADD_ELEM_IO(LOAD_R, LOAD_E)         \
+                   "cmp %[po], %[end]\n\t"                                                     \
+                   "bne 1b\n\t"                                                                \
+                   : [px] "+r"(other), [po] "+r"(io), [t0] "=&r"(t0), [t1] "=&r"(t1)          \
+                   : [end] "r"(end), [tab] "r"(table), GRU_ADD_CONSTS                          \
+                   : "cc", "memory")
+
+/* n = TANH(ADD(x_n, m)) written over m, whichever input is the exact one. */
+NSN_GRU_LOOP void add_tanh_loop_dsp(const int32_t *c, const int8_t *x_n, int exact_m,
+                                    int32_t count, const int8_t *table, int8_t *m)
 {
-    int32_t row;
+    const add_dsp a = add_at(c);
+    const int8_t *other = x_n;
+    int8_t *io = m;
+    const int8_t *end = m + (count & ~3);
+    int32_t t0;
+    int32_t t1;
     int32_t k;
-    if (rows == 1) /* a GRU step of one row: one loop */
+    for (k = count & ~3; k < count; ++k)
     {
-        for (k = 0; k < hidden; ++k)
+        m[k] = table[(uint8_t)(exact_m ? add_one(&a, m[k], x_n[k], 1, 1)
+                                       : add_one(&a, x_n[k], m[k], 1, 1))];
+    }
+    if (count < 4)
+    {
+        return;
+    }
+    if (exact_m)
+    {
+        GRU_ADD_LOOP_IO("ldrsb %[t0], [%[px]], #1\n\t", "ldrsb %[t1], [%[po]]\n\t");
+    }
+    else
+    {
+        GRU_ADD_LOOP_IO("ldrsb %[t0], [%[po]]\n\t", "ldrsb %[t1], [%[px]], #1\n\t");
+    }
+}
+
+/* MUL(table[s], x2): (table[s] + o1) * (2 * x2 + 2 * o2), rescaled (nsn_elementwise_s8.c's DSP
+ * MUL with its scale 2; c: o1, 2 * o2, multiplier, nudge, exponent); e_positive: the
+ * exponent > 0 (then with the sign fix-up of the nudge). */
+typedef struct
+{
+    int32_t offset1;
+    int32_t offset2_scaled;
+    int32_t multiplier;
+    int32_t nudge;
+    int32_t exponent;
+} mul_dsp;
+
+NSN_GRU_INLINE int32_t mul_one(const mul_dsp *m, int32_t x1, int32_t x2, int e_positive)
+{
+    const int32_t prod = (x1 + m->offset1) * (2 * x2 + m->offset2_scaled);
+    return nsn_ssat8(nsn_smmlar(prod, m->multiplier, m->nudge + (e_positive ? prod >> 31 : 0)) >>
+                     m->exponent);
+}
+
+/* One element: the table entry of the gate, the other input, the product, its rescaling. */
+#define GRU_MUL_ELEM(NUDGE)                                                                     \
+    "ldrb %[t0], [%[ps]], #1\n\t"                                                              \
+    "ldrsb %[t0], [%[tab], %[t0]]\n\t"                                                         \
+    "ldrsb %[t1], [%[px]], #1\n\t"                                                             \
+    "add %[t1], %[o2], %[t1], lsl #1\n\t"                                                      \
+    "add %[t0], %[t0], %[o1]\n\t"                                                              \
+    "mul %[t0], %[t0], %[t1]\n\t" NUDGE "smmlar %[t0], %[t0], %[mm], %[t1]\n\t"                \
+    "asr %[t0], %[t0], %[me]\n\t"                                                              \
+    "ssat %[t0], #8, %[t0]\n\t"                                                                \
+    "strb %[t0], [%[po]], #1\n\t"
+#define GRU_NUDGE_SIGN "add %[t1], %[mn], %[t0], asr #31\n\t"
+#define GRU_NUDGE_PLAIN "mov %[t1], %[mn]\n\t"
+
+/* out = MUL(LOGISTIC(s1), x2) over `hidden` elements (s1 the gates before their table, read as
+ * its index). */
+NSN_GRU_INLINE void mul_row(const mul_dsp *m, const int8_t *table, const uint8_t *s1,
+                            const int8_t *x2, int32_t hidden, int8_t *out, int e_positive)
+{
+    const int8_t *end = out + (hidden & ~3);
+    int32_t t0;
+    int32_t t1;
+    int32_t k;
+    for (k = hidden & ~3; k < hidden; ++k)
+    {
+        out[k] = (int8_t)mul_one(m, table[s1[k]], x2[k], e_positive);
+    }
+    if (hidden < 4)
+    {
+        return;
+    }
+    if (e_positive)
+    {
+        __asm volatile("1:\n\t" GRU_MUL_ELEM(GRU_NUDGE_SIGN) GRU_MUL_ELEM(GRU_NUDGE_SIGN)
+                           GRU_MUL_ELEM(GRU_NUDGE_SIGN) GRU_MUL_ELEM(GRU_NUDGE_SIGN)
+                       "cmp %[po], %[end]\n\t"
+                       "bne 1b\n\t"
+                       : [ps] "+r"(s1), [px] "+r"(x2), [po] "+r"(out), [t0] "=&r"(t0),
+                         [t1] "=&r"(t1)
+                       : [end] "r"(end), [tab] "r"(table), [o1] "r"(m->offset1),
+                         [o2] "r"(m->offset2_scaled), [mm] "r"(m->multiplier),
+                         [mn] "r"(m->nudge), [me] "r"(m->exponent)
+                       : "cc", "memory");
+    }
+    else
+    {
+        __asm volatile("1:\n\t" GRU_MUL_ELEM(GRU_NUDGE_PLAIN) GRU_MUL_ELEM(GRU_NUDGE_PLAIN)
+                           GRU_MUL_ELEM(GRU_NUDGE_PLAIN) GRU_MUL_ELEM(GRU_NUDGE_PLAIN)
+                       "cmp %[po], %[end]\n\t"
+                       "bne 1b\n\t"
+                       : [ps] "+r"(s1), [px] "+r"(x2), [po] "+r"(out), [t0] "=&r"(t0),
+                         [t1] "=&r"(t1)
+                       : [end] "r"(end), [tab] "r"(table), [o1] "r"(m->offset1),
+                         [o2] "r"(m->offset2_scaled), [mm] "r"(m->multiplier),
+                         [mn] "r"(m->nudge), [me] "r"(m->exponent)
+                       : "cc", "memory");
+    }
+}
+
+/* One row of out = MUL(LOGISTIC(s1), x2) (out may be x2); out of line, its constants in
+ * registers. */
+NSN_GRU_LOOP void mul_row_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
+                              const int8_t *x2, int32_t hidden, int8_t *out)
+{
+    const mul_dsp m = {c[0], c[1], c[2], c[3], c[4]};
+    if (m.exponent > 0)
+    {
+        mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 1);
+    }
+    else
+    {
+        mul_row(&m, table, (const uint8_t *)s1, x2, hidden, out, 0);
+    }
+}
+
+/* All rows at once when hidden is a multiple of 4: an outer loop in the assembly steps s1 to
+ * its next row (skip = s1_stride - hidden), so that no row pays a call. 14 registers: the
+ * LOGISTIC output's zero point -128 (TFLM's, checked by the code generator) is an immediate. */
+#define GRU_MUL_ELEM128(NUDGE)                                                                  \
+    "ldrb %[t0], [%[ps]], #1\n\t"                                                              \
+    "ldrsb %[t0], [%[tab], %[t0]]\n\t"                                                         \
+    "ldrsb %[t1], [%[px]], #1\n\t"                                                             \
+    "add %[t1], %[o2], %[t1], lsl #1\n\t"                                                      \
+    "add %[t0], %[t0], #128\n\t"                                                               \
+    "mul %[t0], %[t0], %[t1]\n\t" NUDGE "smmlar %[t0], %[t0], %[mm], %[t1]\n\t"                \
+    "asr %[t0], %[t0], %[me]\n\t"                                                              \
+    "ssat %[t0], #8, %[t0]\n\t"                                                                \
+    "strb %[t0], [%[po]], #1\n\t"
+#define GRU_MUL_ROWS(NUDGE)                                                                     \
+    __asm volatile("1:\n\t"                                                                    \
+                   "add %[re], %[po], %[hid]\n\t"                                              \
+                   "2:\n\t" GRU_MUL_ELEM128(NUDGE) GRU_MUL_ELEM128(NUDGE)                      \
+                       GRU_MUL_ELEM128(NUDGE) GRU_MUL_ELEM128(NUDGE)                           \
+                   "cmp %[po], %[re]\n\t"                                                      \
+                   "bne 2b\n\t"                                                                \
+                   "add %[ps], %[ps], %[skip]\n\t"                                             \
+                   "cmp %[po], %[end]\n\t"                                                     \
+                   "bne 1b\n\t"                                                                \
+                   : [ps] "+r"(s1), [px] "+r"(x2), [po] "+r"(out), [t0] "=&r"(t0),            \
+                     [t1] "=&r"(t1), [re] "=&r"(re)                                            \
+                   : [end] "r"(end), [hid] "r"(hidden), [skip] "r"(s1_stride - hidden),        \
+                     [tab] "r"(table), [o2] "r"(m.offset2_scaled), [mm] "r"(m.multiplier),     \
+                     [mn] "r"(m.nudge), [me] "r"(m.exponent)                                   \
+                   : "cc", "memory")
+
+/* out = MUL(LOGISTIC(s1), x2) over `rows` rows of `hidden`: s1's rows s1_stride apart, x2 and
+ * out contiguous (out may be x2). */
+NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
+                               int32_t s1_stride, const int8_t *x2, int32_t rows,
+                               int32_t hidden, int8_t *out)
+{
+    const mul_dsp m = {c[0], c[1], c[2], c[3], c[4]};
+    int32_t row;
+    if ((hidden & 3) == 0)
+    {
+        const int8_t *end = out + rows * hidden;
+        int32_t t0;
+        int32_t t1;
+        int32_t re;
+        if (m.exponent > 0)
         {
-            out[k] = (int8_t)mul_apply(m, table[s1[k]], x2[k], e_positive);
+            GRU_MUL_ROWS(GRU_NUDGE_SIGN);
+        }
+        else
+        {
+            GRU_MUL_ROWS(GRU_NUDGE_PLAIN);
         }
         return;
     }
     for (row = 0; row < rows; ++row, s1 += s1_stride, x2 += hidden, out += hidden)
     {
-        for (k = 0; k < hidden; ++k)
-        {
-            out[k] = (int8_t)mul_apply(m, table[s1[k]], x2[k], e_positive);
-        }
+        mul_row_dsp(c, table, s1, x2, hidden, out);
     }
-}
-
-/* out = MUL(LOGISTIC(s1), x2): the gates' table applied here, where z and r are read (s1, the
- * ADD's int8 output read as the table index), rather than in the ADD's loop. */
-NSN_GRU_LOOP void mul_loop_dsp(const int32_t *c, const int8_t *table, const int8_t *s1,
-                               int32_t s1_stride, const int8_t *x2, int32_t rows,
-                               int32_t hidden, int8_t *out)
-{
-    const mul_dsp m = mul_at(c);
-    const uint8_t *index = (const uint8_t *)s1;
-    if (m.out.exponent > 0)
-    {
-        mul_rows_dsp(&m, table, index, s1_stride, x2, rows, hidden, out, 1);
-    }
-    else
-    {
-        mul_rows_dsp(&m, table, index, s1_stride, x2, rows, hidden, out, 0);
-    }
-}
-
-/* The constants add_loop_dsp takes as given: c of an ADD (sign 1) or SUB (-1) whose exact
- * input is input 2 when exact2. */
-static int add_scales_ok(const int32_t *c, int32_t sign, int exact2)
-{
-    const int32_t ke = exact2 ? sign * (1 << 20) : (1 << 20);
-    return c[0] == (1 << 21) && c[5] == ke && c[7] == (exact2 ? 2 : 2 * sign);
 }
 
 /* `rows` rows (rows * hidden <= NSN_GRU_DSP_MAX_HIDDEN), op by op over int8 buffers: g (the
- * gates before their LOGISTIC), then m, n, d and q (d and q in m's buffer); bit i of `exact2`: the exact input of
- * the i-th ADD/SUB is its input 2. */
-static void gates_rows_dsp(const nsn_gru_gates_params *p,
+ * gates before their LOGISTIC), m, then n over m, d in the other buffer and q over d; bit i
+ * of the exact-input bits: the exact input of the i-th ADD/SUB is its input 2. */
+NSN_GRU_LOOP void gates_rows_dsp(const nsn_gru_gates_params *p,
                            int32_t rows,
                            const int8_t *x_zr,
                            const int8_t *h_zr,
@@ -280,40 +451,34 @@ static void gates_rows_dsp(const nsn_gru_gates_params *p,
     const int32_t *c = p->dsp;
     const int32_t exact2 = c[DSP_EXACT2];
     int8_t g[2 * NSN_GRU_DSP_MAX_HIDDEN];
-    int8_t m[NSN_GRU_DSP_MAX_HIDDEN];
     int8_t n[NSN_GRU_DSP_MAX_HIDDEN];
+    int8_t d[NSN_GRU_DSP_MAX_HIDDEN];
     add_plain_loop_dsp(c + DSP_ADD_ZR, (exact2 & 1) ? h_zr : x_zr, (exact2 & 1) ? x_zr : h_zr,
                        2 * units, g);
     mul_loop_dsp(c + DSP_MUL_R, p->sigmoid, g + hidden - p->z_offset, 2 * hidden, h_n, rows,
-                 hidden, m);
-    add_table_loop_dsp(c + DSP_ADD_N, (exact2 & 2) ? m : x_n, (exact2 & 2) ? x_n : m, units,
-                       p->tanh, n);
-    sub_loop_dsp(c + DSP_SUB_D, h, n, units, !(exact2 & 4), m);
-    mul_loop_dsp(c + DSP_MUL_Z, p->sigmoid, g + p->z_offset, 2 * hidden, m, rows, hidden, m);
-    add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? m : n, (exact2 & 8) ? n : m, units, h_out);
+                 hidden, n);
+    add_tanh_loop_dsp(c + DSP_ADD_N, x_n, exact2 & 2, units, p->tanh, n);
+    sub_loop_dsp(c + DSP_SUB_D, h, n, units, !(exact2 & 4), d);
+    mul_loop_dsp(c + DSP_MUL_Z, p->sigmoid, g + p->z_offset, 2 * hidden, d, rows, hidden, d);
+    add_plain_loop_dsp(c + DSP_ADD_H, (exact2 & 8) ? d : n, (exact2 & 8) ? n : d, units, h_out);
 }
 
-/* Returns 0, having written nothing, when the constants are not those add_loop_dsp takes. */
-static int gates_dsp_run(const nsn_gru_gates_params *p,
-                         int32_t rows,
-                         const int8_t *x_zr,
-                         const int8_t *h_zr,
-                         const int8_t *h_n,
-                         const int8_t *x_n,
-                         const int8_t *h,
-                         int8_t *h_out)
+NSN_GRU_LOOP void gates_dsp_run(const nsn_gru_gates_params *p,
+                          int32_t rows,
+                          const int8_t *x_zr,
+                          const int8_t *h_zr,
+                          const int8_t *h_n,
+                          const int8_t *x_n,
+                          const int8_t *h,
+                          int8_t *h_out)
 {
     const int32_t hidden = p->hidden;
     const int32_t chunk = NSN_GRU_DSP_MAX_HIDDEN / hidden; /* rows per pass */
-    const int32_t *c = p->dsp;
-    const int32_t exact2 = c[DSP_EXACT2];
     int32_t row;
-    if (!add_scales_ok(c + DSP_ADD_ZR, 1, exact2 & 1) ||
-        !add_scales_ok(c + DSP_ADD_N, 1, exact2 & 2) ||
-        !add_scales_ok(c + DSP_SUB_D, -1, exact2 & 4) ||
-        !add_scales_ok(c + DSP_ADD_H, 1, exact2 & 8))
+    if (rows <= chunk) /* one pass (GTCRN's intra-frame steps): no loop to keep */
     {
-        return 0;
+        gates_rows_dsp(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
+        return;
     }
     for (row = 0; row < rows; row += chunk)
     {
@@ -321,7 +486,6 @@ static int gates_dsp_run(const nsn_gru_gates_params *p,
         gates_rows_dsp(p, rows - row < chunk ? rows - row : chunk, x_zr + 2 * o, h_zr + 2 * o,
                        h_n + o, x_n + o, h + o, h_out + o);
     }
-    return 1;
 }
 
 #endif /* NSN_KERNELS_DSP */
@@ -551,9 +715,9 @@ nsn_status nsn_gru_gates_s8(const nsn_gru_gates_params *p,
     gates_mve_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
 #else
 #if defined(NSN_KERNELS_DSP)
-    if (p->dsp != NULL && p->hidden <= NSN_GRU_DSP_MAX_HIDDEN &&
-        gates_dsp_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out))
+    if (p->dsp != NULL && p->hidden <= NSN_GRU_DSP_MAX_HIDDEN)
     {
+        gates_dsp_run(p, rows, x_zr, h_zr, h_n, x_n, h, h_out);
         return NSN_OK;
     }
 #endif
