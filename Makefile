@@ -21,7 +21,7 @@ demo: setup
 # on both cores (pytest-xdist): each test module is one unit of work (the board modules one
 # per board), long modules first; tests/conftest.py builds the shared conversions once per run
 test: setup
-	$(PY) -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder tests
+	$(PY) -m pytest -q -n auto --dist loadscope --no-loadscope-reorder tests
 
 # the built wheel installed into a fresh venv outside the checkout, then export -> verify ->
 # run -> bench from an empty folder (what `pip install -e` hides); CI runs it after make test

@@ -198,7 +198,7 @@ def host_conv_harness(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------------------------
-# Work units for pytest-xdist (`make test`: -n auto --dist loadgroup --no-loadscope-reorder)
+# Work units for pytest-xdist (`make test`: -n auto --dist loadscope --no-loadscope-reorder)
 # --------------------------------------------------------------------------------------------
 
 BOARD = re.compile(r"mps\d-an\d+")
@@ -209,13 +209,31 @@ LONG_FIRST = ("test_cli_conventions.py", "test_evaluate.py", "test_firmware.py",
               "test_fit.py", "test_train.py", "test_gtcrn.py", "test_codegen_int4.py")
 
 
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a worker takes whole: the test's module (its module-scoped fixtures, exports
+    and QEMU runs are made once), or for the board modules the module and the board (each
+    board's harness is built by the worker running that board's tests)."""
+    module, _, rest = nodeid.partition("::")
+    board = BOARD.search(rest)
+    return f"{module}:{board[0]}" if board else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's module-scope scheduling, with work_unit as the scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each module is one unit of work for a worker (its module-scoped fixtures, exports and
-    QEMU runs are made once), except that the board modules split per board (each board's
-    harness is built by the worker running that board's tests); long modules go first."""
-    for item in items:
-        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-        board = BOARD.search(item.nodeid.split("::", 1)[-1])
-        item.add_marker(pytest.mark.xdist_group(f"{module}:{board[0]}" if board else module))
+    """Long modules first (LONG_FIRST), each module's tests in their own order."""
     rank = {m: k for k, m in enumerate(LONG_FIRST)}
-    items.sort(key=lambda i: rank.get(i.nodeid.split("::", 1)[0].rsplit("/", 1)[-1], len(rank)))
+    items.sort(key=lambda i: rank.get(_module(i.nodeid), len(rank)))
