@@ -1183,6 +1183,22 @@ nsn_status nsn_fully_connected_batch_multi_s8(const nsn_context *ctx,
         return NSN_OK;
     }
 #endif
+#if defined(NSN_KERNELS_MVE)
+    /* Helium shares nothing between the ops: each op through the one-op entry, which GCC
+     * compiles to a faster fcb_mve than this loop's (measured on Cortex-M55: GTCRN's
+     * FULLY_CONNECTED 434,822 -> 393,048 instructions per hop, the same bits). */
+    for (k = 0; k < num_ops; ++k)
+    {
+        const nsn_status st = nsn_fully_connected_batch_s8(
+            ctx, ops[k].params, ops[k].quant, ops[k].dims, batches, ops[k].blocks,
+            ops[k].num_blocks, ops[k].records, input, ops[k].weights, ops[k].bias, outputs[k]);
+        if (st != NSN_OK)
+        {
+            return st;
+        }
+    }
+    return NSN_OK;
+#endif
     for (k = 0; k < num_ops; ++k)
     {
         fcb_fill(&a, ops[k].params, ops[k].quant, ops[k].dims, ops[k].blocks, ops[k].num_blocks,
