@@ -805,19 +805,9 @@ def _lut(p: _Program, op: NdOp) -> None:
     if _same_dtype(g, op, x, y) == "int16":
         _unary16(p, op, x, y)
         return
-    key = (op.kind, x.quant, y.quant, op.options)
-    if key not in p.lut_cache:
-        table = lut_s8(g, op)
-        raw = table.tobytes()
-        if raw not in p.luts:
-            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
-            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
-                                   f"{_qtext(y.quant)} (TFLM's output for every input)",
-                                   tuple(_wrap(table, 16, 4)))
-        p.lut_cache[key] = p.luts[raw].name
     xin = p.operand(op.inputs[0])
     out = _out_buf(p, op, y)
-    p.add_step(dict(kind="lut", comment=_op_comment(g, op), table=p.lut_cache[key], x=xin,
+    p.add_step(dict(kind="lut", comment=_op_comment(g, op), table=_lut_table(p, op), x=xin,
                     sizes=(x.size,), out=out, tensor=op.outputs[0]),
                reads={xin.buf}, writes={out})
 
@@ -1041,22 +1031,9 @@ def conv_activation_ready() -> bool:
 
 
 def _act_table(p: _Program, op: NdOp) -> str:
-    """The int8 op's table in input order -128..127 (TFLM's outputs, nsconv.compiler.
-    tflm_tables), the form nsn_conv_params.activation takes."""
-    g = p.g
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    key = ("centred", op.kind, x.quant, y.quant, op.options)
-    if key not in p.lut_cache:
-        table = np.roll(lut_s8(g, op), 128)  # [i] = output for input i - 128
-        raw = table.tobytes()
-        if raw not in p.luts:
-            name = p.names.take(f"nsn_{op.kind.lower()}_act_{len(p.luts)}")
-            p.luts[raw] = LutTable(name, f"{op.kind} fused into a conv, indexed by input + 128: "
-                                   f"input {_qtext(x.quant)} -> output {_qtext(y.quant)} "
-                                   "(TFLM's output for every input)",
-                                   tuple(_wrap(table, 16, 4)))
-        p.lut_cache[key] = p.luts[raw].name
-    return p.lut_cache[key]
+    """The int8 op's table in input order -128..127, the form nsn_conv_params.activation
+    takes."""
+    return _lut_table(p, op, centred=True)
 
 
 def _mean(p: _Program, op: NdOp) -> None:
@@ -1213,16 +1190,23 @@ def _gru_shape(g: NdGraph, lay: layout.LayoutResult, ops: tuple[NdOp, ...], x_zr
     return None
 
 
-def _gru_table(p: _Program, op: NdOp) -> str:
-    """The 256-entry table of a chain's LOGISTIC or TANH (shared with nsn_lut_s8 steps)."""
+def _lut_table(p: _Program, op: NdOp, centred: bool = False) -> str:
+    """The name of the 256-entry table of an int8 single-input op (TFLM's output for every
+    input, nsconv.compiler.tflm_tables), each table emitted once: indexed by the input byte
+    as nsn_lut_s8 and the GRU gates read it, or (`centred`) by input + 128, in input order
+    -128..127, as a conv's fused activation reads it."""
     x, y = p.g.tensors[op.inputs[0]], p.g.tensors[op.outputs[0]]
-    key = (op.kind, x.quant, y.quant, op.options)
+    key = (centred, op.kind, x.quant, y.quant, op.options)
     if key not in p.lut_cache:
         table = lut_s8(p.g, op)
+        if centred:
+            table = np.roll(table, 128)  # [i] = output for input i - 128
         raw = table.tobytes()
         if raw not in p.luts:
-            name = p.names.take(f"nsn_{op.kind.lower()}_table_{len(p.luts)}")
-            p.luts[raw] = LutTable(name, f"{op.kind}: input {_qtext(x.quant)} -> output "
+            stem, how = ("act", " fused into a conv, indexed by input + 128:") if centred \
+                else ("table", ":")
+            name = p.names.take(f"nsn_{op.kind.lower()}_{stem}_{len(p.luts)}")
+            p.luts[raw] = LutTable(name, f"{op.kind}{how} input {_qtext(x.quant)} -> output "
                                    f"{_qtext(y.quant)} (TFLM's output for every input)",
                                    tuple(_wrap(table, 16, 4)))
         p.lut_cache[key] = p.luts[raw].name
@@ -1348,7 +1332,7 @@ def _gru_gates(p: _Program, c: GruChain) -> None:
     dsp = gru_dsp_constants(prs)
     if dsp is not None:
         p.arrays.append(ArrayView("int32_t", f"{sym}_dsp", len(dsp), tuple(_wrap(dsp, 7, 11))))
-    fields += [Field("sigmoid", _gru_table(p, c.ops[1])), Field("tanh", _gru_table(p, c.ops[4])),
+    fields += [Field("sigmoid", _lut_table(p, c.ops[1])), Field("tanh", _lut_table(p, c.ops[4])),
                Field("dsp", f"{sym}_dsp" if dsp is not None else "NULL"),
                Field("hidden", c.hidden), Field("z_offset", c.z_offset)]
     p.structs.append(StructView("nsn_gru_gates_params", f"{sym}_params", tuple(fields)))

@@ -90,20 +90,6 @@ static int32_t conv16_patch(const nsn_conv_dims *d)
 
 #if defined(NSN_KERNELS_DSP)
 
-static inline int32_t pkhbt16(int32_t lo, int32_t hi)
-{
-    int32_t r;
-    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-
-static inline int32_t pkhtb16(int32_t hi, int32_t lo)
-{
-    int32_t r;
-    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
-
 /* nsn_requantize_s64(acc + bias, m, s) with the channel's constants computed once:
  * reduced multiplier rm, t = 15 - s and k = bias * rm + 2^(t - 1) (all modulo 2^64, as TFLM's
  * int64 arithmetic wraps). Per output one 32x32 -> 64 multiply-accumulate, and the low word
@@ -280,8 +266,8 @@ static void conv16_expand(const int16_t *x, int32_t groups4, int32_t *buf)
         const int32_t x01 = read_s16x2(x);
         const int32_t x23 = read_s16x2(x + 2);
         x += 4;
-        buf[0] = pkhbt16(x01, x23);
-        buf[1] = pkhtb16(x23, x01);
+        buf[0] = nsn_conv_pkhbt(x01, x23);
+        buf[1] = nsn_conv_pkhtb(x23, x01);
         buf += 2 * CONV_DSP_PIXELS;
     }
 }
@@ -309,8 +295,8 @@ static void conv16_widen4(const int8_t *row0, int32_t k, int32_t nch, int32_t *w
         {
             const int32_t w = nsn_read_s8x4(row + j);
             const int32_t e = __sxtb16(w), o = nsn_sxtab16_ror8(0, w);
-            dst[2 * j] = pkhbt16(e, o);
-            dst[2 * j + 4] = pkhtb16(o, e);
+            dst[2 * j] = nsn_conv_pkhbt(e, o);
+            dst[2 * j + 4] = nsn_conv_pkhtb(o, e);
         }
         for (; j < k; j += 2)
         {
@@ -500,9 +486,9 @@ static void conv16_run4(const int16_t *x, size_t step, int32_t count, const int3
         }
         {
             /* int16 pairs (SSAT #16 keeps the PKHBT halves exact), two word stores */
-            const int32_t lo = pkhbt16(nsn_ssat16(s16_smmulr(acc[0], r->rm[0])),
+            const int32_t lo = nsn_conv_pkhbt(nsn_ssat16(s16_smmulr(acc[0], r->rm[0])),
                                        nsn_ssat16(s16_smmulr(acc[1], r->rm[1])));
-            const int32_t hi = pkhbt16(nsn_ssat16(s16_smmulr(acc[2], r->rm[2])),
+            const int32_t hi = nsn_conv_pkhbt(nsn_ssat16(s16_smmulr(acc[2], r->rm[2])),
                                        nsn_ssat16(s16_smmulr(acc[3], r->rm[3])));
             memcpy(out, &lo, sizeof lo);
             memcpy(out + 2, &hi, sizeof hi);
@@ -769,10 +755,10 @@ static void fc16_rows_dsp(const int8_t *r0, const int8_t *r1, const int16_t *x, 
         const int32_t w1 = nsn_read_s8x4(r1 + i);
         const int32_t e0 = __sxtb16(w0), o0 = nsn_sxtab16_ror8(0, w0);
         const int32_t e1 = __sxtb16(w1), o1 = nsn_sxtab16_ror8(0, w1);
-        a0 = __smlad(pkhbt16(e0, o0), x01, a0);
-        a0 = __smlad(pkhtb16(o0, e0), x23, a0);
-        a1 = __smlad(pkhbt16(e1, o1), x01, a1);
-        a1 = __smlad(pkhtb16(o1, e1), x23, a1);
+        a0 = __smlad(nsn_conv_pkhbt(e0, o0), x01, a0);
+        a0 = __smlad(nsn_conv_pkhtb(o0, e0), x23, a0);
+        a1 = __smlad(nsn_conv_pkhbt(e1, o1), x01, a1);
+        a1 = __smlad(nsn_conv_pkhtb(o1, e1), x23, a1);
     }
     for (; i < n; ++i)
     {
@@ -804,7 +790,7 @@ static void dw16_quad_dsp(const nsn_conv_params *p, const nsn_conv_dims *d, cons
             const int32_t w = nsn_read_s8x4(wp);
             const int32_t e = __sxtb16(w), o = nsn_sxtab16_ror8(0, w);
             const int32_t x01 = read_s16x2(xp), x23 = read_s16x2(xp + 2);
-            const int32_t w01 = pkhbt16(e, o), w23 = pkhtb16(o, e);
+            const int32_t w01 = nsn_conv_pkhbt(e, o), w23 = nsn_conv_pkhtb(o, e);
             a0 = __smlabb(x01, w01, a0);
             a1 = __smlatt(x01, w01, a1);
             a2 = __smlabb(x23, w23, a2);
