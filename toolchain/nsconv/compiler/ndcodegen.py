@@ -615,8 +615,7 @@ def _fc_int8(g: NdGraph, op: NdOp) -> bool:
         return False
     x, w, y = (g.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     return (x.dtype == y.dtype == "int8" and w.is_const
-            and w.dtype == "int8" and len(w.shape) == 2 and x.size % w.shape[1] == 0
-            and kernel_defined("nsn_fully_connected_batch_multi_s8"))
+            and w.dtype == "int8" and len(w.shape) == 2 and x.size % w.shape[1] == 0)
 
 
 def fc_groups(g: NdGraph, lay: layout.LayoutResult) -> list[tuple[NdOp, ...]]:
@@ -984,8 +983,6 @@ def conv_activations(g: NdGraph, lay: layout.LayoutResult) -> dict[int, NdOp]:
     tensor itself (which is then never stored) or a gather of whole elements (no zero-point
     fill) of int8 conv outputs (a table applied per element commutes with moving elements);
     nothing else reads those outputs (no other op, no model output or state)."""
-    if not conv_activation_ready():
-        return {}
     made = {o: op for op in lay.compute for o in op.outputs}
     readers = _readers(g, lay)
     fused: dict[int, NdOp] = {}
@@ -1020,14 +1017,6 @@ def _readers(g: NdGraph, lay: layout.LayoutResult) -> dict[int, set[int]]:
             for r in roots[i]:
                 readers.setdefault(r, set()).add(who)
     return readers
-
-
-def conv_activation_ready() -> bool:
-    """The int8 conv kernels take a fused activation table (nsn_conv_params.activation)."""
-    from nsconv.resources import KERNEL_DIR
-
-    header = KERNEL_DIR / "include" / "nsn_nnfunctions_conv.h"
-    return header.is_file() and "const int8_t *activation;" in header.read_text()
 
 
 def _act_table(p: _Program, op: NdOp) -> str:
@@ -1387,8 +1376,8 @@ def compile_program(g: NdGraph, spec: NdSpec) -> _Program:
         if i not in known:
             raise NsconvError(f"model input {name!r} is neither the features nor a state",
                               g.path)
-    chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)} if kernel_defined(
-        "nsn_gru_gates_s8") else {}  # fused GRU gates: one step at each chain's last op
+    # fused GRU gates: one step at each chain's last op
+    chains = {c.ops[-1].index: c for c in gru_chains(g, p.lay)}
     p.fused = {o.index for c in chains.values() for o in c.ops}
     acts = {k: a for k, a in conv_activations(g, p.lay).items() if a.index not in p.fused}
     gathers = {a.index for a in acts.values() if a.inputs[0] in p.lay.views}
